@@ -1,0 +1,1 @@
+//! An AMI server that behaves like Asterisk.
