@@ -539,3 +539,505 @@ fn line_end(rest: &[u8]) -> LineEnd {
         _ => LineEnd::Other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `input` fed whole, then fed in every two-piece split, and in 1-byte pieces;
+    /// all must agree. Returns the packets of the whole feed, with `decode_eof` at the end.
+    fn decode_all(input: &[u8]) -> Vec<Packet> {
+        let whole = feed(&[input]);
+        for cut in 0..=input.len() {
+            let (a, b) = input.split_at(cut);
+            assert_eq!(
+                feed(&[a, b]),
+                whole,
+                "split at byte {cut} changed the result"
+            );
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(feed(&bytes), whole, "1-byte pieces changed the result");
+        whole
+    }
+
+    fn feed(pieces: &[&[u8]]) -> Vec<Packet> {
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            while let Some(packet) = decoder.decode(&mut buf).expect("no limit is hit") {
+                out.push(packet);
+            }
+        }
+        while let Some(packet) = decoder.decode_eof(&mut buf).expect("no limit is hit") {
+            out.push(packet);
+        }
+        assert!(buf.is_empty(), "decode_eof leaves nothing behind");
+        out
+    }
+
+    fn messages(input: &[u8]) -> Vec<Message> {
+        decode_all(input)
+            .into_iter()
+            .map(|packet| match packet {
+                Packet::Message(message) => message,
+                Packet::Banner(banner) => panic!("unexpected banner {banner:?}"),
+            })
+            .collect()
+    }
+
+    fn one(input: &[u8]) -> Message {
+        let mut all = messages(input);
+        assert_eq!(all.len(), 1, "expected one message, got {all:?}");
+        all.remove(0)
+    }
+
+    fn pairs(message: &Message) -> Vec<(String, String)> {
+        message
+            .fields()
+            .map(|field| {
+                (
+                    field.name_str().into_owned(),
+                    field.value_str().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn banner(packet: &Packet) -> &Banner {
+        match packet {
+            Packet::Banner(banner) => banner,
+            other => panic!("expected a banner, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn banner_of_any_version_is_its_own_item() {
+        for (line, product, version) in [
+            (
+                "Asterisk Call Manager/11.0.0",
+                "Asterisk Call Manager",
+                "11.0.0",
+            ),
+            (
+                "Asterisk Call Manager/2.10.6",
+                "Asterisk Call Manager",
+                "2.10.6",
+            ),
+            ("Asterisk Call Manager/1.1", "Asterisk Call Manager", "1.1"),
+            (
+                "Asterisk Call Manager/99.1.0-rc2",
+                "Asterisk Call Manager",
+                "99.1.0-rc2",
+            ),
+            (
+                "Asterisk Call Manager Proxy/1.22pre",
+                "Asterisk Call Manager Proxy",
+                "1.22pre",
+            ),
+        ] {
+            let input = format!("{line}\r\nResponse: Success\r\nPing: Pong\r\n\r\n");
+            let packets = decode_all(input.as_bytes());
+            assert_eq!(packets.len(), 2, "{line}");
+            let banner = banner(&packets[0]);
+            assert_eq!(banner.product(), product);
+            assert_eq!(banner.version(), version);
+            assert_eq!(banner.line(), line.as_bytes());
+            assert!(matches!(&packets[1], Packet::Message(m) if m.is_response()));
+        }
+        let packets = decode_all(b"Asterisk Call Manager/2.10.6\n");
+        assert_eq!(banner(&packets[0]).version_numbers(), vec![2, 10, 6]);
+    }
+
+    #[test]
+    fn crlf_and_bare_lf_mixed_in_one_packet() {
+        let message = one(b"Response: Success\nActionID: 1\r\nMessage: ok\n\r\n");
+        assert_eq!(
+            pairs(&message),
+            [
+                ("Response", "Success"),
+                ("ActionID", "1"),
+                ("Message", "ok")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        let all = messages(b"Event: A\n\nEvent: B\r\n\nEvent: C\n\r\n");
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn stray_blank_lines_between_packets_are_skipped() {
+        let all = messages(b"\r\n\nResponse: Success\r\n\r\n\r\n\n\r\nEvent: X\r\n\r\n\r\n");
+        assert_eq!(all.len(), 2);
+        assert!(all[0].is_response());
+        assert!(all[1].is_event());
+    }
+
+    #[test]
+    fn header_names_case_insensitive_with_original_spelling_and_order() {
+        let message = one(b"Event: Status\r\nAccountcode: 7\r\nCallerIDnum: 100\r\n\r\n");
+        assert_eq!(message.get("AccountCode").as_deref(), Some("7"));
+        assert_eq!(message.get("CALLERIDNUM").as_deref(), Some("100"));
+        let names: Vec<_> = message
+            .fields()
+            .map(|f| f.name_str().into_owned())
+            .collect();
+        assert_eq!(names, ["Event", "Accountcode", "CallerIDnum"]);
+        assert_eq!(message.event_name().as_deref(), Some("Status"));
+        let lower = one(b"event: Hangup\r\n\r\n");
+        assert!(lower.is_event());
+    }
+
+    #[test]
+    fn repeated_keys_are_all_kept_in_order() {
+        let message = one(
+            b"Event: Status\r\nVariable: A=1\r\nChannel: x\r\nVariable: B=2\r\nvariable: C=3\r\n\r\n",
+        );
+        let values: Vec<_> = message.get_all("Variable").collect();
+        assert_eq!(values, [&b"A=1"[..], b"B=2", b"C=3"]);
+        assert_eq!(message.len(), 5);
+        let output = one(b"Response: Success\r\nOutput: a\r\nOutput: b\r\n\r\n");
+        assert_eq!(output.get_all("output").count(), 2);
+    }
+
+    #[test]
+    fn legacy_chanvariable_keys_keep_the_channel_in_the_name() {
+        let message = one(
+            b"Event: Hangup\r\nChanVariable(Local/600@demo-00000006;1): MYVAR=1\r\nChanVariable(Local/600@demo-00000006;1): OTHER=two words\r\n\r\n",
+        );
+        let fields: Vec<_> = message.fields().skip(1).collect();
+        assert_eq!(fields[0].name(), b"ChanVariable(Local/600@demo-00000006;1)");
+        assert_eq!(fields[0].value(), b"MYVAR=1");
+        assert_eq!(fields[1].value(), b"OTHER=two words");
+        assert_eq!(
+            message
+                .get_all("ChanVariable(Local/600@demo-00000006;1)")
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn values_may_hold_colons_and_leading_spaces() {
+        let message = one(
+            b"Event: UserEvent\r\nHeader2: value: with colon\r\nTime: 12:30:01\r\nSpaced:    leading spaces\r\nURL:http://x\r\n\r\n",
+        );
+        assert_eq!(message.get("Header2").as_deref(), Some("value: with colon"));
+        assert_eq!(message.get("Time").as_deref(), Some("12:30:01"));
+        assert_eq!(message.get("Spaced").as_deref(), Some("   leading spaces"));
+        assert_eq!(message.get("URL").as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn empty_values_with_and_without_a_space() {
+        let message = one(b"Event: RTCPReceived\r\nReportBlock:\r\nEmpty:\r\nSystemName: \r\n\r\n");
+        assert_eq!(message.get("ReportBlock").as_deref(), Some(""));
+        assert_eq!(message.get("Empty").as_deref(), Some(""));
+        assert_eq!(message.get("SystemName").as_deref(), Some(""));
+        assert_eq!(message.len(), 4);
+    }
+
+    #[test]
+    fn a_line_without_a_colon_is_kept_as_text() {
+        let message = one(b"Response: Error\r\nActionID: g1\r\nNo categories found\r\n\r\n");
+        let last = message.fields().last().expect("three lines");
+        assert!(last.is_text_line());
+        assert_eq!(last.value(), b"No categories found");
+        assert_eq!(message.len(), 3);
+        // A colon after a space does not make a header name.
+        let queues = one(b"support has 1 calls, W:0, C:0\r\n   Members: \r\n\r\n");
+        assert!(queues.fields().all(|field| field.is_text_line()));
+    }
+
+    #[test]
+    fn a_packet_without_event_or_response_is_unknown_not_dropped() {
+        let all = messages(
+            b"Response: Success\r\n\r\nsupport has 0 calls (max unlimited)\r\n   No Members\r\n\r\n\r\n\r\nChannel: x\r\nFoo: y\r\n\r\n",
+        );
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1].kind(), MessageKind::Unknown);
+        assert_eq!(all[1].len(), 2);
+        assert_eq!(all[2].kind(), MessageKind::Unknown);
+        assert_eq!(all[2].get("Foo").as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn originate_response_event_with_response_header_is_still_an_event() {
+        let message = one(
+            b"Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: o1\r\nResponse: Success\r\nChannel: Local/100@demo\r\n\r\n",
+        );
+        assert!(message.is_event());
+        assert_eq!(message.event_name().as_deref(), Some("OriginateResponse"));
+        assert_eq!(message.response(), None);
+        assert_eq!(message.get("Response").as_deref(), Some("Success"));
+    }
+
+    #[test]
+    fn bare_lf_inside_a_value_just_before_crlf() {
+        let all = messages(
+            b"Response: Error\r\nActionID: m1\r\nMessage: Could not get channel snapshot\n\r\n\r\nResponse: Success\r\nActionID: m2\r\n\r\n",
+        );
+        assert_eq!(all.len(), 2, "no empty packet from the extra line ending");
+        assert_eq!(
+            all[0].get("Message").as_deref(),
+            Some("Could not get channel snapshot")
+        );
+        assert_eq!(all[1].action_id().as_deref(), Some("m2"));
+    }
+
+    const LEGACY: &[u8] = b"Response: Follows\r\nPrivilege: Command\r\nActionID: cc-1\r\nChannel              Context\nLocal/600@demo-0000 demo\n\nState: Up\nKey: value looking line\n--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: p\r\n\r\n";
+
+    #[test]
+    fn legacy_command_output_is_one_body() {
+        let all = messages(LEGACY);
+        assert_eq!(all.len(), 2);
+        let command = &all[0];
+        assert_eq!(command.response().as_deref(), Some("Follows"));
+        assert_eq!(command.action_id().as_deref(), Some("cc-1"));
+        assert_eq!(
+            command.len(),
+            3,
+            "only Response, Privilege, ActionID are headers"
+        );
+        assert_eq!(
+            command.body().expect("legacy body"),
+            b"Channel              Context\nLocal/600@demo-0000 demo\n\nState: Up\nKey: value looking line\n"
+        );
+        assert!(!command.contains("State"));
+        assert_eq!(all[1].action_id().as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn legacy_end_marker_glued_to_the_last_line() {
+        let command = one(
+            b"Response: Follows\r\nPrivilege: Command\r\nActionID: v\r\nAsterisk 11.25.3 built by root--END COMMAND--\r\n\r\n",
+        );
+        assert_eq!(command.body(), Some(&b"Asterisk 11.25.3 built by root"[..]));
+        let empty = one(b"Response: Follows\r\nPrivilege: Command\r\n--END COMMAND--\r\n\r\n");
+        assert_eq!(empty.body(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn legacy_body_without_action_id_and_with_bare_lf_headers() {
+        let command =
+            one(b"Response: Follows\nPrivilege: Command\nActionID: 5\nhello\n--END COMMAND--\n\n");
+        assert_eq!(command.action_id().as_deref(), Some("5"));
+        assert_eq!(command.body(), Some(&b"hello\n"[..]));
+    }
+
+    #[test]
+    fn legacy_marker_mentioned_inside_the_text_is_not_the_end() {
+        let command = one(
+            b"Response: Follows\r\nPrivilege: Command\r\nsee --END COMMAND--s below\n--END COMMAND--\r\n\r\n",
+        );
+        assert_eq!(command.body(), Some(&b"see --END COMMAND--s below\n"[..]));
+    }
+
+    #[test]
+    fn follows_without_a_body_ends_at_the_blank_line() {
+        let all = messages(
+            b"Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\n\r\nEvent: X\r\n\r\n",
+        );
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].body(), None);
+        assert!(all[1].is_event());
+    }
+
+    #[test]
+    fn follows_without_a_complete_marker_is_returned_truncated_at_eof() {
+        let command = one(
+            b"Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\npartial text\n--END COMM",
+        );
+        assert!(command.is_truncated());
+        assert_eq!(command.body(), Some(&b"partial text\n--END COMM"[..]));
+        let headers_only = one(b"Event: Hangup\r\nChannel: x");
+        assert!(headers_only.is_truncated());
+        assert_eq!(headers_only.get("Channel").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn modern_command_output_lines() {
+        let message = one(
+            b"Response: Success\r\nActionID: c\r\nMessage: Command output follows\r\nOutput: Channel   Location\r\nOutput: \r\nOutput: 0 active channels\r\n\r\n",
+        );
+        let output: Vec<_> = message.get_all("Output").collect();
+        assert_eq!(
+            output,
+            [&b"Channel   Location"[..], b"", b"0 active channels"]
+        );
+        assert_eq!(message.body(), None);
+        let error = one(
+            b"Response: Error\r\nMessage: Command output follows\r\nOutput: No such command 'x'\r\n\r\n",
+        );
+        assert_eq!(error.response().as_deref(), Some("Error"));
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_kept_and_recoverable() {
+        let input = b"Event: Newchannel\r\nCallerIDName: Fran\xe7ois \xff\xfe\r\n\r\n";
+        let message = one(input);
+        assert_eq!(
+            message.get_bytes("CallerIDName"),
+            Some(&b"Fran\xe7ois \xff\xfe"[..])
+        );
+        assert_eq!(&message.raw()[..], input);
+        assert!(message.get("CallerIDName").is_some());
+    }
+
+    #[test]
+    fn splits_inside_crlf_and_inside_the_end_marker_change_nothing() {
+        // decode_all checks every cut position of these inputs.
+        let mut input = b"Asterisk Call Manager/2.10.6\r\n".to_vec();
+        input.extend_from_slice(LEGACY);
+        input.extend_from_slice(b"Event: X\r\nA: b\r\n\r\n");
+        let packets = decode_all(&input);
+        assert_eq!(packets.len(), 4);
+    }
+
+    fn small(max_packet_bytes: usize, max_fields: usize) -> Decoder {
+        Decoder::with_limits(Limits {
+            max_packet_bytes,
+            max_fields,
+        })
+    }
+
+    fn drain(decoder: &mut Decoder, buf: &mut BytesMut) -> Vec<Result<Packet, DecodeError>> {
+        let mut out = Vec::new();
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(packet)) => out.push(Ok(packet)),
+                Ok(None) => return out,
+                Err(error) => out.push(Err(error)),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_packet_gives_typed_error_with_offset_and_resyncs() {
+        let mut decoder = small(64, 100);
+        let mut input = b"Response: Success\r\nActionID: 1\r\n\r\n".to_vec();
+        let big_at = input.len() as u64;
+        input.extend_from_slice(b"Event: Big\r\nData: ");
+        input.extend_from_slice(&[b'x'; 500]);
+        input.extend_from_slice(b"\r\nMore: y\r\n\r\nResponse: Success\r\nActionID: 2\r\n\r\n");
+        let mut buf = BytesMut::from(&input[..]);
+        let out = drain(&mut decoder, &mut buf);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            out[1].as_ref().unwrap_err(),
+            &DecodeError::PacketTooLarge {
+                offset: big_at,
+                limit: 64
+            }
+        );
+        match &out[2] {
+            Ok(Packet::Message(message)) => assert_eq!(message.action_id().as_deref(), Some("2")),
+            other => panic!("the next packet was lost: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn discarding_keeps_memory_bounded_while_bytes_keep_coming() {
+        let mut decoder = small(128, 100);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(b"Event: Flood\r\nData: ");
+        let mut errors = 0;
+        for _ in 0..1000 {
+            buf.extend_from_slice(&[b'z'; 1000]);
+            for item in drain(&mut decoder, &mut buf) {
+                assert!(item.is_err());
+                errors += 1;
+            }
+            assert!(buf.len() <= 1128, "buffer grew to {}", buf.len());
+        }
+        assert_eq!(errors, 1, "one error per bad packet");
+        buf.extend_from_slice(b"\r\n\r\nEvent: After\r\n\r\n");
+        let out = drain(&mut decoder, &mut buf);
+        assert!(
+            matches!(&out[..], [Ok(Packet::Message(m))] if m.event_name().as_deref() == Some("After"))
+        );
+    }
+
+    #[test]
+    fn too_many_fields_gives_typed_error_and_resyncs() {
+        let mut decoder = small(1 << 20, 3);
+        let mut buf = BytesMut::from(
+            &b"Event: A\r\nB: 1\r\nC: 2\r\nD: 3\r\nE: 4\r\n\r\nEvent: Next\r\n\r\n"[..],
+        );
+        let out = drain(&mut decoder, &mut buf);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(
+            out[0].as_ref().unwrap_err(),
+            &DecodeError::TooManyFields {
+                offset: 0,
+                limit: 3
+            }
+        );
+        assert!(
+            matches!(&out[1], Ok(Packet::Message(m)) if m.event_name().as_deref() == Some("Next"))
+        );
+    }
+
+    #[test]
+    fn oversized_legacy_body_resyncs_after_its_marker_not_at_its_blank_lines() {
+        let mut input = b"Response: Follows\r\nPrivilege: Command\r\n".to_vec();
+        for _ in 0..20 {
+            input.extend_from_slice(b"line of text\n\nKey: value\n");
+        }
+        input
+            .extend_from_slice(b"--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: ok\r\n\r\n");
+        for chunk in [7usize, 64, input.len()] {
+            let mut decoder_for_chunk = small(100, 100);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                out.extend(drain(&mut decoder_for_chunk, &mut buf));
+            }
+            assert_eq!(out.len(), 2, "chunk {chunk}: {out:?}");
+            assert!(out[0].is_err());
+            assert!(
+                matches!(&out[1], Ok(Packet::Message(m)) if m.action_id().as_deref() == Some("ok")),
+                "chunk {chunk}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn several_mib_of_command_output_pass_with_default_limits() {
+        let mut input = b"Response: Success\r\nMessage: Command output follows\r\n".to_vec();
+        for i in 0..100_000 {
+            input.extend_from_slice(
+                format!("Output: line {i:>6} of a long help text, padded\r\n").as_bytes(),
+            );
+        }
+        input.extend_from_slice(b"\r\n");
+        assert!(input.len() > 4 * 1024 * 1024);
+        let mut buf = BytesMut::new();
+        let mut decoder = Decoder::new();
+        let mut found = None;
+        for piece in input.chunks(64 * 1024) {
+            buf.extend_from_slice(piece);
+            if let Some(packet) = decoder.decode(&mut buf).expect("within default limits") {
+                found = Some(packet);
+            }
+        }
+        match found {
+            Some(Packet::Message(message)) => {
+                assert_eq!(message.get_all("Output").count(), 100_000)
+            }
+            other => panic!("expected the command output, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn position_tracks_stream_offset() {
+        let mut decoder = Decoder::new();
+        let mut buf =
+            BytesMut::from(&b"Asterisk Call Manager/1.1\r\n\r\nEvent: A\r\n\r\nEvent: B"[..]);
+        let _ = drain(&mut decoder, &mut buf);
+        assert_eq!(decoder.position(), 41);
+    }
+}
