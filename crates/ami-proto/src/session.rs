@@ -1,0 +1,601 @@
+//! The client side of an AMI conversation, without IO: actions in, bytes out; packets in,
+//! completed replies and events out.
+//!
+//! A [`Session`] pairs every response with the action that asked for it **by ActionID** (a map,
+//! not a queue: Asterisk interleaves events, other responses and list items freely), gathers
+//! list actions into one [`Reply::List`], turns Command output into text whichever framing the
+//! server uses, and copes with the legacy `Queues` action, whose reply has neither `Response:`
+//! nor `ActionID:`.
+//!
+//! Driving order, as in quinn-proto: call [`Session::start_action`] (which writes the action's
+//! bytes into your output buffer), feed every decoded packet to [`Session::handle_packet`], then
+//! drain [`Session::poll_completion`] and [`Session::poll_event`]. When the transport drops,
+//! call [`Session::handle_close`]: every action still waiting completes with
+//! [`ActionFailure::ConnectionLost`]. There is no clock here; timeouts belong to the caller,
+//! who can forget an action with [`Session::cancel`] or [`Session::retain_pending`].
+//!
+//! ```
+//! use ami_proto::session::{Reply, Session};
+//! use ami_proto::{Action, Decoder, Packet};
+//! use bytes::BytesMut;
+//!
+//! let mut session: Session<&str> = Session::new("app-");
+//! let mut out = BytesMut::new();
+//! let id = session.start_action(Action::new("Ping"), "my ping", &mut out)?;
+//! assert_eq!(id, "app-1");
+//! assert_eq!(&out[..], b"Action: Ping\r\nActionID: app-1\r\n\r\n");
+//!
+//! let mut decoder = Decoder::new();
+//! let mut input = BytesMut::from(
+//!     &b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n\
+//!        Response: Success\r\nActionID: app-1\r\nPing: Pong\r\n\r\n"[..],
+//! );
+//! while let Some(packet) = decoder.decode(&mut input)? {
+//!     session.handle_packet(packet);
+//! }
+//! let done = session.poll_completion().expect("the ping completed");
+//! assert_eq!(done.payload, "my ping");
+//! let Ok(Reply::Response(pong)) = done.result else { panic!() };
+//! assert_eq!(pong.get("Ping").as_deref(), Some("Pong"));
+//! assert_eq!(session.poll_event().and_then(|e| e.event_name().map(|n| n.into_owned())).as_deref(), Some("FullyBooted"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use bytes::BytesMut;
+
+use crate::decode::{Banner, Packet};
+use crate::encode::{Action, EncodeError, encode_action};
+use crate::message::{Message, MessageKind};
+
+/// A completed action: whatever the caller attached to it, its ActionID, and the outcome.
+#[derive(Debug)]
+pub struct Completion<T> {
+    /// The value given to [`Session::start_action`] (a reply channel, a test label ...).
+    pub payload: T,
+    /// The ActionID the action was sent with.
+    pub action_id: String,
+    /// The reply, or why there is none.
+    pub result: Result<Reply, ActionFailure>,
+}
+
+/// What an action got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A single response (Ping, Getvar, Originate, Login ...).
+    Response(Message),
+    /// A list action: the response, the item events, and the completion event.
+    List(List),
+    /// A `Command` action: the CLI output as text, from either framing.
+    Command(CommandOutput),
+    /// The legacy `Queues` action (Asterisk 13 and older): raw `queue show` text, ANSI colour
+    /// codes removed, with no response packet at all.
+    Text(String),
+}
+
+impl Reply {
+    /// The response packet, when there was one (every reply except [`Reply::Text`]).
+    pub fn response(&self) -> Option<&Message> {
+        match self {
+            Self::Response(response) => Some(response),
+            Self::List(list) => Some(&list.response),
+            Self::Command(command) => Some(&command.response),
+            Self::Text(_) => None,
+        }
+    }
+}
+
+/// A list action's reply gathered into one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    /// The `Response: Success` that announced the list.
+    pub response: Message,
+    /// The item events, in arrival order.
+    pub items: Vec<Message>,
+    /// The `...Complete` event that ended the list.
+    pub complete: Message,
+}
+
+/// The text of a Command action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// The response packet (`Response: Success` / `Follows`).
+    pub response: Message,
+    /// The CLI output: the legacy body as sent, or the `Output:` lines each followed by `\n`.
+    pub output: String,
+}
+
+/// Why an action has no [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionFailure {
+    /// The server answered `Response: Error` (also when its message says "follows").
+    #[error("server error: {message}")]
+    Server {
+        /// The `Message:` text (empty when the server sent none).
+        message: String,
+        /// The whole response.
+        response: Message,
+    },
+    /// A Command whose CLI part failed: modern servers say `Response: Error` with `Output:`
+    /// lines; legacy ones send a `Follows` body starting `No such command`.
+    #[error("command failed: {}", output.trim_end())]
+    Command {
+        /// The CLI text explaining the failure.
+        output: String,
+        /// The whole response.
+        response: Message,
+    },
+    /// The connection ended before the reply was complete.
+    #[error("connection lost before the reply was complete")]
+    ConnectionLost,
+}
+
+/// Why [`Session::start_action`] refused an action. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// A header name or value cannot be encoded (line break, bad name).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The caller's own `ActionID` is already waiting for a reply on this session.
+    #[error("ActionID {0:?} is already in use by an action waiting for its reply")]
+    DuplicateActionId(String),
+}
+
+/// Counters a connection can report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Actions started.
+    pub actions: u64,
+    /// Responses that matched no waiting action (no ActionID, an unknown one, or a cancelled
+    /// action's late reply). They are passed on as events, never dropped.
+    pub unmatched_responses: u64,
+    /// Events passed on to [`Session::poll_event`].
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Command,
+    /// Legacy `Queues`: gathers unknown blocks until its barrier Ping answers.
+    Queues,
+    /// The Ping sent right after a `Queues`: AMI runs one session's actions in order, so its
+    /// response proves the `Queues` text has all arrived. Never reported.
+    Barrier,
+}
+
+#[derive(Debug)]
+struct Pending<T> {
+    payload: Option<T>,
+    kind: Kind,
+    list: Option<(Message, Vec<Message>)>,
+    text: Vec<u8>,
+}
+
+/// The client-side protocol state of one AMI connection. `T` is carried with each action and
+/// handed back on completion (the async client stores the caller's reply channel there).
+pub struct Session<T> {
+    prefix: String,
+    next_id: u64,
+    banner: Option<Banner>,
+    pending: HashMap<Box<[u8]>, Pending<T>>,
+    /// ActionIDs of `Queues` actions still gathering text, oldest first.
+    queues: VecDeque<Box<[u8]>>,
+    /// Lists in progress; when zero, events skip the ActionID lookup.
+    listing: usize,
+    completions: VecDeque<Completion<T>>,
+    events: VecDeque<Message>,
+    stats: SessionStats,
+}
+
+impl<T> fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("prefix", &self.prefix)
+            .field("pending", &self.pending.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<T> Session<T> {
+    /// A session whose ActionIDs are `prefix` followed by a counter starting at 1.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            next_id: 1,
+            banner: None,
+            pending: HashMap::new(),
+            queues: VecDeque::new(),
+            listing: 0,
+            completions: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The server's banner, once received.
+    pub fn banner(&self) -> Option<&Banner> {
+        self.banner.as_ref()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Number of actions waiting for a reply.
+    pub fn pending_len(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|pending| pending.kind != Kind::Barrier)
+            .count()
+    }
+
+    /// Registers `action` and writes it to `out`. An `ActionID` the caller set is kept (it must
+    /// not be waiting already); otherwise the next `prefix` + counter is used. Returns the
+    /// ActionID. `Queues` is followed on the wire by a Ping that marks the end of its reply.
+    pub fn start_action(
+        &mut self,
+        mut action: Action,
+        payload: T,
+        out: &mut BytesMut,
+    ) -> Result<String, StartError> {
+        let action_id = match action.action_id() {
+            Some(id) => {
+                if self.pending.contains_key(id) {
+                    return Err(StartError::DuplicateActionId(
+                        String::from_utf8_lossy(id).into_owned(),
+                    ));
+                }
+                String::from_utf8_lossy(id).into_owned()
+            }
+            None => {
+                let id = self.fresh_id();
+                action.set("ActionID", id.clone());
+                id
+            }
+        };
+        let kind = if action.name().eq_ignore_ascii_case("Command") {
+            Kind::Command
+        } else if action.name().eq_ignore_ascii_case("Queues") {
+            Kind::Queues
+        } else {
+            Kind::Plain
+        };
+        let mark = out.len();
+        encode_action(&action, out)?;
+        let key: Box<[u8]> = action_id.as_bytes().into();
+        if kind == Kind::Queues {
+            let barrier_id = self.fresh_id();
+            let barrier = Action::new("Ping").header("ActionID", barrier_id.clone());
+            if let Err(error) = encode_action(&barrier, out) {
+                out.truncate(mark);
+                return Err(error.into());
+            }
+            self.pending.insert(
+                barrier_id.as_bytes().into(),
+                Pending {
+                    payload: None,
+                    kind: Kind::Barrier,
+                    list: None,
+                    text: Vec::new(),
+                },
+            );
+            self.queues.push_back(key.clone());
+        }
+        self.pending.insert(
+            key,
+            Pending {
+                payload: Some(payload),
+                kind,
+                list: None,
+                text: Vec::new(),
+            },
+        );
+        self.stats.actions += 1;
+        Ok(action_id)
+    }
+
+    fn fresh_id(&mut self) -> String {
+        loop {
+            let id = format!("{}{}", self.prefix, self.next_id);
+            self.next_id += 1;
+            if !self.pending.contains_key(id.as_bytes()) {
+                return id;
+            }
+        }
+    }
+
+    /// Feeds one decoded packet.
+    pub fn handle_packet(&mut self, packet: Packet) {
+        match packet {
+            Packet::Banner(banner) => self.banner = Some(banner),
+            Packet::Message(message) => self.handle_message(message),
+        }
+    }
+
+    fn handle_message(&mut self, message: Message) {
+        match message.kind() {
+            MessageKind::Response => self.handle_response(message),
+            MessageKind::Event => {
+                if self.listing > 0 {
+                    if let Some(message) = self.take_list_item(message) {
+                        self.push_event(message);
+                    }
+                } else {
+                    self.push_event(message);
+                }
+            }
+            MessageKind::Unknown => {
+                let id = message.get_bytes("ActionID");
+                match (id, self.queues.front()) {
+                    (None, Some(queues_id)) => {
+                        if let Some(pending) = self.pending.get_mut(queues_id) {
+                            pending.text.extend_from_slice(message.raw());
+                        }
+                    }
+                    _ => self.push_event(message),
+                }
+            }
+        }
+    }
+
+    fn push_event(&mut self, message: Message) {
+        self.stats.events += 1;
+        self.events.push_back(message);
+    }
+
+    fn handle_response(&mut self, response: Message) {
+        let Some(mut pending) = response
+            .get_bytes("ActionID")
+            .and_then(|id| self.pending.remove(id))
+        else {
+            self.stats.unmatched_responses += 1;
+            self.push_event(response);
+            return;
+        };
+        let action_id = response.action_id().unwrap_or_default().into_owned();
+        if pending.list.is_some() {
+            // A second response for a list in progress: not ours to swallow.
+            self.pending.insert(action_id.as_bytes().into(), pending);
+            self.stats.unmatched_responses += 1;
+            self.push_event(response);
+            return;
+        }
+        let is_error = response.value_is("Response", "Error");
+        let result = match pending.kind {
+            Kind::Barrier => {
+                self.finish_queues_for_barrier();
+                return;
+            }
+            Kind::Queues => {
+                self.queues.retain(|id| **id != *action_id.as_bytes());
+                if is_error {
+                    Err(server_error(response))
+                } else {
+                    Ok(Reply::Response(response))
+                }
+            }
+            Kind::Command => command_result(response),
+            Kind::Plain if is_error => Err(server_error(response)),
+            Kind::Plain if announces_list(&response) => {
+                pending.list = Some((response, Vec::new()));
+                self.listing += 1;
+                self.pending.insert(action_id.into_bytes().into(), pending);
+                return;
+            }
+            Kind::Plain => Ok(Reply::Response(response)),
+        };
+        self.complete(pending, action_id, result);
+    }
+
+    /// The barrier Ping answered: the oldest `Queues` has all its text.
+    fn finish_queues_for_barrier(&mut self) {
+        let Some(queues_id) = self.queues.pop_front() else {
+            return;
+        };
+        if let Some(pending) = self.pending.remove(&queues_id) {
+            let text = strip_ansi(&pending.text);
+            let action_id = String::from_utf8_lossy(&queues_id).into_owned();
+            self.complete(pending, action_id, Ok(Reply::Text(text)));
+        }
+    }
+
+    /// Returns the event back when it is not an item of a list in progress.
+    fn take_list_item(&mut self, event: Message) -> Option<Message> {
+        let Some(id) = event.get_bytes("ActionID") else {
+            return Some(event);
+        };
+        let Some(pending) = self.pending.get_mut(id) else {
+            return Some(event);
+        };
+        let Some((_, items)) = pending.list.as_mut() else {
+            return Some(event);
+        };
+        let ends = event
+            .get_bytes("EventList")
+            .is_some_and(|value| !value.eq_ignore_ascii_case(b"start"))
+            || event
+                .get_bytes("Event")
+                .is_some_and(|name| ends_with_ignore_case(name, b"Complete"));
+        if !ends {
+            items.push(event);
+            return None;
+        }
+        let action_id = String::from_utf8_lossy(id).into_owned();
+        let Some(mut pending) = self.pending.remove(action_id.as_bytes()) else {
+            return None;
+        };
+        self.listing -= 1;
+        if let Some((response, items)) = pending.list.take() {
+            let list = List {
+                response,
+                items,
+                complete: event,
+            };
+            self.complete(pending, action_id, Ok(Reply::List(list)));
+        }
+        None
+    }
+
+    fn complete(
+        &mut self,
+        pending: Pending<T>,
+        action_id: String,
+        result: Result<Reply, ActionFailure>,
+    ) {
+        if let Some(payload) = pending.payload {
+            self.completions.push_back(Completion {
+                payload,
+                action_id,
+                result,
+            });
+        }
+    }
+
+    /// The connection ended: every waiting action fails with [`ActionFailure::ConnectionLost`]
+    /// (a list cut short included). The banner is forgotten; the ActionID counter is kept, so
+    /// a late reply from the old connection can never match a new action.
+    pub fn handle_close(&mut self) {
+        let mut lost: Vec<_> = self.pending.drain().collect();
+        // Report in the order the actions were started where the ids say so.
+        lost.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
+        for (id, pending) in lost {
+            let action_id = String::from_utf8_lossy(&id).into_owned();
+            self.complete(pending, action_id, Err(ActionFailure::ConnectionLost));
+        }
+        self.queues.clear();
+        self.listing = 0;
+        self.banner = None;
+    }
+
+    /// Forgets a waiting action (its caller gave up); a late reply is then passed on as an
+    /// unmatched response. Returns its payload.
+    pub fn cancel(&mut self, action_id: &str) -> Option<T> {
+        let pending = self.pending.remove(action_id.as_bytes())?;
+        if pending.list.is_some() {
+            self.listing -= 1;
+        }
+        self.queues.retain(|id| **id != *action_id.as_bytes());
+        pending.payload
+    }
+
+    /// Forgets every waiting action whose payload fails `keep` (for sweeping callers that have
+    /// gone away).
+    pub fn retain_pending(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let mut dropped_lists = 0;
+        self.pending.retain(|_, pending| match &pending.payload {
+            Some(payload) => {
+                let kept = keep(payload);
+                if !kept && pending.list.is_some() {
+                    dropped_lists += 1;
+                }
+                kept
+            }
+            None => true,
+        });
+        self.listing -= dropped_lists;
+        let pending = &self.pending;
+        self.queues.retain(|id| pending.contains_key(id));
+    }
+
+    /// The next completed action, in completion order.
+    pub fn poll_completion(&mut self) -> Option<Completion<T>> {
+        self.completions.pop_front()
+    }
+
+    /// The next event (or unmatched packet) for subscribers, in arrival order.
+    pub fn poll_event(&mut self) -> Option<Message> {
+        self.events.pop_front()
+    }
+
+    /// Moves every pending event into `out` at once (cheaper than one `poll_event` each).
+    pub fn drain_events_into(&mut self, out: &mut Vec<Message>) {
+        out.extend(self.events.drain(..));
+    }
+}
+
+fn ends_with_ignore_case(value: &[u8], suffix: &[u8]) -> bool {
+    value.len() >= suffix.len() && value[value.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+/// A `Response: Success` opens a list when it says `EventList: start`, or, on servers before
+/// Asterisk 13.2 that send no EventList, when its message says the items "will follow".
+fn announces_list(response: &Message) -> bool {
+    if response.value_is("EventList", "start") {
+        return true;
+    }
+    response
+        .get_bytes("Message")
+        .is_some_and(|message| contains_ignore_case(message, b"will follow"))
+}
+
+fn server_error(response: Message) -> ActionFailure {
+    ActionFailure::Server {
+        message: response.get("Message").unwrap_or_default().into_owned(),
+        response,
+    }
+}
+
+fn command_result(response: Message) -> Result<Reply, ActionFailure> {
+    let is_error = response.value_is("Response", "Error");
+    let output = match response.body() {
+        Some(body) => String::from_utf8_lossy(body).into_owned(),
+        None => {
+            let mut text = String::new();
+            for line in response.get_all("Output") {
+                text.push_str(&String::from_utf8_lossy(line));
+                text.push('\n');
+            }
+            text
+        }
+    };
+    if is_error {
+        if response.contains("Output") {
+            return Err(ActionFailure::Command { output, response });
+        }
+        return Err(server_error(response));
+    }
+    // Legacy servers report an unknown CLI command inside a Follows body.
+    if response.body().is_some() && output.starts_with("No such command '") {
+        return Err(ActionFailure::Command { output, response });
+    }
+    Ok(Reply::Command(CommandOutput { response, output }))
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`) and trailing blank lines.
+fn strip_ansi(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == 0x1b && raw.get(i + 1) == Some(&b'[') {
+            i += 2;
+            while i < raw.len() && !raw[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    let text = String::from_utf8_lossy(&out);
+    let trimmed = text.trim_end_matches(['\r', '\n']);
+    let mut text = trimmed.replace("\r\n", "\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,490 @@
+use std::path::{Path, PathBuf};
+
+use bytes::BytesMut;
+
+use super::*;
+use crate::Decoder;
+
+fn feed(session: &mut Session<String>, bytes: &[u8]) {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(bytes);
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(packet)) => session.handle_packet(packet),
+            Ok(None) => break,
+            Err(_) => continue,
+        }
+    }
+}
+
+fn completions(session: &mut Session<String>) -> Vec<Completion<String>> {
+    std::iter::from_fn(|| session.poll_completion()).collect()
+}
+
+fn start(session: &mut Session<String>, action: Action) -> String {
+    let mut out = BytesMut::new();
+    session
+        .start_action(action, "x".into(), &mut out)
+        .expect("encodable")
+}
+
+#[test]
+fn responses_are_routed_by_action_id_not_by_order() {
+    let mut session = Session::new("t-");
+    let a = start(&mut session, Action::new("Ping"));
+    let b = start(&mut session, Action::new("Getvar").header("Variable", "X"));
+    feed(
+        &mut session,
+        format!(
+            "Response: Success\r\nActionID: {b}\r\nValue: 1\r\n\r\n\
+             Event: Newchannel\r\nChannel: a\r\n\r\n\
+             Response: Success\r\nActionID: {a}\r\nPing: Pong\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[0].action_id, b);
+    assert_eq!(done[1].action_id, a);
+    let Ok(Reply::Response(pong)) = &done[1].result else {
+        panic!("{:?}", done[1].result)
+    };
+    assert!(pong.value_is("Ping", "Pong"));
+    assert!(session.poll_event().is_some());
+    assert_eq!(session.pending_len(), 0);
+}
+
+#[test]
+fn error_response_is_typed_with_the_server_message_even_when_it_says_follows() {
+    let mut session = Session::new("t-");
+    let id = start(&mut session, Action::new("Status"));
+    feed(
+        &mut session,
+        format!("Response: Error\r\nActionID: {id}\r\nMessage: Channel status will follow\r\n\r\n")
+            .as_bytes(),
+    );
+    let done = completions(&mut session);
+    match &done[0].result {
+        Err(ActionFailure::Server { message, .. }) => {
+            assert_eq!(message, "Channel status will follow")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(session.listing, 0);
+}
+
+#[test]
+fn list_ends_on_eventlist_complete_any_case_or_on_a_complete_event() {
+    for (start_line, complete) in [
+        (
+            "EventList: START\r\nMessage: Channels will follow",
+            "Event: CoreShowChannelsComplete\r\nEventList: complete\r\nListItems: 1",
+        ),
+        (
+            "Message: Channel status will follow",
+            "Event: StatusComplete\r\nItems: 1",
+        ),
+    ] {
+        let mut session = Session::new("t-");
+        let id = start(&mut session, Action::new("X"));
+        feed(
+            &mut session,
+            format!(
+                "Response: Success\r\nActionID: {id}\r\n{start_line}\r\n\r\n\
+                 Event: Item\r\nActionID: {id}\r\n\r\n\
+                 Event: Other\r\n\r\n\
+                 {complete}\r\nActionID: {id}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let done = completions(&mut session);
+        let Ok(Reply::List(list)) = &done[0].result else {
+            panic!("{:?}", done[0].result)
+        };
+        assert_eq!(list.items.len(), 1);
+        assert!(list.complete.event_name().unwrap().ends_with("Complete"));
+        let other = session.poll_event().expect("unrelated event passed on");
+        assert_eq!(other.event_name().as_deref(), Some("Other"));
+        assert!(session.poll_event().is_none());
+    }
+}
+
+#[test]
+fn command_output_in_both_framings_and_typed_failures() {
+    let mut session = Session::new("t-");
+    let legacy = start(&mut session, Action::new("Command").header("Command", "a"));
+    let modern = start(&mut session, Action::new("Command").header("Command", "b"));
+    let unknown = start(&mut session, Action::new("Command").header("Command", "c"));
+    let modern_err = start(&mut session, Action::new("Command").header("Command", "d"));
+    feed(
+        &mut session,
+        format!(
+            "Response: Follows\r\nPrivilege: Command\r\nActionID: {legacy}\r\nUp: 1\nx\n--END COMMAND--\r\n\r\n\
+             Response: Success\r\nActionID: {modern}\r\nMessage: Command output follows\r\nOutput: Up: 1\r\nOutput: x\r\n\r\n\
+             Response: Follows\r\nPrivilege: Command\r\nActionID: {unknown}\r\nNo such command 'c'\n--END COMMAND--\r\n\r\n\
+             Response: Error\r\nActionID: {modern_err}\r\nMessage: Command output follows\r\nOutput: No such command 'd'\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let done = completions(&mut session);
+    for index in [0, 1] {
+        let Ok(Reply::Command(out)) = &done[index].result else {
+            panic!("{:?}", done[index].result)
+        };
+        assert_eq!(out.output, "Up: 1\nx\n");
+    }
+    for index in [2, 3] {
+        assert!(
+            matches!(&done[index].result, Err(ActionFailure::Command { output, .. }) if output.starts_with("No such command")),
+            "{:?}",
+            done[index].result
+        );
+    }
+}
+
+#[test]
+fn queues_text_ends_at_its_barrier_ping() {
+    let mut session = Session::new("t-");
+    let mut out = BytesMut::new();
+    let id = session
+        .start_action(Action::new("Queues"), "q".to_owned(), &mut out)
+        .unwrap();
+    let wire = String::from_utf8(out.to_vec()).unwrap();
+    assert!(wire.contains("Action: Queues\r\nActionID: t-1\r\n\r\nAction: Ping\r\nActionID: t-2"));
+    feed(
+        &mut session,
+        b"support has 0 calls\r\n   Members: \r\n      \x1b[1mAgent\x1b[0m\r\n\r\n\r\n\r\n\
+          other has 0 calls\r\n\r\n\
+          Event: X\r\n\r\n\
+          Response: Success\r\nActionID: t-2\r\nPing: Pong\r\n\r\n",
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].action_id, id);
+    assert_eq!(
+        done[0].result,
+        Ok(Reply::Text(
+            "support has 0 calls\n   Members: \n      Agent\n\nother has 0 calls\n".into()
+        ))
+    );
+    assert_eq!(session.pending_len(), 0);
+    assert!(session.pending.is_empty());
+}
+
+#[test]
+fn queues_on_a_modern_server_is_the_servers_error() {
+    let mut session = Session::new("t-");
+    let id = start(&mut session, Action::new("Queues"));
+    feed(
+        &mut session,
+        format!(
+            "Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command: Queues.\r\n\r\n\
+             Response: Success\r\nActionID: t-2\r\nPing: Pong\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let done = completions(&mut session);
+    assert!(matches!(done[0].result, Err(ActionFailure::Server { .. })));
+    assert!(session.pending.is_empty());
+    assert_eq!(session.stats().unmatched_responses, 0);
+}
+
+#[test]
+fn close_fails_every_waiting_action_and_late_replies_are_unmatched() {
+    let mut session = Session::new("t-");
+    let a = start(&mut session, Action::new("Originate"));
+    let b = start(&mut session, Action::new("Status"));
+    feed(
+        &mut session,
+        format!(
+            "Response: Success\r\nActionID: {b}\r\nMessage: Channel status will follow\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    session.handle_close();
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 2);
+    assert_eq!(done[0].action_id, a);
+    assert!(
+        done.iter()
+            .all(|c| c.result == Err(ActionFailure::ConnectionLost))
+    );
+    feed(
+        &mut session,
+        format!("Response: Success\r\nActionID: {a}\r\n\r\n").as_bytes(),
+    );
+    assert!(completions(&mut session).is_empty());
+    assert_eq!(session.stats().unmatched_responses, 1);
+    // The counter continues, so a new action never reuses an old id.
+    assert_eq!(start(&mut session, Action::new("Ping")), "t-3");
+}
+
+#[test]
+fn cancel_and_duplicate_ids() {
+    let mut session = Session::new("t-");
+    let id = start(&mut session, Action::new("Ping").header("ActionID", "mine"));
+    assert_eq!(id, "mine");
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        session.start_action(
+            Action::new("Ping").header("ActionID", "mine"),
+            String::new(),
+            &mut out
+        ),
+        Err(StartError::DuplicateActionId(_))
+    ));
+    assert!(out.is_empty());
+    assert!(
+        session
+            .start_action(
+                Action::new("Ping").header("X", "a\r\nAction: Hangup"),
+                String::new(),
+                &mut out
+            )
+            .is_err()
+    );
+    assert!(out.is_empty());
+    assert_eq!(session.cancel("mine").as_deref(), Some("x"));
+    assert_eq!(session.pending_len(), 0);
+}
+
+// ---- the recorded corpus ------------------------------------------------------------------
+
+fn corpus_dir() -> PathBuf {
+    match std::env::var_os("AMI_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+    }
+}
+
+/// The recorded client actions that carry an ActionID, in order.
+fn recorded_actions(sent: &[u8]) -> Vec<Action> {
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::from(sent);
+    let mut actions = Vec::new();
+    loop {
+        let packet = match decoder.decode_eof(&mut buf) {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(_) => continue,
+        };
+        let Packet::Message(message) = packet else {
+            continue;
+        };
+        if message.get("ActionID").is_none() {
+            continue;
+        }
+        let mut action = Action::new(message.get("Action").unwrap_or_default().into_owned());
+        for field in message.fields() {
+            if !field.name_is("Action") && !field.is_text_line() {
+                action.push(field.name_str().into_owned(), field.value().to_vec());
+            }
+        }
+        actions.push(action);
+    }
+    actions
+}
+
+struct Replay {
+    done: Vec<Completion<String>>,
+    lost: Vec<Completion<String>>,
+    events: usize,
+}
+
+fn replay(version: &str, scenario: &str) -> Replay {
+    let dir = corpus_dir().join(format!("asterisk-{version}"));
+    let sent = std::fs::read(dir.join(format!("{scenario}.sent"))).expect("sent file");
+    let recv = std::fs::read(dir.join(format!("{scenario}.recv"))).expect("recv file");
+    let mut session = Session::new("never-");
+    let mut out = BytesMut::new();
+    for action in recorded_actions(&sent) {
+        let label = format!(
+            "{}:{}",
+            action.name(),
+            String::from_utf8_lossy(action.action_id().unwrap_or_default())
+        );
+        session
+            .start_action(action, label, &mut out)
+            .expect("recorded action registers");
+    }
+    // Cut the stream at every 1000th byte as well, to exercise packets split across reads.
+    let mut decoder = Decoder::new();
+    let mut buf = BytesMut::new();
+    for chunk in recv.chunks(997) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(packet)) => session.handle_packet(packet),
+                Ok(None) => break,
+                Err(_) => continue,
+            }
+        }
+    }
+    // The recording stops where the server went quiet; a live server would now answer the
+    // barrier Ping that follows each Queues action.
+    let barriers: Vec<String> = session
+        .pending
+        .iter()
+        .filter(|(_, p)| p.kind == Kind::Barrier)
+        .map(|(id, _)| String::from_utf8_lossy(id).into_owned())
+        .collect();
+    for id in barriers {
+        feed(
+            &mut session,
+            format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\n\r\n").as_bytes(),
+        );
+    }
+    let mut events = 0;
+    while let Some(event) = session.poll_event() {
+        // A response carrying an ActionID must have found its action.
+        assert!(
+            !(event.is_response() && event.action_id().is_some()),
+            "{version}/{scenario}: misrouted {event:?}"
+        );
+        events += 1;
+    }
+    let done = completions(&mut session);
+    session.handle_close();
+    let lost = completions(&mut session);
+    Replay { done, lost, events }
+}
+
+fn scenarios(version: &str) -> Vec<String> {
+    let dir = corpus_dir().join(format!("asterisk-{version}"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus at {}: {e} (set AMI_CORPUS)", dir.display()))
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".recv")?;
+            (!stem.starts_with("http_")).then(|| stem.to_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn check_shape(version: &str, scenario: &str, completion: &Completion<String>) {
+    let label = &completion.payload;
+    let name = label
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let context = format!("{version}/{scenario} {label}: {:?}", completion.result);
+    match (name.as_str(), &completion.result) {
+        ("login", Ok(Reply::Response(_))) => {}
+        ("login", Err(ActionFailure::Server { message, .. })) => {
+            assert!(message.contains("Authentication failed"), "{context}")
+        }
+        ("command", Ok(Reply::Command(out))) => assert!(!out.output.is_empty(), "{context}"),
+        ("command", Err(ActionFailure::Command { .. } | ActionFailure::Server { .. })) => {}
+        ("coreshowchannels" | "status" | "queuestatus" | "queuesummary", Ok(Reply::List(list))) => {
+            let expected = list
+                .complete
+                .get("ListItems")
+                .or_else(|| list.complete.get("Items"));
+            if let Some(expected) = expected {
+                assert_eq!(
+                    expected.parse::<usize>().ok(),
+                    Some(list.items.len()),
+                    "{context}"
+                );
+            }
+        }
+        ("status", Err(ActionFailure::Server { .. })) => {}
+        ("queues", Ok(Reply::Text(text))) => {
+            assert_ne!(version, "22", "{context}");
+            assert!(text.contains("support has"), "{context}");
+            assert!(!text.contains('\x1b'), "{context}");
+        }
+        ("queues", Err(ActionFailure::Server { message, .. })) => {
+            assert_eq!(version, "22", "{context}");
+            assert!(message.contains("Invalid/unknown command"), "{context}");
+        }
+        (
+            "coreshowchannels" | "status" | "queuestatus" | "queuesummary" | "queues" | "command",
+            _,
+        ) => {
+            panic!("wrong shape: {context}")
+        }
+        ("ping", result) => {
+            if scenario != "action_before_login" && scenario != "huge_header" {
+                assert!(
+                    matches!(result, Ok(Reply::Response(r)) if r.value_is("Ping", "Pong")),
+                    "{context}"
+                );
+            }
+        }
+        (_, Err(ActionFailure::ConnectionLost)) => panic!("lost: {context}"),
+        _ => {}
+    }
+}
+
+fn replay_version(version: &str) {
+    let names = scenarios(version);
+    assert!(names.len() > 25, "too few scenarios for {version}");
+    let mut actions = 0;
+    for scenario in &names {
+        let replay = replay(version, scenario);
+        // Only recordings the server ended itself may leave an action without a reply,
+        // and only the ones sent after it said goodbye or shut down.
+        for lost in &replay.lost {
+            panic!("{version}/{scenario}: {} never completed", lost.payload);
+        }
+        for completion in &replay.done {
+            check_shape(version, scenario, completion);
+        }
+        actions += replay.done.len();
+        if scenario.starts_with("originate") || scenario == "mixed_action_during_events" {
+            assert!(replay.events > 0, "{version}/{scenario}: no events");
+        }
+    }
+    assert!(actions > 120, "{version}: only {actions} actions replayed");
+}
+
+#[test]
+fn corpus_asterisk_22_every_action_completes() {
+    replay_version("22");
+}
+
+#[test]
+fn corpus_asterisk_13_every_action_completes() {
+    replay_version("13");
+}
+
+#[test]
+fn corpus_asterisk_11_every_action_completes() {
+    replay_version("11");
+}
+
+#[test]
+fn corpus_asterisk_1_8_every_action_completes() {
+    replay_version("1.8");
+}
+
+#[test]
+fn corpus_lists_have_the_per_version_shape() {
+    // 11 and 1.8: Status has no EventList and ends with a bare StatusComplete.
+    for version in ["11", "1.8"] {
+        let replay = replay(version, "status");
+        let list = replay
+            .done
+            .iter()
+            .find_map(|c| match &c.result {
+                Ok(Reply::List(list)) if c.payload.starts_with("Status") => Some(list),
+                _ => None,
+            })
+            .expect("a Status list");
+        assert!(!list.response.contains("EventList"));
+        assert!(!list.complete.contains("EventList"));
+        assert!(!list.items.is_empty());
+    }
+    // 13: Queues answers raw text, found by the barrier.
+    let replay = replay("13", "queue_summary");
+    assert!(
+        replay
+            .done
+            .iter()
+            .any(|c| matches!(&c.result, Ok(Reply::Text(t)) if t.contains("Members:")))
+    );
+}
