@@ -31,6 +31,7 @@
 
 mod decode;
 mod encode;
+pub mod cli_output;
 pub mod json;
 mod message;
 
