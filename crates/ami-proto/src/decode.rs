@@ -155,15 +155,35 @@ enum State {
     #[default]
     Lines,
     /// Inside a legacy Command body; `search_from` avoids rescanning what has been searched.
-    Body { start: usize, search_from: usize },
-    /// Skipping an over-limit packet until the next boundary.
-    Discard(Discard),
+    /// With `skip`, the packet broke a limit: the body is dropped as it is scanned, and the
+    /// packet's end is found by the same rules as a kept body's.
+    Body {
+        start: usize,
+        search_from: usize,
+        skip: bool,
+    },
+    /// Skipping an over-limit packet until the next blank line.
+    Discard(LineSoFar),
 }
 
-#[derive(Debug, Default)]
-struct Discard {
-    in_body: bool,
-    line_has_content: bool,
+/// What the line being skipped held so far: a blank line is `\n` or `\r\n`, as for
+/// [`Decoder::decode`], whatever pieces it arrives in.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum LineSoFar {
+    #[default]
+    Empty,
+    Cr,
+    Content,
+}
+
+impl LineSoFar {
+    fn extend(self, bytes: &[u8]) -> Self {
+        match (self, bytes) {
+            (line, []) => line,
+            (Self::Empty, [b'\r']) => Self::Cr,
+            _ => Self::Content,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -218,11 +238,15 @@ impl Decoder {
                         return Ok(None);
                     }
                 }
-                State::Body { .. } => return self.decode_body(buf),
+                State::Body { .. } => match self.decode_body(buf)? {
+                    Step::Packet(packet) => return Ok(Some(packet)),
+                    Step::NeedMore => return Ok(None),
+                    Step::Again => {}
+                },
                 State::Lines => match self.decode_lines(buf)? {
                     Step::Packet(packet) => return Ok(Some(packet)),
                     Step::NeedMore => return Ok(None),
-                    Step::EnterBody => {}
+                    Step::Again => {}
                 },
             }
         }
@@ -237,11 +261,25 @@ impl Decoder {
         }
         let state = std::mem::take(&mut self.state);
         let body = match state {
-            State::Discard(_) => {
+            State::Discard(_) | State::Body { skip: true, .. } => {
                 self.consume(buf, buf.len());
                 return Ok(None);
             }
-            State::Body { start, .. } => Some((start as u32, buf.len() as u32)),
+            State::Body {
+                start,
+                search_from,
+                skip: false,
+            } => {
+                // The marker and its line end came, only the (optional) blank line is
+                // missing: the packet is complete.
+                if let Some(marker) = complete_marker(&buf[search_from..]) {
+                    let marker = search_from + marker;
+                    let mut message = self.take_message(buf, buf.len());
+                    message.body = Some((start as u32, marker as u32));
+                    return Ok(Some(Packet::Message(message)));
+                }
+                Some((start as u32, buf.len() as u32))
+            }
             State::Lines => {
                 let pos = self.partial.scanned;
                 let mut end = buf.len();
@@ -273,7 +311,7 @@ impl Decoder {
             let pos = self.partial.scanned;
             let Some(newline) = memchr::memchr(b'\n', &buf[pos..]) else {
                 if buf.len() > self.limits.max_packet_bytes {
-                    return Err(self.fail_too_large(buf, pos, false));
+                    return Err(self.fail_too_large(buf, pos));
                 }
                 return Ok(Step::NeedMore);
             };
@@ -282,12 +320,17 @@ impl Decoder {
             let crlf = newline > pos && buf[newline - 1] == b'\r';
             let content_end = if crlf { newline - 1 } else { newline };
 
+            if content_end == pos && self.partial.fields.is_empty() {
+                // A stray blank line between packets (or the tail of a `\n\r\n\r\n`).
+                self.consume(buf, next);
+                continue;
+            }
+            // Checked before anything else, so the outcome is the same whether this line came
+            // whole or in pieces (see the no-newline case above).
+            if next > self.limits.max_packet_bytes {
+                return Err(self.fail_too_large(buf, pos));
+            }
             if content_end == pos {
-                if self.partial.fields.is_empty() {
-                    // A stray blank line between packets (or the tail of a `\n\r\n\r\n`).
-                    self.consume(buf, next);
-                    continue;
-                }
                 let message = self.take_message(buf, next);
                 return Ok(Step::Packet(Packet::Message(message)));
             }
@@ -305,15 +348,13 @@ impl Decoder {
                 self.state = State::Body {
                     start: pos,
                     search_from: pos,
+                    skip: false,
                 };
-                return Ok(Step::EnterBody);
+                return Ok(Step::Again);
             }
 
             self.push_field(buf, pos, content_end)?;
             self.partial.scanned = next;
-            if next > self.limits.max_packet_bytes {
-                return Err(self.fail_too_large(buf, next, false));
-            }
         }
     }
 
@@ -328,7 +369,7 @@ impl Decoder {
                 offset: self.consumed,
                 limit: self.limits.max_fields,
             };
-            self.start_discard(buf, pos, false);
+            self.start_discard(buf, pos);
             return Err(error);
         }
         let span = field_span(&buf[pos..end], pos);
@@ -345,66 +386,50 @@ impl Decoder {
         Ok(())
     }
 
-    fn decode_body(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+    fn decode_body(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
         let State::Body {
             start,
-            mut search_from,
+            search_from,
+            skip,
         } = self.state
         else {
-            return Ok(None);
+            return Ok(Step::Again);
         };
-        loop {
-            let Some(found) = memmem::find(&buf[search_from..], END_COMMAND) else {
-                search_from = buf.len().saturating_sub(END_COMMAND.len() - 1).max(start);
-                if buf.len() > self.limits.max_packet_bytes {
-                    return Err(self.fail_too_large(buf, search_from, true));
+        match find_body_end(buf, search_from) {
+            BodyEnd::Found { marker, end } => {
+                self.state = State::Lines;
+                if skip {
+                    self.consume(buf, end);
+                    return Ok(Step::Again);
                 }
-                self.state = State::Body { start, search_from };
-                return Ok(None);
-            };
-            let marker = search_from + found;
-            let after_marker = marker + END_COMMAND.len();
-            let end = match line_end(&buf[after_marker..]) {
-                LineEnd::NeedMore => {
-                    self.state = State::Body {
-                        start,
-                        search_from: marker,
-                    };
-                    return Ok(None);
+                if end > self.limits.max_packet_bytes {
+                    let error = self.too_large();
+                    self.consume(buf, end);
+                    return Err(error);
                 }
-                // Text that merely mentions the marker: keep looking.
-                LineEnd::Other => {
-                    search_from = marker + 1;
-                    continue;
-                }
-                LineEnd::Found(len) => {
-                    let blank_at = after_marker + len;
-                    match line_end(&buf[blank_at..]) {
-                        LineEnd::NeedMore => {
-                            self.state = State::Body {
-                                start,
-                                search_from: marker,
-                            };
-                            return Ok(None);
-                        }
-                        LineEnd::Found(blank) => blank_at + blank,
-                        // Tolerated: no blank line after the marker.
-                        LineEnd::Other => blank_at,
-                    }
-                }
-            };
-            self.state = State::Lines;
-            if end > self.limits.max_packet_bytes {
-                let error = DecodeError::PacketTooLarge {
-                    offset: self.consumed,
-                    limit: self.limits.max_packet_bytes,
-                };
-                self.consume(buf, end);
-                return Err(error);
+                let mut message = self.take_message(buf, end);
+                message.body = Some((start as u32, marker as u32));
+                Ok(Step::Packet(Packet::Message(message)))
             }
-            let mut message = self.take_message(buf, end);
-            message.body = Some((start as u32, marker as u32));
-            return Ok(Some(Packet::Message(message)));
+            BodyEnd::NeedMore { search_from } => {
+                if skip || buf.len() > self.limits.max_packet_bytes {
+                    let error = (!skip).then(|| self.too_large());
+                    // Drop what has been searched; keep where a marker may still start.
+                    self.consume(buf, search_from);
+                    self.state = State::Body {
+                        start: 0,
+                        search_from: 0,
+                        skip: true,
+                    };
+                    return error.map_or(Ok(Step::NeedMore), Err);
+                }
+                self.state = State::Body {
+                    start,
+                    search_from,
+                    skip,
+                };
+                Ok(Step::NeedMore)
+            }
         }
     }
 
@@ -427,58 +452,40 @@ impl Decoder {
         self.partial = Partial::default();
     }
 
-    fn fail_too_large(&mut self, buf: &mut BytesMut, resume: usize, in_body: bool) -> DecodeError {
-        let error = DecodeError::PacketTooLarge {
+    fn too_large(&self) -> DecodeError {
+        DecodeError::PacketTooLarge {
             offset: self.consumed,
             limit: self.limits.max_packet_bytes,
-        };
-        self.start_discard(buf, resume, in_body);
+        }
+    }
+
+    fn fail_too_large(&mut self, buf: &mut BytesMut, line_start: usize) -> DecodeError {
+        let error = self.too_large();
+        self.start_discard(buf, line_start);
         error
     }
 
-    /// Drops the bytes of the bad packet seen so far (`resume` is at a line start, or inside a
-    /// body) and keeps skipping from there.
-    fn start_discard(&mut self, buf: &mut BytesMut, resume: usize, in_body: bool) {
-        self.consume(buf, resume);
-        self.state = State::Discard(Discard {
-            in_body,
-            line_has_content: false,
-        });
+    /// Drops the bytes of the bad packet before `line_start` and skips from there to the next
+    /// blank line.
+    fn start_discard(&mut self, buf: &mut BytesMut, line_start: usize) {
+        self.consume(buf, line_start);
+        self.state = State::Discard(LineSoFar::Empty);
     }
 
-    /// Skips to the next packet boundary. Returns true once it is found.
+    /// Skips to the next blank line. Returns true once it is found.
     fn discard(&mut self, buf: &mut BytesMut) -> bool {
         loop {
-            let State::Discard(discard) = &mut self.state else {
+            let State::Discard(line) = &mut self.state else {
                 return true;
             };
-            if discard.in_body {
-                match memmem::find(buf, END_COMMAND) {
-                    Some(marker) => {
-                        discard.in_body = false;
-                        discard.line_has_content = true;
-                        let len = marker + END_COMMAND.len();
-                        self.consume(buf, len);
-                    }
-                    None => {
-                        let keep = END_COMMAND.len() - 1;
-                        let len = buf.len().saturating_sub(keep);
-                        self.consume(buf, len);
-                        return false;
-                    }
-                }
-                continue;
-            }
             let Some(newline) = memchr::memchr(b'\n', buf) else {
-                if buf.iter().any(|&b| b != b'\r') {
-                    discard.line_has_content = true;
-                }
+                *line = line.extend(buf);
                 let len = buf.len();
                 self.consume(buf, len);
                 return false;
             };
-            let blank = !discard.line_has_content && buf[..newline].iter().all(|&b| b == b'\r');
-            discard.line_has_content = false;
+            let blank = line.extend(&buf[..newline]) != LineSoFar::Content;
+            *line = LineSoFar::Empty;
             self.consume(buf, newline + 1);
             if blank {
                 self.state = State::Lines;
@@ -491,7 +498,65 @@ impl Decoder {
 enum Step {
     Packet(Packet),
     NeedMore,
-    EnterBody,
+    /// The state changed (a body starts, or a skipped body ended): go on.
+    Again,
+}
+
+enum BodyEnd {
+    /// The marker at `marker`, its line end, and the blank line if there is one, end at `end`.
+    Found { marker: usize, end: usize },
+    /// Not there yet; search again from `search_from`.
+    NeedMore { search_from: usize },
+}
+
+/// Finds the end of a legacy body: `--END COMMAND--` followed by a line end (text that merely
+/// mentions the marker does not count), then a blank line, tolerated when absent.
+fn find_body_end(buf: &[u8], mut search_from: usize) -> BodyEnd {
+    loop {
+        let Some(found) = memmem::find(&buf[search_from..], END_COMMAND) else {
+            let search_from = buf
+                .len()
+                .saturating_sub(END_COMMAND.len() - 1)
+                .max(search_from);
+            return BodyEnd::NeedMore { search_from };
+        };
+        let marker = search_from + found;
+        let after_marker = marker + END_COMMAND.len();
+        match line_end(&buf[after_marker..]) {
+            LineEnd::NeedMore => {
+                return BodyEnd::NeedMore {
+                    search_from: marker,
+                };
+            }
+            LineEnd::Other => search_from = marker + 1,
+            LineEnd::Found(len) => {
+                let blank_at = after_marker + len;
+                let end = match line_end(&buf[blank_at..]) {
+                    LineEnd::NeedMore => {
+                        return BodyEnd::NeedMore {
+                            search_from: marker,
+                        };
+                    }
+                    LineEnd::Found(blank) => blank_at + blank,
+                    LineEnd::Other => blank_at,
+                };
+                return BodyEnd::Found { marker, end };
+            }
+        }
+    }
+}
+
+/// At the end of the stream: the first marker followed by a whole line end, if any.
+fn complete_marker(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = memmem::find(&buf[from..], END_COMMAND) {
+        let marker = from + found;
+        if let LineEnd::Found(_) = line_end(&buf[marker + END_COMMAND.len()..]) {
+            return Some(marker);
+        }
+        from = marker + 1;
+    }
+    None
 }
 
 /// Splits one line into name and value spans (offsets from the packet start).
