@@ -29,11 +29,12 @@
 //! Size and line-count [`Limits`] bound memory; a packet over a limit is a typed
 //! [`DecodeError`] and decoding resumes at the next packet.
 
+pub mod cli_output;
 mod decode;
 mod encode;
-pub mod cli_output;
 pub mod json;
 mod message;
+pub mod session;
 
 pub use decode::{Banner, DecodeError, Decoder, END_COMMAND, Limits, Packet};
 pub use encode::{Action, EncodeError, encode_action, encode_message};

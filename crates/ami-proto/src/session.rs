@@ -239,16 +239,27 @@ impl<T> Session<T> {
     /// ActionID. `Queues` is followed on the wire by a Ping that marks the end of its reply.
     pub fn start_action(
         &mut self,
-        mut action: Action,
+        action: Action,
         payload: T,
         out: &mut BytesMut,
     ) -> Result<String, StartError> {
+        self.try_start_action(action, payload, out)
+            .map_err(|(error, _)| error)
+    }
+
+    /// Like [`Session::start_action`], but a refused action hands its payload back with the
+    /// error, so a waiting caller can be told why.
+    pub fn try_start_action(
+        &mut self,
+        mut action: Action,
+        payload: T,
+        out: &mut BytesMut,
+    ) -> Result<String, (StartError, T)> {
         let action_id = match action.action_id() {
             Some(id) => {
                 if self.pending.contains_key(id) {
-                    return Err(StartError::DuplicateActionId(
-                        String::from_utf8_lossy(id).into_owned(),
-                    ));
+                    let id = String::from_utf8_lossy(id).into_owned();
+                    return Err((StartError::DuplicateActionId(id), payload));
                 }
                 String::from_utf8_lossy(id).into_owned()
             }
@@ -266,14 +277,16 @@ impl<T> Session<T> {
             Kind::Plain
         };
         let mark = out.len();
-        encode_action(&action, out)?;
+        if let Err(error) = encode_action(&action, out) {
+            return Err((error.into(), payload));
+        }
         let key: Box<[u8]> = action_id.as_bytes().into();
         if kind == Kind::Queues {
             let barrier_id = self.fresh_id();
             let barrier = Action::new("Ping").header("ActionID", barrier_id.clone());
             if let Err(error) = encode_action(&barrier, out) {
                 out.truncate(mark);
-                return Err(error.into());
+                return Err((error.into(), payload));
             }
             self.pending.insert(
                 barrier_id.as_bytes().into(),
