@@ -1,0 +1,2 @@
+//! Placeholder so the workspace manifest parses while the load benchmark is being written.
+fn main() {}

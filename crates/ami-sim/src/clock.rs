@@ -1,0 +1,79 @@
+//! Calendar text from Unix seconds, without a date crate (only UTC is ever shown).
+
+/// `(year, month, day)` of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `2026-11-23` and `04:39:54` for Unix seconds.
+pub(crate) fn date_and_time(epoch: u64) -> (String, String) {
+    let secs = epoch as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60),
+    )
+}
+
+/// `2026-11-23 04:39:54` (CDR times).
+pub(crate) fn format_datetime(epoch: u64) -> String {
+    let (date, time) = date_and_time(epoch);
+    format!("{date} {time}")
+}
+
+/// `2026-11-23T04:39:55.224+0000` (security events' EventTV).
+pub(crate) fn event_tv(epoch_micros: u128) -> String {
+    let (date, time) = date_and_time((epoch_micros / 1_000_000) as u64);
+    format!("{date}T{time}.{:03}+0000", (epoch_micros / 1000) % 1000)
+}
+
+/// `7 minutes, 16 seconds` as the CLI prints an uptime.
+pub(crate) fn cli_duration(mut secs: u64) -> String {
+    let mut parts = Vec::new();
+    for (unit, size) in [("day", 86_400), ("hour", 3_600), ("minute", 60)] {
+        let n = secs / size;
+        secs %= size;
+        if n > 0 {
+            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    if secs > 0 || parts.is_empty() {
+        parts.push(format!("{secs} second{}", if secs == 1 { "" } else { "s" }));
+    }
+    parts.join(", ")
+}
+
+/// `00:00:11` (CoreShowChannel Duration).
+pub(crate) fn hms(secs: u64) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(format_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(format_datetime(1_795_408_795), "2026-11-23 04:39:55");
+        assert_eq!(event_tv(1_795_408_795_224_000), "2026-11-23T04:39:55.224+0000");
+    }
+
+    #[test]
+    fn cli_durations() {
+        assert_eq!(cli_duration(436), "7 minutes, 16 seconds");
+        assert_eq!(cli_duration(53), "53 seconds");
+        assert_eq!(cli_duration(0), "0 seconds");
+        assert_eq!(hms(3671), "01:01:11");
+    }
+}

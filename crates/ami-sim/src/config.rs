@@ -1,0 +1,62 @@
+//! What a simulator run is configured with.
+
+use std::time::Duration;
+
+use crate::faults::Faults;
+use crate::profile::Profile;
+use crate::user::User;
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// PEM files: certificate chain and private key.
+    Files {
+        /// Certificate chain (PEM).
+        cert: std::path::PathBuf,
+        /// Private key (PEM).
+        key: std::path::PathBuf,
+    },
+    /// A fresh self-signed certificate for `localhost` and `127.0.0.1` (tests).
+    SelfSigned,
+}
+
+/// A simulator run's settings. `SimConfig::default()` is Asterisk 22 with the corpus users.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The Asterisk version to imitate.
+    pub profile: Profile,
+    /// The accounts (default: admin/amp111 and events/events as in the recordings).
+    pub users: Vec<User>,
+    /// Faults to inject into every connection.
+    pub faults: Faults,
+    /// Start this many simulated calls per second, forever (load generation).
+    pub calls_per_second: Option<f64>,
+    /// Serve AMI over TLS (as Asterisk's port 5039).
+    pub tls: Option<TlsConfig>,
+    /// Start with the calls the recordings had up (see `Pbx::preload_demo_calls`).
+    pub demo_calls: bool,
+    /// The pause before `Authentication failed` (Asterisk: 1 s).
+    pub auth_fail_delay: Duration,
+    /// A session whose socket stays full this long is dropped, as Asterisk's
+    /// `writetimeout` (default 100 ms in Asterisk; 1 s here).
+    pub write_timeout: Duration,
+    /// Serve this recorded transcript (a `.recv` file) to every connection instead of
+    /// simulating.
+    pub replay: Option<bytes::Bytes>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            profile: Profile::default(),
+            users: User::defaults(),
+            faults: Faults::default(),
+            calls_per_second: None,
+            tls: None,
+            demo_calls: false,
+            auth_fail_delay: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(1),
+            replay: None,
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The tokio layer: accepts connections, drives one `ServerSession` per connection, runs the
+//! PBX clock and fans events out. All protocol decisions live in the sans-IO types.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, broadcast};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::SimConfig;
+use crate::event::Event;
+use crate::faults::{FaultInjector, FaultStep};
+use crate::pbx::{OriginateRequest, Pbx};
+use crate::session::{Context, Output, PeerInfo, ServerSession};
+use crate::stream::StreamBatch;
+
+/// How many events a session may fall behind before it counts as a slow reader.
+const EVENT_BACKLOG: usize = 1 << 16;
+
+/// Orders for every connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Control {
+    /// Drop the connection (simulated restart).
+    Restart,
+    /// Stream this many pre-encoded events as fast as the socket takes them.
+    Stream(u64),
+}
+
+/// State shared by the accept loop, the PBX clock and the connections.
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    pbx: Mutex<Pbx>,
+    events: broadcast::Sender<Event>,
+    pub(crate) control: broadcast::Sender<Control>,
+    next_session: AtomicU64,
+    start: Instant,
+    pbx_wake: Notify,
+    batch: StreamBatch,
+    /// Connections currently open (for tests and the benchmark).
+    pub(crate) open: AtomicU64,
+    /// Sessions dropped for not reading fast enough.
+    pub(crate) slow_drops: AtomicU64,
+}
+
+fn boot_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Shared {
+    pub(crate) fn new(config: SimConfig) -> Arc<Self> {
+        let mut pbx = Pbx::new(config.profile, boot_epoch());
+        if config.demo_calls {
+            pbx.preload_demo_calls();
+        }
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let (control, _) = broadcast::channel(64);
+        Arc::new(Self {
+            batch: StreamBatch::new(config.profile),
+            config,
+            pbx: Mutex::new(pbx),
+            events,
+            control,
+            next_session: AtomicU64::new(1),
+            start: Instant::now(),
+            pbx_wake: Notify::new(),
+            open: AtomicU64::new(0),
+            slow_drops: AtomicU64::new(0),
+        })
+    }
+
+    fn pbx(&self) -> MutexGuard<'_, Pbx> {
+        // A panic while holding the lock leaves a PBX that is still consistent enough to serve;
+        // the simulator keeps going rather than failing every later connection.
+        self.pbx.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Sends the PBX's pending events to every connection and wakes the clock.
+    fn flush_events(&self, pbx: &mut Pbx) {
+        while let Some(event) = pbx.poll_event() {
+            // No receiver is fine: nobody is logged in.
+            let _ = self.events.send(event);
+        }
+        self.pbx_wake.notify_one();
+    }
+
+    /// Drops every connection and reboots the PBX.
+    pub(crate) fn restart(&self) {
+        info!("restart: dropping all connections");
+        let _ = self.control.send(Control::Restart);
+        let mut pbx = self.pbx();
+        *pbx = Pbx::new(self.config.profile, boot_epoch());
+        if self.config.demo_calls {
+            pbx.preload_demo_calls();
+        }
+    }
+}
+
+/// Accepts until `shutdown` completes.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    #[cfg(feature = "tls")]
+    let tls = match &shared.config.tls {
+        Some(config) => Some(
+            crate::tls::build(config)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
+    #[cfg(not(feature = "tls"))]
+    if shared.config.tls.is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "ami-sim was built without the `tls` feature",
+        ));
+    }
+    let clock = tokio::spawn(run_clock(shared.clone()));
+    tokio::pin!(shutdown);
+    let result = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: wait a little rather than spin.
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                let shared = shared.clone();
+                let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                let span = info_span!("ami", session = id, peer = %remote);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &tls {
+                    let acceptor = tls.acceptor.clone();
+                    tokio::spawn(async move {
+                        match acceptor.accept(stream).await {
+                            Ok(stream) => connection(stream, shared, id, peer(local, remote, true)).await,
+                            Err(error) => warn!(%error, "TLS handshake failed"),
+                        }
+                    }.instrument(span));
+                    continue;
+                }
+                tokio::spawn(connection(stream, shared, id, peer(local, remote, false)).instrument(span));
+            }
+        }
+    };
+    clock.abort();
+    let _ = shared.control.send(Control::Restart);
+    result
+}
+
+fn peer(local: Option<SocketAddr>, remote: SocketAddr, tls: bool) -> PeerInfo {
+    PeerInfo {
+        local,
+        remote: Some(remote),
+        tls,
+    }
+}
+
+/// The PBX clock: runs timers when due and starts generated calls.
+async fn run_clock(shared: Arc<Shared>) {
+    let mut rng = crate::faults::Rng::new(shared.config.faults.seed ^ 0x5eed);
+    let interval = shared
+        .config
+        .calls_per_second
+        .filter(|r| *r > 0.0)
+        .map(|rate| Duration::from_secs_f64(1.0 / rate));
+    let mut next_call = interval.map(|i| Instant::now() + i);
+    loop {
+        let wait = {
+            let mut pbx = shared.pbx();
+            pbx.handle_timeout(shared.elapsed_ms());
+            if let (Some(at), Some(every)) = (next_call, interval) {
+                let now = Instant::now();
+                let mut due = at;
+                while due <= now {
+                    let exten = ["100", "500", "400", "600"][rng.range(0, 3) as usize];
+                    let _ = pbx.originate(OriginateRequest {
+                        channel: format!("Local/{exten}@demo"),
+                        application: Some(("Wait".into(), rng.range(1, 8).to_string())),
+                        ..Default::default()
+                    });
+                    due += every;
+                }
+                next_call = Some(due);
+            }
+            shared.flush_events(&mut pbx);
+            let timer = pbx
+                .poll_timeout()
+                .map(|due| Duration::from_millis(due.saturating_sub(shared.elapsed_ms())));
+            let call = next_call.map(|at| at.saturating_duration_since(Instant::now()));
+            [timer, call]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(Duration::from_secs(3600))
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shared.pbx_wake.notified() => {}
+        }
+    }
+}
+
+/// Why a connection ended.
+enum End {
+    PeerClosed,
+    Closed,
+    Restart,
+    SlowReader(&'static str),
+    Io(std::io::Error),
+}
+
+async fn connection<S>(stream: S, shared: Arc<Shared>, id: u64, peer: PeerInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.open.fetch_add(1, Ordering::Relaxed);
+    info!("connected");
+    let end = if let Some(transcript) = shared.config.replay.clone() {
+        replay(stream, &shared, id, transcript).await
+    } else {
+        session_loop(stream, &shared, id, peer).await
+    };
+    shared.open.fetch_sub(1, Ordering::Relaxed);
+    match end {
+        End::PeerClosed => info!("disconnected by peer"),
+        End::Closed => info!("closed by server"),
+        End::Restart => info!("dropped by restart"),
+        End::SlowReader(why) => {
+            shared.slow_drops.fetch_add(1, Ordering::Relaxed);
+            warn!(reason = why, "slow reader dropped");
+        }
+        End::Io(error) => info!(%error, "connection error"),
+    }
+}
+
+/// Writes bytes through the fault injector with the write timeout.
+struct Writer<'a, W> {
+    inner: W,
+    faults: Option<FaultInjector>,
+    timeout: Duration,
+    shared: &'a Shared,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<'_, W> {
+    /// Writes one packet (or a coalesced run of packets when no faults are set).
+    async fn packet(&mut self, bytes: Bytes) -> Result<(), End> {
+        let steps = match &mut self.faults {
+            Some(injector) => injector.plan(bytes),
+            None => vec![FaultStep::Write(bytes)],
+        };
+        for step in steps {
+            match step {
+                FaultStep::Write(chunk) => self.write(&chunk).await?,
+                FaultStep::Sleep(delay) => tokio::time::sleep(delay).await,
+                FaultStep::Close => return Err(End::Closed),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match tokio::time::timeout(self.timeout, self.inner.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Io(error)),
+            Err(_) => Err(End::SlowReader("write timeout")),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        let _ = self.shared;
+        match tokio::time::timeout(self.timeout, self.inner.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Io(error)),
+            Err(_) => Err(End::SlowReader("write timeout")),
+        }
+    }
+}
+
+async fn session_loop<S>(stream: S, shared: &Shared, id: u64, peer: PeerInfo) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let faults = (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
+    let coalesce = faults.is_none();
+    let mut writer = Writer {
+        inner: writer,
+        faults,
+        timeout: shared.config.write_timeout,
+        shared,
+    };
+    let mut session = ServerSession::new(id, shared.config.profile, peer);
+    session.set_auth_fail_delay(shared.config.auth_fail_delay);
+    let mut events = shared.events.subscribe();
+    let mut control = shared.control.subscribe();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut to_stream: u64 = 0;
+    let mut stream_pos: usize = 0;
+    loop {
+        if let Err(end) = drain(&mut session, &mut writer, coalesce).await {
+            return end;
+        }
+        let streaming = to_stream > 0;
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                match read {
+                    Ok(0) => return End::PeerClosed,
+                    Ok(n) => {
+                        let mut pbx = shared.pbx();
+                        pbx.handle_timeout(shared.elapsed_ms());
+                        let users = &shared.config.users;
+                        let mut ctx = Context { pbx: &mut pbx, users, now: SystemTime::now() };
+                        session.handle_bytes(&buf[..n], &mut ctx);
+                        shared.flush_events(&mut pbx);
+                    }
+                    Err(error) => return End::Io(error),
+                }
+            }
+            event = events.recv() => {
+                match event {
+                    Ok(event) => session.handle_event(&event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => return End::SlowReader("event backlog full"),
+                    Err(broadcast::error::RecvError::Closed) => return End::Restart,
+                }
+            }
+            order = control.recv() => {
+                match order {
+                    Ok(Control::Restart) | Err(broadcast::error::RecvError::Closed) => return End::Restart,
+                    Ok(Control::Stream(n)) => {
+                        if session.accepts(shared.batch.classes) || session.user().is_some() {
+                            to_stream = to_stream.saturating_add(n);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                }
+            }
+            () = std::future::ready(()), if streaming => {
+                if let Err(end) = stream_some(&mut session, &mut writer, shared, &mut to_stream, &mut stream_pos).await {
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+/// Writes everything the session has queued, then flushes.
+async fn drain<W: AsyncWrite + Unpin>(
+    session: &mut ServerSession,
+    writer: &mut Writer<'_, W>,
+    coalesce: bool,
+) -> Result<(), End> {
+    let mut pending = BytesMut::new();
+    let mut wrote = false;
+    while let Some(output) = session.poll_output() {
+        match output {
+            Output::Write(bytes) if coalesce => {
+                pending.extend_from_slice(&bytes);
+                if pending.len() >= 64 * 1024 {
+                    writer.write(&pending).await?;
+                    pending.clear();
+                }
+            }
+            Output::Write(bytes) => writer.packet(bytes).await?,
+            Output::Sleep(delay) => {
+                if !pending.is_empty() {
+                    writer.write(&pending).await?;
+                    pending.clear();
+                }
+                tokio::time::sleep(delay).await;
+            }
+            Output::Close => {
+                if !pending.is_empty() {
+                    writer.write(&pending).await?;
+                }
+                writer.flush().await?;
+                return Err(End::Closed);
+            }
+        }
+        wrote = true;
+    }
+    if !pending.is_empty() {
+        writer.write(&pending).await?;
+    }
+    if wrote {
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
+/// Streams up to one block of pre-encoded events. Whole cycles go out as one buffer when the
+/// session takes every event of the cycle; otherwise each event is checked.
+async fn stream_some<W: AsyncWrite + Unpin>(
+    session: &mut ServerSession,
+    writer: &mut Writer<'_, W>,
+    shared: &Shared,
+    to_stream: &mut u64,
+    pos: &mut usize,
+) -> Result<(), End> {
+    let batch = &shared.batch;
+    let cycle = batch.events.len() as u64;
+    let fast = writer.faults.is_none() && !session.has_filters() && session.accepts(batch.classes);
+    if fast && *pos == 0 && *to_stream >= cycle {
+        *to_stream -= cycle;
+        return writer.write(&batch.block).await;
+    }
+    let mut out = BytesMut::new();
+    let mut sent = 0;
+    while *to_stream > 0 && sent < 256 {
+        let event = &batch.events[*pos];
+        *pos = (*pos + 1) % batch.events.len();
+        *to_stream -= 1;
+        sent += 1;
+        if session.accepts(event.class) && session.filter_allows(&event.bytes) {
+            if writer.faults.is_some() {
+                writer.packet(event.bytes.clone()).await?;
+            } else {
+                out.extend_from_slice(&event.bytes);
+            }
+        }
+    }
+    if !out.is_empty() {
+        writer.write(&out).await?;
+    }
+    Ok(())
+}
+
+/// Serves a recorded transcript: everything at once (through the faults), then waits for the
+/// client to leave.
+async fn replay<S>(stream: S, shared: &Shared, id: u64, transcript: Bytes) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let faults = (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
+    let mut writer = Writer {
+        inner: writer,
+        faults,
+        timeout: shared.config.write_timeout,
+        shared,
+    };
+    for packet in crate::replay::split_packets(&transcript) {
+        if let Err(end) = writer.packet(packet).await {
+            return end;
+        }
+    }
+    if let Err(end) = writer.flush().await {
+        return end;
+    }
+    let mut control = shared.control.subscribe();
+    let mut sink = [0u8; 4096];
+    loop {
+        tokio::select! {
+            read = reader.read(&mut sink) => match read {
+                Ok(0) => return End::PeerClosed,
+                Ok(_) => {}
+                Err(error) => return End::Io(error),
+            },
+            order = control.recv() => if let Ok(Control::Restart) | Err(broadcast::error::RecvError::Closed) = order {
+                return End::Restart;
+            },
+        }
+    }
+}

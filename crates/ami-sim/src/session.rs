@@ -1,0 +1,306 @@
+//! The server side of one AMI connection, sans-IO: bytes and events in (`handle_*`), bytes,
+//! pauses and the close out (`poll_output`). Wall-clock time comes in with each call, so
+//! tests drive it entirely in memory.
+//!
+//! Order of outputs: the banner first, then, per action, its response (and list items, which
+//! are never interleaved with events), then events in the order they were handed in.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::event::Event;
+use crate::filter::Filters;
+use crate::pbx::Pbx;
+use crate::perm::Perms;
+use crate::profile::Profile;
+use crate::request::{Input, Request, RequestReader};
+use crate::user::User;
+use crate::wire::Packet;
+
+/// What the IO layer must do next for this session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes.
+    Write(Bytes),
+    /// Wait this long before the next output (Asterisk's 1 s pause after a failed login).
+    Sleep(Duration),
+    /// Close the connection (after Logoff or a failed login).
+    Close,
+}
+
+/// Addresses shown in security events (`IPV4/TCP/127.0.0.1/5038`).
+#[derive(Debug, Clone, Default)]
+pub struct PeerInfo {
+    /// The server side of the connection.
+    pub local: Option<std::net::SocketAddr>,
+    /// The client side.
+    pub remote: Option<std::net::SocketAddr>,
+    /// TLS connections say `TLS` rather than `TCP`.
+    pub tls: bool,
+}
+
+/// Everything a session may touch while handling input: the PBX, the accounts, the time.
+pub struct Context<'a> {
+    /// The shared PBX (events published here reach every session).
+    pub pbx: &'a mut Pbx,
+    /// The accounts.
+    pub users: &'a [User],
+    /// The wall clock now.
+    pub now: SystemTime,
+}
+
+/// One AMI session as Asterisk runs it.
+#[derive(Debug)]
+pub struct ServerSession {
+    pub(crate) id: u64,
+    pub(crate) profile: Profile,
+    pub(crate) peer: PeerInfo,
+    reader: RequestReader,
+    pub(crate) user: Option<User>,
+    pub(crate) send_events: Perms,
+    pub(crate) challenge: Option<String>,
+    pub(crate) filters: Filters,
+    out: VecDeque<Output>,
+    closing: bool,
+    pub(crate) session_tv: String,
+    pub(crate) auth_fail_delay: Duration,
+}
+
+impl ServerSession {
+    /// A new session; its first output is the banner.
+    pub fn new(id: u64, profile: Profile, peer: PeerInfo) -> Self {
+        let mut out = VecDeque::new();
+        out.push_back(Output::Write(Bytes::from(profile.banner())));
+        Self {
+            id,
+            profile,
+            peer,
+            reader: RequestReader::new(),
+            user: None,
+            send_events: Perms::ALL,
+            challenge: None,
+            filters: Filters::default(),
+            out,
+            closing: false,
+            session_tv: String::new(),
+            auth_fail_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the pause before `Authentication failed` (1 s in Asterisk; tests may shorten it).
+    pub fn set_auth_fail_delay(&mut self, delay: Duration) {
+        self.auth_fail_delay = delay;
+    }
+
+    /// The session id (shown as `SessionID` in security events).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The logged-in account, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+
+    /// True once Logoff or a failed login has asked for the close: further input is ignored.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Client bytes, in any pieces.
+    pub fn handle_bytes(&mut self, data: &[u8], ctx: &mut Context<'_>) {
+        let mut inputs = Vec::new();
+        self.reader.handle_bytes(data, |input| inputs.push(input));
+        for input in inputs {
+            if self.closing {
+                return;
+            }
+            self.handle_input(input, ctx);
+        }
+    }
+
+    /// One decoded action (for callers that build requests themselves).
+    pub fn handle_message(&mut self, message: &ami_proto::Message, ctx: &mut Context<'_>) {
+        self.handle_input(Input::Request(Request::from_message(message)), ctx);
+    }
+
+    fn handle_input(&mut self, input: Input, ctx: &mut Context<'_>) {
+        match input {
+            Input::Request(request) => self.handle_request(&request, ctx),
+            Input::LineTooLong { action_id } => self.send(
+                Packet::response_to("Error", non_empty(action_id.as_deref()))
+                    .h("Message", "Failed to parse message: line too long")
+                    .finish(),
+            ),
+            Input::TooManyLines { action_id } => self.send(
+                Packet::response_to("Error", non_empty(action_id.as_deref()))
+                    .h("Message", "Too many lines in message or allocation failure")
+                    .finish(),
+            ),
+        }
+    }
+
+    /// True when this session should receive an event of `class` (logged in, allowed to read
+    /// it, and has it switched on).
+    pub fn accepts(&self, class: Perms) -> bool {
+        match &self.user {
+            Some(user) => user.read.contains(class) && self.send_events.contains(class),
+            None => false,
+        }
+    }
+
+    /// An event for every session: queued if this one may see it and its filters let it through.
+    pub fn handle_event(&mut self, event: &Event) {
+        if self.closing || !self.accepts(event.class) {
+            return;
+        }
+        if event.only_session.is_some_and(|only| only != self.id) {
+            return;
+        }
+        if !self.filters.allows(&event.bytes) {
+            return;
+        }
+        self.out.push_back(Output::Write(event.bytes.clone()));
+    }
+
+    /// True when this session has filters (the IO layer then cannot stream pre-encoded
+    /// batches without checking each event).
+    pub fn has_filters(&self) -> bool {
+        !self.filters.is_empty()
+    }
+
+    /// True when `bytes` (one event) passes this session's filters.
+    pub fn filter_allows(&self, bytes: &[u8]) -> bool {
+        self.filters.allows(bytes)
+    }
+
+    pub(crate) fn send(&mut self, bytes: Bytes) {
+        self.out.push_back(Output::Write(bytes));
+    }
+
+    pub(crate) fn sleep(&mut self, delay: Duration) {
+        self.out.push_back(Output::Sleep(delay));
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closing = true;
+        self.out.push_back(Output::Close);
+    }
+
+    /// A simple `Response: X` / `ActionID` / `Message: text` reply.
+    pub(crate) fn reply(&mut self, response: &str, request: &Request, message: &str) {
+        let bytes = Packet::response_to(response, action_id(request))
+            .h("Message", message)
+            .finish();
+        self.send(bytes);
+    }
+
+    fn handle_request(&mut self, request: &Request, ctx: &mut Context<'_>) {
+        let action = request.get("Action").trim().to_owned();
+        if action.is_empty() {
+            self.reply("Error", request, "Missing action in request");
+            if self.user.is_some() {
+                self.security_event(ctx, "RequestBadFormat", "Action: NONE");
+            }
+            return;
+        }
+        let is_auth = ["Login", "Logoff", "Challenge"]
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&action));
+        if self.user.is_none() && !is_auth {
+            self.reply("Error", request, "Permission denied");
+            return;
+        }
+        let Some((name, needed)) = self.profile.action(&action) else {
+            self.reply(
+                "Error",
+                request,
+                &format!(
+                    "Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."
+                ),
+            );
+            self.security_event(ctx, "RequestBadFormat", &format!("Action: {action}"));
+            return;
+        };
+        if let Some(user) = &self.user {
+            if !needed.is_empty() && !user.write.intersects(needed) {
+                self.reply("Error", request, "Permission denied");
+                self.security_event(ctx, "RequestNotAllowed", &format!("Action: {action}"));
+                return;
+            }
+        }
+        self.dispatch(name, request, ctx);
+    }
+
+    /// Publishes a security-class event about this session (13 and newer only).
+    pub(crate) fn security_event(&mut self, ctx: &mut Context<'_>, name: &str, request_type: &str) {
+        if !self.profile.security_events() {
+            return;
+        }
+        let account = self.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+        let packet = Packet::event(name, Perms::SECURITY)
+            .h("EventTV", &event_tv(ctx.now))
+            .h("Severity", "Error")
+            .h("Service", "AMI")
+            .h("EventVersion", "1");
+        let packet = match name {
+            "RequestBadFormat" => self
+                .session_fields(packet)
+                .h("RequestType", request_type)
+                .h("SessionTV", &self.session_tv)
+                .h("AccountID", &account),
+            _ => self
+                .session_fields(packet.h("AccountID", &account))
+                .h("RequestType", request_type)
+                .h("SessionTV", &self.session_tv),
+        };
+        ctx.pbx.publish(Event::new(Perms::SECURITY, packet.finish()));
+    }
+
+    /// SessionID, LocalAddress, RemoteAddress as security events show them.
+    pub(crate) fn session_fields(&self, packet: Packet) -> Packet {
+        let transport = if self.peer.tls { "TLS" } else { "TCP" };
+        let addr = |addr: Option<std::net::SocketAddr>| match addr {
+            Some(std::net::SocketAddr::V4(v4)) => format!("IPV4/{transport}/{}/{}", v4.ip(), v4.port()),
+            Some(std::net::SocketAddr::V6(v6)) => format!("IPV6/{transport}/{}/{}", v6.ip(), v6.port()),
+            None => format!("IPV4/{transport}/0.0.0.0/0"),
+        };
+        packet
+            .h("SessionID", &format!("0x{:x}", 0x7f00_0000_0000u64 + self.id * 0x10))
+            .h("LocalAddress", &addr(self.peer.local))
+            .h("RemoteAddress", &addr(self.peer.remote))
+    }
+}
+
+/// The request's ActionID when it has a non-empty one (Asterisk omits an empty one).
+pub(crate) fn action_id(request: &Request) -> Option<&str> {
+    non_empty(request.get_opt("ActionID"))
+}
+
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// `EventTV` text for a wall-clock time.
+pub(crate) fn event_tv(now: SystemTime) -> String {
+    let micros = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    crate::clock::event_tv(micros)
+}
+
+/// `1795408806.781162` (Ping's Timestamp).
+pub(crate) fn timestamp(now: SystemTime) -> String {
+    let d = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+}
