@@ -1,10 +1,17 @@
 //! `ami`: the Asterisk Manager Interface from the command line, as JSON.
 
 mod cmd;
+// Used by the connection subcommands (action, command, events, shell, demo) as they land.
+#[allow(dead_code)]
+mod config;
+#[allow(dead_code)]
+mod filter;
+#[allow(dead_code)]
+mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// AMI actions, CLI commands and events as JSON; decoding of captured traffic; a simulator.
 #[derive(Debug, Parser)]
@@ -18,12 +25,15 @@ struct Cli {
 enum Command {
     /// Decode raw AMI bytes (as a server sent them) into NDJSON, one object per packet.
     Decode(cmd::decode::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(args) => cmd::decode::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
     };
     match result {
         Ok(code) => code,
