@@ -190,9 +190,26 @@ impl LineSoFar {
 struct Partial {
     /// Bytes of the current packet already split into lines.
     scanned: usize,
+    /// Scratch list reused from packet to packet; each message gets an exact-size copy, so a
+    /// packet costs one allocation whatever its number of lines.
     fields: Vec<FieldSpan>,
     kind: Option<MessageKind>,
     follows: bool,
+}
+
+impl Partial {
+    /// Largest scratch capacity kept between packets (a huge Command reply's is released).
+    const KEEP_FIELDS: usize = 4096;
+
+    fn reset(&mut self) {
+        self.scanned = 0;
+        self.fields.clear();
+        if self.fields.capacity() > Self::KEEP_FIELDS {
+            self.fields = Vec::new();
+        }
+        self.kind = None;
+        self.follows = false;
+    }
 }
 
 enum LineEnd {
@@ -309,7 +326,7 @@ impl Decoder {
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
         loop {
             let pos = self.partial.scanned;
-            let Some(newline) = memchr::memchr(b'\n', &buf[pos..]) else {
+            let Some(newline) = find_newline(&buf[pos..]) else {
                 if buf.len() > self.limits.max_packet_bytes {
                     return Err(self.fail_too_large(buf, pos));
                 }
@@ -380,7 +397,6 @@ impl Decoder {
                 && buf[span.value_start as usize..span.value_end as usize]
                     .eq_ignore_ascii_case(b"Follows");
             self.partial.kind = Some(kind);
-            self.partial.fields.reserve(16);
         }
         self.partial.fields.push(span);
         Ok(())
@@ -434,22 +450,23 @@ impl Decoder {
     }
 
     fn take_message(&mut self, buf: &mut BytesMut, end: usize) -> Message {
-        let partial = std::mem::take(&mut self.partial);
         let raw = buf.split_to(end).freeze();
         self.consumed += end as u64;
-        Message {
-            kind: partial.kind.unwrap_or(MessageKind::Unknown),
+        let message = Message {
+            kind: self.partial.kind.unwrap_or(MessageKind::Unknown),
             raw,
-            fields: partial.fields,
+            fields: self.partial.fields.as_slice().to_vec(),
             body: None,
             truncated: false,
-        }
+        };
+        self.partial.reset();
+        message
     }
 
     fn consume(&mut self, buf: &mut BytesMut, len: usize) {
         buf.advance(len);
         self.consumed += len as u64;
-        self.partial = Partial::default();
+        self.partial.reset();
     }
 
     fn too_large(&self) -> DecodeError {
@@ -559,22 +576,83 @@ fn complete_marker(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// Splits one line into name and value spans (offsets from the packet start).
-fn field_span(line: &[u8], base: usize) -> FieldSpan {
-    if let Some(colon) = memchr::memchr(b':', line) {
-        let name = &line[..colon];
-        if !name.is_empty() && !name.iter().any(|&b| b == b' ' || b == b'\t') {
-            let mut value_start = colon + 1;
-            if line.get(value_start) == Some(&b' ') {
-                value_start += 1;
-            }
-            return FieldSpan {
-                name_start: base as u32,
-                name_end: (base + colon) as u32,
-                value_start: (base + value_start) as u32,
-                value_end: (base + line.len()) as u32,
-            };
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Marks (high bit) the bytes of `word` equal to `byte`. The lowest mark is always exact (false
+/// marks only appear above a true one), which is all the callers use.
+#[inline(always)]
+fn marks(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Reads eight bytes as a little-endian word, so the lowest mark is the first byte.
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    let mut array = [0u8; 8];
+    array.copy_from_slice(bytes);
+    u64::from_le_bytes(array)
+}
+
+/// Position of the first `\n`. Most AMI lines are under 64 bytes: those are scanned inline,
+/// eight bytes at a time, which costs less than a `memchr` call; longer ones go to `memchr`.
+#[inline]
+fn find_newline(haystack: &[u8]) -> Option<usize> {
+    const INLINE: usize = 64;
+    let head = &haystack[..haystack.len().min(INLINE)];
+    let mut chunks = head.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let found = marks(word(chunk), b'\n');
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
         }
+        at += 8;
+    }
+    if let Some(found) = chunks.remainder().iter().position(|&b| b == b'\n') {
+        return Some(at + found);
+    }
+    memchr::memchr(b'\n', &haystack[head.len()..]).map(|found| head.len() + found)
+}
+
+/// Position of the first `:`, space or tab: where a header name ends (or proves not to be one).
+#[inline]
+fn find_name_end(line: &[u8]) -> Option<usize> {
+    let mut chunks = line.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = word(chunk);
+        let found = marks(word, b':') | marks(word, b' ') | marks(word, b'\t');
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| matches!(b, b':' | b' ' | b'\t'))
+        .map(|found| at + found)
+}
+
+/// Splits one line into name and value spans (offsets from the packet start). The name is
+/// what precedes the first `:`; a line whose name would be empty or hold a space or tab is a
+/// text line. One short scan, stopping at the first `:`, space or tab.
+#[inline(always)]
+fn field_span(line: &[u8], base: usize) -> FieldSpan {
+    let stop = find_name_end(line);
+    if let Some(colon) = stop.filter(|&at| at > 0 && line[at] == b':') {
+        let mut value_start = colon + 1;
+        if line.get(value_start) == Some(&b' ') {
+            value_start += 1;
+        }
+        return FieldSpan {
+            name_start: base as u32,
+            name_end: (base + colon) as u32,
+            value_start: (base + value_start) as u32,
+            value_end: (base + line.len()) as u32,
+        };
     }
     FieldSpan {
         name_start: base as u32,

@@ -4,6 +4,7 @@
 mod alloc;
 mod golden;
 mod props;
+mod stream;
 mod support;
 
 /// Counts allocations per thread, so the allocation test is not disturbed by tests running
