@@ -1,0 +1,3 @@
+//! Integration tests of the `ami` binary: the real executable, run as a user would.
+
+mod decode;
