@@ -347,7 +347,10 @@ impl Decoder {
             if next > self.limits.max_packet_bytes {
                 return Err(self.fail_too_large(buf, pos));
             }
-            if content_end == pos {
+            // In a legacy `Follows` reply the CLI text follows the CRLF headers directly, and may
+            // start with an empty line (`core show settings`, `core show sysinfo`, `sip show
+            // settings` do): a bare LF there is that text, not the end of the packet.
+            if content_end == pos && !(self.partial.follows && !crlf) {
                 let message = self.take_message(buf, next);
                 return Ok(Step::Packet(Packet::Message(message)));
             }

@@ -4,6 +4,7 @@
 mod alloc;
 mod golden;
 mod props;
+mod regressions;
 mod stream;
 mod support;
 

@@ -1,0 +1,121 @@
+//! Decoder bugs found by the property tests, the fuzzer and review, each pinned by its case.
+
+use ami_proto::{DecodeError, Limits, Packet};
+
+use crate::support::{Item, decode_pieces, decode_whole};
+
+fn message(item: &Item) -> &ami_proto::Message {
+    match item {
+        Ok(Packet::Message(message)) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Whole, in 1-byte pieces and in 7-byte pieces: the same items.
+fn decode_every_way(input: &[u8], limits: Limits) -> Vec<Item> {
+    let whole = decode_whole(input, limits);
+    assert_eq!(decode_pieces(input, 1, limits), whole, "1-byte pieces");
+    assert_eq!(decode_pieces(input, 7, limits), whole, "7-byte pieces");
+    whole
+}
+
+/// Asterisk 13 and older: `core show settings` (also `core show sysinfo`, `sip show settings`)
+/// output starts with an empty line, which came right after the headers and was taken for the
+/// end of the packet; the CLI text then decoded as junk packets.
+#[test]
+fn legacy_body_starting_with_an_empty_line() {
+    let input = b"Response: Follows\r\nPrivilege: Command\r\nActionID: s-1\r\n\nPBX Core settings\n-----------------\n  Version:                     13.38.3\n--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: s-2\r\n\r\n";
+    let items = decode_every_way(input, Limits::default());
+    assert_eq!(items.len(), 2, "{items:?}");
+    let settings = message(&items[0]);
+    assert_eq!(settings.action_id().as_deref(), Some("s-1"));
+    assert_eq!(
+        settings.body(),
+        Some(
+            &b"\nPBX Core settings\n-----------------\n  Version:                     13.38.3\n"[..]
+        )
+    );
+    assert_eq!(message(&items[1]).action_id().as_deref(), Some("s-2"));
+    // A CRLF blank line still ends a Follows reply that has no text.
+    let items = decode_every_way(
+        b"Response: Follows\r\nPrivilege: Command\r\n\r\nEvent: X\r\n\r\n",
+        Limits::default(),
+    );
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(message(&items[0]).body(), None);
+}
+
+/// A capture ending right after `--END COMMAND--\r\n` (the blank line after it is optional) is a
+/// complete reply, not a truncated one whose body holds the marker.
+#[test]
+fn legacy_reply_complete_at_end_of_stream_without_blank_line() {
+    let input = b"Response: Follows\r\nPrivilege: Command\r\nuptime: 1\n--END COMMAND--\r\n";
+    let items = decode_every_way(input, Limits::default());
+    assert_eq!(items.len(), 1, "{items:?}");
+    let reply = message(&items[0]);
+    assert!(!reply.is_truncated());
+    assert_eq!(reply.body(), Some(&b"uptime: 1\n"[..]));
+    // Without the marker's line end it is cut off.
+    let items = decode_every_way(&input[..input.len() - 2], Limits::default());
+    assert!(message(&items[0]).is_truncated());
+}
+
+fn too_large(offset: u64, limit: usize) -> Item {
+    Err(DecodeError::PacketTooLarge { offset, limit })
+}
+
+/// The blank line that ends a packet counts in its size: a packet one byte over the limit
+/// was accepted when it arrived whole and refused when it arrived in pieces.
+#[test]
+fn a_packet_is_over_the_limit_however_it_arrives() {
+    let limits = Limits {
+        max_packet_bytes: 20,
+        max_fields: 16,
+    };
+    // 19 bytes of headers + CRLF = 21 bytes.
+    let input = b"Event: X\r\nA: 123456\r\n\r\nEvent: Y\r\n\r\n";
+    let items = decode_every_way(input, limits);
+    assert_eq!(items[0], too_large(0, 20));
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(message(&items[1]).event_name().as_deref(), Some("Y"));
+    // So does a banner.
+    let items = decode_every_way(b"Asterisk Call Manager/2.10.6\r\nEvent: Y\r\n\r\n", limits);
+    assert_eq!(items[0], too_large(0, 20));
+}
+
+/// While skipping an over-limit packet, a line of carriage returns only is a line, as when
+/// decoding; it was taken for the blank line ending the packet when it came in pieces.
+#[test]
+fn skipping_a_packet_agrees_on_what_a_blank_line_is() {
+    let limits = Limits {
+        max_packet_bytes: 24,
+        max_fields: 16,
+    };
+    let mut input = b"Event: X\r\n".to_vec();
+    input.extend_from_slice(&[b'\r'; 40]);
+    input.extend_from_slice(b"\nB: still the same packet\r\n\r\nEvent: Y\r\n\r\n");
+    let items = decode_every_way(&input, limits);
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], too_large(0, 24));
+    assert_eq!(message(&items[1]).event_name().as_deref(), Some("Y"));
+}
+
+/// An over-limit legacy body is skipped to the same end a kept body would have: past a mere
+/// mention of the marker, and not beyond a marker that has no blank line after it.
+#[test]
+fn skipping_a_legacy_body_ends_where_the_body_ends() {
+    let limits = Limits {
+        max_packet_bytes: 64,
+        max_fields: 16,
+    };
+    // The first text line fits (42 bytes so far), so the body is being read when the limit
+    // is crossed.
+    let mut input = b"Response: Follows\r\nPrivilege: Command\r\nx\n".to_vec();
+    input.extend_from_slice(b"text mentioning --END COMMAND-- in passing\n");
+    input.extend_from_slice(&b"more text\n".repeat(8));
+    input.extend_from_slice(b"--END COMMAND--\r\nResponse: Success\r\nActionID: next\r\n\r\n");
+    let items = decode_every_way(&input, limits);
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], too_large(0, 64));
+    assert_eq!(message(&items[1]).action_id().as_deref(), Some("next"));
+}
