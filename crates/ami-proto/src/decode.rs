@@ -350,7 +350,7 @@ impl Decoder {
             // In a legacy `Follows` reply the CLI text follows the CRLF headers directly, and may
             // start with an empty line (`core show settings`, `core show sysinfo`, `sip show
             // settings` do): a bare LF there is that text, not the end of the packet.
-            if content_end == pos && !(self.partial.follows && !crlf) {
+            if content_end == pos && (crlf || !self.partial.follows) {
                 let message = self.take_message(buf, next);
                 return Ok(Step::Packet(Packet::Message(message)));
             }
