@@ -81,4 +81,10 @@ fn at_most_one_allocation_per_packet() {
         allocations <= packets,
         "{allocations} allocations for {packets} packets"
     );
+    // One per message (its field list), and buffer growth no more than once per read.
+    let reads = input.len().div_ceil(CHUNK) as u64;
+    assert!(
+        allocations <= messages + reads,
+        "{allocations} allocations for {messages} messages and {reads} reads"
+    );
 }
