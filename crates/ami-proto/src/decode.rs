@@ -430,8 +430,13 @@ impl Decoder {
                 message.body = Some((start as u32, marker as u32));
                 Ok(Step::Packet(Packet::Message(message)))
             }
-            BodyEnd::NeedMore { search_from } => {
-                if skip || buf.len() > self.limits.max_packet_bytes {
+            BodyEnd::NeedMore {
+                search_from,
+                min_end,
+            } => {
+                // Over the limit only once the packet's end is known to lie beyond it: the
+                // bytes after a marker may turn out to belong to the next packet.
+                if skip || min_end > self.limits.max_packet_bytes {
                     let error = (!skip).then(|| self.too_large());
                     // Drop what has been searched; keep where a marker may still start.
                     self.consume(buf, search_from);
@@ -525,8 +530,9 @@ enum Step {
 enum BodyEnd {
     /// The marker at `marker`, its line end, and the blank line if there is one, end at `end`.
     Found { marker: usize, end: usize },
-    /// Not there yet; search again from `search_from`.
-    NeedMore { search_from: usize },
+    /// Not there yet; search again from `search_from`. The packet will end at `min_end` or
+    /// later.
+    NeedMore { search_from: usize, min_end: usize },
 }
 
 /// Finds the end of a legacy body: `--END COMMAND--` followed by a line end (text that merely
@@ -538,7 +544,10 @@ fn find_body_end(buf: &[u8], mut search_from: usize) -> BodyEnd {
                 .len()
                 .saturating_sub(END_COMMAND.len() - 1)
                 .max(search_from);
-            return BodyEnd::NeedMore { search_from };
+            return BodyEnd::NeedMore {
+                search_from,
+                min_end: buf.len() + 1,
+            };
         };
         let marker = search_from + found;
         let after_marker = marker + END_COMMAND.len();
@@ -546,6 +555,7 @@ fn find_body_end(buf: &[u8], mut search_from: usize) -> BodyEnd {
             LineEnd::NeedMore => {
                 return BodyEnd::NeedMore {
                     search_from: marker,
+                    min_end: after_marker + 1,
                 };
             }
             LineEnd::Other => search_from = marker + 1,
@@ -555,6 +565,7 @@ fn find_body_end(buf: &[u8], mut search_from: usize) -> BodyEnd {
                     LineEnd::NeedMore => {
                         return BodyEnd::NeedMore {
                             search_from: marker,
+                            min_end: blank_at,
                         };
                     }
                     LineEnd::Found(blank) => blank_at + blank,

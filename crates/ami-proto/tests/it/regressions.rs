@@ -119,3 +119,20 @@ fn skipping_a_legacy_body_ends_where_the_body_ends() {
     assert_eq!(items[0], too_large(0, 64));
     assert_eq!(message(&items[1]).action_id().as_deref(), Some("next"));
 }
+
+/// Found by the fuzzer: waiting to see whether a blank line follows the marker line, the
+/// decoder counted the next packet's first byte (a lone CR) in the reply's size, so a reply
+/// of exactly the limit was refused when it arrived in pieces.
+#[test]
+fn bytes_after_the_marker_line_do_not_count_in_the_reply_size() {
+    let reply = b"Response: Follows\r\nx\n--END COMMAND--\n";
+    let limits = Limits {
+        max_packet_bytes: reply.len(),
+        max_fields: 16,
+    };
+    let input = [&reply[..], b"\r\r\nEvent: Y\r\n\r\n"].concat();
+    let items = decode_every_way(&input, limits);
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(message(&items[0]).body(), Some(&b"x\n"[..]));
+    assert_eq!(message(&items[1]).get("Event").as_deref(), Some("Y"));
+}
