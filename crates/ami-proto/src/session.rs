@@ -439,9 +439,7 @@ impl<T> Session<T> {
             return None;
         }
         let action_id = String::from_utf8_lossy(id).into_owned();
-        let Some(mut pending) = self.pending.remove(action_id.as_bytes()) else {
-            return None;
-        };
+        let mut pending = self.pending.remove(action_id.as_bytes())?;
         self.listing -= 1;
         if let Some((response, items)) = pending.list.take() {
             let list = List {

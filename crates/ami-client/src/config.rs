@@ -1,0 +1,270 @@
+//! Connection settings.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// `Secret:` sent as is (fine over TLS or loopback).
+    #[default]
+    Plain,
+    /// `Action: Challenge`, then `AuthType: MD5` with `Key: md5(challenge + secret)`: the
+    /// secret never crosses the wire.
+    Md5,
+}
+
+/// Which events the server should send, set at login (and restored after a reconnect).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Events {
+    /// Every event the user may read (the server default).
+    #[default]
+    On,
+    /// None: an action-only connection.
+    Off,
+    /// An event mask such as `system,call,agent`.
+    Mask(String),
+}
+
+impl Events {
+    pub(crate) fn header_value(&self) -> &str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+            Self::Mask(mask) => mask,
+        }
+    }
+}
+
+/// Which certificates a TLS connection trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TlsTrust {
+    /// The system's CA bundle (Debian's `/etc/ssl/certs/ca-certificates.crt` and the like),
+    /// with Mozilla's roots as a fallback when none is found.
+    #[default]
+    SystemRoots,
+    /// Only the CA certificate(s) in this PEM file (a private PBX CA, a self-signed cert).
+    CaFile(PathBuf),
+    /// Accept any certificate. Explicit, off by default: for self-signed lab PBXs only, as it
+    /// offers no protection against an impostor.
+    InsecureAcceptAny,
+}
+
+/// AMI over TLS (Asterisk's port 5039).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    /// What to trust.
+    pub trust: TlsTrust,
+    /// Name to verify the certificate against; defaults to the host.
+    pub server_name: Option<String>,
+}
+
+/// Exponential back-off with jitter for reconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Ceiling.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before attempt `attempt` (0-based): `initial * 2^attempt`, capped, then a random
+    /// 50-100% of that, so a fleet of clients does not reconnect in lockstep.
+    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.max);
+        let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
+        base.mul_f64(fraction)
+    }
+}
+
+/// Everything needed to connect. Build with [`Config::new`] and the chained setters.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) username: String,
+    pub(crate) secret: String,
+    pub(crate) auth: Auth,
+    pub(crate) events: Events,
+    pub(crate) tls: Option<Tls>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) login_timeout: Duration,
+    pub(crate) action_timeout: Duration,
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) reconnect: Option<Backoff>,
+    pub(crate) action_id_prefix: Option<String>,
+    pub(crate) split: bool,
+}
+
+impl fmt::Debug for Config {
+    // Hand-written so the secret never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("secret", &"<redacted>")
+            .field("auth", &self.auth)
+            .field("events", &self.events)
+            .field("tls", &self.tls)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("login_timeout", &self.login_timeout)
+            .field("action_timeout", &self.action_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("reconnect", &self.reconnect)
+            .field("split", &self.split)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Plain TCP to `host:5038`, plaintext login, all events, keepalive every 30 s, reconnect
+    /// on, timeouts 10 s (connect, login) and 30 s (actions).
+    pub fn new(
+        host: impl Into<String>,
+        username: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            port: 5038,
+            username: username.into(),
+            secret: secret.into(),
+            auth: Auth::Plain,
+            events: Events::On,
+            tls: None,
+            connect_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(10),
+            action_timeout: Duration::from_secs(30),
+            keepalive: Some(Duration::from_secs(30)),
+            reconnect: Some(Backoff::default()),
+            action_id_prefix: None,
+            split: false,
+        }
+    }
+
+    /// The TCP port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Login method.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Events wanted at login.
+    pub fn events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Use TLS.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// TCP connect + TLS handshake + banner must finish within this.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The login exchange must finish within this.
+    pub fn login_timeout(mut self, timeout: Duration) -> Self {
+        self.login_timeout = timeout;
+        self
+    }
+
+    /// Default per-action timeout (each call can override it).
+    pub fn action_timeout(mut self, timeout: Duration) -> Self {
+        self.action_timeout = timeout;
+        self
+    }
+
+    /// Ping at this interval; a Ping unanswered by the next tick counts as a dead connection.
+    /// `None` turns keepalive off.
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive = interval;
+        self
+    }
+
+    /// Reconnect policy; `None` means a drop closes the client.
+    pub fn reconnect(mut self, backoff: Option<Backoff>) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// Prefix of generated ActionIDs (default: `amikit-<random>-`).
+    pub fn action_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.action_id_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Two connections behind one client: one for actions (logged in with `Events: off`) and
+    /// one for events, so a flood of events never delays a response.
+    pub fn split_connections(mut self, split: bool) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A random 64-bit value from the standard library's per-process hash keys (enough for
+/// back-off jitter and ActionID prefixes; not for secrets).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_between_half_and_full() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(backoff.delay(0, 999), Duration::from_micros(99_950));
+        assert_eq!(backoff.delay(0, 0), Duration::from_millis(50));
+        assert_eq!(backoff.delay(3, 0), Duration::from_millis(400));
+        assert_eq!(backoff.delay(30, 0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let text = format!("{:?}", Config::new("pbx", "admin", "s3cr3t-value"));
+        assert!(!text.contains("s3cr3t"));
+        assert!(text.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type callers see, with questions instead of variants to match.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use ami_proto::Message;
+use ami_proto::session::ActionFailure;
+
+/// An error from the client. Ask it what happened with [`Error::is_timeout`],
+/// [`Error::is_connection_lost`], [`Error::is_closed`], [`Error::is_auth_failed`], or read the
+/// server's own words with [`Error::server_message`].
+pub struct Error {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Io(io::Error),
+    ConnectTimeout(Duration),
+    LoginTimeout(Duration),
+    ActionTimeout(Duration),
+    AuthFailed(String),
+    Server { message: String, response: Message },
+    Command { output: String, response: Message },
+    ConnectionLost,
+    NotConnected,
+    Closed,
+    Protocol(String),
+    Refused(ami_proto::session::StartError),
+    Config(String),
+    Tls(String),
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Self { kind }
+    }
+
+    pub(crate) fn from_failure(failure: ActionFailure) -> Self {
+        Self::new(match failure {
+            ActionFailure::Server { message, response } => Kind::Server { message, response },
+            ActionFailure::Command { output, response } => Kind::Command { output, response },
+            ActionFailure::ConnectionLost => Kind::ConnectionLost,
+        })
+    }
+
+    /// A connect, login or per-action timeout expired.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::ConnectTimeout(_) | Kind::LoginTimeout(_) | Kind::ActionTimeout(_)
+        )
+    }
+
+    /// The connection dropped while the action was in flight, or was down when it was sent.
+    /// The action may or may not have run on the server: it is never retried silently.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self.kind, Kind::ConnectionLost | Kind::NotConnected)
+    }
+
+    /// The client was closed (by [`crate::Client::close`] or because the server said goodbye
+    /// and reconnecting is off).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, Kind::Closed)
+    }
+
+    /// The server refused the username or secret (`Authentication failed`).
+    pub fn is_auth_failed(&self) -> bool {
+        matches!(self.kind, Kind::AuthFailed(_))
+    }
+
+    /// A network or TLS error.
+    pub fn is_io(&self) -> bool {
+        matches!(self.kind, Kind::Io(_) | Kind::Tls(_))
+    }
+
+    /// The server's `Message:` for a `Response: Error` (or the failed login's message).
+    pub fn server_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Server { message, .. } | Kind::AuthFailed(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The CLI text of a failed Command (`No such command ...`).
+    pub fn command_output(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Command { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
+    /// The server's response, when the error is one.
+    pub fn response(&self) -> Option<&Message> {
+        match &self.kind {
+            Kind::Server { response, .. } | Kind::Command { response, .. } => Some(response),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Io(error) => write!(f, "I/O error: {error}"),
+            Kind::ConnectTimeout(after) => write!(f, "connect timed out after {after:?}"),
+            Kind::LoginTimeout(after) => write!(f, "login timed out after {after:?}"),
+            Kind::ActionTimeout(after) => write!(f, "no reply within {after:?}"),
+            Kind::AuthFailed(message) => write!(f, "authentication failed: {message}"),
+            Kind::Server { message, .. } => write!(f, "server error: {message}"),
+            Kind::Command { output, .. } => write!(f, "command failed: {}", output.trim_end()),
+            Kind::ConnectionLost => {
+                f.write_str("connection lost before the reply arrived (the action may have run)")
+            }
+            Kind::NotConnected => f.write_str("not connected (reconnecting); action not sent"),
+            Kind::Closed => f.write_str("client closed"),
+            Kind::Protocol(what) => write!(f, "protocol error: {what}"),
+            Kind::Refused(error) => write!(f, "action refused: {error}"),
+            Kind::Config(what) => write!(f, "invalid configuration: {what}"),
+            Kind::Tls(what) => write!(f, "TLS error: {what}"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Io(error) => Some(error),
+            Kind::Refused(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(error: io::Error) -> Self {
+        Self::new(Kind::Io(error))
+    }
+}
+
+/// Short for `Result<T, ami_client::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
