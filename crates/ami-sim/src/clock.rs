@@ -66,7 +66,10 @@ mod tests {
     fn known_dates() {
         assert_eq!(format_datetime(0), "1970-01-01 00:00:00");
         assert_eq!(format_datetime(1_795_408_795), "2026-11-23 04:39:55");
-        assert_eq!(event_tv(1_795_408_795_224_000), "2026-11-23T04:39:55.224+0000");
+        assert_eq!(
+            event_tv(1_795_408_795_224_000),
+            "2026-11-23T04:39:55.224+0000"
+        );
     }
 
     #[test]

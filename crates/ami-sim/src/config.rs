@@ -40,6 +40,12 @@ pub struct SimConfig {
     /// A session whose socket stays full this long is dropped, as Asterisk's
     /// `writetimeout` (default 100 ms in Asterisk; 1 s here).
     pub write_timeout: Duration,
+    /// Answer every `Action: Challenge` with this challenge instead of a random one, so a
+    /// recorded MD5 login (whose Key was computed from the recorded challenge) replays unchanged.
+    pub fixed_challenge: Option<String>,
+    /// How fast simulated calls run: 1.0 is real time, 10.0 makes a 20 s call last 2 s
+    /// (timestamps and uptimes follow the same clock).
+    pub time_scale: f64,
     /// Serve this recorded transcript (a `.recv` file) to every connection instead of
     /// simulating.
     pub replay: Option<bytes::Bytes>,
@@ -56,6 +62,8 @@ impl Default for SimConfig {
             demo_calls: false,
             auth_fail_delay: Duration::from_secs(1),
             write_timeout: Duration::from_secs(1),
+            fixed_challenge: None,
+            time_scale: 1.0,
             replay: None,
         }
     }

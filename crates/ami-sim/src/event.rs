@@ -11,9 +11,9 @@ pub struct Event {
     pub class: Perms,
     /// The wire bytes.
     pub bytes: Bytes,
-    /// Set for events only the session with this id may see (none today: kept for
-    /// session-private replies such as Asterisk's per-session RequestBadFormat).
-    pub only_session: Option<u64>,
+    /// The session whose action caused the event. That session has already received it in
+    /// line with its responses (as Asterisk queues it), so it skips the broadcast copy.
+    pub origin: Option<u64>,
 }
 
 impl Event {
@@ -22,7 +22,7 @@ impl Event {
         Self {
             class,
             bytes,
-            only_session: None,
+            origin: None,
         }
     }
 }

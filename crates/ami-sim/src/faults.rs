@@ -225,7 +225,10 @@ mod tests {
         let mut injector = FaultInjector::new(&faults, 0);
         let p = Bytes::from_static(b"Event: X\r\n\r\n");
         assert_eq!(injector.plan(p.clone()).len(), 1);
-        assert_eq!(injector.plan(p.clone())[0], FaultStep::Sleep(Duration::from_millis(5)));
+        assert_eq!(
+            injector.plan(p.clone())[0],
+            FaultStep::Sleep(Duration::from_millis(5))
+        );
         let third = injector.plan(p);
         assert_eq!(third.len(), 2, "{third:?}");
     }

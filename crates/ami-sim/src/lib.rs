@@ -77,13 +77,20 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
 }
 
 /// Like [`spawn`], on a listener of the caller's choosing.
-pub async fn spawn_on(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<SimHandle> {
+pub async fn spawn_on(
+    listener: tokio::net::TcpListener,
+    config: SimConfig,
+) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
     #[cfg(feature = "tls")]
     let (config, tls_cert_pem) = match &config.tls {
         // Generate once here so the handle can hand the certificate to the client under test.
         Some(config::TlsConfig::SelfSigned) => {
-            let dir = std::env::temp_dir().join(format!("ami-sim-{}-{}", std::process::id(), addr.port()));
+            let dir = std::env::temp_dir().join(format!(
+                "ami-sim-{}-{}",
+                std::process::id(),
+                addr.port()
+            ));
             let (cert, key) = write_self_signed(&dir)?;
             let pem = std::fs::read_to_string(&cert)?;
             (
@@ -117,9 +124,12 @@ pub async fn spawn_on(listener: tokio::net::TcpListener, config: SimConfig) -> s
 }
 
 #[cfg(feature = "tls")]
-fn write_self_signed(dir: &std::path::Path) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .map_err(std::io::Error::other)?;
+fn write_self_signed(
+    dir: &std::path::Path,
+) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .map_err(std::io::Error::other)?;
     std::fs::create_dir_all(dir)?;
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");

@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn privilege_text_matches_asterisk() {
         assert_eq!(Perms::CALL.privilege(), "call,all");
-        assert_eq!(Perms::SYSTEM.union(Perms::CALL).privilege(), "system,call,all");
+        assert_eq!(
+            Perms::SYSTEM.union(Perms::CALL).privilege(),
+            "system,call,all"
+        );
         assert_eq!(Perms::NONE.privilege(), "<none>");
     }
 }

@@ -66,7 +66,9 @@ impl Request {
 
     /// Every value of `name`, in order (`Variable:` may repeat).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines.iter().filter_map(move |line| value_of(line, name))
+        self.lines
+            .iter()
+            .filter_map(move |line| value_of(line, name))
     }
 }
 
@@ -213,7 +215,9 @@ mod tests {
     fn crlf_and_lf_packets_and_lone_blank_lines() {
         let out = read_all(&[b"Action: Ping\r\nActionID: 1\r\n\r\n\r\nAction: Ping\n\n"]);
         assert_eq!(out.len(), 3);
-        let Input::Request(first) = &out[0] else { panic!() };
+        let Input::Request(first) = &out[0] else {
+            panic!()
+        };
         assert_eq!(first.get("action"), "Ping");
         assert_eq!(first.get("ActionID"), "1");
         assert_eq!(out[1], Input::Request(Request::default()));
@@ -224,9 +228,15 @@ mod tests {
         let bytes = b"Action: UserEvent\r\nEmpty:\r\nSpaced:    x\r\n\r\n";
         let whole = read_all(&[bytes]);
         for cut in 0..bytes.len() {
-            assert_eq!(read_all(&[&bytes[..cut], &bytes[cut..]]), whole, "cut at {cut}");
+            assert_eq!(
+                read_all(&[&bytes[..cut], &bytes[cut..]]),
+                whole,
+                "cut at {cut}"
+            );
         }
-        let Input::Request(request) = &whole[0] else { panic!() };
+        let Input::Request(request) = &whole[0] else {
+            panic!()
+        };
         assert_eq!(request.get("Spaced"), "x");
         assert_eq!(request.get_opt("Empty"), Some(""));
         assert_eq!(request.lines()[1].as_ref(), b"Empty:");
@@ -244,7 +254,9 @@ mod tests {
                 action_id: Some("huge-1".into())
             }
         );
-        let Input::Request(next) = &out[1] else { panic!() };
+        let Input::Request(next) = &out[1] else {
+            panic!()
+        };
         assert_eq!(next.get("ActionID"), "huge-2");
     }
 

@@ -27,6 +27,8 @@ const EVENT_BACKLOG: usize = 1 << 16;
 pub(crate) enum Control {
     /// Drop the connection (simulated restart).
     Restart,
+    /// Drop the connection (the simulator stops).
+    Shutdown,
     /// Stream this many pre-encoded events as fast as the socket takes them.
     Stream(u64),
 }
@@ -79,20 +81,30 @@ impl Shared {
     fn pbx(&self) -> MutexGuard<'_, Pbx> {
         // A panic while holding the lock leaves a PBX that is still consistent enough to serve;
         // the simulator keeps going rather than failing every later connection.
-        self.pbx.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pbx
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// PBX milliseconds since start: real time times `time_scale`.
     fn elapsed_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.time_scale()) as u64
     }
 
-    /// Sends the PBX's pending events to every connection and wakes the clock.
+    fn time_scale(&self) -> f64 {
+        if self.config.time_scale > 0.0 {
+            self.config.time_scale
+        } else {
+            1.0
+        }
+    }
+
+    /// Sends the PBX's pending events to every connection.
     fn flush_events(&self, pbx: &mut Pbx) {
         while let Some(event) = pbx.poll_event() {
             // No receiver is fine: nobody is logged in.
             let _ = self.events.send(event);
         }
-        self.pbx_wake.notify_one();
     }
 
     /// Drops every connection and reboots the PBX.
@@ -164,7 +176,7 @@ pub(crate) async fn serve(
         }
     };
     clock.abort();
-    let _ = shared.control.send(Control::Restart);
+    let _ = shared.control.send(Control::Shutdown);
     result
 }
 
@@ -204,9 +216,10 @@ async fn run_clock(shared: Arc<Shared>) {
                 next_call = Some(due);
             }
             shared.flush_events(&mut pbx);
-            let timer = pbx
-                .poll_timeout()
-                .map(|due| Duration::from_millis(due.saturating_sub(shared.elapsed_ms())));
+            let timer = pbx.poll_timeout().map(|due| {
+                let pbx_ms = due.saturating_sub(shared.elapsed_ms()) as f64;
+                Duration::from_secs_f64(pbx_ms / 1000.0 / shared.time_scale())
+            });
             let call = next_call.map(|at| at.saturating_duration_since(Instant::now()));
             [timer, call]
                 .into_iter()
@@ -302,7 +315,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut reader, writer) = tokio::io::split(stream);
-    let faults = (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
+    let faults =
+        (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
     let coalesce = faults.is_none();
     let mut writer = Writer {
         inner: writer,
@@ -312,6 +326,7 @@ where
     };
     let mut session = ServerSession::new(id, shared.config.profile, peer);
     session.set_auth_fail_delay(shared.config.auth_fail_delay);
+    session.set_fixed_challenge(shared.config.fixed_challenge.clone());
     let mut events = shared.events.subscribe();
     let mut control = shared.control.subscribe();
     let mut buf = vec![0u8; 16 * 1024];
@@ -330,9 +345,14 @@ where
                         let mut pbx = shared.pbx();
                         pbx.handle_timeout(shared.elapsed_ms());
                         let users = &shared.config.users;
-                        let mut ctx = Context { pbx: &mut pbx, users, now: SystemTime::now() };
+                        let mut ctx = Context::new(&mut pbx, users, SystemTime::now());
                         session.handle_bytes(&buf[..n], &mut ctx);
+                        for event in std::mem::take(&mut ctx.published) {
+                            let _ = shared.events.send(event);
+                        }
                         shared.flush_events(&mut pbx);
+                        // An action may have started a call: the clock must see its timers.
+                        shared.pbx_wake.notify_one();
                     }
                     Err(error) => return End::Io(error),
                 }
@@ -346,9 +366,18 @@ where
             }
             order = control.recv() => {
                 match order {
-                    Ok(Control::Restart) | Err(broadcast::error::RecvError::Closed) => return End::Restart,
+                    Ok(order @ (Control::Restart | Control::Shutdown)) => {
+                        session.handle_shutdown(matches!(order, Control::Restart));
+                        let _ = drain(&mut session, &mut writer, coalesce).await;
+                        return End::Restart;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        session.handle_shutdown(false);
+                        let _ = drain(&mut session, &mut writer, coalesce).await;
+                        return End::Restart;
+                    }
                     Ok(Control::Stream(n)) => {
-                        if session.accepts(shared.batch.classes) || session.user().is_some() {
+                        if session.user().is_some() {
                             to_stream = to_stream.saturating_add(n);
                         }
                     }
@@ -452,7 +481,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut reader, writer) = tokio::io::split(stream);
-    let faults = (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
+    let faults =
+        (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
     let mut writer = Writer {
         inner: writer,
         faults,
@@ -476,7 +506,7 @@ where
                 Ok(_) => {}
                 Err(error) => return End::Io(error),
             },
-            order = control.recv() => if let Ok(Control::Restart) | Err(broadcast::error::RecvError::Closed) = order {
+            order = control.recv() => if let Ok(Control::Restart | Control::Shutdown) | Err(broadcast::error::RecvError::Closed) = order {
                 return End::Restart;
             },
         }

@@ -49,6 +49,21 @@ pub struct Context<'a> {
     pub users: &'a [User],
     /// The wall clock now.
     pub now: SystemTime,
+    /// Events the PBX produced while this session's input was handled, already delivered to
+    /// this session; the IO layer sends them to every other session.
+    pub published: Vec<Event>,
+}
+
+impl<'a> Context<'a> {
+    /// A context for one round of input.
+    pub fn new(pbx: &'a mut Pbx, users: &'a [User], now: SystemTime) -> Self {
+        Self {
+            pbx,
+            users,
+            now,
+            published: Vec::new(),
+        }
+    }
 }
 
 /// One AMI session as Asterisk runs it.
@@ -94,6 +109,24 @@ impl ServerSession {
         self.auth_fail_delay = delay;
     }
 
+    /// Makes every Challenge answer `challenge` (replaying recorded MD5 logins).
+    pub fn set_fixed_challenge(&mut self, challenge: Option<String>) {
+        if challenge.is_some() {
+            self.challenge = challenge;
+        }
+    }
+
+    /// The Shutdown event Asterisk sends to every session before it stops or restarts, if
+    /// this session may see it.
+    pub fn handle_shutdown(&mut self, restart: bool) {
+        let bytes = Packet::event("Shutdown", Perms::SYSTEM)
+            .h("Shutdown", "Cleanly")
+            .h("Restart", if restart { "True" } else { "False" })
+            .finish();
+        self.handle_event(&Event::new(Perms::SYSTEM, bytes));
+        self.close();
+    }
+
     /// The session id (shown as `SessionID` in security events).
     pub fn id(&self) -> u64 {
         self.id
@@ -123,12 +156,24 @@ impl ServerSession {
                 return;
             }
             self.handle_input(input, ctx);
+            self.take_own_events(ctx);
+        }
+    }
+
+    /// Delivers what the last action made the PBX publish to this session at once, so its
+    /// own events come right after its response (and before a Logoff's Goodbye).
+    fn take_own_events(&mut self, ctx: &mut Context<'_>) {
+        while let Some(mut event) = ctx.pbx.poll_event() {
+            event.origin = Some(self.id);
+            self.deliver(&event);
+            ctx.published.push(event);
         }
     }
 
     /// One decoded action (for callers that build requests themselves).
     pub fn handle_message(&mut self, message: &ami_proto::Message, ctx: &mut Context<'_>) {
         self.handle_input(Input::Request(Request::from_message(message)), ctx);
+        self.take_own_events(ctx);
     }
 
     fn handle_input(&mut self, input: Input, ctx: &mut Context<'_>) {
@@ -158,10 +203,14 @@ impl ServerSession {
 
     /// An event for every session: queued if this one may see it and its filters let it through.
     pub fn handle_event(&mut self, event: &Event) {
-        if self.closing || !self.accepts(event.class) {
+        if event.origin == Some(self.id) {
             return;
         }
-        if event.only_session.is_some_and(|only| only != self.id) {
+        self.deliver(event);
+    }
+
+    fn deliver(&mut self, event: &Event) {
+        if self.closing || !self.accepts(event.class) {
             return;
         }
         if !self.filters.allows(&event.bytes) {
@@ -244,7 +293,11 @@ impl ServerSession {
         if !self.profile.security_events() {
             return;
         }
-        let account = self.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+        let account = self
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default();
         let packet = Packet::event(name, Perms::SECURITY)
             .h("EventTV", &event_tv(ctx.now))
             .h("Severity", "Error")
@@ -261,19 +314,27 @@ impl ServerSession {
                 .h("RequestType", request_type)
                 .h("SessionTV", &self.session_tv),
         };
-        ctx.pbx.publish(Event::new(Perms::SECURITY, packet.finish()));
+        ctx.pbx
+            .publish(Event::new(Perms::SECURITY, packet.finish()));
     }
 
     /// SessionID, LocalAddress, RemoteAddress as security events show them.
     pub(crate) fn session_fields(&self, packet: Packet) -> Packet {
         let transport = if self.peer.tls { "TLS" } else { "TCP" };
         let addr = |addr: Option<std::net::SocketAddr>| match addr {
-            Some(std::net::SocketAddr::V4(v4)) => format!("IPV4/{transport}/{}/{}", v4.ip(), v4.port()),
-            Some(std::net::SocketAddr::V6(v6)) => format!("IPV6/{transport}/{}/{}", v6.ip(), v6.port()),
+            Some(std::net::SocketAddr::V4(v4)) => {
+                format!("IPV4/{transport}/{}/{}", v4.ip(), v4.port())
+            }
+            Some(std::net::SocketAddr::V6(v6)) => {
+                format!("IPV6/{transport}/{}/{}", v6.ip(), v6.port())
+            }
             None => format!("IPV4/{transport}/0.0.0.0/0"),
         };
         packet
-            .h("SessionID", &format!("0x{:x}", 0x7f00_0000_0000u64 + self.id * 0x10))
+            .h(
+                "SessionID",
+                &format!("0x{:x}", 0x7f00_0000_0000u64 + self.id * 0x10),
+            )
             .h("LocalAddress", &addr(self.peer.local))
             .h("RemoteAddress", &addr(self.peer.remote))
     }

@@ -19,7 +19,12 @@ pub struct User {
 
 impl User {
     /// A user with the given classes.
-    pub fn new(name: impl Into<String>, secret: impl Into<String>, read: Perms, write: Perms) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        secret: impl Into<String>,
+        read: Perms,
+        write: Perms,
+    ) -> Self {
         Self {
             name: name.into(),
             secret: secret.into(),

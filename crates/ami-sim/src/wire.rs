@@ -102,7 +102,10 @@ mod tests {
         let bytes = Packet::response_to("Success", Some("7"))
             .h("Ping", "Pong")
             .finish();
-        assert_eq!(&bytes[..], b"Response: Success\r\nActionID: 7\r\nPing: Pong\r\n\r\n");
+        assert_eq!(
+            &bytes[..],
+            b"Response: Success\r\nActionID: 7\r\nPing: Pong\r\n\r\n"
+        );
         let bytes = Packet::response_to("Success", None).finish();
         assert_eq!(&bytes[..], b"Response: Success\r\n\r\n");
     }

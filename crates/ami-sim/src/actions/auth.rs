@@ -77,7 +77,8 @@ impl ServerSession {
                 .session_fields(packet)
                 .h("UsingPassword", "0")
                 .h("SessionTV", &self.session_tv);
-            ctx.pbx.publish(Event::new(Perms::SECURITY, packet.finish()));
+            ctx.pbx
+                .publish(Event::new(Perms::SECURITY, packet.finish()));
         }
     }
 
@@ -91,8 +92,11 @@ impl ServerSession {
             .h("Service", "AMI")
             .h("EventVersion", "2")
             .h("AccountID", "");
-        let packet = self.session_fields(packet).h("SessionTV", &event_tv(ctx.now));
-        ctx.pbx.publish(Event::new(Perms::SECURITY, packet.finish()));
+        let packet = self
+            .session_fields(packet)
+            .h("SessionTV", &event_tv(ctx.now));
+        ctx.pbx
+            .publish(Event::new(Perms::SECURITY, packet.finish()));
     }
 
     pub(super) fn action_challenge(&mut self, request: &Request, ctx: &mut Context<'_>) {
@@ -145,6 +149,9 @@ mod tests {
     #[test]
     fn md5_key_matches_the_recorded_login() {
         // login_md5_challenge (asterisk-22): challenge 200398957, secret amp111.
-        assert_eq!(md5_key("200398957", "amp111"), "1b92596542a64bc313dbb8d4a8f28a31");
+        assert_eq!(
+            md5_key("200398957", "amp111"),
+            "1b92596542a64bc313dbb8d4a8f28a31"
+        );
     }
 }

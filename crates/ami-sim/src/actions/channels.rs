@@ -112,7 +112,13 @@ impl ServerSession {
         );
     }
 
-    fn status_item(&self, pbx: &Pbx, chan: &Channel, variables: &[&str], id: Option<&str>) -> bytes::Bytes {
+    fn status_item(
+        &self,
+        pbx: &Pbx,
+        chan: &Channel,
+        variables: &[&str],
+        id: Option<&str>,
+    ) -> bytes::Bytes {
         let secs = chan.duration_secs(pbx.now_ms).to_string();
         let mut packet = Packet::list_item("Status").h("Privilege", "Call");
         match self.profile {
@@ -181,7 +187,10 @@ impl ServerSession {
             }
         }
         for variable in variables {
-            packet.push("Variable", &format!("{variable}={}", channel_value(chan, variable)));
+            packet.push(
+                "Variable",
+                &format!("{variable}={}", channel_value(chan, variable)),
+            );
         }
         packet.h_opt("ActionID", id).finish()
     }
@@ -242,7 +251,11 @@ impl ServerSession {
             self.reply("Error", request, "No such channel");
             return;
         };
-        let cause = request.get_opt("Cause").filter(|c| !c.is_empty()).unwrap_or("16").to_owned();
+        let cause = request
+            .get_opt("Cause")
+            .filter(|c| !c.is_empty())
+            .unwrap_or("16")
+            .to_owned();
         self.reply("Success", request, "Channel Hungup");
         ctx.pbx.hangup_call(id, &cause);
     }
@@ -254,10 +267,17 @@ impl ServerSession {
             return;
         }
         let Some(id) = ctx.pbx.channel_by_name(channel).map(|c| c.id) else {
-            self.reply("Error", request, &format!("Channel does not exist: {channel}"));
+            self.reply(
+                "Error",
+                request,
+                &format!("Channel does not exist: {channel}"),
+            );
             return;
         };
-        let context = request.get_opt("Context").filter(|c| !c.is_empty()).unwrap_or("demo");
+        let context = request
+            .get_opt("Context")
+            .filter(|c| !c.is_empty())
+            .unwrap_or("demo");
         if ctx.pbx.redirect(id, context, request.get("Exten")) {
             self.reply("Success", request, "Redirect successful");
         } else {
@@ -275,7 +295,10 @@ impl ServerSession {
             .get_opt("Application")
             .filter(|a| !a.is_empty())
             .map(|app| (app.to_owned(), request.get("Data").to_owned()));
-        let caller_id = request.get_opt("CallerID").filter(|c| !c.is_empty()).map(parse_caller_id);
+        let caller_id = request
+            .get_opt("CallerID")
+            .filter(|c| !c.is_empty())
+            .map(parse_caller_id);
         let variables = request
             .get_all("Variable")
             .flat_map(|v| v.split(','))
@@ -289,7 +312,11 @@ impl ServerSession {
         let originate = OriginateRequest {
             channel: channel.to_owned(),
             application,
-            context: request.get_opt("Context").filter(|c| !c.is_empty()).unwrap_or("default").to_owned(),
+            context: request
+                .get_opt("Context")
+                .filter(|c| !c.is_empty())
+                .unwrap_or("default")
+                .to_owned(),
             exten: request.get("Exten").to_owned(),
             caller_id,
             variables,

@@ -22,7 +22,11 @@ impl ServerSession {
 
     pub(super) fn action_events(&mut self, request: &Request) {
         self.send_events = parse_event_mask(request.get("EventMask"));
-        let state = if self.send_events.is_empty() { "Off" } else { "On" };
+        let state = if self.send_events.is_empty() {
+            "Off"
+        } else {
+            "On"
+        };
         let bytes = Packet::response_to("Success", action_id(request))
             .h("Events", state)
             .finish();

@@ -10,7 +10,11 @@ fn db_key(family: &str, key: &str) -> String {
 }
 
 impl ServerSession {
-    fn family_and_key<'r>(&mut self, request: &'r Request, need_key: bool) -> Option<(&'r str, &'r str)> {
+    fn family_and_key<'r>(
+        &mut self,
+        request: &'r Request,
+        need_key: bool,
+    ) -> Option<(&'r str, &'r str)> {
         let family = request.get("Family");
         let key = request.get("Key");
         if family.is_empty() {
@@ -25,13 +29,19 @@ impl ServerSession {
     }
 
     pub(super) fn action_db_put(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let Some((family, key)) = self.family_and_key(request, true) else { return };
-        ctx.pbx.db.insert(db_key(family, key), request.get("Val").to_owned());
+        let Some((family, key)) = self.family_and_key(request, true) else {
+            return;
+        };
+        ctx.pbx
+            .db
+            .insert(db_key(family, key), request.get("Val").to_owned());
         self.reply("Success", request, "Updated database successfully");
     }
 
     pub(super) fn action_db_get(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let Some((family, key)) = self.family_and_key(request, true) else { return };
+        let Some((family, key)) = self.family_and_key(request, true) else {
+            return;
+        };
         let Some(value) = ctx.pbx.db.get(&db_key(family, key)).cloned() else {
             self.reply("Error", request, "Database entry not found");
             return;
@@ -42,7 +52,14 @@ impl ServerSession {
             .h("Val", &value)
             .h_opt("ActionID", action_id(request))
             .finish();
-        self.send_list(request, ListKind::Other, "Result will follow", vec![item], "DBGetComplete", &[]);
+        self.send_list(
+            request,
+            ListKind::Other,
+            "Result will follow",
+            vec![item],
+            "DBGetComplete",
+            &[],
+        );
     }
 
     pub(super) fn action_db_get_tree(&mut self, request: &Request, ctx: &mut Context<'_>) {
@@ -70,11 +87,20 @@ impl ServerSession {
             self.reply("Error", request, "Database entry not found");
             return;
         }
-        self.send_list(request, ListKind::Other, "Result will follow", items, "DBGetTreeComplete", &[]);
+        self.send_list(
+            request,
+            ListKind::Other,
+            "Result will follow",
+            items,
+            "DBGetTreeComplete",
+            &[],
+        );
     }
 
     pub(super) fn action_db_del(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let Some((family, key)) = self.family_and_key(request, true) else { return };
+        let Some((family, key)) = self.family_and_key(request, true) else {
+            return;
+        };
         let removed = ctx.pbx.db.remove(&db_key(family, key)).is_some();
         match (removed, self.profile) {
             (true, _) | (false, Profile::V13 | Profile::V11) => {
@@ -88,10 +114,18 @@ impl ServerSession {
     }
 
     pub(super) fn action_db_del_tree(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let Some((family, key)) = self.family_and_key(request, false) else { return };
-        let prefix = if key.is_empty() { format!("/{family}/") } else { db_key(family, key) };
+        let Some((family, key)) = self.family_and_key(request, false) else {
+            return;
+        };
+        let prefix = if key.is_empty() {
+            format!("/{family}/")
+        } else {
+            db_key(family, key)
+        };
         let before = ctx.pbx.db.len();
-        ctx.pbx.db.retain(|k, _| !(k.starts_with(&prefix) || *k == prefix.trim_end_matches('/')));
+        ctx.pbx
+            .db
+            .retain(|k, _| !(k.starts_with(&prefix) || *k == prefix.trim_end_matches('/')));
         if before == ctx.pbx.db.len() && self.profile == Profile::V22 {
             self.reply("Error", request, "Database entry not found");
             return;

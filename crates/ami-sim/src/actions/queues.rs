@@ -13,7 +13,11 @@ impl ServerSession {
         let member_filter = request.get("Member");
         let profile = self.profile;
         let mut items = Vec::new();
-        for queue in pbx.queues.iter().filter(|q| wanted.is_empty() || q.name == wanted) {
+        for queue in pbx
+            .queues
+            .iter()
+            .filter(|q| wanted.is_empty() || q.name == wanted)
+        {
             let mut params = Packet::list_item("QueueParams")
                 .h("Queue", &queue.name)
                 .h("Max", "0")
@@ -29,11 +33,9 @@ impl ServerSession {
                 params = params.h("ServicelevelPerf2", "0.0");
             }
             items.push(params.h("Weight", "0").h_opt("ActionID", id).finish());
-            for m in queue
-                .members
-                .iter()
-                .filter(|m| member_filter.is_empty() || m.location == member_filter || m.name == member_filter)
-            {
+            for m in queue.members.iter().filter(|m| {
+                member_filter.is_empty() || m.location == member_filter || m.name == member_filter
+            }) {
                 let mut item = Packet::list_item("QueueMember")
                     .h("Queue", &queue.name)
                     .h("Name", &m.name)
@@ -47,7 +49,9 @@ impl ServerSession {
                     .h("CallsTaken", &m.calls_taken.to_string())
                     .h("LastCall", &m.last_call.to_string());
                 if profile == Profile::V22 {
-                    item = item.h("LastPause", "0").h("LoginTime", &m.login_time.to_string());
+                    item = item
+                        .h("LastPause", "0")
+                        .h("LoginTime", &m.login_time.to_string());
                 }
                 let in_call = if m.in_call { "1" } else { "0" };
                 item = match profile {
@@ -67,9 +71,17 @@ impl ServerSession {
                 items.push(item.h_opt("ActionID", id).finish());
             }
             for (position, (caller, joined)) in queue.callers.iter().enumerate() {
-                let Some(chan) = pbx.channels.get(caller) else { continue };
+                let Some(chan) = pbx.channels.get(caller) else {
+                    continue;
+                };
                 let wait = (pbx.now_ms.saturating_sub(*joined) / 1000).to_string();
-                let unknown = |v: &str| if v.is_empty() { "unknown".to_owned() } else { v.to_owned() };
+                let unknown = |v: &str| {
+                    if v.is_empty() {
+                        "unknown".to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                };
                 let mut item = Packet::list_item("QueueEntry")
                     .h("Queue", &queue.name)
                     .h("Position", &(position + 1).to_string())
@@ -138,15 +150,29 @@ impl ServerSession {
     pub(super) fn action_queue_add(&mut self, request: &Request, ctx: &mut Context<'_>) {
         let (queue, interface) = (request.get("Queue"), request.get("Interface"));
         if queue.is_empty() || interface.is_empty() {
-            self.reply("Error", request, "'Queue' and 'Interface' must be specified.");
+            self.reply(
+                "Error",
+                request,
+                "'Queue' and 'Interface' must be specified.",
+            );
             return;
         }
         let penalty = request.get("Penalty").parse().unwrap_or(0);
-        let paused = matches!(request.get("Paused").to_ascii_lowercase().as_str(), "true" | "yes" | "1");
-        match ctx.pbx.queue_add(queue, interface, request.get("MemberName"), penalty, paused) {
+        let paused = matches!(
+            request.get("Paused").to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1"
+        );
+        match ctx
+            .pbx
+            .queue_add(queue, interface, request.get("MemberName"), penalty, paused)
+        {
             Ok(true) => self.reply("Success", request, "Added interface to queue"),
             Ok(false) => self.reply("Error", request, "Unable to add interface: Already there"),
-            Err(()) => self.reply("Error", request, "Unable to add interface to queue: No such queue"),
+            Err(()) => self.reply(
+                "Error",
+                request,
+                "Unable to add interface to queue: No such queue",
+            ),
         }
     }
 
@@ -159,7 +185,11 @@ impl ServerSession {
         match ctx.pbx.queue_remove(queue, interface) {
             Ok(true) => self.reply("Success", request, "Removed interface from queue"),
             Ok(false) => self.reply("Error", request, "Unable to remove interface: Not there"),
-            Err(()) => self.reply("Error", request, "Unable to remove interface from queue: No such queue"),
+            Err(()) => self.reply(
+                "Error",
+                request,
+                "Unable to remove interface from queue: No such queue",
+            ),
         }
     }
 
@@ -169,8 +199,16 @@ impl ServerSession {
             self.reply("Error", request, "Need 'Interface' parameter");
             return;
         }
-        let paused = matches!(request.get("Paused").to_ascii_lowercase().as_str(), "true" | "yes" | "1");
-        let changed = ctx.pbx.queue_pause(request.get("Queue"), interface, paused, request.get("Reason"));
+        let paused = matches!(
+            request.get("Paused").to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1"
+        );
+        let changed = ctx.pbx.queue_pause(
+            request.get("Queue"),
+            interface,
+            paused,
+            request.get("Reason"),
+        );
         if changed == 0 {
             self.reply("Error", request, "Interface not found");
         } else if paused {

@@ -99,7 +99,10 @@ impl Channel {
         packet.push(&field("CallerIDNum"), Self::or_unknown(&self.cid_num));
         packet.push(&field("CallerIDName"), Self::or_unknown(&self.cid_name));
         packet.push(&field("ConnectedLineNum"), Self::or_unknown(&self.conn_num));
-        packet.push(&field("ConnectedLineName"), Self::or_unknown(&self.conn_name));
+        packet.push(
+            &field("ConnectedLineName"),
+            Self::or_unknown(&self.conn_name),
+        );
         packet.push(&field("Language"), "en");
         packet.push(&field("AccountCode"), "");
         packet.push(&field("Context"), &self.context);

@@ -13,7 +13,10 @@ pub(crate) struct CliOutput {
 }
 
 fn ok(text: String) -> CliOutput {
-    CliOutput { text, failed: false }
+    CliOutput {
+        text,
+        failed: false,
+    }
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -33,7 +36,11 @@ impl Pbx {
             )),
             ["core", "show", "uptime"] | ["core", "show", "uptime", "seconds"] => {
                 let up = self.now_ms / 1000;
-                let tail = if self.profile == Profile::V18 { " " } else { "" };
+                let tail = if self.profile == Profile::V18 {
+                    " "
+                } else {
+                    ""
+                };
                 ok(format!(
                     "System uptime: {}{tail}\nLast reload: {}{tail}\n",
                     clock::cli_duration(up),
@@ -80,7 +87,11 @@ impl Pbx {
             "{}\n{}\n{}\n",
             plural(self.channels.len(), "active channel", "active channels"),
             plural(self.active_calls(), "active call", "active calls"),
-            plural(self.processed_calls as usize, "call processed", "calls processed"),
+            plural(
+                self.processed_calls as usize,
+                "call processed",
+                "calls processed"
+            ),
         )
     }
 
@@ -151,7 +162,11 @@ impl Pbx {
                     chan.app_data,
                     chan.cid_num,
                     secs,
-                    if modern || !bridge.is_empty() { bridge.as_str() } else { "(None)" },
+                    if modern || !bridge.is_empty() {
+                        bridge.as_str()
+                    } else {
+                        "(None)"
+                    },
                     chan.uniqueid
                 ),
                 Format::Verbose => format!(
@@ -185,7 +200,11 @@ impl Pbx {
     fn queue_show(&self, name: Option<&str>) -> String {
         let mut out = String::new();
         let now_secs = self.boot_epoch + self.now_ms / 1000;
-        for queue in self.queues.iter().filter(|q| name.is_none_or(|n| n == q.name)) {
+        for queue in self
+            .queues
+            .iter()
+            .filter(|q| name.is_none_or(|n| n == q.name))
+        {
             out.push_str(&format!(
                 "{} has {} calls (max unlimited) in 'ringall' strategy (0s holdtime, 0s talktime), W:0, C:{}, A:{}, SL:0.0% within 0s\n",
                 queue.name,
@@ -212,9 +231,19 @@ impl Pbx {
                         m.name,
                         m.location,
                         m.location,
-                        if m.membership == "dynamic" { " (dynamic)" } else { "" },
+                        if m.membership == "dynamic" {
+                            " (dynamic)"
+                        } else {
+                            ""
+                        },
                         if m.in_call { " (in call)" } else { "" },
-                        if m.paused { "paused" } else if m.in_call { "In use" } else { "Not in use" },
+                        if m.paused {
+                            "paused"
+                        } else if m.in_call {
+                            "In use"
+                        } else {
+                            "Not in use"
+                        },
                         calls
                     ));
                 }
@@ -275,11 +304,19 @@ mod tests {
         pbx.preload_demo_calls();
         let out = pbx.cli("core show channels");
         assert!(!out.failed);
-        assert!(out.text.contains("Local/800@demo-00000004;2"), "{}", out.text);
+        assert!(
+            out.text.contains("Local/800@demo-00000004;2"),
+            "{}",
+            out.text
+        );
         assert!(out.text.contains("active channels\n"), "{}", out.text);
         let concise = pbx.cli("core show channels concise").text;
         assert_eq!(concise.lines().count(), pbx.channels.len());
         assert!(pbx.cli("core show channels like x").failed);
-        assert!(pbx.cli("queue show").text.starts_with("support has 1 calls"));
+        assert!(
+            pbx.cli("queue show")
+                .text
+                .starts_with("support has 1 calls")
+        );
     }
 }

@@ -72,7 +72,11 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
         ],
         "400" => vec![
             step("NoOp", "Dial test", Nothing),
-            step("Set", "__INHERITED=yes", Set("__INHERITED".into(), "yes".into())),
+            step(
+                "Set",
+                "__INHERITED=yes",
+                Set("__INHERITED".into(), "yes".into()),
+            ),
             step("Dial", "Local/500@demo,30", Dial("500".into())),
             step("Hangup", "", Hangup),
         ],

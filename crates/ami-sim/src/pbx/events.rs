@@ -104,11 +104,18 @@ impl Pbx {
 
     /// A global VarSet (Setvar without Channel).
     pub(super) fn ev_global_varset(&mut self, variable: &str, value: &str) {
-        let packet = Packet::event("VarSet", Perms::DIALPLAN)
-            .h("Channel", "none")
-            .h("Uniqueid", "none")
-            .h("Variable", variable)
-            .h("Value", value);
+        let packet = Packet::event("VarSet", Perms::DIALPLAN).h("Channel", "none");
+        let packet = if self.profile.modern_events() {
+            packet
+                .h("Uniqueid", "none")
+                .h("Variable", variable)
+                .h("Value", value)
+        } else {
+            packet
+                .h("Variable", variable)
+                .h("Value", value)
+                .h("Uniqueid", "none")
+        };
         self.emit(Perms::DIALPLAN, packet);
     }
 
@@ -307,7 +314,10 @@ impl Pbx {
     pub(super) fn ev_cdr(&mut self, id: u64) {
         let Some(chan) = self.chan(id) else { return };
         let start = self.wall_time(chan.created_ms);
-        let answer = chan.answered_ms.map(|ms| self.wall_time(ms)).unwrap_or_default();
+        let answer = chan
+            .answered_ms
+            .map(|ms| self.wall_time(ms))
+            .unwrap_or_default();
         let end = self.wall_time(self.now_ms);
         let duration = chan.duration_secs(self.now_ms).to_string();
         let billable = chan
@@ -315,7 +325,11 @@ impl Pbx {
             .map(|ms| self.now_ms.saturating_sub(ms) / 1000)
             .unwrap_or(0)
             .to_string();
-        let disposition = if chan.answered_ms.is_some() { "ANSWERED" } else { "NO ANSWER" };
+        let disposition = if chan.answered_ms.is_some() {
+            "ANSWERED"
+        } else {
+            "NO ANSWER"
+        };
         let packet = Packet::event("Cdr", Perms::CDR)
             .h("AccountCode", "")
             .h("Source", &chan.cid_num)
@@ -348,15 +362,21 @@ impl Pbx {
     }
 
     /// A dialplan UserEvent (from the `UserEvent()` application).
-    pub(super) fn ev_dialplan_userevent(&mut self, id: u64, name: &str, headers: &[(String, String)]) {
+    pub(super) fn ev_dialplan_userevent(
+        &mut self,
+        id: u64,
+        name: &str,
+        headers: &[(String, String)],
+    ) {
         let Some(chan) = self.chan(id) else { return };
         let packet = Packet::event("UserEvent", Perms::USER);
-        let packet = match self.profile {
-            crate::Profile::V22 | crate::Profile::V13 => chan.snapshot(self.profile, "", packet),
-            crate::Profile::V11 => packet.h("Uniqueid", &chan.uniqueid),
-            crate::Profile::V18 => packet,
+        let mut packet = match self.profile {
+            crate::Profile::V22 | crate::Profile::V13 => {
+                chan.snapshot(self.profile, "", packet).h("UserEvent", name)
+            }
+            crate::Profile::V11 => packet.h("UserEvent", name).h("Uniqueid", &chan.uniqueid),
+            crate::Profile::V18 => packet.h("UserEvent", name),
         };
-        let mut packet = packet.h("UserEvent", name);
         for (n, v) in headers {
             packet.push(n, v);
         }
@@ -367,10 +387,14 @@ impl Pbx {
         let Some(chan) = self.chan(id) else { return };
         let (pos, cnt) = (position.to_string(), count.to_string());
         let packet = if self.profile.modern_events() {
-            chan.snapshot(self.profile, "", Packet::event("QueueCallerJoin", Perms::AGENT))
-                .h("Queue", queue)
-                .h("Position", &pos)
-                .h("Count", &cnt)
+            chan.snapshot(
+                self.profile,
+                "",
+                Packet::event("QueueCallerJoin", Perms::AGENT),
+            )
+            .h("Queue", queue)
+            .h("Position", &pos)
+            .h("Count", &cnt)
         } else {
             Packet::event("Join", Perms::CALL)
                 .h("Channel", &chan.name)
@@ -383,7 +407,11 @@ impl Pbx {
                 .h("Count", &cnt)
                 .h("Uniqueid", &chan.uniqueid)
         };
-        let class = if self.profile.modern_events() { Perms::AGENT } else { Perms::CALL };
+        let class = if self.profile.modern_events() {
+            Perms::AGENT
+        } else {
+            Perms::CALL
+        };
         self.emit(class, packet);
     }
 
@@ -391,10 +419,14 @@ impl Pbx {
         let Some(chan) = self.chan(id) else { return };
         let (pos, cnt) = (position.to_string(), count.to_string());
         let packet = if self.profile.modern_events() {
-            chan.snapshot(self.profile, "", Packet::event("QueueCallerLeave", Perms::AGENT))
-                .h("Queue", queue)
-                .h("Count", &cnt)
-                .h("Position", &pos)
+            chan.snapshot(
+                self.profile,
+                "",
+                Packet::event("QueueCallerLeave", Perms::AGENT),
+            )
+            .h("Queue", queue)
+            .h("Count", &cnt)
+            .h("Position", &pos)
         } else {
             Packet::event("Leave", Perms::CALL)
                 .h("Channel", &chan.name)
@@ -403,12 +435,24 @@ impl Pbx {
                 .h("Position", &pos)
                 .h("Uniqueid", &chan.uniqueid)
         };
-        let class = if self.profile.modern_events() { Perms::AGENT } else { Perms::CALL };
+        let class = if self.profile.modern_events() {
+            Perms::AGENT
+        } else {
+            Perms::CALL
+        };
         self.emit(class, packet);
     }
 
     /// AgentCalled / AgentConnect (13+ only: `eventwhencalled` is off by default before).
-    pub(super) fn ev_agent(&mut self, name: &str, caller: u64, member_chan: u64, queue: &str, interface: &str, member: &str) {
+    pub(super) fn ev_agent(
+        &mut self,
+        name: &str,
+        caller: u64,
+        member_chan: u64,
+        queue: &str,
+        interface: &str,
+        member: &str,
+    ) {
         if !self.profile.agent_events() {
             return;
         }

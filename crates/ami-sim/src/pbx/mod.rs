@@ -43,8 +43,14 @@ pub(crate) struct OriginateRequest {
 #[derive(Debug, Clone)]
 enum Parent {
     Originate(OriginateRequest),
-    Dial { caller: u64 },
-    QueueMember { caller: u64, queue: String, location: String },
+    Dial {
+        caller: u64,
+    },
+    QueueMember {
+        caller: u64,
+        queue: String,
+        location: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -185,7 +191,12 @@ impl Pbx {
                 ..Default::default()
             });
         }
-        self.next_local = 3;
+        // The recorded servers had made different numbers of calls before: keep their names.
+        self.next_local = match self.profile {
+            Profile::V22 | Profile::V18 => 3,
+            Profile::V13 => 4,
+            Profile::V11 => 0x7b,
+        };
         let _ = self.originate(OriginateRequest {
             channel: "Local/900@demo".into(),
             application: app("90"),
@@ -235,7 +246,13 @@ impl Pbx {
         id
     }
 
-    fn new_channel(&mut self, name: String, state: ChanState, exten: &str, linkedid: Option<String>) -> u64 {
+    fn new_channel(
+        &mut self,
+        name: String,
+        state: ChanState,
+        exten: &str,
+        linkedid: Option<String>,
+    ) -> u64 {
         let id = self.next_chan;
         self.next_chan += 1;
         let uniqueid = self.new_uniqueid();
@@ -311,7 +328,10 @@ impl Pbx {
         let (one, two) = self.new_local_pair(exten, None);
         self.processed_calls += 1;
         self.set_app(one, "AppDial2", "(Outgoing Line)");
-        self.ev_newexten(one);
+        if self.profile.modern_events() {
+            // 1.x Local channels do not report the originating side's pseudo-application.
+            self.ev_newexten(one);
+        }
         let Some(steps) = exists else {
             self.ev_hangup(two, "0", "Unknown");
             self.channels.remove(&two);
@@ -321,7 +341,11 @@ impl Pbx {
             self.ev_hangup(one, "0", "Unknown");
             self.channels.remove(&one);
             self.ev_device_state(&format!("Local/{exten}@{context}"), "NOT_INUSE");
-            return if request.is_async { Ok(()) } else { Err(OriginateError::Failed) };
+            return if request.is_async {
+                Ok(())
+            } else {
+                Err(OriginateError::Failed)
+            };
         };
         for (name, value) in request.variables.iter().rev() {
             if let Some(c) = self.channels.get_mut(&one) {
@@ -370,13 +394,19 @@ impl Pbx {
         self.emit(crate::perm::Perms::CALL, packet);
     }
 
-    fn originate_target(&self, packet: crate::wire::Packet, request: &OriginateRequest) -> crate::wire::Packet {
+    fn originate_target(
+        &self,
+        packet: crate::wire::Packet,
+        request: &OriginateRequest,
+    ) -> crate::wire::Packet {
         match (&request.application, self.profile) {
             (Some((app, data)), Profile::V22 | Profile::V13 | Profile::V11) => {
                 packet.h("Application", app).h("Data", data)
             }
             (Some(_), Profile::V18) => packet.h("Context", "").h("Exten", ""),
-            (None, _) => packet.h("Context", &request.context).h("Exten", &request.exten),
+            (None, _) => packet
+                .h("Context", &request.context)
+                .h("Exten", &request.exten),
         }
     }
 
@@ -472,16 +502,29 @@ impl Pbx {
             Parent::Originate(request) => {
                 self.ev_dial_end(None, pair.one, "ANSWER");
                 if request.is_async {
-                    let uniqueid = self
-                        .channels
-                        .get(&pair.one)
-                        .map(|c| (c.name.clone(), c.uniqueid.clone(), c.cid_num.clone(), c.cid_name.clone()));
+                    let uniqueid = self.channels.get(&pair.one).map(|c| {
+                        (
+                            c.name.clone(),
+                            c.uniqueid.clone(),
+                            c.cid_num.clone(),
+                            c.cid_name.clone(),
+                        )
+                    });
                     if let Some((name, uniqueid, num, cid_name)) = uniqueid {
-                        let or_unknown = |s: String| if s.is_empty() { "<unknown>".to_owned() } else { s };
-                        let packet = crate::wire::Packet::event("OriginateResponse", crate::perm::Perms::CALL)
-                            .h_opt("ActionID", request.action_id.as_deref())
-                            .h("Response", "Success")
-                            .h("Channel", &name);
+                        let or_unknown = |s: String| {
+                            if s.is_empty() {
+                                "<unknown>".to_owned()
+                            } else {
+                                s
+                            }
+                        };
+                        let packet = crate::wire::Packet::event(
+                            "OriginateResponse",
+                            crate::perm::Perms::CALL,
+                        )
+                        .h_opt("ActionID", request.action_id.as_deref())
+                        .h("Response", "Success")
+                        .h("Channel", &name);
                         let packet = self
                             .originate_target(packet, &request)
                             .h("Reason", "4")
@@ -494,7 +537,10 @@ impl Pbx {
                 match request.application {
                     Some((app, data)) => {
                         self.set_app(pair.one, &app, &data);
-                        self.schedule(dialplan::app_duration(&app, &data), Timer::AppDone(pair.one));
+                        self.schedule(
+                            dialplan::app_duration(&app, &data),
+                            Timer::AppDone(pair.one),
+                        );
                     }
                     None => {
                         if let Some(steps) = dialplan::extension(&request.context, &request.exten) {
@@ -512,9 +558,19 @@ impl Pbx {
             }
             Parent::Dial { caller } => {
                 self.ev_dial_end(Some(caller), pair.one, "ANSWER");
+                // Bridging answers a caller that had not answered yet (a Local `;2` running
+                // Dial), which in turn completes an Originate waiting on it.
+                let caller_up = self.channels.get(&caller).map(|c| c.state == ChanState::Up);
+                if caller_up == Some(false) {
+                    self.answer(caller);
+                }
                 self.link(id, caller, pair.one);
             }
-            Parent::QueueMember { caller, queue, location } => {
+            Parent::QueueMember {
+                caller,
+                queue,
+                location,
+            } => {
                 self.queue_connect(id, caller, &queue, &location, pair.one);
             }
         }
@@ -571,7 +627,11 @@ impl Pbx {
             chan.conn_num = caller_num;
         }
         self.set_app(one, "AppDial", "(Outgoing Line)");
-        self.ev_dial_begin(Some(caller), one, dialstring.split(',').next().unwrap_or(dialstring));
+        self.ev_dial_begin(
+            Some(caller),
+            one,
+            dialstring.split(',').next().unwrap_or(dialstring),
+        );
         self.pairs.insert(
             two,
             Pair {
@@ -598,7 +658,9 @@ impl Pbx {
             }
             return;
         };
-        let Some(pair) = self.pairs.remove(&two) else { return };
+        let Some(pair) = self.pairs.remove(&two) else {
+            return;
+        };
         // Children first: pairs whose parent is a channel of this pair.
         let children: Vec<u64> = self
             .pairs
@@ -615,7 +677,9 @@ impl Pbx {
             self.hangup_call(child, cause);
         }
         for queue in &mut self.queues {
-            queue.callers.retain(|(caller, _)| *caller != pair.one && *caller != pair.two);
+            queue
+                .callers
+                .retain(|(caller, _)| *caller != pair.one && *caller != pair.two);
         }
         self.ev_hangup_request(pair.two, cause);
         if let Some(bridge) = pair.bridge.clone() {
@@ -652,7 +716,11 @@ impl Pbx {
                     self.schedule(5, Timer::Step(caller));
                 }
             }
-            Parent::QueueMember { caller, queue, location } => {
+            Parent::QueueMember {
+                caller,
+                queue,
+                location,
+            } => {
                 let connected = pair.bridge.is_some();
                 if let Some(q) = self.queues.iter_mut().find(|q| q.name == queue) {
                     if let Some(member) = q.members.iter_mut().find(|m| m.location == location) {
@@ -752,7 +820,12 @@ mod tests {
         let mut out = Vec::new();
         while let Some(event) = pbx.poll_event() {
             let text = String::from_utf8_lossy(&event.bytes).into_owned();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("Event: ").to_owned();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("Event: ")
+                .to_owned();
             out.push(first);
         }
         out
@@ -779,8 +852,23 @@ mod tests {
         .unwrap();
         run_until(&mut pbx, 20_000);
         let names = names(&mut pbx);
-        for expected in ["Newchannel", "Newexten", "LocalBridge", "DialBegin", "Newstate", "DialEnd", "OriginateResponse", "UserEvent", "HangupRequest", "Hangup", "Cdr"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        for expected in [
+            "Newchannel",
+            "Newexten",
+            "LocalBridge",
+            "DialBegin",
+            "Newstate",
+            "DialEnd",
+            "OriginateResponse",
+            "UserEvent",
+            "HangupRequest",
+            "Hangup",
+            "Cdr",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} missing from {names:?}"
+            );
         }
         assert!(pbx.channels.is_empty(), "{:?}", pbx.channels);
         assert_eq!(pbx.active_calls(), 0);
@@ -818,7 +906,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(pbx.originate(request.clone()), Err(OriginateError::Failed));
-        let async_request = OriginateRequest { is_async: true, ..request };
+        let async_request = OriginateRequest {
+            is_async: true,
+            ..request
+        };
         assert_eq!(pbx.originate(async_request), Ok(()));
         assert!(names(&mut pbx).iter().any(|n| n == "OriginateResponse"));
         assert!(pbx.channels.is_empty());
@@ -828,8 +919,13 @@ mod tests {
     fn preload_has_the_recorded_channel_and_a_waiting_caller() {
         let mut pbx = Pbx::new(Profile::V22, 1);
         pbx.preload_demo_calls();
-        let chan = pbx.channel_by_name("Local/800@demo-00000004;2").expect("800 call");
+        let chan = pbx
+            .channel_by_name("Local/800@demo-00000004;2")
+            .expect("800 call");
         assert_eq!(chan.var("MYVAR"), Some("hello"));
+        let mut v11 = Pbx::new(Profile::V11, 1);
+        v11.preload_demo_calls();
+        assert!(v11.channel_by_name("Local/800@demo-0000007c;2").is_some());
         assert_eq!(pbx.queues[0].callers.len(), 1, "{:?}", pbx.queues[0]);
         assert!(pbx.queues[0].members.iter().any(|m| m.in_call));
     }

@@ -34,7 +34,12 @@ pub(crate) struct Queue {
 const QUEUE_TIMEOUT_MS: u64 = 30_000;
 
 impl Member {
-    pub(crate) fn new(name: &str, location: &str, membership: &'static str, login_time: u64) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        location: &str,
+        membership: &'static str,
+        login_time: u64,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             location: location.to_owned(),
@@ -151,7 +156,14 @@ impl Pbx {
     }
 
     /// A member answered: connect it to the caller if still waiting, else hang it up.
-    pub(super) fn queue_connect(&mut self, two: u64, caller: u64, queue: &str, location: &str, one: u64) {
+    pub(super) fn queue_connect(
+        &mut self,
+        two: u64,
+        caller: u64,
+        queue: &str,
+        location: &str,
+        one: u64,
+    ) {
         if self.queue_leave(caller).is_none() {
             self.hangup_call(two, "26");
             return;
@@ -173,7 +185,10 @@ impl Pbx {
         let others: Vec<u64> = self
             .pairs
             .values()
-            .filter(|p| p.two != two && matches!(p.parent, Parent::QueueMember { caller: c, .. } if c == caller))
+            .filter(|p| {
+                p.two != two
+                    && matches!(p.parent, Parent::QueueMember { caller: c, .. } if c == caller)
+            })
             .map(|p| p.two)
             .collect();
         for other in others {
@@ -203,17 +218,33 @@ impl Pbx {
     }
 
     /// QueueAdd: `Ok(false)` when the interface is already a member.
-    pub(crate) fn queue_add(&mut self, queue: &str, interface: &str, name: &str, penalty: u32, paused: bool) -> Result<bool, ()> {
+    pub(crate) fn queue_add(
+        &mut self,
+        queue: &str,
+        interface: &str,
+        name: &str,
+        penalty: u32,
+        paused: bool,
+    ) -> Result<bool, ()> {
         let login = self.boot_epoch + self.now_ms / 1000;
         let q = self.queues.iter_mut().find(|q| q.name == queue).ok_or(())?;
         if q.members.iter().any(|m| m.location == interface) {
             return Ok(false);
         }
-        let mut member = Member::new(if name.is_empty() { interface } else { name }, interface, "dynamic", login);
+        let mut member = Member::new(
+            if name.is_empty() { interface } else { name },
+            interface,
+            "dynamic",
+            login,
+        );
         member.penalty = penalty;
         member.paused = paused;
         q.members.push(member.clone());
-        let packet = self.member_fields(queue, &member, Packet::event("QueueMemberAdded", Perms::AGENT));
+        let packet = self.member_fields(
+            queue,
+            &member,
+            Packet::event("QueueMemberAdded", Perms::AGENT),
+        );
         self.emit(Perms::AGENT, packet);
         Ok(true)
     }
@@ -225,13 +256,23 @@ impl Pbx {
             return Ok(false);
         };
         let member = q.members.remove(index);
-        let packet = self.member_fields(queue, &member, Packet::event("QueueMemberRemoved", Perms::AGENT));
+        let packet = self.member_fields(
+            queue,
+            &member,
+            Packet::event("QueueMemberRemoved", Perms::AGENT),
+        );
         self.emit(Perms::AGENT, packet);
         Ok(true)
     }
 
     /// QueuePause: the number of members changed (all queues when `queue` is empty).
-    pub(crate) fn queue_pause(&mut self, queue: &str, interface: &str, paused: bool, reason: &str) -> usize {
+    pub(crate) fn queue_pause(
+        &mut self,
+        queue: &str,
+        interface: &str,
+        paused: bool,
+        reason: &str,
+    ) -> usize {
         let mut changed = Vec::new();
         for q in &mut self.queues {
             if !queue.is_empty() && q.name != queue {
@@ -243,7 +284,11 @@ impl Pbx {
                 changed.push((q.name.clone(), member.clone()));
             }
         }
-        let name = if self.profile.modern_events() { "QueueMemberPause" } else { "QueueMemberPaused" };
+        let name = if self.profile.modern_events() {
+            "QueueMemberPause"
+        } else {
+            "QueueMemberPaused"
+        };
         for (queue, member) in &changed {
             let packet = self.member_fields(queue, member, Packet::event(name, Perms::AGENT));
             self.emit(Perms::AGENT, packet);
@@ -256,9 +301,13 @@ impl Pbx {
         let modern = self.profile.modern_events();
         let packet = packet.h("Queue", queue);
         let packet = if modern {
-            packet.h("MemberName", &member.name).h("Interface", &member.location)
+            packet
+                .h("MemberName", &member.name)
+                .h("Interface", &member.location)
         } else {
-            packet.h("Location", &member.location).h("MemberName", &member.name)
+            packet
+                .h("Location", &member.location)
+                .h("MemberName", &member.name)
         };
         let packet = packet
             .h("StateInterface", &member.location)
@@ -267,7 +316,9 @@ impl Pbx {
             .h("CallsTaken", &member.calls_taken.to_string())
             .h("LastCall", &member.last_call.to_string());
         let packet = if self.profile == crate::Profile::V22 {
-            packet.h("LastPause", "0").h("LoginTime", &member.login_time.to_string())
+            packet
+                .h("LastPause", "0")
+                .h("LoginTime", &member.login_time.to_string())
         } else {
             packet
         };
@@ -275,6 +326,9 @@ impl Pbx {
             .h("InCall", if member.in_call { "1" } else { "0" })
             .h("Status", member.status())
             .h("Paused", if member.paused { "1" } else { "0" })
-            .h_opt("PausedReason", modern.then_some(member.paused_reason.as_str()))
+            .h_opt(
+                "PausedReason",
+                modern.then_some(member.paused_reason.as_str()),
+            )
     }
 }
