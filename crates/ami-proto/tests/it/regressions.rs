@@ -136,3 +136,18 @@ fn bytes_after_the_marker_line_do_not_count_in_the_reply_size() {
     assert_eq!(message(&items[0]).body(), Some(&b"x\n"[..]));
     assert_eq!(message(&items[1]).get("Event").as_deref(), Some("Y"));
 }
+
+/// A line both over the size limit and over the line-count limit was `TooManyFields` when it
+/// came whole and `PacketTooLarge` when it came in pieces; size is now checked first.
+#[test]
+fn the_size_limit_is_checked_before_the_line_count() {
+    let limits = Limits {
+        max_packet_bytes: 32,
+        max_fields: 1,
+    };
+    let input = b"Event: X\r\nA: a value that goes past the size limit\r\n\r\nEvent: Y\r\n\r\n";
+    let items = decode_every_way(input, limits);
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], too_large(0, 32));
+    assert_eq!(message(&items[1]).event_name().as_deref(), Some("Y"));
+}
