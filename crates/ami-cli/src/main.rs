@@ -27,6 +27,8 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::completions::Args),
+    /// Run an Asterisk-like AMI server (default 127.0.0.1:5038) until Ctrl-C.
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode(args) => cmd::decode::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Sim(args) => cmd::sim::run(args),
     };
     match result {
         Ok(code) => code,

@@ -227,6 +227,7 @@ async fn run_clock(shared: Arc<Shared>) {
                 .min()
                 .unwrap_or(Duration::from_secs(3600))
         };
+        tracing::trace!(?wait, "clock sleeps");
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shared.pbx_wake.notified() => {}

@@ -1,0 +1,152 @@
+//! `ami sim`: an Asterisk-like AMI server on 127.0.0.1:5038, for trying things out and testing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ami_sim::{Faults, Profile, SimConfig, Stall, TlsConfig};
+use anyhow::Context;
+
+/// Arguments of `ami sim`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (Asterisk uses 5038, and 5039 for TLS).
+    #[arg(long, default_value = "127.0.0.1:5038")]
+    listen: SocketAddr,
+    /// Asterisk version to imitate: 22, 13, 11 or 1.8.
+    #[arg(long, default_value = "22")]
+    profile: Profile,
+    /// Accounts, in manager.conf form ([name] with secret/read/write). Default: admin/amp111
+    /// (read and write all) and events/events (read all, write system).
+    #[arg(long)]
+    users: Option<PathBuf>,
+    /// Start this many simulated calls per second (Local channels through the demo dialplan).
+    #[arg(long, value_name = "R")]
+    calls_per_second: Option<f64>,
+    /// Start with the calls the corpus recordings had up (a queue caller, Local/800 ...).
+    #[arg(long)]
+    demo_calls: bool,
+    /// Run simulated time this many times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Serve AMI over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve AMI over TLS with a freshly generated self-signed certificate.
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+    /// Serve this recorded transcript (a .recv file) to every connection instead of simulating.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// Seed for the faults below (same seed, same faults).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write every packet in random small pieces.
+    #[arg(long)]
+    split_writes: bool,
+    /// Wait this many milliseconds before every packet.
+    #[arg(long, value_name = "MS")]
+    delay_ms: Option<u64>,
+    /// Stall once, for --stall-ms, after this many packets.
+    #[arg(long, value_name = "N", requires = "stall_ms")]
+    stall_after: Option<u64>,
+    /// Length of the stall.
+    #[arg(long, value_name = "MS")]
+    stall_ms: Option<u64>,
+    /// Drop each connection in the middle of its Nth packet.
+    #[arg(long, value_name = "N")]
+    drop_mid_packet_after: Option<u64>,
+    /// Insert a garbage packet before every Nth packet.
+    #[arg(long, value_name = "N")]
+    garbage_every: Option<u64>,
+    /// Drop a session whose socket stays full this long (milliseconds).
+    #[arg(long, default_value_t = 1000)]
+    write_timeout_ms: u64,
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<SimConfig> {
+        let users = match &self.users {
+            Some(path) => ami_sim::load_users(path)?,
+            None => ami_sim::User::defaults(),
+        };
+        let tls = match (self.tls_cert, self.tls_key, self.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(TlsConfig::Files { cert, key }),
+            (_, _, true) => Some(TlsConfig::SelfSigned),
+            _ => None,
+        };
+        let replay = match &self.replay {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .into(),
+            ),
+            None => None,
+        };
+        let stall = self.stall_after.zip(self.stall_ms).map(|(after, ms)| Stall {
+            after_packets: after,
+            duration: Duration::from_millis(ms),
+        });
+        Ok(SimConfig {
+            profile: self.profile,
+            users,
+            faults: Faults {
+                seed: self.seed,
+                split_writes: self.split_writes,
+                delay: self.delay_ms.map(Duration::from_millis),
+                stall,
+                drop_mid_packet_after: self.drop_mid_packet_after,
+                garbage_every: self.garbage_every,
+            },
+            calls_per_second: self.calls_per_second,
+            tls,
+            demo_calls: self.demo_calls,
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            time_scale: self.time_scale,
+            replay,
+            ..SimConfig::default()
+        })
+    }
+}
+
+/// Serves until Ctrl-C.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listen = args.listen;
+    let config = args.into_config()?;
+    let profile = config.profile;
+    let tls = config.tls.is_some();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        if !listen.ip().is_loopback() {
+            tracing::warn!(%listen, "listening beyond loopback: anyone who can reach it may log in");
+        }
+        tracing::info!(
+            "AMI{} on {} as Asterisk {} (banner {:?}); log in as admin/amp111; Ctrl-C stops",
+            if tls { " over TLS" } else { "" },
+            listener.local_addr().unwrap_or(listen),
+            profile.asterisk_version(),
+            profile.banner().trim_end()
+        );
+        ami_sim::run(listener, config, async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C: stopping");
+        })
+        .await
+        .context("simulator failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
