@@ -1,4 +1,7 @@
 //! Integration tests: raw TCP (and TLS) against the simulator, compared with the corpus.
 
+mod conn;
 mod corpus;
+mod faults;
+mod live;
 mod shape;
