@@ -1,6 +1,7 @@
 //! `ami`: the Asterisk Manager Interface from the command line, as JSON.
 
 mod cmd;
+mod conn;
 // Used by the connection subcommands (action, command, events, shell, demo) as they land.
 #[allow(dead_code)]
 mod config;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Decode raw AMI bytes (as a server sent them) into NDJSON, one object per packet.
     Decode(cmd::decode::Args),
+    /// Benchmark a server (the simulator by default): events/s, Pings/s and latency.
+    Bench(cmd::bench::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::completions::Args),
     /// Run an Asterisk-like AMI server (default 127.0.0.1:5038) until Ctrl-C.
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(args) => cmd::decode::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Sim(args) => cmd::sim::run(args),
     };

@@ -225,6 +225,21 @@ impl Config {
         self
     }
 
+    /// The AMI user.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn get_port(&self) -> u16 {
+        self.port
+    }
+
     /// `host:port`.
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)

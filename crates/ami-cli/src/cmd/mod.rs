@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap `Args` and a `run` returning the exit code.
 
+pub mod bench;
 pub mod completions;
 pub mod decode;
 pub mod sim;

@@ -1,0 +1,440 @@
+//! `ami bench events|ping`: throughput and latency against any AMI server, like
+//! redis-benchmark. Without `--host`, the simulator is started and used.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ami_client::{Action, Buffer, Client, Config, EventItem, Events, Subscription};
+use anyhow::{Context, bail};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::conn::ConnArgs;
+
+/// Arguments of `ami bench`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    ami bench events --count 1000000\n  \
+    ami bench ping --count 200000 --in-flight 100 --json\n  \
+    AMI_HOST=pbx AMI_SECRET=... ami bench ping --count 10000 --in-flight 1\n\n\
+    Without --host (or AMI_HOST) the simulator is started in this process, on its own thread,\n\
+    and the output says so. Against a real PBX, `events` generates its own load with UserEvent\n\
+    actions on a second connection (the user needs write=user).")]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// One JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Simulator profile when no host is given (22, 13, 11, 1.8).
+    #[arg(long, global = true, default_value = "22")]
+    pub profile: String,
+}
+
+/// What to measure.
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Events delivered to one subscriber: events/s and lost/lagged counts.
+    Events {
+        /// Events to receive.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Subscriber buffer, in events (the default is large enough for zero loss).
+        #[arg(long, default_value_t = 65_536)]
+        buffer: usize,
+    },
+    /// Ping round trips: rate and latency percentiles.
+    Ping {
+        /// Pings to send in total.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// Pings outstanding at once.
+        #[arg(long, default_value_t = 1)]
+        in_flight: u64,
+        /// Also time the same Pings over a bare socket (no client), for comparison.
+        #[arg(long)]
+        compare_bare: bool,
+    },
+}
+
+/// Where the server comes from.
+enum Server {
+    External,
+    InProcess {
+        addr: SocketAddr,
+        handle: ami_sim::SimHandle,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl Server {
+    fn describe(&self) -> String {
+        match self {
+            Server::External => "external server".into(),
+            Server::InProcess { addr, .. } => {
+                format!("simulator in this process (own thread) at {addr}")
+            }
+        }
+    }
+
+    fn config(&self, conn: &ConnArgs) -> anyhow::Result<Config> {
+        match self {
+            Server::External => conn.config(None),
+            Server::InProcess { addr, .. } => {
+                let mut local = conn.clone();
+                local.username = Some("admin".into());
+                local.secret = Some("amp111".into());
+                local.secret_file = None;
+                local.config(Some(("127.0.0.1", addr.port())))
+            }
+        }
+    }
+
+    fn secret(&self, conn: &ConnArgs) -> anyhow::Result<String> {
+        match self {
+            Server::External => conn.secret(),
+            Server::InProcess { .. } => Ok("amp111".into()),
+        }
+    }
+
+    fn stop(self) {
+        if let Server::InProcess {
+            handle, runtime, ..
+        } = self
+        {
+            runtime.block_on(handle.shutdown());
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+fn start_server(args: &Args) -> anyhow::Result<Server> {
+    if !args.conn.is_unset() {
+        return Ok(Server::External);
+    }
+    let profile: ami_sim::Profile = args.profile.parse()?;
+    // The simulator gets its own single-threaded runtime on its own OS thread, so it competes
+    // with the client as a separate process would (one core each on a 2-core machine).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ami-sim")
+        .enable_all()
+        .build()
+        .context("simulator runtime")?;
+    let handle = runtime.block_on(ami_sim::spawn(ami_sim::SimConfig {
+        profile,
+        ..ami_sim::SimConfig::default()
+    }))?;
+    Ok(Server::InProcess {
+        addr: handle.addr(),
+        handle,
+        runtime,
+    })
+}
+
+/// Runs the benchmark.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let server = start_server(&args)?;
+    let config = server.config(&args.conn)?.keepalive(None).reconnect(None);
+    // One thread for the client: on 2 cores the other belongs to the server.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("client runtime")?;
+    let result = match &args.what {
+        What::Events { count, buffer } => {
+            runtime.block_on(bench_events(&server, config, *count, *buffer))
+        }
+        What::Ping {
+            count,
+            in_flight,
+            compare_bare,
+        } => {
+            let secret = server.secret(&args.conn)?;
+            runtime.block_on(bench_ping(
+                config,
+                secret,
+                *count,
+                *in_flight,
+                *compare_bare,
+            ))
+        }
+    };
+    let where_ = server.describe();
+    server.stop();
+    let mut report = result?;
+    let peak_kib = peak_rss_kib();
+    if args.json {
+        println!("{}", serde_json::to_string(&report.json)?);
+    } else {
+        report.text.push(format!("server: {where_}"));
+        if let Some(peak) = peak_kib {
+            report
+                .text
+                .push(format!("peak RSS of this process: {peak} KiB"));
+        }
+        for line in report.text {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Report {
+    json: serde_json::Value,
+    text: Vec<String>,
+}
+
+async fn bench_events(
+    server: &Server,
+    config: Config,
+    count: u64,
+    buffer: usize,
+) -> anyhow::Result<Report> {
+    let client = Client::connect(config.clone()).await?;
+    let name = "amikit-bench";
+    let generator = match server {
+        Server::InProcess { .. } => None,
+        Server::External => Some(Client::connect(config.events(Events::Off)).await?),
+    };
+    // On the simulator every event counts; on a real PBX only our own UserEvents.
+    let subscription = match &generator {
+        None => Subscription::all(),
+        Some(_) => Subscription::all().header("UserEvent", name),
+    };
+    let mut subscriber = client.subscribe(subscription.buffer(Buffer::Events(buffer)));
+    let generator = match (server, generator) {
+        (Server::InProcess { handle, .. }, _) => {
+            handle.emit_events(count);
+            None
+        }
+        (Server::External, Some(sender)) => Some(tokio::spawn(async move {
+            let window = Arc::new(tokio::sync::Semaphore::new(256));
+            for _ in 0..count {
+                let Ok(permit) = window.clone().acquire_owned().await else {
+                    break;
+                };
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let _ = sender
+                        .send(Action::new("UserEvent").header("UserEvent", name))
+                        .await;
+                    drop(permit);
+                });
+            }
+            sender
+        })),
+        (Server::External, None) => None,
+    };
+    let mut received = 0u64;
+    let mut lagged = 0u64;
+    let mut first: Option<Instant> = None;
+    let mut items = Vec::with_capacity(4096);
+    let idle = Duration::from_secs(5);
+    let start = Instant::now();
+    while received + lagged < count {
+        items.clear();
+        let got = match tokio::time::timeout(idle, subscriber.recv_many(&mut items, 4096)).await {
+            Ok(got) => got,
+            Err(_) => break,
+        };
+        if got == 0 {
+            break;
+        }
+        for item in &items {
+            match item {
+                EventItem::Event(_) => {
+                    received += 1;
+                    if first.is_none() {
+                        first = Some(Instant::now());
+                    }
+                }
+                EventItem::Lagged(n) => lagged += n,
+                EventItem::Connection(_) => {}
+            }
+        }
+    }
+    let end = Instant::now();
+    let seconds = end.duration_since(first.unwrap_or(start)).as_secs_f64();
+    let per_sec = if seconds > 0.0 {
+        received as f64 / seconds
+    } else {
+        0.0
+    };
+    if let Some(generator) = generator {
+        if let Ok(sender) = generator.await {
+            sender.close().await;
+        }
+    }
+    let metrics = client.metrics();
+    client.close().await;
+    let lost = count.saturating_sub(received + lagged);
+    Ok(Report {
+        json: json!({
+            "events": received,
+            "seconds": seconds,
+            "events_per_sec": per_sec.round(),
+            "lagged": lagged,
+        }),
+        text: vec![
+            format!("events received: {received} of {count}"),
+            format!("seconds: {seconds:.3}"),
+            format!("events/s: {per_sec:.0}"),
+            format!("lagged (dropped for the slow subscriber): {lagged}"),
+            format!("lost (never arrived): {lost}"),
+            format!(
+                "client metrics: received {} lagged {} decode errors {}",
+                metrics.events_received, metrics.events_lagged, metrics.decode_errors
+            ),
+        ],
+    })
+}
+
+async fn bench_ping(
+    config: Config,
+    secret: String,
+    count: u64,
+    in_flight: u64,
+    compare_bare: bool,
+) -> anyhow::Result<Report> {
+    if in_flight == 0 || count == 0 {
+        bail!("--count and --in-flight must be at least 1");
+    }
+    let client = Client::connect(config.clone().events(Events::Off)).await?;
+    // Warm up the connection and allocator.
+    for _ in 0..1000.min(count) {
+        client.ping().await?;
+    }
+    let remaining = Arc::new(AtomicU64::new(count));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let client = client.clone();
+            let remaining = remaining.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while remaining
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let sent = Instant::now();
+                    client.ping().await?;
+                    latencies.push(sent.elapsed().as_micros() as u32);
+                }
+                Ok::<_, ami_client::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count as usize);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    client.close().await;
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> u32 {
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(index).copied().unwrap_or_default()
+    };
+    let (p50, p99) = (percentile(0.50), percentile(0.99));
+    let per_sec = count as f64 / seconds;
+    let mut json = json!({
+        "count": count,
+        "in_flight": in_flight,
+        "seconds": seconds,
+        "per_sec": per_sec.round(),
+        "p50_us": p50,
+        "p99_us": p99,
+    });
+    let mut text = vec![
+        format!("pings: {count}, {in_flight} in flight"),
+        format!("seconds: {seconds:.3}"),
+        format!("round trips/s: {per_sec:.0}"),
+        format!("latency p50: {p50} us, p99: {p99} us"),
+    ];
+    if compare_bare {
+        let (bare_p50, bare_p99, bare_rate) =
+            bare_pings(&config, &secret, count.min(100_000)).await?;
+        text.push(format!(
+            "bare socket, one at a time: {bare_rate:.0}/s, p50 {bare_p50} us, p99 {bare_p99} us"
+        ));
+        json["bare_p50_us"] = json!(bare_p50);
+        json["bare_p99_us"] = json!(bare_p99);
+        json["bare_per_sec"] = json!(bare_rate.round());
+    }
+    Ok(Report { json, text })
+}
+
+/// One Ping at a time over a plain socket: the floor any client can reach.
+async fn bare_pings(config: &Config, secret: &str, count: u64) -> anyhow::Result<(u32, u32, f64)> {
+    use ami_proto::{Decoder, Packet};
+    let address = config.address();
+    let mut stream = tokio::net::TcpStream::connect(&address).await?;
+    stream.set_nodelay(true)?;
+    let mut decoder = Decoder::new();
+    let mut buf = bytes::BytesMut::with_capacity(8192);
+    let login = Action::new("Login")
+        .header("ActionID", "bare-login")
+        .header("Username", config.username())
+        .header("Secret", secret)
+        .header("Events", "off");
+    let mut out = bytes::BytesMut::new();
+    ami_proto::encode_action(&login, &mut out)?;
+    stream.write_all(&out).await?;
+    let mut logged_in = false;
+    while !logged_in {
+        if stream.read_buf(&mut buf).await? == 0 {
+            bail!("server closed the bare connection");
+        }
+        while let Some(packet) = decoder.decode(&mut buf)? {
+            if let Packet::Message(message) = packet {
+                if message.value_is("ActionID", "bare-login") {
+                    if !message.value_is("Response", "Success") {
+                        bail!("bare login refused");
+                    }
+                    logged_in = true;
+                }
+            }
+        }
+    }
+    let mut latencies = Vec::with_capacity(count as usize);
+    let start = Instant::now();
+    for n in 0..count {
+        let sent = Instant::now();
+        stream
+            .write_all(format!("Action: Ping\r\nActionID: b{n}\r\n\r\n").as_bytes())
+            .await?;
+        let mut done = false;
+        while !done {
+            while let Some(packet) = decoder.decode(&mut buf)? {
+                if let Packet::Message(message) = packet {
+                    if message.is_response() {
+                        done = true;
+                    }
+                }
+            }
+            if !done && stream.read_buf(&mut buf).await? == 0 {
+                bail!("server closed the bare connection");
+            }
+        }
+        latencies.push(sent.elapsed().as_micros() as u32);
+    }
+    let rate = count as f64 / start.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let at = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
+    Ok((at(0.5), at(0.99), rate))
+}
+
+/// Peak resident set size of this process (Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,142 @@
+//! Connection settings shared by every subcommand that talks to a server: flags, with the
+//! `AMI_HOST`, `AMI_PORT`, `AMI_USERNAME`, `AMI_SECRET`, `AMI_TLS` environment variables as
+//! defaults. The secret is never required on the command line (environment or file) and never
+//! printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ami_client::{Auth, Config, Tls, TlsTrust};
+use anyhow::{Context, bail};
+
+/// `--host`, `--port`, `--username`, `--secret-file`, `--tls` ... (flatten into a subcommand).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// AMI server host; without one, commands that can start the simulator do so.
+    #[arg(long, env = "AMI_HOST")]
+    pub host: Option<String>,
+    /// AMI port (5038, or 5039 for TLS).
+    #[arg(long, env = "AMI_PORT")]
+    pub port: Option<u16>,
+    /// AMI user (`[name]` in manager.conf).
+    #[arg(long, env = "AMI_USERNAME")]
+    pub username: Option<String>,
+    /// The secret. Prefer AMI_SECRET or --secret-file: a flag is visible in the process list.
+    #[arg(long, env = "AMI_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Read the secret from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// MD5 challenge login: the secret never crosses the wire.
+    #[arg(long)]
+    pub md5: bool,
+    /// AMI over TLS.
+    #[arg(long, env = "AMI_TLS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub tls: Option<bool>,
+    /// Trust only the CA (or self-signed certificate) in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Accept any TLS certificate (self-signed lab PBXs only: no protection against impostors).
+    #[arg(long)]
+    pub tls_insecure: bool,
+    /// Connect + banner timeout, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub connect_timeout: f64,
+}
+
+impl ConnArgs {
+    /// True when no server was named: the caller may start the simulator instead.
+    pub fn is_unset(&self) -> bool {
+        self.host.as_deref().is_none_or(str::is_empty)
+    }
+
+    /// The secret from the flag, the environment or the file.
+    pub fn secret(&self) -> anyhow::Result<String> {
+        if let Some(path) = &self.secret_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the secret file {}", path.display()))?;
+            return Ok(text.lines().next().unwrap_or_default().to_owned());
+        }
+        match &self.secret {
+            Some(secret) => Ok(secret.clone()),
+            None => {
+                bail!("no AMI secret given\nfix: export AMI_SECRET=... or pass --secret-file FILE")
+            }
+        }
+    }
+
+    /// A client configuration for `host` (the flag's, or the one given, such as a simulator's
+    /// address) with the other settings from flags and environment.
+    pub fn config(&self, host: Option<(&str, u16)>) -> anyhow::Result<Config> {
+        let tls = self.tls.unwrap_or(false) || self.tls_ca.is_some() || self.tls_insecure;
+        let (host, port) = match host {
+            Some((host, port)) => (host.to_owned(), port),
+            None => {
+                let Some(host) = self.host.clone().filter(|h| !h.is_empty()) else {
+                    bail!("no AMI host given\nfix: pass --host HOST or export AMI_HOST=HOST");
+                };
+                (host, self.port.unwrap_or(if tls { 5039 } else { 5038 }))
+            }
+        };
+        let username = self.username.clone().unwrap_or_else(|| "admin".to_owned());
+        let mut config = Config::new(host, username, self.secret()?)
+            .port(port)
+            .connect_timeout(Duration::from_secs_f64(self.connect_timeout.max(0.001)));
+        if self.md5 {
+            config = config.auth(Auth::Md5);
+        }
+        if tls {
+            let trust = match (&self.tls_ca, self.tls_insecure) {
+                (_, true) => TlsTrust::InsecureAcceptAny,
+                (Some(path), false) => TlsTrust::CaFile(path.clone()),
+                (None, false) => TlsTrust::SystemRoots,
+            };
+            config = config.tls(Tls {
+                trust,
+                server_name: None,
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnArgs,
+    }
+
+    #[test]
+    fn flags_make_a_config_and_the_secret_stays_out_of_debug() {
+        let cli = Cli::parse_from([
+            "x",
+            "--host",
+            "pbx",
+            "--port",
+            "6000",
+            "--username",
+            "ops",
+            "--secret",
+            "hunter2",
+            "--md5",
+        ]);
+        let config = cli.conn.config(None).expect("config");
+        assert_eq!(config.address(), "pbx:6000");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_secret_says_how_to_fix_it() {
+        let cli = Cli::parse_from(["x", "--host", "pbx"]);
+        if std::env::var_os("AMI_SECRET").is_none() {
+            let error = cli.conn.config(None).expect_err("no secret").to_string();
+            assert!(error.contains("AMI_SECRET"), "{error}");
+        }
+    }
+}
