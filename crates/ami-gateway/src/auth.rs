@@ -1,0 +1,389 @@
+//! Bearer tokens: stored as SHA-256 hashes, each with the servers, actions and event classes
+//! it may use and its own rate limit.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Actions that read or change configuration, run shell-level commands or place calls: denied
+/// to every token unless its `allow` list names them (a `"*"` does not grant them).
+pub const SENSITIVE_ACTIONS: &[&str] = &[
+    "Command",
+    "Originate",
+    "UpdateConfig",
+    "GetConfig",
+    "GetConfigJSON",
+    "CreateConfig",
+    "ModuleLoad",
+    "Reload",
+    "DBPut",
+    "DBDel",
+    "DBDelTree",
+    "JabberSend",
+    "SendText",
+    "MixMonitor",
+    "Monitor",
+];
+
+/// Actions that would change the gateway's own shared AMI session (log it off, change its
+/// event mask or filters): never forwarded, whatever the token.
+pub const RESERVED_ACTIONS: &[&str] = &["Login", "Logoff", "Challenge", "Events", "Filter"];
+
+/// A token's action lists. `"*"` in `allow` means every action except the sensitive ones;
+/// `deny` wins over `allow`. Names compare case-insensitively, as Asterisk does.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRules {
+    /// Actions allowed.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Actions denied.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// Why a token may not run an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionDenial {
+    /// The action changes the gateway's shared session.
+    Reserved,
+    /// The token's lists do not allow it.
+    NotAllowed,
+}
+
+impl ActionRules {
+    /// Whether these lists allow `action`.
+    pub fn check(&self, action: &str) -> Result<(), ActionDenial> {
+        let named = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(action));
+        if RESERVED_ACTIONS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action))
+        {
+            return Err(ActionDenial::Reserved);
+        }
+        if named(&self.deny) {
+            return Err(ActionDenial::NotAllowed);
+        }
+        if named(&self.allow) {
+            return Ok(());
+        }
+        let sensitive = SENSITIVE_ACTIONS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action));
+        if !sensitive && self.allow.iter().any(|a| a == "*") {
+            return Ok(());
+        }
+        Err(ActionDenial::NotAllowed)
+    }
+}
+
+/// One configured token (its hash, never the token itself).
+pub struct TokenPolicy {
+    /// A label for logs and metrics (never the token).
+    pub name: String,
+    hash: [u8; 32],
+    /// Servers it may use (`"*"`: all).
+    pub servers: Vec<String>,
+    /// Actions it may run.
+    pub actions: ActionRules,
+    /// Event classes (the `Privilege:` words: `call`, `agent`, `system` ...) it may receive;
+    /// `"*"`: all, including events that carry no class.
+    pub events: Vec<String>,
+    limiter: Mutex<Bucket>,
+    rate: f64,
+    burst: f64,
+}
+
+impl std::fmt::Debug for TokenPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPolicy")
+            .field("name", &self.name)
+            .field("servers", &self.servers)
+            .field("actions", &self.actions)
+            .field("events", &self.events)
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .finish()
+    }
+}
+
+impl Clone for TokenPolicy {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            hash: self.hash,
+            servers: self.servers.clone(),
+            actions: self.actions.clone(),
+            events: self.events.clone(),
+            limiter: Mutex::new(Bucket::full(self.burst)),
+            rate: self.rate,
+            burst: self.burst,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            updated: Instant::now(),
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// A policy from its configured parts; `sha256` is the lowercase or uppercase hex SHA-256
+    /// of the token. `rate_per_second` 0 means no limit; `burst` defaults to twice the rate.
+    pub fn new(
+        name: String,
+        sha256: &str,
+        servers: Vec<String>,
+        actions: ActionRules,
+        events: Vec<String>,
+        rate_per_second: f64,
+        burst: Option<f64>,
+    ) -> Result<Self, String> {
+        let hash = parse_hex32(sha256).ok_or_else(|| {
+            format!("token {name:?}: sha256 must be 64 hex digits (sha256sum of the token)")
+        })?;
+        if !rate_per_second.is_finite() || rate_per_second < 0.0 {
+            return Err(format!("token {name:?}: rate_per_second must be >= 0"));
+        }
+        let burst = burst.unwrap_or((rate_per_second * 2.0).max(1.0));
+        if !burst.is_finite() || burst < 1.0 {
+            return Err(format!("token {name:?}: burst must be >= 1"));
+        }
+        Ok(Self {
+            name,
+            hash,
+            servers,
+            actions,
+            events,
+            limiter: Mutex::new(Bucket::full(burst)),
+            rate: rate_per_second,
+            burst,
+        })
+    }
+
+    /// A policy allowing everything, sensitive actions included (the `--sim` admin token).
+    pub fn admin(name: impl Into<String>, token: &str, rate_per_second: f64) -> Self {
+        let mut allow = vec!["*".to_owned()];
+        allow.extend(SENSITIVE_ACTIONS.iter().map(|a| (*a).to_owned()));
+        Self {
+            name: name.into(),
+            hash: hash_token(token),
+            servers: vec!["*".into()],
+            actions: ActionRules {
+                allow,
+                deny: Vec::new(),
+            },
+            events: vec!["*".into()],
+            limiter: Mutex::new(Bucket::full(rate_per_second * 2.0)),
+            rate: rate_per_second,
+            burst: (rate_per_second * 2.0).max(1.0),
+        }
+    }
+
+    /// Whether the token may use `server`.
+    pub fn may_use_server(&self, server: &str) -> bool {
+        self.servers.iter().any(|s| s == "*" || s == server)
+    }
+
+    /// Whether the token may receive an event whose `Privilege:` value is `privilege`
+    /// (`None` when the event carries none).
+    pub fn may_receive(&self, privilege: Option<&[u8]>) -> bool {
+        class_allowed(&self.events, privilege)
+    }
+
+    /// Takes one request from the bucket; `Err(seconds)` says when to retry.
+    pub fn take(&self) -> Result<(), u64> {
+        if self.rate == 0.0 {
+            return Ok(());
+        }
+        let mut bucket = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) / self.rate;
+            Err(wait.ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Whether an event whose `Privilege:` value is `privilege` belongs to one of `classes`
+/// (`"*"` in `classes`: every event, also those without a class). `all` in the header is not
+/// a class of its own.
+pub fn class_allowed(classes: &[String], privilege: Option<&[u8]>) -> bool {
+    if classes.iter().any(|c| c == "*") {
+        return true;
+    }
+    let Some(privilege) = privilege else {
+        return false;
+    };
+    privilege
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|class| !class.eq_ignore_ascii_case(b"all"))
+        .any(|class| {
+            classes
+                .iter()
+                .any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(class))
+        })
+}
+
+/// SHA-256 of a token, as stored in the configuration.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Lowercase hex of a token's SHA-256 (what `sha256` in the configuration holds).
+pub fn hash_token_hex(token: &str) -> String {
+    hash_token(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A fresh random token: 32 bytes from the OS, hex-encoded.
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds the policy of a presented token. Every stored hash is compared in constant time, so
+/// timing tells nothing about how close a guess was.
+pub fn find<'a>(tokens: &'a [Arc<TokenPolicy>], presented: &str) -> Option<&'a Arc<TokenPolicy>> {
+    let hash = hash_token(presented);
+    let mut found = None;
+    for policy in tokens {
+        let diff = policy
+            .hash
+            .iter()
+            .zip(hash.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff == 0 && found.is_none() {
+            found = Some(policy);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(allow: &[&str], deny: &[&str]) -> ActionRules {
+        ActionRules {
+            allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+            deny: deny.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn star_allows_all_but_sensitive_and_reserved_actions() {
+        let star = rules(&["*"], &["Hangup"]);
+        assert_eq!(star.check("Ping"), Ok(()));
+        assert_eq!(star.check("coreshowchannels"), Ok(()));
+        assert_eq!(star.check("Command"), Err(ActionDenial::NotAllowed));
+        assert_eq!(star.check("originate"), Err(ActionDenial::NotAllowed));
+        assert_eq!(star.check("Hangup"), Err(ActionDenial::NotAllowed));
+        assert_eq!(star.check("Logoff"), Err(ActionDenial::Reserved));
+        let granted = rules(&["*", "Command"], &[]);
+        assert_eq!(granted.check("command"), Ok(()));
+        assert_eq!(granted.check("Events"), Err(ActionDenial::Reserved));
+        assert_eq!(rules(&[], &[]).check("Ping"), Err(ActionDenial::NotAllowed));
+    }
+
+    #[test]
+    fn tokens_are_found_by_hash_only() {
+        let hex = hash_token_hex("test");
+        assert_eq!(
+            hex,
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        );
+        let policy = TokenPolicy::new(
+            "ops".into(),
+            &hex.to_uppercase(),
+            vec!["*".into()],
+            ActionRules::default(),
+            vec![],
+            0.0,
+            None,
+        )
+        .expect("valid");
+        let tokens = vec![Arc::new(policy)];
+        assert_eq!(find(&tokens, "test").map(|p| p.name.as_str()), Some("ops"));
+        assert!(find(&tokens, "tesT").is_none());
+        assert!(find(&tokens, "").is_none());
+        assert!(!format!("{:?}", tokens[0]).contains(&hex));
+    }
+
+    #[test]
+    fn event_classes_come_from_the_privilege_header() {
+        let mut policy = TokenPolicy::admin("a", "x", 1.0);
+        policy.events = vec!["call".into(), "agent".into()];
+        assert!(policy.may_receive(Some(b"call,all")));
+        assert!(policy.may_receive(Some(b"dialplan, Agent")));
+        assert!(!policy.may_receive(Some(b"system,all")));
+        assert!(!policy.may_receive(Some(b"all")));
+        assert!(!policy.may_receive(None));
+        policy.events = vec!["*".into()];
+        assert!(policy.may_receive(None));
+    }
+
+    #[test]
+    fn bucket_allows_the_burst_then_says_when_to_retry() {
+        let policy = TokenPolicy::new(
+            "r".into(),
+            &hash_token_hex("r"),
+            vec![],
+            ActionRules::default(),
+            vec![],
+            1.0,
+            Some(3.0),
+        )
+        .expect("valid");
+        for _ in 0..3 {
+            assert_eq!(policy.take(), Ok(()));
+        }
+        assert_eq!(policy.take(), Err(1));
+        let unlimited = TokenPolicy::admin("u", "u", 0.0);
+        for _ in 0..1000 {
+            assert_eq!(unlimited.take(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn generated_tokens_are_long_and_differ() {
+        let (a, b) = (generate_token(), generate_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

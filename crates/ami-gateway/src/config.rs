@@ -1,0 +1,371 @@
+//! The gateway's configuration file (TOML), validated into [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::{ActionRules, TokenPolicy};
+
+/// Why a configuration was refused. Never carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or had unknown / mistyped keys.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A value was out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// How one upstream Asterisk server is reached.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The name used in URLs (`/v1/servers/{name}/...`): letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Host name or address.
+    pub host: String,
+    /// AMI port (5038, or 5039 for TLS).
+    #[serde(default = "default_ami_port")]
+    pub port: u16,
+    /// AMI username.
+    pub username: String,
+    /// AMI secret, written in the file. Prefer `secret_env`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Name of an environment variable holding the AMI secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Log in with the MD5 challenge so the secret never crosses the wire.
+    #[serde(default)]
+    pub md5: bool,
+    /// AMI over TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file of the CA (or self-signed certificate) to trust for AMI over TLS.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Timeout for each action, in milliseconds (default 10,000).
+    #[serde(default = "default_action_timeout_ms")]
+    pub action_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    // Hand-written so the secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_env", &self.secret_env)
+            .field("md5", &self.md5)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+fn default_ami_port() -> u16 {
+    5038
+}
+
+fn default_action_timeout_ms() -> u64 {
+    10_000
+}
+
+impl ServerConfig {
+    /// The ami-client settings for this server; the secret is resolved here (from the file
+    /// or the environment).
+    pub fn client_config(&self) -> Result<ami_client::Config, ConfigError> {
+        let secret = match (&self.secret, &self.secret_env) {
+            (Some(secret), None) => secret.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "server {:?}: environment variable {var} (secret_env) is not set",
+                    self.name
+                ))
+            })?,
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?}: give exactly one of `secret` and `secret_env`",
+                    self.name
+                )));
+            }
+        };
+        let mut config = ami_client::Config::new(&self.host, &self.username, secret)
+            .port(self.port)
+            .action_timeout(Duration::from_millis(self.action_timeout_ms))
+            .connect_timeout(Duration::from_secs(5))
+            .login_timeout(Duration::from_secs(5))
+            .action_id_prefix(format!("gw-{}-", self.name));
+        if self.md5 {
+            config = config.auth(ami_client::Auth::Md5);
+        }
+        if self.tls || self.tls_ca.is_some() {
+            let trust = match &self.tls_ca {
+                Some(path) => ami_client::TlsTrust::CaFile(path.clone()),
+                None => ami_client::TlsTrust::SystemRoots,
+            };
+            config = config.tls(ami_client::Tls {
+                trust,
+                server_name: None,
+            });
+        }
+        Ok(config)
+    }
+}
+
+/// TLS for the gateway's own listener.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Bounds of the event streams (SSE and WebSocket).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamLimits {
+    /// Messages queued per client before events are dropped for it (and a lag message sent).
+    pub queue: usize,
+    /// A client that has missed this many events in total is disconnected.
+    pub max_lagged: u64,
+    /// A client whose socket accepts nothing for this long is disconnected (milliseconds).
+    pub write_timeout_ms: u64,
+    /// At most this many stream clients at once (further ones get 503).
+    pub max_clients: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            queue: 1024,
+            max_lagged: 10_000,
+            write_timeout_ms: 10_000,
+            max_clients: 10_000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    sha256: String,
+    servers: Vec<String>,
+    #[serde(default)]
+    actions: ActionRules,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default = "default_rate")]
+    rate_per_second: f64,
+    #[serde(default)]
+    burst: Option<f64>,
+}
+
+fn default_rate() -> f64 {
+    20.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    cors_origins: Vec<String>,
+    #[serde(default)]
+    tls: Option<TlsFiles>,
+    #[serde(default)]
+    streams: StreamLimits,
+    servers: Vec<ServerConfig>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Origins allowed by CORS (`https://ops.example.com`); empty: same origin only.
+    pub cors_origins: Vec<String>,
+    /// TLS for the listener.
+    pub tls: Option<TlsFiles>,
+    /// Event stream bounds.
+    pub streams: StreamLimits,
+    /// The upstream servers, in file order.
+    pub servers: Vec<ServerConfig>,
+    /// The bearer tokens.
+    pub tokens: Vec<TokenPolicy>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|error| ConfigError::Parse(error.message().to_owned()))?;
+        let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
+        for server in raw.servers {
+            if !valid_name(&server.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "server name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
+                    server.name
+                )));
+            }
+            if servers.iter().any(|s| s.name == server.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?} is listed twice",
+                    server.name
+                )));
+            }
+            if server.secret.is_some() == server.secret_env.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?}: give exactly one of `secret` and `secret_env`",
+                    server.name
+                )));
+            }
+            servers.push(server);
+        }
+        if servers.is_empty() {
+            return Err(ConfigError::Invalid(
+                "at least one [[servers]] entry is needed".into(),
+            ));
+        }
+        let mut tokens: Vec<TokenPolicy> = Vec::with_capacity(raw.tokens.len());
+        for token in raw.tokens {
+            let policy = TokenPolicy::new(
+                token.name,
+                &token.sha256,
+                token.servers,
+                token.actions,
+                token.events,
+                token.rate_per_second,
+                token.burst,
+            )
+            .map_err(ConfigError::Invalid)?;
+            if tokens.iter().any(|t| t.name == policy.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "token {:?} is listed twice",
+                    policy.name
+                )));
+            }
+            for server in &policy.servers {
+                if server != "*" && !servers.iter().any(|s| &s.name == server) {
+                    return Err(ConfigError::Invalid(format!(
+                        "token {:?} names unknown server {server:?}",
+                        policy.name
+                    )));
+                }
+            }
+            tokens.push(policy);
+        }
+        if raw.streams.queue == 0 || raw.streams.max_clients == 0 {
+            return Err(ConfigError::Invalid(
+                "streams.queue and streams.max_clients must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            listen: raw
+                .listen
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("constant address")),
+            cors_origins: raw.cors_origins,
+            tls: raw.tls,
+            streams: raw.streams,
+            servers,
+            tokens,
+        })
+    }
+}
+
+/// Server names appear in URLs and metric labels: keep them plain.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            "[[servers]]\nname = \"pbx1\"\nhost = \"127.0.0.1\"\nusername = \"admin\"\nsecret = \"amp111\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let config = Config::parse(&minimal("")).expect("valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.servers[0].port, 5038);
+        assert!(config.tokens.is_empty());
+        assert_eq!(config.streams, StreamLimits::default());
+    }
+
+    #[test]
+    fn tokens_are_validated_against_servers() {
+        let ok = minimal(&format!(
+            "[[tokens]]\nname = \"ops\"\nsha256 = \"{HASH}\"\nservers = [\"pbx1\"]\nevents = [\"call\"]\n"
+        ));
+        let config = Config::parse(&ok).expect("valid");
+        assert_eq!(config.tokens[0].name, "ops");
+        let unknown = minimal(&format!(
+            "[[tokens]]\nname = \"ops\"\nsha256 = \"{HASH}\"\nservers = [\"nope\"]\n"
+        ));
+        let error = Config::parse(&unknown).expect_err("unknown server");
+        assert!(error.to_string().contains("nope"), "{error}");
+        let bad_hash = minimal("[[tokens]]\nname = \"ops\"\nsha256 = \"xyz\"\nservers = [\"*\"]\n");
+        assert!(Config::parse(&bad_hash).is_err());
+    }
+
+    #[test]
+    fn refuses_bad_names_duplicates_unknown_keys_and_two_secrets() {
+        assert!(Config::parse(&minimal("").replace("pbx1", "pbx 1")).is_err());
+        let twice = format!("{}{}", minimal(""), minimal(""));
+        assert!(Config::parse(&twice).is_err());
+        assert!(Config::parse(&minimal("colour = \"red\"\n")).is_err());
+        assert!(Config::parse(&minimal("secret_env = \"X\"\n")).is_err());
+        assert!(Config::parse("servers = []").is_err());
+    }
+
+    #[test]
+    fn parse_errors_never_echo_the_secret() {
+        let text = minimal("port = \"not a number\"\n").replace("amp111", "s3cr3t-value");
+        let error = Config::parse(&text).expect_err("bad port").to_string();
+        assert!(!error.contains("s3cr3t"), "{error}");
+        let debug = format!("{:?}", Config::parse(&minimal("")).expect("valid"));
+        assert!(!debug.contains("amp111"), "{debug}");
+    }
+}

@@ -1,0 +1,140 @@
+//! An HTTP/JSON, Server-Sent Events and WebSocket gateway in front of a fleet of Asterisk
+//! servers, speaking AMI to each through one reconnecting `ami-client` connection.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ami_gateway::Config::load("gateway.toml".as_ref())?;
+//! let state = ami_gateway::AppState::start(&config)?;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! ami_gateway::serve(listener, None, state, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`app`] builds the whole [`axum::Router`] from an [`AppState`], so tests drive it with or
+//! without a socket. Routes, their documentation and the OpenAPI document come from one table
+//! (`routes.rs`); every error is an [`AppError`] with a stable JSON body.
+
+mod api;
+pub mod auth;
+pub mod config;
+mod console;
+mod error;
+mod metrics;
+pub mod openapi;
+mod pbx;
+mod routes;
+mod state;
+mod streams;
+pub mod tls;
+mod upstream;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::{info, warn};
+
+pub use config::{Config, ConfigError, ServerConfig, StreamLimits};
+pub use error::AppError;
+pub use state::AppState;
+pub use upstream::{LinkState, Upstream};
+
+/// Largest request body accepted (action headers are small).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// How long a graceful shutdown waits for open connections before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The whole HTTP application for `state`.
+pub fn app(state: AppState) -> Router {
+    let mut public = Router::new();
+    let mut secured = Router::new();
+    for route in routes::ROUTES {
+        if route.secured {
+            secured = secured.route(route.path, (route.handler)());
+        } else {
+            public = public.route(route.path, (route.handler)());
+        }
+    }
+    let secured = secured.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        api::require_token,
+    ));
+    let mut router = public
+        .merge(secured)
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    let origins: Vec<HeaderValue> = state
+        .cors_origins()
+        .iter()
+        .filter_map(|origin| match HeaderValue::from_str(origin) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                warn!(%origin, "ignoring a CORS origin that is not a valid header value");
+                None
+            }
+        })
+        .collect();
+    if !origins.is_empty() {
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    router.with_state(state)
+}
+
+/// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
+/// then shuts down gracefully: event streams say `closing` and end, requests in flight finish
+/// (for at most 10 s), and every AMI connection logs off.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    let trigger = {
+        let state = state.clone();
+        async move {
+            shutdown.await;
+            info!("shutting down");
+            state.begin_shutdown();
+        }
+    };
+    let mut begun = state.shutdown_signal();
+    let deadline = async move {
+        let _ = begun.wait_for(|down| *down).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        warn!("connections still open after the grace period; closing anyway");
+    };
+    let result = match tls {
+        None => {
+            tokio::select! {
+                result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
+                _ = deadline => Ok(()),
+            }
+        }
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config);
+            tokio::select! {
+                result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
+                _ = deadline => Ok(()),
+            }
+        }
+    };
+    state.shutdown().await;
+    result
+}

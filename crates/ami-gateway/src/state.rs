@@ -1,0 +1,155 @@
+//! What every handler shares: the servers, the tokens, limits, counters, the shutdown signal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::TokenPolicy;
+use crate::config::{Config, ConfigError, StreamLimits};
+use crate::upstream::Upstream;
+
+/// The gateway's shared state; cheap to clone. Build it with [`AppState::start`], serve it
+/// with [`crate::app`], end it with [`AppState::shutdown`].
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    servers: Vec<Arc<Upstream>>,
+    tokens: Vec<Arc<TokenPolicy>>,
+    streams: StreamLimits,
+    cors_origins: Vec<String>,
+    shutdown: watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    stream_clients: AtomicUsize,
+    /// Stream clients dropped because their socket took nothing for the write timeout.
+    stream_write_timeouts: AtomicU64,
+    /// 401, 403, 429.
+    denied: [AtomicU64; 3],
+    started: Instant,
+}
+
+/// Why a request was refused, for the denied-requests counter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Denial {
+    Unauthorized = 0,
+    Forbidden = 1,
+    RateLimited = 2,
+}
+
+impl AppState {
+    /// Starts one connection task per configured server (each retries until it connects) and
+    /// returns at once. Must run inside a tokio runtime. Secrets are resolved here.
+    pub fn start(config: &Config) -> Result<Self, ConfigError> {
+        let (shutdown, _) = watch::channel(false);
+        let mut servers = Vec::with_capacity(config.servers.len());
+        let mut tasks = Vec::with_capacity(config.servers.len());
+        let mut clients = Vec::with_capacity(config.servers.len());
+        for server in &config.servers {
+            clients.push((server.name.clone(), server.client_config()?));
+        }
+        for (name, client_config) in clients {
+            let (upstream, task) =
+                Upstream::start(name, client_config, config.streams, shutdown.subscribe());
+            servers.push(upstream);
+            tasks.push(task);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                servers,
+                tokens: config.tokens.iter().cloned().map(Arc::new).collect(),
+                streams: config.streams,
+                cors_origins: config.cors_origins.clone(),
+                shutdown,
+                tasks: std::sync::Mutex::new(tasks),
+                stream_clients: AtomicUsize::new(0),
+                stream_write_timeouts: AtomicU64::new(0),
+                denied: Default::default(),
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// The servers, in configuration order.
+    pub fn servers(&self) -> impl Iterator<Item = &Upstream> + '_ {
+        self.inner.servers.iter().map(|s| &**s)
+    }
+
+    /// A server by name.
+    pub fn server(&self, name: &str) -> Option<&Upstream> {
+        self.servers().find(|s| s.name() == name)
+    }
+
+    pub(crate) fn tokens(&self) -> &[Arc<TokenPolicy>] {
+        &self.inner.tokens
+    }
+
+    pub(crate) fn stream_limits(&self) -> StreamLimits {
+        self.inner.streams
+    }
+
+    pub(crate) fn cors_origins(&self) -> &[String] {
+        &self.inner.cors_origins
+    }
+
+    pub(crate) fn stream_clients(&self) -> &AtomicUsize {
+        &self.inner.stream_clients
+    }
+
+    pub(crate) fn stream_write_timeouts(&self) -> &AtomicU64 {
+        &self.inner.stream_write_timeouts
+    }
+
+    pub(crate) fn uptime_seconds(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+
+    pub(crate) fn count_denied(&self, denial: Denial) {
+        self.inner.denied[denial as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn denied_counts(&self) -> [(&'static str, u64); 3] {
+        let n = |d: Denial| self.inner.denied[d as usize].load(Ordering::Relaxed);
+        [
+            ("unauthorized", n(Denial::Unauthorized)),
+            ("forbidden", n(Denial::Forbidden)),
+            ("rate_limited", n(Denial::RateLimited)),
+        ]
+    }
+
+    /// Turns true when the gateway is shutting down (event streams end on it).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Tells event streams and server tasks to end (without waiting).
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Ends event streams, logs off every AMI connection and waits for the server tasks.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let tasks =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field(
+                "servers",
+                &self.servers().map(Upstream::name).collect::<Vec<_>>(),
+            )
+            .field("tokens", &self.inner.tokens.len())
+            .finish()
+    }
+}

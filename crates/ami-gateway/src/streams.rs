@@ -1,0 +1,399 @@
+//! Event streams: `GET /v1/events` (Server-Sent Events) and `GET /v1/events/ws` (WebSocket).
+//!
+//! Query: `server=pbx1` (repeatable or comma-separated; default every server the token may
+//! use), `event=Newchannel,Hangup` (default all), `header=Context:demo` (repeatable; all must
+//! match, case-insensitive). Every message is one JSON object with a `type`: `hello` first,
+//! then `event`, `connection`, `lagged` (the count of events this client missed, at the place
+//! they were missed), and `closing` before the gateway ends the stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::{Caller, forbid, server_for};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::upstream::{ClientShared, Filter, Registration, StreamItem};
+
+/// The parsed query of an event stream.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct StreamQuery {
+    pub(crate) servers: Vec<String>,
+    pub(crate) events: Vec<String>,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl StreamQuery {
+    pub(crate) fn parse(query: Option<&str>) -> Result<Self, AppError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|_| AppError::bad_request("the query string could not be decoded"))?;
+        let mut out = Self::default();
+        let split = |value: &str| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "server" => out.servers.extend(split(&value)),
+                "event" => out.events.extend(split(&value)),
+                "header" => {
+                    let (name, wanted) = value.split_once(':').ok_or_else(|| {
+                        AppError::bad_request("header filters are written header=Name:Value")
+                    })?;
+                    let name = name.trim();
+                    if name.is_empty() {
+                        return Err(AppError::bad_request(
+                            "header filters are written header=Name:Value",
+                        ));
+                    }
+                    out.headers
+                        .push((name.to_owned(), wanted.trim().to_owned()));
+                }
+                other => {
+                    return Err(AppError::bad_request(format!(
+                        "unknown query parameter {other:?} (use server, event, header)"
+                    )));
+                }
+            }
+        }
+        if out.events.len() > 256 || out.headers.len() > 64 || out.servers.len() > 256 {
+            return Err(AppError::bad_request("too many filters"));
+        }
+        Ok(out)
+    }
+}
+
+/// One subscribed stream client: its queue, what it shares with the fan-out tasks, and the
+/// hello message.
+pub(crate) struct StreamClient {
+    rx: mpsc::Receiver<StreamItem>,
+    shared: Arc<ClientShared>,
+    shutdown: watch::Receiver<bool>,
+    hello: String,
+    _slot: Slot,
+}
+
+/// Holds one of the `max_clients` places until the stream ends.
+struct Slot(AppState);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.stream_clients().fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Checks access, takes a place and registers with every chosen server's fan-out; returns
+/// once each has acknowledged, so nothing sent after `hello` is missed.
+pub(crate) async fn open(
+    state: &AppState,
+    caller: &Caller,
+    query: Option<&str>,
+) -> Result<StreamClient, AppError> {
+    let query = StreamQuery::parse(query)?;
+    let servers: Vec<String> = if query.servers.is_empty() {
+        state
+            .servers()
+            .filter(|s| caller.0.may_use_server(s.name()))
+            .map(|s| s.name().to_owned())
+            .collect()
+    } else {
+        for name in &query.servers {
+            server_for(state, caller, name)?;
+        }
+        query.servers.clone()
+    };
+    if servers.is_empty() {
+        return Err(forbid(state, caller, "this token may use no server".into()));
+    }
+    let limits = state.stream_limits();
+    if state.stream_clients().fetch_add(1, Ordering::AcqRel) >= limits.max_clients {
+        state.stream_clients().fetch_sub(1, Ordering::AcqRel);
+        return Err(AppError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "the gateway serves as many event streams as it may; retry later",
+        ));
+    }
+    let slot = Slot(state.clone());
+    let (tx, rx) = mpsc::channel(limits.queue);
+    let shared = Arc::new(ClientShared::default());
+    let filter = Filter {
+        names: query
+            .events
+            .iter()
+            .map(|name| name.to_ascii_lowercase().into_bytes().into_boxed_slice())
+            .collect(),
+        headers: query.headers.clone(),
+        classes: caller.0.events.clone(),
+    };
+    let mut acks = Vec::with_capacity(servers.len());
+    for name in &servers {
+        let Some(server) = state.server(name) else {
+            continue;
+        };
+        let (ack, acked) = oneshot::channel();
+        if server.register(Registration {
+            filter: filter.clone(),
+            tx: tx.clone(),
+            client: shared.clone(),
+            ack,
+        }) {
+            acks.push(acked);
+        }
+    }
+    drop(tx);
+    for acked in acks {
+        if tokio::time::timeout(Duration::from_secs(5), acked)
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return Err(AppError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "the event fan-out did not accept the subscription",
+            ));
+        }
+    }
+    let hello = json!({
+        "type": "hello",
+        "servers": servers,
+        "events": query.events,
+        "headers": query.headers.iter().map(|(n, v)| format!("{n}:{v}")).collect::<Vec<_>>(),
+    })
+    .to_string();
+    Ok(StreamClient {
+        rx,
+        shared,
+        shutdown: state.shutdown_signal(),
+        hello,
+        _slot: slot,
+    })
+}
+
+fn closing(reason: &str) -> String {
+    json!({ "type": "closing", "reason": reason }).to_string()
+}
+
+/// `GET /v1/events`: Server-Sent Events; each SSE `event:` field is the message's `type`.
+pub(crate) async fn sse(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let client = open(&state, &caller, query.as_deref()).await?;
+    let stream =
+        futures_util::stream::unfold((client, Phase::Hello), |(mut client, phase)| async move {
+            let event = |kind: &str, data: &str| {
+                Ok::<_, Infallible>(SseEvent::default().event(kind).data(data))
+            };
+            match phase {
+                Phase::Hello => {
+                    let item = event("hello", &client.hello);
+                    return Some((item, (client, Phase::Open)));
+                }
+                Phase::Done => return None,
+                Phase::Open => {}
+            }
+            loop {
+                if client.shared.evicted.load(Ordering::Acquire) {
+                    let item = event("closing", &closing("slow_consumer"));
+                    return Some((item, (client, Phase::Done)));
+                }
+                tokio::select! {
+                    biased;
+                    _ = client.shutdown.changed() => {
+                        let item = event("closing", &closing("shutdown"));
+                        return Some((item, (client, Phase::Done)));
+                    }
+                    _ = client.shared.notify.notified() => continue,
+                    item = client.rx.recv() => {
+                        let item = item?;
+                        let sse = event(item.kind, &item.data);
+                        return Some((sse, (client, Phase::Open)));
+                    }
+                }
+            }
+        });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+enum Phase {
+    Hello,
+    Open,
+    Done,
+}
+
+/// `GET /v1/events/ws`: the same messages as WebSocket text frames.
+pub(crate) async fn websocket(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, AppError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        AppError::bad_request(format!(
+            "a WebSocket upgrade is expected here: {}",
+            rejection.body_text()
+        ))
+    })?;
+    let client = open(&state, &caller, query.as_deref()).await?;
+    let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            if run_websocket(socket, client, write_timeout).await == End::WriteTimeout {
+                state
+                    .stream_write_timeouts()
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!("disconnected a WebSocket client whose socket took nothing");
+            }
+        })
+        .into_response())
+}
+
+/// Why a WebSocket stream ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The client left, fell too far behind, or the gateway is stopping.
+    Normal,
+    /// The socket accepted nothing for the write timeout.
+    WriteTimeout,
+}
+
+async fn run_websocket(
+    mut socket: WebSocket,
+    mut client: StreamClient,
+    write_timeout: Duration,
+) -> End {
+    let hello = std::mem::take(&mut client.hello);
+    if let Err(end) = send_within(
+        &mut socket,
+        write_timeout,
+        vec![WsMessage::Text(hello.into())],
+    )
+    .await
+    {
+        return end;
+    }
+    let mut batch = Vec::with_capacity(64);
+    loop {
+        if client.shared.evicted.load(Ordering::Acquire) {
+            let _ = send_within(
+                &mut socket,
+                Duration::from_secs(1),
+                vec![
+                    WsMessage::Text(closing("slow_consumer").into()),
+                    WsMessage::Close(Some(CloseFrame {
+                        code: 1008,
+                        reason: "slow consumer".into(),
+                    })),
+                ],
+            )
+            .await;
+            return End::Normal;
+        }
+        tokio::select! {
+            biased;
+            _ = client.shutdown.changed() => {
+                let _ = send_within(
+                    &mut socket,
+                    Duration::from_secs(1),
+                    vec![
+                        WsMessage::Text(closing("shutdown").into()),
+                        WsMessage::Close(Some(CloseFrame { code: 1001, reason: "gateway shutting down".into() })),
+                    ],
+                )
+                .await;
+                return End::Normal;
+            }
+            _ = client.shared.notify.notified() => continue,
+            n = client.rx.recv_many(&mut batch, 64) => {
+                if n == 0 {
+                    return End::Normal;
+                }
+                let messages = batch
+                    .drain(..)
+                    .map(|item| WsMessage::Text((&*item.data).into()))
+                    .collect();
+                if let Err(end) = send_within(&mut socket, write_timeout, messages).await {
+                    // A client that takes nothing for the whole timeout is gone or stuck.
+                    return end;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::Normal,
+                // Pings are answered by the WebSocket layer; other input is ignored.
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Writes messages and flushes, giving up after `timeout`; the error says which end.
+async fn send_within(
+    socket: &mut WebSocket,
+    timeout: Duration,
+    messages: Vec<WsMessage>,
+) -> Result<(), End> {
+    let work = async {
+        for message in messages {
+            socket.feed(message).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Normal),
+        Err(_) => Err(End::WriteTimeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_takes_repeats_commas_and_header_pairs() {
+        let query = StreamQuery::parse(Some(
+            "server=a,b&server=c&event=Hangup&event=Newchannel,&header=Context:demo&header=Channel%3ASIP%2F100",
+        ))
+        .expect("valid");
+        assert_eq!(query.servers, ["a", "b", "c"]);
+        assert_eq!(query.events, ["Hangup", "Newchannel"]);
+        assert_eq!(
+            query.headers,
+            [
+                ("Context".to_owned(), "demo".to_owned()),
+                ("Channel".to_owned(), "SIP/100".to_owned())
+            ]
+        );
+        assert_eq!(
+            StreamQuery::parse(None).expect("empty"),
+            StreamQuery::default()
+        );
+    }
+
+    #[test]
+    fn query_refuses_unknown_keys_and_bad_header_filters() {
+        assert!(StreamQuery::parse(Some("servers=a")).is_err());
+        assert!(StreamQuery::parse(Some("header=NoColon")).is_err());
+        assert!(StreamQuery::parse(Some("header=:x")).is_err());
+    }
+}

@@ -1,0 +1,702 @@
+//! One upstream Asterisk server: its ami-client connection (kept up by a task of its own),
+//! status, metrics, PBX gauges, and the fan-out of its events to stream clients.
+//!
+//! A single task per server owns the connection's one event subscription and every stream
+//! client's registration: it filters each event once per interested client (clients are
+//! indexed by event name) and hands it over with `try_send`, so a slow client only ever loses
+//! its own events and never slows the AMI socket or anyone else.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ami_client::{
+    Action, Backoff, Buffer, Client, ConnectionState, EventItem, Reply, Subscriber, Subscription,
+};
+use ami_proto::Message;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tracing::{Instrument, debug, info, warn};
+
+use crate::metrics::ServerMetrics;
+use crate::pbx::PbxGauges;
+
+/// How many events the gateway's own subscription may hold before the client drops some
+/// (about a second at 50,000 events/s).
+const UPSTREAM_BUFFER: usize = 65_536;
+
+/// Connection state as shown by `GET /v1/servers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// First connect (or a fresh connect after the client closed) in progress.
+    Connecting,
+    /// Logged in.
+    Connected,
+    /// Down; the client is reconnecting.
+    Disconnected,
+}
+
+impl LinkState {
+    /// The word used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Status {
+    pub(crate) state: LinkState,
+    pub(crate) ami_version: Option<String>,
+    /// When the state last changed.
+    pub(crate) since: Instant,
+    pub(crate) since_unix: u64,
+    pub(crate) last_error: Option<String>,
+    /// The PBX's uptime in seconds when measured, and when that was.
+    pub(crate) pbx_uptime: Option<(u64, Instant)>,
+}
+
+/// One message for a stream client, already rendered as JSON text (shared by every client
+/// that gets it).
+#[derive(Debug, Clone)]
+pub(crate) struct StreamItem {
+    /// `event`, `lagged`, `connection`.
+    pub(crate) kind: &'static str,
+    pub(crate) data: Arc<str>,
+}
+
+/// What a stream client shares with the fan-out tasks.
+#[derive(Debug, Default)]
+pub(crate) struct ClientShared {
+    /// Set once the client fell too far behind; its task then says so and disconnects.
+    pub(crate) evicted: AtomicBool,
+    pub(crate) notify: Notify,
+    /// Events this client missed, over all servers.
+    pub(crate) missed_total: AtomicU64,
+}
+
+/// What a stream client wants from one server's events.
+#[derive(Debug, Clone)]
+pub(crate) struct Filter {
+    /// Lowercase event names; empty: all.
+    pub(crate) names: Vec<Box<[u8]>>,
+    /// `(header, value)` pairs that must all match (case-insensitive).
+    pub(crate) headers: Vec<(String, String)>,
+    /// Event classes the token may receive (`*`: all).
+    pub(crate) classes: Vec<String>,
+}
+
+impl Filter {
+    fn matches(&self, message: &Message) -> bool {
+        self.headers
+            .iter()
+            .all(|(name, value)| message.value_is(name, value))
+            && crate::auth::class_allowed(&self.classes, message.get_bytes("Privilege"))
+    }
+}
+
+/// A stream client's registration with one server's fan-out.
+pub(crate) struct Registration {
+    pub(crate) filter: Filter,
+    pub(crate) tx: mpsc::Sender<StreamItem>,
+    pub(crate) client: Arc<ClientShared>,
+    /// Told once the fan-out has it (so the client's `hello` means "subscribed").
+    pub(crate) ack: oneshot::Sender<()>,
+}
+
+struct Reg {
+    filter: Filter,
+    tx: mpsc::Sender<StreamItem>,
+    client: Arc<ClientShared>,
+    /// Events missed since the last one delivered (told with a lag message when room returns).
+    missed: u64,
+}
+
+/// One upstream server.
+pub struct Upstream {
+    name: String,
+    name_json: String,
+    client: RwLock<Option<Client>>,
+    status: Mutex<Status>,
+    metrics: ServerMetrics,
+    gauges: Mutex<PbxGauges>,
+    register: mpsc::UnboundedSender<Registration>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Upstream {
+    /// Starts the server's task: it connects (retrying with back-off until it succeeds), keeps
+    /// the status current and fans events out, until `shutdown` turns true.
+    pub(crate) fn start(
+        name: String,
+        config: ami_client::Config,
+        limits: crate::config::StreamLimits,
+        shutdown: watch::Receiver<bool>,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (register, registrations) = mpsc::unbounded_channel();
+        let upstream = Arc::new(Self {
+            name_json: serde_json::Value::String(name.clone()).to_string(),
+            name: name.clone(),
+            client: RwLock::new(None),
+            status: Mutex::new(Status {
+                state: LinkState::Connecting,
+                ami_version: None,
+                since: Instant::now(),
+                since_unix: unix_now(),
+                last_error: None,
+                pbx_uptime: None,
+            }),
+            metrics: ServerMetrics::default(),
+            gauges: Mutex::new(PbxGauges::default()),
+            register,
+        });
+        let task = Pump {
+            upstream: upstream.clone(),
+            config,
+            limits,
+            regs: Vec::new(),
+            by_name: HashMap::new(),
+            any_name: Vec::new(),
+        };
+        let span = tracing::info_span!("upstream", server = %name);
+        let handle = tokio::spawn(task.run(registrations, shutdown).instrument(span));
+        (upstream, handle)
+    }
+
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client, while connected (or reconnecting after a drop).
+    pub fn client(&self) -> Option<Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether the AMI session is logged in.
+    pub fn is_connected(&self) -> bool {
+        self.status().state == LinkState::Connected
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
+    /// Reconnect attempts: the client's own after drops plus failed first connects.
+    pub(crate) fn reconnects(&self) -> u64 {
+        let client = self.client().map(|c| c.metrics().reconnects).unwrap_or(0);
+        client + self.metrics.connect_failures.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn with_gauges<T>(&self, f: impl FnOnce(&PbxGauges) -> T) -> T {
+        f(&self.gauges.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Hands a stream client's registration to the fan-out task.
+    pub(crate) fn register(&self, registration: Registration) -> bool {
+        self.register.send(registration).is_ok()
+    }
+
+    fn set_status(&self, state: LinkState, ami_version: Option<String>, error: Option<String>) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if status.state != state {
+            status.since = Instant::now();
+            status.since_unix = unix_now();
+        }
+        status.state = state;
+        if ami_version.is_some() {
+            status.ami_version = ami_version;
+        }
+        if error.is_some() {
+            status.last_error = error;
+        }
+    }
+
+    fn connection_item(&self, state: LinkState) -> StreamItem {
+        let status = self.status();
+        let version = status
+            .ami_version
+            .map(serde_json::Value::String)
+            .unwrap_or(serde_json::Value::Null);
+        StreamItem {
+            kind: "connection",
+            data: format!(
+                "{{\"type\":\"connection\",\"server\":{},\"state\":\"{}\",\"ami_version\":{}}}",
+                self.name_json,
+                state.as_str(),
+                version
+            )
+            .into(),
+        }
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = ami_client::Result<Client>> + Send>>;
+
+struct Pump {
+    upstream: Arc<Upstream>,
+    config: ami_client::Config,
+    limits: crate::config::StreamLimits,
+    regs: Vec<Option<Reg>>,
+    by_name: HashMap<Box<[u8]>, Vec<usize>>,
+    any_name: Vec<usize>,
+}
+
+impl Pump {
+    async fn run(
+        mut self,
+        mut registrations: mpsc::UnboundedReceiver<Registration>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let backoff = Backoff::default();
+        let mut attempt = 0u32;
+        let mut connect: Option<ConnectFuture> =
+            Some(Box::pin(Client::connect(self.config.clone())));
+        let retry = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(retry);
+        let mut waiting_retry = false;
+        let mut subscriber: Option<Subscriber> = None;
+        let mut items = Vec::with_capacity(512);
+        // Prunes departed clients and tells lag to clients whose queues have room again.
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                result = async { connect.as_mut().expect("guarded").await }, if connect.is_some() => {
+                    connect = None;
+                    match result {
+                        Ok(client) => {
+                            attempt = 0;
+                            subscriber = Some(client.subscribe(
+                                Subscription::all().buffer(Buffer::Events(UPSTREAM_BUFFER)),
+                            ));
+                            *self.upstream.client.write().unwrap_or_else(|p| p.into_inner()) =
+                                Some(client.clone());
+                            self.connected(&client, client.ami_version()).await;
+                        }
+                        Err(error) => {
+                            self.upstream.metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
+                            warn!(%error, attempt, "connect failed");
+                            self.upstream.set_status(LinkState::Disconnected, None, Some(error.to_string()));
+                            retry.as_mut().reset(tokio::time::Instant::now() + backoff.delay(attempt, rand::random()));
+                            attempt = attempt.saturating_add(1);
+                            waiting_retry = true;
+                        }
+                    }
+                }
+                _ = &mut retry, if waiting_retry => {
+                    waiting_retry = false;
+                    self.upstream.set_status(LinkState::Connecting, None, None);
+                    connect = Some(Box::pin(Client::connect(self.config.clone())));
+                }
+                n = async { subscriber.as_mut().expect("guarded").recv_many(&mut items, 512).await }, if subscriber.is_some() => {
+                    if n == 0 {
+                        // The client closed for good: start over with a fresh one.
+                        subscriber = None;
+                        *self.upstream.client.write().unwrap_or_else(|p| p.into_inner()) = None;
+                        self.upstream.set_status(LinkState::Disconnected, None, Some("client closed".into()));
+                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
+                        retry.as_mut().reset(tokio::time::Instant::now() + backoff.delay(attempt, rand::random()));
+                        waiting_retry = true;
+                    } else {
+                        self.handle_items(&mut items).await;
+                        // The subscription is always ready during a burst, so this task would
+                        // never yield, and the stream tasks it just woke would wait in this
+                        // worker's LIFO slot until the burst ends. Yield after each batch.
+                        tokio::task::yield_now().await;
+                    }
+                }
+                registration = registrations.recv() => {
+                    match registration {
+                        Some(registration) => self.add(registration),
+                        None => break,
+                    }
+                }
+                _ = tick.tick() => self.prune(),
+                _ = shutdown.changed() => break,
+            }
+        }
+        let client = self
+            .upstream
+            .client
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(client) = client {
+            client.close().await;
+        }
+        info!("upstream task ended");
+    }
+
+    /// A (re)connect: status, PBX snapshot, uptime, then tell stream clients.
+    async fn connected(&mut self, client: &Client, ami_version: String) {
+        info!(%ami_version, "connected");
+        self.upstream
+            .set_status(LinkState::Connected, Some(ami_version), None);
+        self.resync(client).await;
+        self.broadcast(self.upstream.connection_item(LinkState::Connected));
+    }
+
+    /// Seeds the PBX gauges and the uptime. The pump waits for this on purpose: events that
+    /// arrive meanwhile queue in the subscription and are applied after the snapshot.
+    async fn resync(&mut self, client: &Client) {
+        let timeout = Duration::from_secs(10);
+        let list = |reply: ami_client::Result<Reply>| match reply {
+            Ok(Reply::List(list)) => Some(list.items),
+            Ok(_) => Some(Vec::new()),
+            Err(error) => {
+                debug!(%error, "snapshot action failed");
+                None
+            }
+        };
+        let channels = list(
+            client
+                .send_with_timeout(Action::new("CoreShowChannels"), timeout)
+                .await,
+        );
+        let queues = list(
+            client
+                .send_with_timeout(Action::new("QueueStatus"), timeout)
+                .await,
+        );
+        if let Some(channels) = &channels {
+            let mut gauges = self
+                .upstream
+                .gauges
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            gauges.reset(channels, queues.as_deref().unwrap_or_default());
+        }
+        let uptime = match client
+            .send_with_timeout(
+                Action::new("Command").header("Command", "core show uptime seconds"),
+                timeout,
+            )
+            .await
+        {
+            Ok(Reply::Command(output)) => parse_uptime(&output.output),
+            _ => None,
+        };
+        self.upstream
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pbx_uptime = uptime.map(|secs| (secs, Instant::now()));
+    }
+
+    async fn handle_items(&mut self, items: &mut Vec<EventItem>) {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut name_buf = Vec::with_capacity(64);
+        let mut pending_connected = None;
+        {
+            let upstream = self.upstream.clone();
+            let mut gauges = upstream.gauges.lock().unwrap_or_else(|p| p.into_inner());
+            for item in items.drain(..) {
+                match item {
+                    EventItem::Event(event) => {
+                        let Some(name) = event.get_bytes("Event").filter(|_| event.is_event())
+                        else {
+                            continue;
+                        };
+                        match std::str::from_utf8(name) {
+                            Ok(text) => match counts.get_mut(text) {
+                                Some(n) => *n += 1,
+                                None => {
+                                    counts.insert(text.to_owned(), 1);
+                                }
+                            },
+                            Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
+                        }
+                        gauges.handle_event(&event);
+                        name_buf.clear();
+                        name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
+                        self.fan_out(&name_buf, &event);
+                    }
+                    EventItem::Lagged(missed) => {
+                        self.upstream
+                            .metrics
+                            .upstream_lagged
+                            .fetch_add(missed, Ordering::Relaxed);
+                        let data = format!(
+                            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed},\"upstream\":true}}",
+                            self.upstream.name_json
+                        );
+                        self.broadcast(StreamItem {
+                            kind: "lagged",
+                            data: data.into(),
+                        });
+                    }
+                    EventItem::Connection(ConnectionState::Connected { ami_version }) => {
+                        pending_connected = Some(ami_version);
+                    }
+                    EventItem::Connection(ConnectionState::Disconnected { reason }) => {
+                        warn!(%reason, "connection lost");
+                        self.upstream
+                            .set_status(LinkState::Disconnected, None, Some(reason));
+                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
+                    }
+                }
+            }
+        }
+        self.upstream.metrics.events(&mut counts);
+        if let Some(version) = pending_connected
+            && let Some(client) = self.upstream.client()
+        {
+            self.connected(&client, version).await;
+        }
+    }
+
+    fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
+        let mut rendered: Option<Arc<str>> = None;
+        let named = self
+            .by_name
+            .get(lower_name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        // Indexes are copied out so delivery may remove registrations.
+        let candidates: Vec<usize> = named.iter().chain(self.any_name.iter()).copied().collect();
+        for index in candidates {
+            let Some(reg) = self.regs.get(index).and_then(Option::as_ref) else {
+                continue;
+            };
+            if !reg.filter.matches(event) {
+                continue;
+            }
+            let data = rendered
+                .get_or_insert_with(|| {
+                    let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+                    format!(
+                        "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
+                        self.upstream.name_json
+                    )
+                    .into()
+                })
+                .clone();
+            self.deliver(
+                index,
+                StreamItem {
+                    kind: "event",
+                    data,
+                },
+            );
+        }
+    }
+
+    fn broadcast(&mut self, item: StreamItem) {
+        for index in 0..self.regs.len() {
+            if self.regs[index].is_some() {
+                self.deliver(index, item.clone());
+            }
+        }
+    }
+
+    /// Offers one item to one client without waiting (see [`offer`]).
+    fn deliver(&mut self, index: usize, item: StreamItem) {
+        let upstream = self.upstream.clone();
+        let Some(reg) = self.regs.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        if offer(reg, item, &upstream, self.limits.max_lagged) {
+            self.remove(index);
+        }
+    }
+
+    fn add(&mut self, registration: Registration) {
+        let Registration {
+            filter,
+            tx,
+            client,
+            ack,
+        } = registration;
+        let index = match self.regs.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.regs.push(None);
+                self.regs.len() - 1
+            }
+        };
+        if filter.names.is_empty() {
+            self.any_name.push(index);
+        } else {
+            for name in &filter.names {
+                self.by_name.entry(name.clone()).or_default().push(index);
+            }
+        }
+        self.regs[index] = Some(Reg {
+            filter,
+            tx,
+            client,
+            missed: 0,
+        });
+        self.upstream
+            .metrics
+            .stream_clients
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = ack.send(());
+    }
+
+    fn remove(&mut self, index: usize) {
+        let Some(reg) = self.regs.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        if reg.filter.names.is_empty() {
+            self.any_name.retain(|&i| i != index);
+        } else {
+            for name in &reg.filter.names {
+                if let Some(list) = self.by_name.get_mut(name) {
+                    list.retain(|&i| i != index);
+                    if list.is_empty() {
+                        self.by_name.remove(name);
+                    }
+                }
+            }
+        }
+        self.upstream
+            .metrics
+            .stream_clients
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Drops registrations of clients that went away (they may match no event for a long
+    /// time), and tells a gap to clients that have room again but no new event to carry it.
+    fn prune(&mut self) {
+        for index in 0..self.regs.len() {
+            let Some(reg) = self.regs[index].as_mut() else {
+                continue;
+            };
+            let gone = reg.tx.is_closed() || reg.client.evicted.load(Ordering::Acquire);
+            if !gone && reg.missed > 0 {
+                let lag = lag_item(&self.upstream, reg.missed);
+                if reg.tx.try_send(lag).is_ok() {
+                    reg.missed = 0;
+                }
+            }
+            if gone {
+                self.remove(index);
+            }
+        }
+    }
+}
+
+fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
+    StreamItem {
+        kind: "lagged",
+        data: format!(
+            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed}}}",
+            upstream.name_json
+        )
+        .into(),
+    }
+}
+
+/// Offers one item to one client without waiting. A full queue drops the item and counts it;
+/// the gap is told with a lag message as soon as there is room again, and a client that has
+/// missed more than `max_lagged` events is told to disconnect. Returns true when the
+/// registration should go (the client left or was evicted).
+fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> bool {
+    let metrics = &upstream.metrics;
+    if reg.missed > 0 {
+        match reg.tx.try_send(lag_item(upstream, reg.missed)) {
+            Ok(()) => reg.missed = 0,
+            Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+        }
+    }
+    if reg.missed == 0 {
+        match reg.tx.try_send(item) {
+            Ok(()) => return false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+        }
+    }
+    reg.missed += 1;
+    metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
+    let total = reg.client.missed_total.fetch_add(1, Ordering::Relaxed) + 1;
+    if total > max_lagged {
+        if !reg.client.evicted.swap(true, Ordering::AcqRel) {
+            metrics.stream_disconnected.fetch_add(1, Ordering::Relaxed);
+            info!(
+                missed = total,
+                "disconnecting a stream client that fell behind"
+            );
+        }
+        reg.client.notify.notify_one();
+        return true;
+    }
+    false
+}
+
+/// The PBX uptime from `core show uptime seconds`: `System uptime: 3600`, or the worded form
+/// (`2 weeks, 1 day, 3 hours, 5 minutes, 10 seconds`) some versions print regardless.
+fn parse_uptime(text: &str) -> Option<u64> {
+    let rest = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("System uptime:"))?
+        .trim();
+    if let Ok(seconds) = rest.parse() {
+        return Some(seconds);
+    }
+    let mut total = 0u64;
+    let mut any = false;
+    for part in rest.split(',') {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(unit)) = (words.next(), words.next()) else {
+            return None;
+        };
+        let n: u64 = n.trim_start_matches('<').parse().ok()?;
+        let size = match unit.trim_end_matches('s') {
+            "year" => 365 * 86_400,
+            "week" => 7 * 86_400,
+            "day" => 86_400,
+            "hour" => 3_600,
+            "minute" => 60,
+            "second" => 1,
+            _ => return None,
+        };
+        total = total.saturating_add(n.saturating_mul(size));
+        any = true;
+    }
+    any.then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_is_read_from_the_seconds_form() {
+        assert_eq!(
+            parse_uptime("System uptime: 3600\nLast reload: 60\n"),
+            Some(3600)
+        );
+        assert_eq!(parse_uptime("System uptime: 1 hour\n"), Some(3600));
+        assert_eq!(
+            parse_uptime("System uptime: 2 weeks, 1 day, 7 minutes, 16 seconds\n"),
+            Some(15 * 86_400 + 436)
+        );
+        assert_eq!(parse_uptime("System uptime: a while\n"), None);
+        assert_eq!(parse_uptime(""), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the gateway on a real socket in front of the simulator.
+
+mod api;
+mod streams;
+mod support;
+mod transport;
