@@ -1,7 +1,7 @@
 //! Async (tokio) client for the Asterisk Manager Interface that never loses a response or an
 //! event.
 //!
-//! ```no_run
+//! ```
 //! use ami_client::{Client, Config, EventItem, Subscription};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
