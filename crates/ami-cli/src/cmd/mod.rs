@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod completions;
 pub mod decode;
+pub mod gateway;
 pub mod sim;

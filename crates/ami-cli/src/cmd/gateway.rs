@@ -1,0 +1,189 @@
+//! `ami gateway`: the HTTP/JSON, SSE and WebSocket gateway (crate `ami-gateway`), from a
+//! config file or in front of an embedded simulator (`--sim`).
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ami_gateway::auth::{TokenPolicy, generate_token, hash_token_hex};
+use ami_gateway::{AppState, Config, ServerConfig, StreamLimits};
+use anyhow::Context;
+
+/// The environment variable holding the admin token of `--sim` without a config file.
+const TOKEN_ENV: &str = "AMI_GATEWAY_TOKEN";
+
+/// Arguments of `ami gateway`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    ami gateway --sim                      # try it: a simulator named `sim`, token printed\n  \
+    ami gateway --config gateway.toml\n  \
+    printf %s \"$TOKEN\" | ami gateway --hash-token   # the sha256 to put in the config\n\n\
+    API: POST /v1/servers/{name}/actions/{Action}, POST /v1/servers/{name}/command,\n\
+    GET /v1/servers, GET /v1/events (SSE), GET /v1/events/ws, GET /metrics, /healthz,\n\
+    /readyz, /v1/openapi.json; the browser console is at /.")]
+pub struct Args {
+    /// The gateway's configuration (TOML: servers, tokens, CORS, TLS, stream limits).
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["sim", "hash_token"])]
+    config: Option<PathBuf>,
+    /// Also front an embedded simulator, named `sim`. Without --config, the admin token is
+    /// $AMI_GATEWAY_TOKEN, or a fresh one printed once.
+    #[arg(long)]
+    sim: bool,
+    /// Asterisk version the embedded simulator imitates: 22, 13, 11 or 1.8.
+    #[arg(long, default_value = "22", requires = "sim")]
+    sim_profile: ami_sim::Profile,
+    /// Calls per second the embedded simulator starts (live activity for the console).
+    #[arg(long, default_value_t = 0.5, requires = "sim")]
+    sim_calls_per_second: f64,
+    /// Address to listen on (default: the config's `listen`, else 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Overrides [tls].
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Read a token from standard input and print its SHA-256 (for `sha256` in the config).
+    #[arg(long, exclusive = true)]
+    hash_token: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.hash_token {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the token from standard input")?;
+        let token = line.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!token.is_empty(), "no token on standard input");
+        println!("{}", hash_token_hex(token));
+        return Ok(ExitCode::SUCCESS);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config {
+            listen: ami_gateway::config::DEFAULT_LISTEN
+                .parse()
+                .context("default address")?,
+            cors_origins: Vec::new(),
+            tls: None,
+            streams: StreamLimits::default(),
+            servers: Vec::new(),
+            tokens: Vec::new(),
+        },
+    };
+    let mut announce_token = None;
+    let sim = if args.sim {
+        let handle = ami_sim::spawn(ami_sim::SimConfig {
+            profile: args.sim_profile,
+            demo_calls: true,
+            calls_per_second: (args.sim_calls_per_second > 0.0).then_some(args.sim_calls_per_second),
+            ..ami_sim::SimConfig::default()
+        })
+        .await
+        .context("cannot start the embedded simulator")?;
+        anyhow::ensure!(
+            !config.servers.iter().any(|s| s.name == "sim"),
+            "--sim adds a server named `sim`, and the config already has one"
+        );
+        config.servers.push(ServerConfig {
+            name: "sim".into(),
+            host: handle.addr().ip().to_string(),
+            port: handle.addr().port(),
+            username: "admin".into(),
+            secret: Some("amp111".into()),
+            secret_env: None,
+            md5: false,
+            tls: false,
+            tls_ca: None,
+            action_timeout_ms: 10_000,
+        });
+        if args.config.is_none() {
+            let token = match std::env::var(TOKEN_ENV) {
+                Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
+                _ => {
+                    let token = generate_token();
+                    announce_token = Some(token.clone());
+                    token
+                }
+            };
+            config.tokens.push(TokenPolicy::admin("admin", &token, 0.0));
+        }
+        Some(handle)
+    } else {
+        None
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let tls = match (&args.tls_cert, &args.tls_key, &config.tls) {
+        (Some(cert), Some(key), _) => Some(ami_gateway::tls::server_config(cert, key)?),
+        (_, _, Some(files)) => Some(ami_gateway::tls::server_config(&files.cert, &files.key)?),
+        _ => None,
+    };
+    if config.tokens.is_empty() {
+        tracing::warn!("no [[tokens]] configured: every API request will get 401");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().unwrap_or(config.listen);
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback");
+    }
+    let state = AppState::start(&config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // stdout, not the log: the one place the generated token is ever shown.
+    println!("ami gateway listening on {scheme}://{addr}/");
+    if let Some(token) = &announce_token {
+        println!("admin token (shown once): {token}");
+        println!("console: {scheme}://{addr}/#token={token}");
+    }
+    let shutdown = async {
+        wait_for_signal().await;
+    };
+    ami_gateway::serve(listener, tls, state, shutdown).await?;
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what a service manager sends).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
