@@ -65,6 +65,11 @@ pub enum What {
 /// Where the server comes from.
 enum Server {
     External,
+    /// `ami sim` started from this binary, in its own process.
+    Process {
+        child: std::process::Child,
+        port: u16,
+    },
     InProcess {
         addr: SocketAddr,
         handle: ami_sim::SimHandle,
@@ -76,6 +81,10 @@ impl Server {
     fn describe(&self) -> String {
         match self {
             Server::External => "external server".into(),
+            Server::Process { port, child } => format!(
+                "simulator in a separate process (ami sim, pid {}) at 127.0.0.1:{port}",
+                child.id()
+            ),
             Server::InProcess { addr, .. } => {
                 format!("simulator in this process (own thread) at {addr}")
             }
@@ -85,37 +94,86 @@ impl Server {
     fn config(&self, conn: &ConnArgs) -> anyhow::Result<Config> {
         match self {
             Server::External => conn.config(None),
-            Server::InProcess { addr, .. } => {
-                let mut local = conn.clone();
-                local.username = Some("admin".into());
-                local.secret = Some("amp111".into());
-                local.secret_file = None;
-                local.config(Some(("127.0.0.1", addr.port())))
-            }
+            Server::InProcess { addr, .. } => simulator_config(conn, addr.port()),
+            Server::Process { port, .. } => simulator_config(conn, *port),
         }
     }
 
     fn secret(&self, conn: &ConnArgs) -> anyhow::Result<String> {
         match self {
             Server::External => conn.secret(),
-            Server::InProcess { .. } => Ok("amp111".into()),
+            Server::InProcess { .. } | Server::Process { .. } => Ok("amp111".into()),
         }
     }
 
     fn stop(self) {
-        if let Server::InProcess {
-            handle, runtime, ..
-        } = self
-        {
-            runtime.block_on(handle.shutdown());
-            runtime.shutdown_timeout(Duration::from_secs(1));
+        match self {
+            Server::InProcess {
+                handle, runtime, ..
+            } => {
+                runtime.block_on(handle.shutdown());
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            }
+            Server::Process { mut child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::External => {}
         }
     }
+}
+
+fn simulator_config(conn: &ConnArgs, port: u16) -> anyhow::Result<Config> {
+    let mut local = conn.clone();
+    local.username = Some("admin".into());
+    local.secret = Some("amp111".into());
+    local.secret_file = None;
+    local.config(Some(("127.0.0.1", port)))
+}
+
+/// Starts `ami sim` (this same binary) on a free loopback port and waits until it accepts.
+fn start_process(profile: &str) -> anyhow::Result<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let exe = std::env::current_exe().context("locating the ami binary")?;
+    let child = std::process::Command::new(exe)
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--profile",
+            profile,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting `ami sim`")?;
+    let mut server = Server::Process { child, port };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(server);
+        }
+        if let Server::Process { child, .. } = &mut server
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            bail!("`ami sim` exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    server.stop();
+    bail!("`ami sim` did not start listening on 127.0.0.1:{port}")
 }
 
 fn start_server(args: &Args) -> anyhow::Result<Server> {
     if !args.conn.is_unset() {
         return Ok(Server::External);
+    }
+    // `ami sim` cannot be told from outside to stream events, so the events run keeps the
+    // simulator in this process (on its own thread); Pings go to a separate process.
+    if matches!(args.what, What::Ping { .. }) {
+        return start_process(&args.profile);
     }
     let profile: ami_sim::Profile = args.profile.parse()?;
     // The simulator gets its own single-threaded runtime on its own OS thread, so it competes
@@ -200,7 +258,9 @@ async fn bench_events(
     let name = "amikit-bench";
     let generator = match server {
         Server::InProcess { .. } => None,
-        Server::External => Some(Client::connect(config.events(Events::Off)).await?),
+        Server::External | Server::Process { .. } => {
+            Some(Client::connect(config.events(Events::Off)).await?)
+        }
     };
     // On the simulator every event counts; on a real PBX only our own UserEvents.
     let subscription = match &generator {
@@ -213,23 +273,25 @@ async fn bench_events(
             handle.emit_events(count);
             None
         }
-        (Server::External, Some(sender)) => Some(tokio::spawn(async move {
-            let window = Arc::new(tokio::sync::Semaphore::new(256));
-            for _ in 0..count {
-                let Ok(permit) = window.clone().acquire_owned().await else {
-                    break;
-                };
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    let _ = sender
-                        .send(Action::new("UserEvent").header("UserEvent", name))
-                        .await;
-                    drop(permit);
-                });
-            }
-            sender
-        })),
-        (Server::External, None) => None,
+        (Server::External | Server::Process { .. }, Some(sender)) => {
+            Some(tokio::spawn(async move {
+                let window = Arc::new(tokio::sync::Semaphore::new(256));
+                for _ in 0..count {
+                    let Ok(permit) = window.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let sender = sender.clone();
+                    tokio::spawn(async move {
+                        let _ = sender
+                            .send(Action::new("UserEvent").header("UserEvent", name))
+                            .await;
+                        drop(permit);
+                    });
+                }
+                sender
+            }))
+        }
+        (Server::External | Server::Process { .. }, None) => None,
     };
     let mut received = 0u64;
     let mut lagged = 0u64;
