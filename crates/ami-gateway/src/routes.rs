@@ -44,8 +44,8 @@ pub(crate) struct Route {
     /// Left out of the document (the console's static files).
     pub(crate) hidden: bool,
     pub(crate) params: &'static [Param],
-    /// The request body's component schema.
-    pub(crate) request: Option<&'static str>,
+    /// The request body's component schema, and whether a body is required.
+    pub(crate) request: Option<(&'static str, bool)>,
     pub(crate) responses: &'static [(u16, &'static str, Body)],
     pub(crate) handler: fn() -> MethodRouter<AppState>,
 }
@@ -185,7 +185,7 @@ pub(crate) const ROUTES: &[Route] = &[
                 pattern: Some(NAME_PATTERN),
             },
         ],
-        request: Some("ActionHeaders"),
+        request: Some(("ActionHeaders", false)),
         responses: responses![
             (200, "The server's reply.", Body::Json("ActionResult")),
             (400, "Bad name, body or header.", Body::Error),
@@ -218,7 +218,7 @@ pub(crate) const ROUTES: &[Route] = &[
         secured: true,
         hidden: false,
         params: &[SERVER_PARAM],
-        request: Some("CommandRequest"),
+        request: Some(("CommandRequest", true)),
         responses: responses![
             (200, "The output.", Body::Json("CommandResult")),
             (400, "Bad body.", Body::Error),
@@ -326,9 +326,10 @@ pub(crate) const ROUTES: &[Route] = &[
 ];
 
 fn schemas() -> Value {
+    // What `action_from_json` accepts: single-line strings, numbers, booleans, Latin-1.
     let header_value = json!({
         "oneOf": [
-            {"type": "string"},
+            {"type": "string", "pattern": "^[^\r\n]*$"},
             {"type": "number"},
             {"type": "boolean"},
             {"$ref": "#/components/schemas/Latin1"},
@@ -354,7 +355,7 @@ fn schemas() -> Value {
             "type": "object",
             "description": "Bytes that are not UTF-8: each character is one byte (U+0000-U+00FF).",
             "required": ["latin1"],
-            "properties": {"latin1": {"type": "string"}},
+            "properties": {"latin1": {"type": "string", "pattern": "^[\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u00ff]*$"}},
             "additionalProperties": false,
         },
         "Message": {
@@ -364,7 +365,11 @@ fn schemas() -> Value {
         },
         "ActionHeaders": {
             "type": "object",
-            "description": "Headers of the action (not Action, not ActionID); an array sends the key once per element.",
+            "description": "Headers of the action (not ActionID, which the gateway sets; an Action key is ignored); an array sends the key once per element.",
+            "propertyNames": {
+                "pattern": "^[^:\r\n]+$",
+                "not": {"pattern": "^[Aa][Cc][Tt][Ii][Oo][Nn][Ii][Dd]$"},
+            },
             "additionalProperties": {
                 "oneOf": [header_value.clone(), {"type": "array", "items": header_value}],
             },
@@ -382,7 +387,7 @@ fn schemas() -> Value {
         "CommandRequest": {
             "type": "object",
             "required": ["command"],
-            "properties": {"command": {"type": "string", "minLength": 1}},
+            "properties": {"command": {"type": "string", "pattern": "^[^\r\n]*\\S[^\r\n]*$"}},
             "additionalProperties": false,
         },
         "CommandResult": {
@@ -402,11 +407,11 @@ fn schemas() -> Value {
                 "name": {"type": "string"},
                 "state": {"type": "string", "enum": ["connecting", "connected", "disconnected"]},
                 "state_since": {"type": "integer", "description": "Unix time of the last state change."},
-                "ami_version": {"type": "string", "nullable": true},
-                "connected_seconds": {"type": "integer", "nullable": true},
-                "uptime_seconds": {"type": "integer", "nullable": true, "description": "The PBX's uptime (core show uptime), when the AMI user may run Command."},
+                "ami_version": {"type": ["string", "null"]},
+                "connected_seconds": {"type": ["integer", "null"]},
+                "uptime_seconds": {"type": ["integer", "null"], "description": "The PBX's uptime (core show uptime), when the AMI user may run Command."},
                 "reconnects": {"type": "integer"},
-                "last_error": {"type": "string", "nullable": true},
+                "last_error": {"type": ["string", "null"]},
             },
         },
         "ServerList": {
@@ -453,7 +458,7 @@ fn response_object(description: &str, body: Body) -> Value {
     response
 }
 
-/// The OpenAPI 3.0 document, generated from [`ROUTES`].
+/// The OpenAPI 3.1 document, generated from [`ROUTES`].
 pub(crate) fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES.iter().filter(|r| !r.hidden) {
@@ -487,9 +492,9 @@ pub(crate) fn document() -> Value {
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }
-        if let Some(schema) = route.request {
+        if let Some((schema, required)) = route.request {
             operation["requestBody"] = json!({
-                "required": false,
+                "required": required,
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
             });
         }
@@ -504,7 +509,7 @@ pub(crate) fn document() -> Value {
         item[route.method] = operation;
     }
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "amikit gateway",
             "version": env!("CARGO_PKG_VERSION"),

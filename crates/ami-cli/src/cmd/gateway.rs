@@ -93,7 +93,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let handle = ami_sim::spawn(ami_sim::SimConfig {
             profile: args.sim_profile,
             demo_calls: true,
-            calls_per_second: (args.sim_calls_per_second > 0.0).then_some(args.sim_calls_per_second),
+            calls_per_second: (args.sim_calls_per_second > 0.0)
+                .then_some(args.sim_calls_per_second),
             ..ami_sim::SimConfig::default()
         })
         .await

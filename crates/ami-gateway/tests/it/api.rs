@@ -18,7 +18,7 @@ async fn health_ready_openapi_and_console_need_no_token() {
     let document = gateway.get("/v1/openapi.json", None).await;
     assert_eq!(document.status, 200);
     let document = document.json();
-    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["openapi"], "3.1.0");
     assert!(document["paths"]["/v1/servers/{name}/actions/{action}"]["post"].is_object());
     let console = gateway.get("/", None).await;
     assert_eq!(console.status, 200);
