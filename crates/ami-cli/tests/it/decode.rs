@@ -141,18 +141,18 @@ fn a_packet_over_a_limit_is_an_error_line_and_decoding_goes_on() {
     assert_eq!(lines[3]["ActionID"], "after");
 }
 
-/// A large input: the biggest recording, 20 times.
-fn big_input() -> PathBuf {
+/// A large input: the biggest recording, 20 times, in a file of its own per test.
+fn big_input(name: &str) -> PathBuf {
     let one = std::fs::read(fixtures().join("corpus/asterisk-22/mixed_action_during_events.recv"))
         .unwrap();
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ami-decode-big.recv");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ami-decode-{name}.recv"));
     std::fs::write(&path, one.repeat(20)).unwrap();
     path
 }
 
 #[test]
 fn a_closed_pipe_is_a_normal_exit() {
-    let big = big_input();
+    let big = big_input("closed-pipe");
     let mut child = ami()
         .arg("decode")
         .arg(&big)
@@ -179,7 +179,7 @@ fn a_closed_pipe_is_a_normal_exit() {
 
 #[test]
 fn piped_into_head_exits_zero() {
-    let big = big_input();
+    let big = big_input("head");
     let output = Command::new("bash")
         .arg("-c")
         .arg(r#""$0" decode "$1" | head -1; exit "${PIPESTATUS[0]}""#)
