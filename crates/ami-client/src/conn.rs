@@ -60,7 +60,7 @@ pub(crate) struct Shared {
 }
 
 const MIN_READ: usize = 4 * 1024;
-const MAX_READ: usize = 256 * 1024;
+const MAX_READ: usize = 64 * 1024;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Conn {
@@ -343,9 +343,17 @@ impl Conn {
                             if n >= self.read_size && self.read_size < MAX_READ {
                                 self.read_size *= 2;
                             }
+                            let before = self.shared.hub.events_received.load(Ordering::Relaxed);
                             self.process_input();
                             if self.inbuf.capacity() - self.inbuf.len() < self.read_size / 2 {
                                 self.inbuf.reserve(self.read_size);
+                            }
+                            // After handing out a batch of events, let subscribers on this
+                            // thread run before reading more (never waiting for them): on a
+                            // single-threaded runtime a flood would otherwise fill their
+                            // queues before they are ever polled.
+                            if self.shared.hub.events_received.load(Ordering::Relaxed) != before {
+                                tokio::task::yield_now().await;
                             }
                         }
                         Err(error) => return self.dropped(closing, &format!("read error: {error}")),

@@ -31,6 +31,10 @@ pub struct Args {
     /// One JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Client runtime threads (1: everything on one thread; 2: the connection task and the
+    /// consumer may run on different cores).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub threads: usize,
     /// Simulator profile when no host is given (22, 13, 11, 1.8).
     #[arg(long, global = true, default_value = "22")]
     pub profile: String,
@@ -199,11 +203,17 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let server = start_server(&args)?;
     let config = server.config(&args.conn)?.keepalive(None).reconnect(None);
-    // One thread for the client: on 2 cores the other belongs to the server.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("client runtime")?;
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("client runtime")?;
     let result = match &args.what {
         What::Events { count, buffer } => {
             runtime.block_on(bench_events(&server, config, *count, *buffer))
