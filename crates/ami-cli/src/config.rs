@@ -89,11 +89,6 @@ pub struct Selected {
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
-
     /// The secret, for the login action only.
     pub fn expose(&self) -> &str {
         &self.0

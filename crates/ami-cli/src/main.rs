@@ -1,15 +1,13 @@
 //! `ami`: the Asterisk Manager Interface from the command line, as JSON.
 
 mod cmd;
-mod conn;
-// Used by the connection subcommands (action, command, events, shell, demo) as they land.
-#[allow(dead_code)]
 mod config;
-#[allow(dead_code)]
+mod conn;
+mod connect;
 mod filter;
-#[allow(dead_code)]
 mod output;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -17,13 +15,55 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// AMI actions, CLI commands and events as JSON; decoding of captured traffic; a simulator.
 #[derive(Debug, Parser)]
 #[command(name = "ami", version, about, propagate_version = true)]
+#[command(
+    after_help = "Connection settings (action, command, events, shell): flags, then \
+environment variables (AMI_HOST, AMI_PORT, AMI_USERNAME, AMI_SECRET, AMI_TLS), then the profile \
+named by --profile (or default_profile) in the config file. The secret never has to be on the \
+command line: AMI_SECRET, --secret-file, a profile's secret_env / secret_file, or a prompt on a \
+terminal.\n\n\
+Examples:\n  \
+ami demo                                  # a guided tour, no PBX needed\n  \
+ami --profile lab action CoreShowChannels -o table\n  \
+ami command --json \"core show channels concise\"\n  \
+ami events --filter Event=Hangup --count 5\n\n\
+Exit status: 0 success (also when the reader of the output goes away, as with | head), \
+1 failure (the server's error, connection or login problems), 2 invalid arguments."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options every subcommand accepts, before or after its name.
+#[derive(Debug, clap::Args)]
+struct Global {
+    /// How results are printed [default: json; ndjson for events; the CLI's own text for
+    /// command unless --json; tables in shell and demo].
+    #[arg(long, short = 'o', global = true, value_enum, value_name = "FORMAT")]
+    output: Option<output::Format>,
+    /// Config file with connection profiles [default: ~/.config/amikit/config.toml].
+    #[arg(long, global = true, env = "AMI_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Connection profile: a [profiles.NAME] table of the config file.
+    #[arg(long, global = true, env = "AMI_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Send any action and print its reply (for list actions: the items and the completion).
+    Action(cmd::action::Args),
+    /// Run a CLI command and print its output (--json: parsed into records).
+    #[command(name = "command")]
+    Cli(cmd::command::Args),
+    /// Stream events as NDJSON across reconnects, until Ctrl-C, --count or --duration.
+    Events(cmd::events::Args),
+    /// Interactive session: history, Tab completion of action names, events as they arrive.
+    Shell(cmd::shell::Args),
+    /// A guided tour against the embedded simulator: no PBX and no flags needed.
+    Demo(cmd::demo::Args),
     /// Decode raw AMI bytes (as a server sent them) into NDJSON, one object per packet.
     Decode(cmd::decode::Args),
     /// Benchmark a server (the simulator by default): events/s, Pings/s and latency.
@@ -38,7 +78,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let global = cli.global;
     let result = match cli.command {
+        Command::Action(args) => connect::run(&global, connect::Connected::Action(args)),
+        Command::Cli(args) => connect::run(&global, connect::Connected::Command(args)),
+        Command::Events(args) => connect::run(&global, connect::Connected::Events(args)),
+        Command::Shell(args) => connect::run(&global, connect::Connected::Shell(args)),
+        Command::Demo(args) => cmd::demo::main(args, global.output),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
@@ -47,9 +93,15 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `ami ... | head`: the reader has what it wanted.
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("ami: {error:#}");
-            ExitCode::FAILURE
+            if error.is::<connect::UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,7 +1,12 @@
 //! One module per subcommand: its clap `Args` and a `run` returning the exit code.
 
+pub mod action;
 pub mod bench;
+pub mod command;
 pub mod completions;
 pub mod decode;
+pub mod demo;
+pub mod events;
 pub mod gateway;
+pub mod shell;
 pub mod sim;

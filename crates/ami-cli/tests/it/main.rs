@@ -1,4 +1,5 @@
 //! Integration tests of the `ami` binary: the real executable, run as a user would.
 
+mod connected;
 mod decode;
 mod gateway;

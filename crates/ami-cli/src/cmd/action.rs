@@ -1,0 +1,187 @@
+//! `ami action NAME [Key=Value ...]`: any AMI action, its reply as one document.
+
+use std::process::ExitCode;
+
+use ami_client::{Action, Client};
+use anyhow::bail;
+
+use crate::output::{self, Document, Format};
+
+/// Arguments of `ami action`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    ami action Ping\n  \
+    ami action CoreShowChannels --output table\n  \
+    ami action Getvar Variable=AMPMGRUSER\n  \
+    ami action Originate Channel=Local/100@demo Exten=200 Context=demo Priority=1 \\\n      \
+    Async=true Variable=a=1 Variable=b=2\n\n\
+    Prints the response; for list actions (CoreShowChannels, SIPpeers, QueueStatus, ...)\n\
+    {\"response\": ..., \"items\": [...], \"complete\": ...}. Exit status 1 with the server's\n\
+    message when it answers Response: Error.")]
+pub struct Args {
+    #[command(flatten)]
+    pub conn: crate::conn::ConnArgs,
+    /// The action's name (Ping, CoreShowChannels, Originate, Getvar, ...).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Headers as Key=Value, in order; repeat a key to send it several times
+    /// (Variable=a=1 Variable=b=2). The first `=` separates key and value.
+    #[arg(value_name = "KEY=VALUE")]
+    pub headers: Vec<String>,
+}
+
+/// Parses `Key=Value` arguments. Refused before anything is sent: a missing `=`, an empty key,
+/// a key with spaces or a colon, a line break anywhere, and `Action` (it is NAME).
+pub fn parse_headers(arguments: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut headers = Vec::with_capacity(arguments.len());
+    for argument in arguments {
+        let Some((key, value)) = argument.split_once('=') else {
+            bail!(
+                "malformed argument {argument:?}: expected Key=Value\n\
+                 fix: write it as Key=Value, e.g. Channel=PJSIP/100; quote values with spaces: \
+                 'Data=hello world'"
+            );
+        };
+        if key.is_empty() {
+            bail!(
+                "malformed argument {argument:?}: the key before '=' is empty\n\
+                 fix: write it as Key=Value, e.g. Variable=name=value"
+            );
+        }
+        if key
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+        {
+            bail!(
+                "malformed argument {argument:?}: a key has no spaces, colons or control \
+                 characters\nfix: write it as Key=Value, e.g. Exten=200"
+            );
+        }
+        if value.contains(['\r', '\n']) {
+            // Named but not echoed: the value could be a secret, and a line break in it would
+            // start a new header on the wire.
+            bail!(
+                "the value of {key} contains a line break, which AMI cannot carry\n\
+                 fix: remove the line break from the value"
+            );
+        }
+        if key.eq_ignore_ascii_case("Action") {
+            bail!(
+                "malformed argument {argument:?}: the action's name is the first argument, \
+                 not a header\nfix: ami action {value} ..."
+            );
+        }
+        headers.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(headers)
+}
+
+/// Builds the action from its name and parsed headers.
+pub fn build_action(name: &str, headers: Vec<(String, String)>) -> anyhow::Result<Action> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == '=')
+    {
+        bail!(
+            "invalid action name {name:?}\nfix: give the action's name first, e.g. \
+             `ami action Ping` or `ami action Getvar Variable=X`"
+        );
+    }
+    let mut action = Action::new(name);
+    for (key, value) in headers {
+        action.push(key, value);
+    }
+    Ok(action)
+}
+
+/// Sends the action and prints the reply. A `Response: Error` prints the response too (a
+/// script may want its headers) and exits 1 with the server's message on standard error.
+pub async fn run(
+    name: &str,
+    action: Action,
+    client: &Client,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match client.send(action).await {
+        Ok(reply) => {
+            output::write_document(&mut out, format, &output::reply_document(&reply))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let Some(response) = error.response() else {
+                return Err(error.into());
+            };
+            output::write_document(
+                &mut out,
+                format,
+                &Document::single(output::message_value(response)),
+            )?;
+            drop(out);
+            eprintln!("ami: {name} failed: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn splits_at_the_first_equals_and_keeps_repeats_in_order() {
+        let headers = parse_headers(&strings(&[
+            "Channel=Local/100@demo",
+            "Variable=a=1",
+            "Variable=b=2",
+            "Data=",
+        ]))
+        .expect("valid");
+        assert_eq!(
+            headers,
+            vec![
+                ("Channel".into(), "Local/100@demo".into()),
+                ("Variable".into(), "a=1".into()),
+                ("Variable".into(), "b=2".into()),
+                ("Data".into(), String::new()),
+            ]
+        );
+        let action = build_action("Originate", headers).expect("valid");
+        assert_eq!(action.headers().len(), 4);
+        assert_eq!(action.name(), "Originate");
+    }
+
+    #[test]
+    fn refuses_malformed_arguments_with_a_fix() {
+        for bad in ["Channel", "=x", "Bad Key=x", "A:B=c", "Action=Ping"] {
+            let error = parse_headers(&strings(&[bad])).expect_err(bad);
+            let text = error.to_string();
+            assert!(text.contains("fix:"), "{text}");
+            assert!(
+                text.contains(&format!("{bad:?}")),
+                "names the argument: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_break_is_refused_without_echoing_the_value() {
+        let error = parse_headers(&strings(&["Secret=abc\r\nAction: Logoff"])).expect_err("CRLF");
+        let text = error.to_string();
+        assert!(text.contains("Secret"), "{text}");
+        assert!(!text.contains("abc"), "{text}");
+    }
+
+    #[test]
+    fn refuses_a_bad_action_name() {
+        assert!(build_action("", Vec::new()).is_err());
+        assert!(build_action("Ping=1", Vec::new()).is_err());
+        assert!(build_action("Core Show", Vec::new()).is_err());
+        assert!(build_action("CoreShowChannels", Vec::new()).is_ok());
+    }
+}

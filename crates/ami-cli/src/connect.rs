@@ -1,0 +1,264 @@
+//! Connecting for the subcommands that talk to a server, with errors a user can act on: each
+//! names the problem and the fix.
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ami_client::{Client, Config, Events};
+use anyhow::bail;
+
+use crate::cmd;
+use crate::config::{self, AuthMethod};
+use crate::conn::ConnArgs;
+use crate::output::Format;
+
+/// Everything needed to connect, from flags, environment and profile.
+pub struct Resolved {
+    /// The client's settings (its Debug output hides the secret).
+    pub config: Config,
+    /// The AMI user, for messages.
+    pub username: String,
+    /// Whether TLS is on, for messages.
+    pub tls: bool,
+}
+
+/// Fills what flags and environment left unset from the selected profile (flags and
+/// environment win), asks for the secret on a terminal when none is configured, and builds
+/// the client's settings.
+pub fn resolve(
+    conn: &ConnArgs,
+    config_path: Option<&std::path::Path>,
+    profile: Option<&str>,
+) -> anyhow::Result<Resolved> {
+    let selected = config::select(config_path, profile)?;
+    let mut conn = conn.clone();
+    if let Some(selected) = &selected {
+        let profile = &selected.profile;
+        conn.host = conn.host.or_else(|| profile.host.clone());
+        conn.port = conn.port.or(profile.port);
+        conn.username = conn.username.or_else(|| profile.username.clone());
+        conn.tls = conn.tls.or(profile.tls);
+        conn.tls_ca = conn.tls_ca.or_else(|| selected.tls_ca());
+        conn.tls_insecure |= profile.tls_insecure.unwrap_or(false);
+        conn.md5 |= profile.auth == Some(AuthMethod::Md5);
+        if conn.secret.is_none() && conn.secret_file.is_none() {
+            conn.secret = selected
+                .read_secret()?
+                .map(|secret| secret.expose().to_owned());
+        }
+    }
+    let tls = conn.tls.unwrap_or(false) || conn.tls_ca.is_some() || conn.tls_insecure;
+    let username = conn.username.clone().unwrap_or_else(|| "admin".to_owned());
+    if conn.host.as_deref().is_none_or(str::is_empty) {
+        bail!(
+            "no AMI host given\nfix: pass --host HOST, export AMI_HOST=HOST, or name a profile \
+             with --profile NAME; `ami demo` needs no PBX"
+        );
+    }
+    if conn.secret.is_none() && conn.secret_file.is_none() && io::stdin().is_terminal() {
+        let host = conn.host.as_deref().unwrap_or_default();
+        let prompt = format!("AMI secret for {username}@{host}: ");
+        let secret = rpassword::prompt_password(prompt)?;
+        conn.secret = Some(secret);
+    }
+    if conn.secret.is_none() && conn.secret_file.is_none() {
+        bail!(
+            "no AMI secret for user {username:?}\nfix: export AMI_SECRET=..., pass --secret-file \
+             FILE, or use a profile with secret_env or secret_file (--profile NAME); on a \
+             terminal ami asks for it"
+        );
+    }
+    Ok(Resolved {
+        config: conn.config(None)?,
+        username,
+        tls,
+    })
+}
+
+/// Connects and logs in; on failure the error says what went wrong and what to change.
+/// `address` is `host:port`, `username` the AMI user, both for the message only.
+pub async fn connect(config: Config, username: &str, tls: bool) -> anyhow::Result<Client> {
+    let address = config.address();
+    Client::connect(config)
+        .await
+        .map_err(|error| explain(&error, &address, username, tls))
+}
+
+/// Turns a connect/login error into a message with a `fix:` line.
+pub fn explain(
+    error: &ami_client::Error,
+    address: &str,
+    username: &str,
+    tls: bool,
+) -> anyhow::Error {
+    let text = error.to_string();
+    let io_kind = io_kind(error);
+    let message = if error.is_auth_failed() {
+        format!(
+            "{address} refused the login of user {username:?}: {}\n\
+             fix: check the username and the secret (AMI_USERNAME / --username, and AMI_SECRET or \
+             the profile's secret_env / secret_file) against manager.conf on the PBX",
+            error.server_message().unwrap_or("authentication failed")
+        )
+    } else if text.starts_with("TLS error")
+        || (tls
+            && error.is_io()
+            && !matches!(
+                io_kind,
+                Some(io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut)
+            ))
+    {
+        format!(
+            "the TLS connection to {address} failed: {text}\n\
+             fix: for a self-signed or private-CA certificate pass --tls-ca FILE (or tls_ca in \
+             the profile); check that {address} is the TLS port (5039 by default); if the server \
+             does not speak TLS, leave out --tls / AMI_TLS"
+        )
+    } else if error.is_timeout() {
+        if text.starts_with("login") {
+            format!(
+                "{address} accepted the connection but did not finish the login in time: {text}\n\
+                 fix: check that {address} is an AMI port and the PBX is not overloaded"
+            )
+        } else {
+            format!(
+                "no answer from {address}: {text}\n\
+                 fix: check the host and port (--host/--port, AMI_HOST/AMI_PORT), that the AMI is \
+                 enabled (manager.conf: enabled = yes, bindaddr) and that no firewall drops port \
+                 {}{}",
+                address.rsplit(':').next().unwrap_or("5038"),
+                if tls {
+                    ""
+                } else {
+                    "; a TLS-only port needs --tls"
+                }
+            )
+        }
+    } else if io_kind == Some(io::ErrorKind::ConnectionRefused) {
+        format!(
+            "cannot connect to {address}: connection refused\n\
+             fix: is Asterisk running with the AMI enabled (manager.conf: enabled = yes, \
+             port = 5038)? Check --host/--port (AMI_HOST/AMI_PORT); `ami demo` runs without a PBX"
+        )
+    } else if text.contains("lookup") || text.contains("resolve") || text.contains("not known") {
+        format!(
+            "cannot resolve the host of {address}: {text}\n\
+             fix: check the host name (--host / AMI_HOST / the profile's host)"
+        )
+    } else if text.contains("before the banner") || text.contains("banner") {
+        format!(
+            "{address} is not speaking AMI: {text}\n\
+             fix: check the port (5038 for plain AMI, 5039 for TLS with --tls)"
+        )
+    } else {
+        format!(
+            "cannot connect to {address} as {username:?}: {text}\n\
+             fix: check the connection settings (ami --help lists the flags and variables)"
+        )
+    };
+    anyhow::anyhow!(message)
+}
+
+fn io_kind(error: &ami_client::Error) -> Option<io::ErrorKind> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A mistake in the arguments found after clap's parsing (a malformed `Key=Value`): exit 2,
+/// as for clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The subcommands that talk to a server.
+#[derive(Debug)]
+pub enum Connected {
+    /// `ami action`.
+    Action(cmd::action::Args),
+    /// `ami command`.
+    Command(cmd::command::Args),
+    /// `ami events`.
+    Events(cmd::events::Args),
+    /// `ami shell`.
+    Shell(cmd::shell::Args),
+}
+
+/// A subcommand whose arguments have been checked.
+enum Ready {
+    Action(String, ami_client::Action, ConnArgs),
+    Command(cmd::command::Args),
+    Events(cmd::events::Args),
+    Shell(cmd::shell::Args),
+}
+
+/// Checks the arguments, connects (with events only for the subcommands that show them), runs
+/// the subcommand, and logs off.
+pub fn run(global: &crate::Global, command: Connected) -> anyhow::Result<ExitCode> {
+    // Arguments are checked before connecting: a typo should not cost a login.
+    let ready = match command {
+        Connected::Action(args) => {
+            let action = cmd::action::parse_headers(&args.headers)
+                .and_then(|headers| cmd::action::build_action(&args.name, headers))
+                .map_err(|error| UsageError(format!("{error:#}")))?;
+            Ready::Action(args.name, action, args.conn)
+        }
+        Connected::Command(args) => Ready::Command(args),
+        Connected::Events(args) => Ready::Events(args),
+        Connected::Shell(args) => Ready::Shell(args),
+    };
+    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
+    let conn = match &ready {
+        Ready::Action(_, _, conn) => conn,
+        Ready::Command(args) => &args.conn,
+        Ready::Events(args) => &args.conn,
+        Ready::Shell(args) => &args.conn,
+    };
+    let resolved = resolve(conn, global.config.as_deref(), global.profile.as_deref())?;
+    let config = resolved.config.events(if wants_events {
+        Events::On
+    } else {
+        Events::Off
+    });
+    let (username, tls) = (resolved.username, resolved.tls);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(connect(config, &username, tls))?;
+    let format = global.output;
+    let result = match ready {
+        Ready::Shell(args) => cmd::shell::run(args, &runtime, client.clone(), format),
+        Ready::Action(name, action, _) => runtime.block_on(cmd::action::run(
+            &name,
+            action,
+            &client,
+            format.unwrap_or(Format::Json),
+        )),
+        Ready::Command(args) => runtime.block_on(cmd::command::run(&args, &client, format)),
+        Ready::Events(args) => runtime.block_on(cmd::events::run(
+            args,
+            &client,
+            format.unwrap_or(Format::Ndjson),
+        )),
+    };
+    // Logging off is a courtesy: a server that does not answer must not hold up the exit.
+    runtime.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+    });
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}

@@ -1,0 +1,641 @@
+//! `ami action`, `command`, `events`, `shell`, `demo`, `completions` and the error messages:
+//! the real binary against the simulator (every Asterisk profile), its JSON output decoded.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ami_sim::{Profile, SimConfig, SimHandle};
+use serde_json::Value;
+
+/// A simulator running on its own runtime for the length of a test.
+struct Sim {
+    handle: SimHandle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Sim {
+    fn start(profile: Profile) -> Self {
+        Self::with(SimConfig {
+            profile,
+            demo_calls: true,
+            ..SimConfig::default()
+        })
+    }
+
+    fn with(config: SimConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.block_on(ami_sim::spawn(config)).unwrap();
+        Self {
+            handle,
+            runtime: Some(runtime),
+        }
+    }
+
+    fn handle(&self) -> &SimHandle {
+        &self.handle
+    }
+
+    fn port(&self) -> String {
+        self.handle().addr().port().to_string()
+    }
+
+    /// `ami` with this simulator's address and the admin account in the environment.
+    fn ami(&self) -> Command {
+        let mut command = ami();
+        command
+            .env("AMI_HOST", "127.0.0.1")
+            .env("AMI_PORT", self.port())
+            .env("AMI_USERNAME", "admin")
+            .env("AMI_SECRET", "amp111");
+        command
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // Dropping the runtime ends the simulator's tasks and closes its sockets, without
+        // waiting for connections the binary under test may have left open.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The binary with a clean environment: no inherited AMI settings, an empty HOME (no config).
+fn ami() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ami"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AMI_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+        .env("HOME", empty_home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+fn empty_home() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ami-cli-it-home-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "no panic, no backtrace: {stderr}"
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        stderr(output)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not one JSON document ({error}): {}", stdout(output)))
+}
+
+#[test]
+fn action_ping_on_every_profile() {
+    for profile in Profile::ALL {
+        let sim = Sim::start(profile);
+        let value = json(&run(sim.ami().args(["action", "Ping"])));
+        assert_eq!(value["Response"], "Success", "{profile}: {value}");
+        assert!(
+            value.get("Ping").is_some() || value.get("Message").is_some(),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn list_action_gives_items_and_completion_on_every_profile() {
+    for profile in Profile::ALL {
+        let sim = Sim::start(profile);
+        let value = json(&run(sim.ami().args(["action", "CoreShowChannels"])));
+        let items = value["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{profile}: demo calls are up: {value}");
+        assert!(items.iter().all(|item| item["Event"] == "CoreShowChannel"));
+        assert_eq!(value["response"]["Response"], "Success", "{profile}");
+        assert_eq!(value["complete"]["Event"], "CoreShowChannelsComplete");
+        assert_eq!(
+            value["complete"]["ListItems"],
+            items.len().to_string(),
+            "{profile}: {value}"
+        );
+    }
+}
+
+#[test]
+fn list_action_as_table_ndjson_and_yaml() {
+    let sim = Sim::start(Profile::V22);
+    let table = stdout(&run(sim.ami().args([
+        "action",
+        "CoreShowChannels",
+        "-o",
+        "table",
+    ])));
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("Channel "), "{table}");
+    assert!(!header.contains("ActionID"), "{table}");
+    let first = lines.next().unwrap();
+    let column = header.find("Context").unwrap();
+    assert_eq!(
+        &first[column..column + 4],
+        "demo",
+        "aligned columns: {table}"
+    );
+
+    let ndjson = stdout(&run(sim.ami().args([
+        "action",
+        "CoreShowChannels",
+        "--output",
+        "ndjson",
+    ])));
+    for line in ndjson.lines() {
+        let item: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(item["Event"], "CoreShowChannel");
+    }
+    let yaml = stdout(&run(sim.ami().args([
+        "action",
+        "CoreShowChannels",
+        "-o",
+        "yaml",
+    ])));
+    assert!(
+        yaml.starts_with("response:\n  Response: Success\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("\nitems:\n- Event: CoreShowChannel\n"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn server_error_exits_one_with_its_message() {
+    let sim = Sim::start(Profile::V22);
+    let output = run(sim.ami().args(["action", "Frobnicate"]));
+    assert_eq!(output.status.code(), Some(1));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["Response"], "Error");
+    let message = value["Message"].as_str().unwrap();
+    assert!(stderr(&output).contains(message), "{}", stderr(&output));
+}
+
+#[test]
+fn repeated_keys_are_all_sent() {
+    let sim = Sim::start(Profile::V22);
+    // Each Variable header becomes a VarSet event on the new channel: both must show up.
+    let mut events = sim
+        .ami()
+        .args([
+            "events",
+            "--filter",
+            "Event=VarSet",
+            "--filter",
+            "Variable=FIRST|SECOND",
+        ])
+        .args(["--count", "2", "--duration", "15s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut originate = sim.ami();
+    originate.args([
+        "action",
+        "Originate",
+        "Channel=Local/300@demo",
+        "Context=demo",
+        "Exten=300",
+        "Priority=1",
+        "Variable=FIRST=one",
+        "Variable=SECOND=two",
+    ]);
+    let pump = std::thread::spawn(move || {
+        // Until the events subscription is up, originated calls go unseen: keep calling.
+        for _ in 0..30 {
+            let output = originate.output().unwrap();
+            assert!(output.status.success(), "{}", stderr(&output));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let values = read_lines(&mut events, 2);
+    let _ = events.kill();
+    let _ = events.wait();
+    let names: Vec<&str> = values
+        .iter()
+        .filter_map(|v| v["Variable"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"FIRST") && names.contains(&"SECOND"),
+        "{values:?}"
+    );
+    let value_of = |name: &str| {
+        values
+            .iter()
+            .find(|v| v["Variable"] == name)
+            .map(|v| v["Value"].clone())
+    };
+    assert_eq!(value_of("FIRST"), Some(Value::from("one")));
+    assert_eq!(value_of("SECOND"), Some(Value::from("two")));
+    drop(pump);
+}
+
+#[test]
+fn command_prints_text_and_parses_with_json_on_every_profile() {
+    for profile in Profile::ALL {
+        let sim = Sim::start(profile);
+        let text = stdout(&run(sim
+            .ami()
+            .args(["command", "core show channels concise"])));
+        assert!(text.contains('!'), "{profile}: {text}");
+        let records = json(&run(sim.ami().args([
+            "command",
+            "--json",
+            "core show channels concise",
+        ])));
+        let records = records.as_array().unwrap();
+        assert!(!records.is_empty(), "{profile}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["channel"].is_string() && r["uniqueid"].is_string())
+        );
+
+        let verbose = json(&run(sim
+            .ami()
+            .args(["command", "--json", "core", "show", "channels", "verbose"])));
+        assert!(
+            verbose.as_array().is_some_and(|rows| !rows.is_empty()),
+            "{profile}: {verbose}"
+        );
+
+        let uptime = json(&run(sim.ami().args([
+            "command",
+            "--json",
+            "core show uptime",
+        ])));
+        assert!(uptime.is_object(), "{profile}: {uptime}");
+        assert!(uptime["system_uptime"].is_string(), "{profile}: {uptime}");
+
+        let queues = json(&run(sim.ami().args(["command", "--json", "queue show"])));
+        assert!(queues.is_array(), "{profile}: {queues}");
+
+        let lines = json(&run(sim.ami().args([
+            "command",
+            "--json",
+            "core show version",
+        ])));
+        assert!(
+            lines
+                .as_array()
+                .is_some_and(|l| l.iter().all(Value::is_string)),
+            "{lines}"
+        );
+    }
+}
+
+#[test]
+fn command_refused_by_the_cli_exits_one() {
+    for profile in [Profile::V22, Profile::V13] {
+        let sim = Sim::start(profile);
+        let output = run(sim.ami().args(["command", "frobnicate the widgets"]));
+        assert_eq!(output.status.code(), Some(1), "{profile}");
+        assert!(
+            stderr(&output).contains("No such command"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Reads NDJSON lines from a running `ami events` until `want` events or the time limit.
+fn read_lines(child: &mut Child, want: usize) -> Vec<Value> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut values = Vec::new();
+    while values.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => values.push(serde_json::from_str(&line).unwrap()),
+            Err(_) => break,
+        }
+    }
+    values
+}
+
+#[test]
+fn events_count_and_filter() {
+    let sim = Sim::start(Profile::V22);
+    let mut child = sim
+        .ami()
+        .args(["events", "--count", "5", "--filter", "Event=UserEvent"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Keep user events coming until the stream has its five.
+    let sim_for_events = sim.ami();
+    let pump = std::thread::spawn(move || {
+        let mut command = sim_for_events;
+        command.args(["action", "UserEvent", "UserEvent=CliTest", "Seq=1"]);
+        for _ in 0..40 {
+            let _ = command.output();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let values = read_lines(&mut child, 6);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(values.len(), 5, "exactly --count events: {values:?}");
+    assert!(
+        values
+            .iter()
+            .all(|v| v["Event"] == "UserEvent" && v["UserEvent"] == "CliTest")
+    );
+    drop(pump);
+}
+
+#[test]
+fn events_duration_ends_the_stream() {
+    let sim = Sim::start(Profile::V13);
+    let started = Instant::now();
+    let output =
+        run(sim
+            .ami()
+            .args(["events", "--duration", "700ms", "--filter", "Event=Nothing"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn events_mark_disconnect_and_reconnect() {
+    let sim = Sim::start(Profile::V22);
+    let mut child = sim
+        .ami()
+        .args([
+            "events",
+            "--filter",
+            "Event=NoSuchEvent",
+            "--duration",
+            "20s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    sim.handle().restart();
+    let values = read_lines(&mut child, 2);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(values.len(), 2, "{values:?}");
+    assert_eq!(values[0]["_connection"], "disconnected", "{values:?}");
+    assert_eq!(values[1]["_connection"], "reconnected", "{values:?}");
+}
+
+#[test]
+fn events_into_a_closed_pipe_exit_quietly() {
+    let sim = Sim::start(Profile::V22);
+    let mut child = sim
+        .ami()
+        .arg("events")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    sim.handle().emit_events(2_000);
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(serde_json::from_str::<Value>(&first).is_ok(), "{first}");
+    drop(stdout);
+    sim.handle().emit_events(2_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ami events did not stop on a closed pipe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut error = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut error).unwrap();
+    assert!(status.success(), "{status:?} {error}");
+    assert!(error.is_empty(), "quiet: {error}");
+}
+
+#[test]
+fn shell_reads_a_script_from_standard_input() {
+    let sim = Sim::start(Profile::V11);
+    let mut child = sim
+        .ami()
+        .args(["shell", "--quiet-events"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b":output ndjson\nPing\nGetvar Variable=\"NO SUCH\"\n!core show uptime\nquit\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = stdout(&output);
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["Response"], "Success", "{text}");
+    assert!(text.contains("uptime"), "{text}");
+}
+
+#[test]
+fn demo_walks_through_without_a_pbx() {
+    let output = run(ami().args(["demo", "--wait", "10"]));
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}\n{text}", stderr(&output));
+    for expected in [
+        "Logged in",
+        "CoreShowChannels",
+        "core show uptime",
+        "Originate successfully queued",
+        "Newchannel",
+        "Hangup",
+        "every channel of the call has hung up",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn unreachable_host_names_the_problem_and_the_fix() {
+    // A port just freed: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = run(ami()
+        .args([
+            "action",
+            "Ping",
+            "--host",
+            "127.0.0.1",
+            "--username",
+            "admin",
+        ])
+        .args(["--port", &port.to_string()])
+        .env("AMI_SECRET", "amp111"));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("connection refused") && error.contains("fix:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn wrong_secret_names_the_problem_and_never_the_secret() {
+    let sim = Sim::with(SimConfig {
+        auth_fail_delay: Duration::from_millis(10),
+        ..SimConfig::default()
+    });
+    let output = run(sim
+        .ami()
+        .env("AMI_SECRET", "wrong-s3cret")
+        .args(["action", "Ping"]));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("refused the login") && error.contains("fix:"),
+        "{error}"
+    );
+    assert!(!error.contains("wrong-s3cret") && !stdout(&output).contains("wrong-s3cret"));
+}
+
+#[test]
+fn tls_to_a_plain_port_names_tls() {
+    let sim = Sim::start(Profile::V22);
+    let output = run(sim
+        .ami()
+        .args(["action", "Ping", "--tls", "--connect-timeout", "3"]));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(error.contains("TLS") && error.contains("fix:"), "{error}");
+}
+
+#[test]
+fn malformed_key_value_is_a_usage_error_before_connecting() {
+    // No server at all: the argument is refused first.
+    let output = run(ami().args(["action", "Originate", "Channel"]));
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert!(
+        error.contains("Key=Value") && error.contains("fix:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn profiles_from_the_config_file() {
+    let sim = Sim::start(Profile::V18);
+    let dir = empty_home().join("profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("lab.secret");
+    std::fs::write(&secret, "amp111\n").unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.lab]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"admin\"\nsecret_file = \"{}\"\n",
+            sim.port(),
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let value = json(&run(ami().args([
+        "--config",
+        config,
+        "--profile",
+        "lab",
+        "action",
+        "Ping",
+    ])));
+    assert_eq!(value["Response"], "Success");
+
+    let output = run(ami().args(["--config", config, "--profile", "staging", "action", "Ping"]));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("unknown profile \"staging\"") && error.contains("lab"),
+        "{error}"
+    );
+    assert!(error.contains("fix:"), "{error}");
+}
+
+#[test]
+fn help_is_complete_and_completions_generate() {
+    let help = stdout(&run(ami().arg("--help")));
+    for subcommand in [
+        "action",
+        "command",
+        "events",
+        "shell",
+        "demo",
+        "decode",
+        "completions",
+    ] {
+        assert!(help.contains(subcommand), "{subcommand} in --help:\n{help}");
+        let sub = run(ami().args([subcommand, "--help"]));
+        assert!(sub.status.success());
+        let text = stdout(&sub);
+        assert!(text.contains("Usage: ami"), "{subcommand}: {text}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout(&run(ami().args(["completions", shell])));
+        assert!(
+            script.contains("action") && script.contains("events"),
+            "{shell}"
+        );
+    }
+}
