@@ -164,9 +164,11 @@ pub(crate) async fn serve(
                 if let Some(tls) = &tls {
                     let acceptor = tls.acceptor.clone();
                     tokio::spawn(async move {
-                        match acceptor.accept(stream).await {
-                            Ok(stream) => connection(stream, shared, id, peer(local, remote, true)).await,
-                            Err(error) => warn!(%error, "TLS handshake failed"),
+                        // A peer that never finishes the handshake must not hold a task forever.
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => connection(stream, shared, id, peer(local, remote, true)).await,
+                            Ok(Err(error)) => warn!(%error, "TLS handshake failed"),
+                            Err(_) => warn!("TLS handshake timed out"),
                         }
                     }.instrument(span));
                     continue;
@@ -269,14 +271,13 @@ where
 }
 
 /// Writes bytes through the fault injector with the write timeout.
-struct Writer<'a, W> {
+struct Writer<W> {
     inner: W,
     faults: Option<FaultInjector>,
     timeout: Duration,
-    shared: &'a Shared,
 }
 
-impl<W: AsyncWrite + Unpin> Writer<'_, W> {
+impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Writes one packet (or a coalesced run of packets when no faults are set).
     async fn packet(&mut self, bytes: Bytes) -> Result<(), End> {
         let steps = match &mut self.faults {
@@ -302,7 +303,6 @@ impl<W: AsyncWrite + Unpin> Writer<'_, W> {
     }
 
     async fn flush(&mut self) -> Result<(), End> {
-        let _ = self.shared;
         match tokio::time::timeout(self.timeout, self.inner.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Io(error)),
@@ -323,7 +323,6 @@ where
         inner: writer,
         faults,
         timeout: shared.config.write_timeout,
-        shared,
     };
     let mut session = ServerSession::new(id, shared.config.profile, peer);
     session.set_auth_fail_delay(shared.config.auth_fail_delay);
@@ -397,7 +396,7 @@ where
 /// Writes everything the session has queued, then flushes.
 async fn drain<W: AsyncWrite + Unpin>(
     session: &mut ServerSession,
-    writer: &mut Writer<'_, W>,
+    writer: &mut Writer<W>,
     coalesce: bool,
 ) -> Result<(), End> {
     let mut pending = BytesMut::new();
@@ -442,7 +441,7 @@ async fn drain<W: AsyncWrite + Unpin>(
 /// session takes every event of the cycle; otherwise each event is checked.
 async fn stream_some<W: AsyncWrite + Unpin>(
     session: &mut ServerSession,
-    writer: &mut Writer<'_, W>,
+    writer: &mut Writer<W>,
     shared: &Shared,
     to_stream: &mut u64,
     pos: &mut usize,
@@ -488,7 +487,6 @@ where
         inner: writer,
         faults,
         timeout: shared.config.write_timeout,
-        shared,
     };
     for packet in crate::replay::split_packets(&transcript) {
         if let Err(end) = writer.packet(packet).await {
