@@ -13,6 +13,24 @@ use crate::config::{self, AuthMethod};
 use crate::conn::ConnArgs;
 use crate::output::Format;
 
+/// Options of every subcommand that talks to a server: output format, profile, connection.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// How the result is printed [default: json; ndjson for events; the CLI's own text for
+    /// command unless --json; tables in shell].
+    #[arg(long, short = 'o', value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
+    /// Config file with connection profiles [default: ~/.config/amikit/config.toml].
+    #[arg(long, env = "AMI_CONFIG", value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+    /// Connection profile: a [profiles.NAME] table of the config file; flags and environment
+    /// variables override its settings.
+    #[arg(long, env = "AMI_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 /// Everything needed to connect, from flags, environment and profile.
 pub struct Resolved {
     /// The client's settings (its Debug output hides the secret).
@@ -199,7 +217,7 @@ pub enum Connected {
 
 /// A subcommand whose arguments have been checked.
 enum Ready {
-    Action(String, ami_client::Action, ConnArgs),
+    Action(String, ami_client::Action, Common),
     Command(cmd::command::Args),
     Events(cmd::events::Args),
     Shell(cmd::shell::Args),
@@ -207,27 +225,32 @@ enum Ready {
 
 /// Checks the arguments, connects (with events only for the subcommands that show them), runs
 /// the subcommand, and logs off.
-pub fn run(global: &crate::Global, command: Connected) -> anyhow::Result<ExitCode> {
+pub fn run(command: Connected) -> anyhow::Result<ExitCode> {
     // Arguments are checked before connecting: a typo should not cost a login.
     let ready = match command {
         Connected::Action(args) => {
             let action = cmd::action::parse_headers(&args.headers)
                 .and_then(|headers| cmd::action::build_action(&args.name, headers))
                 .map_err(|error| UsageError(format!("{error:#}")))?;
-            Ready::Action(args.name, action, args.conn)
+            Ready::Action(args.name, action, args.common)
         }
         Connected::Command(args) => Ready::Command(args),
         Connected::Events(args) => Ready::Events(args),
         Connected::Shell(args) => Ready::Shell(args),
     };
     let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
-    let conn = match &ready {
-        Ready::Action(_, _, conn) => conn,
-        Ready::Command(args) => &args.conn,
-        Ready::Events(args) => &args.conn,
-        Ready::Shell(args) => &args.conn,
-    };
-    let resolved = resolve(conn, global.config.as_deref(), global.profile.as_deref())?;
+    let common = match &ready {
+        Ready::Action(_, _, common) => common,
+        Ready::Command(args) => &args.common,
+        Ready::Events(args) => &args.common,
+        Ready::Shell(args) => &args.common,
+    }
+    .clone();
+    let resolved = resolve(
+        &common.conn,
+        common.config.as_deref(),
+        common.profile.as_deref(),
+    )?;
     let config = resolved.config.events(if wants_events {
         Events::On
     } else {
@@ -239,7 +262,7 @@ pub fn run(global: &crate::Global, command: Connected) -> anyhow::Result<ExitCod
         .enable_all()
         .build()?;
     let client = runtime.block_on(connect(config, &username, tls))?;
-    let format = global.output;
+    let format = common.output;
     let result = match ready {
         Ready::Shell(args) => cmd::shell::run(args, &runtime, client.clone(), format),
         Ready::Action(name, action, _) => runtime.block_on(cmd::action::run(

@@ -7,7 +7,6 @@ mod connect;
 mod filter;
 mod output;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -23,32 +22,15 @@ command line: AMI_SECRET, --secret-file, a profile's secret_env / secret_file, o
 terminal.\n\n\
 Examples:\n  \
 ami demo                                  # a guided tour, no PBX needed\n  \
-ami --profile lab action CoreShowChannels -o table\n  \
+ami action CoreShowChannels --profile lab -o table\n  \
 ami command --json \"core show channels concise\"\n  \
 ami events --filter Event=Hangup --count 5\n\n\
 Exit status: 0 success (also when the reader of the output goes away, as with | head), \
 1 failure (the server's error, connection or login problems), 2 invalid arguments."
 )]
 struct Cli {
-    #[command(flatten)]
-    global: Global,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Options every subcommand accepts, before or after its name.
-#[derive(Debug, clap::Args)]
-struct Global {
-    /// How results are printed [default: json; ndjson for events; the CLI's own text for
-    /// command unless --json; tables in shell and demo].
-    #[arg(long, short = 'o', global = true, value_enum, value_name = "FORMAT")]
-    output: Option<output::Format>,
-    /// Config file with connection profiles [default: ~/.config/amikit/config.toml].
-    #[arg(long, global = true, env = "AMI_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Connection profile: a [profiles.NAME] table of the config file.
-    #[arg(long, global = true, env = "AMI_PROFILE", value_name = "NAME")]
-    profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,13 +60,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let global = cli.global;
     let result = match cli.command {
-        Command::Action(args) => connect::run(&global, connect::Connected::Action(args)),
-        Command::Cli(args) => connect::run(&global, connect::Connected::Command(args)),
-        Command::Events(args) => connect::run(&global, connect::Connected::Events(args)),
-        Command::Shell(args) => connect::run(&global, connect::Connected::Shell(args)),
-        Command::Demo(args) => cmd::demo::main(args, global.output),
+        Command::Action(args) => connect::run(connect::Connected::Action(args)),
+        Command::Cli(args) => connect::run(connect::Connected::Command(args)),
+        Command::Events(args) => connect::run(connect::Connected::Events(args)),
+        Command::Shell(args) => connect::run(connect::Connected::Shell(args)),
+        Command::Demo(args) => cmd::demo::main(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),

@@ -20,7 +20,7 @@ use crate::output::{self, Document, Format};
     message when it answers Response: Error.")]
 pub struct Args {
     #[command(flatten)]
-    pub conn: crate::conn::ConnArgs,
+    pub common: crate::connect::Common,
     /// The action's name (Ping, CoreShowChannels, Originate, Getvar, ...).
     #[arg(value_name = "NAME")]
     pub name: String,

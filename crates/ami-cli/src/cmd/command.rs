@@ -20,7 +20,7 @@ use crate::output::{self, Format};
     Exit status 1 when the CLI refuses the command (No such command ...).")]
 pub struct Args {
     #[command(flatten)]
-    pub conn: crate::conn::ConnArgs,
+    pub common: crate::connect::Common,
     /// The CLI command; several words are joined with spaces, so quoting is optional.
     #[arg(value_name = "COMMAND", required = true, num_args = 1..)]
     pub words: Vec<String>,
@@ -59,7 +59,7 @@ pub fn render(
     }
 }
 
-/// Runs the command and prints its output. `format` is the global `--output`, if given.
+/// Runs the command and prints its output. `format` is `--output`, if given.
 pub async fn run(args: &Args, client: &Client, format: Option<Format>) -> anyhow::Result<ExitCode> {
     let command = args.command();
     let format = if args.json {

@@ -18,6 +18,9 @@ pub struct Args {
     /// Which Asterisk the simulator imitates: 22, 13, 11 or 1.8.
     #[arg(long, value_name = "VERSION", default_value = "22")]
     pub asterisk: Profile,
+    /// How results are printed [default: table].
+    #[arg(long, short = 'o', value_enum, value_name = "FORMAT")]
+    pub output: Option<Format>,
     /// Stop following the call's events after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub wait: u64,
@@ -28,11 +31,12 @@ const USERNAME: &str = "admin";
 const SECRET: &str = "amp111";
 
 /// Runs the tour on its own runtime.
-pub fn main(args: Args, format: Option<Format>) -> anyhow::Result<ExitCode> {
+pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let format = args.output;
     let result = runtime.block_on(run(args, format));
     // Whatever the simulator still has running must not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -45,6 +49,8 @@ pub async fn run(args: Args, format: Option<Format>) -> anyhow::Result<ExitCode>
     let mut out = std::io::stdout().lock();
     let sim = ami_sim::spawn(SimConfig {
         profile: args.asterisk,
+        // A few calls already up, so the list action has something to list.
+        demo_calls: true,
         ..SimConfig::default()
     })
     .await
@@ -144,13 +150,8 @@ async fn tour(
     step(
         out,
         "The call's events as they arrive, until every channel has hung up.",
-        "ami events --filter 'Channel~Local/'",
+        "ami events --filter 'Channel~Local/100@demo-'",
     )?;
-    let stream_format = if format == Format::Table {
-        Format::Table
-    } else {
-        Format::Ndjson
-    };
     let deadline = tokio::time::Instant::now() + wait;
     let mut open: BTreeSet<String> = BTreeSet::new();
     let mut seen_channel = false;
@@ -165,26 +166,69 @@ async fn tour(
         let Some(item) = item else {
             anyhow::bail!("the simulator closed the connection");
         };
-        if let EventItem::Event(event) = &item {
-            let channel = event.get("Channel").map(|c| c.into_owned());
-            match (event.name().as_ref(), channel) {
-                ("Newchannel", Some(channel)) => {
-                    seen_channel = true;
-                    open.insert(channel);
-                }
-                ("Hangup", Some(channel)) => {
-                    open.remove(&channel);
-                }
-                _ => {}
-            }
+        let EventItem::Event(event) = &item else {
+            output::write_stream_item(out, Format::Ndjson, &crate::cmd::events::item_value(&item))?;
+            continue;
+        };
+        // The calls that were already up have their own events: show only this call's.
+        if !event
+            .fields()
+            .any(|field| field.value_str().starts_with(OUR_CHANNEL))
+        {
+            continue;
         }
-        output::write_stream_item(out, stream_format, &crate::cmd::events::item_value(&item))?;
+        let channel = event.get("Channel").map(|c| c.into_owned());
+        match (event.name().as_ref(), channel) {
+            ("Newchannel", Some(channel)) => {
+                seen_channel = true;
+                open.insert(channel);
+            }
+            ("Hangup", Some(channel)) => {
+                open.remove(&channel);
+            }
+            _ => {}
+        }
+        if format == Format::Table {
+            writeln!(out, "{}", summary(event.message()))?;
+        } else {
+            output::write_stream_item(out, format, &output::message_value(event.message()))?;
+        }
         if seen_channel && open.is_empty() {
             writeln!(out, "(every channel of the call has hung up)")?;
             break;
         }
     }
     Ok(())
+}
+
+/// The prefix of the originated call's channel names.
+const OUR_CHANNEL: &str = "Local/100@demo-";
+
+/// The headers worth reading in a tour, in this order; the rest are left out of the summary.
+const SUMMARY_HEADERS: [&str; 12] = [
+    "Channel",
+    "DestChannel",
+    "ChannelStateDesc",
+    "Exten",
+    "Application",
+    "AppData",
+    "Variable",
+    "Value",
+    "UserEvent",
+    "Response",
+    "DialStatus",
+    "Cause-txt",
+];
+
+/// `Event  Name=value ...` with the few headers that tell the story of a call.
+fn summary(message: &ami_client::Message) -> String {
+    let mut line = format!("{:<18}", message.event_name().unwrap_or_default());
+    for name in SUMMARY_HEADERS {
+        if let Some(value) = message.get(name) {
+            line.push_str(&format!(" {name}={value}"));
+        }
+    }
+    line
 }
 
 fn step(out: &mut impl Write, what: &str, equivalent: &str) -> std::io::Result<()> {

@@ -30,7 +30,7 @@ use crate::output::{self, Format};
 )]
 pub struct Args {
     #[command(flatten)]
-    pub conn: crate::conn::ConnArgs,
+    pub common: crate::connect::Common,
     /// Print only events matching EXPR (repeatable; all must hold).
     #[arg(long = "filter", value_name = "EXPR")]
     pub filters: Vec<Filter>,

@@ -39,7 +39,7 @@ use crate::output::{self, Format};
     Example:\n  ami shell\n  printf 'Ping\\n!core show uptime\\n' | ami shell")]
 pub struct Args {
     #[command(flatten)]
-    pub conn: crate::conn::ConnArgs,
+    pub common: crate::connect::Common,
     /// Start with events hidden (`:events on` shows them).
     #[arg(long)]
     pub quiet_events: bool,

@@ -594,16 +594,16 @@ fn profiles_from_the_config_file() {
     .unwrap();
     let config = config.to_str().unwrap();
     let value = json(&run(ami().args([
+        "action",
+        "Ping",
         "--config",
         config,
         "--profile",
         "lab",
-        "action",
-        "Ping",
     ])));
     assert_eq!(value["Response"], "Success");
 
-    let output = run(ami().args(["--config", config, "--profile", "staging", "action", "Ping"]));
+    let output = run(ami().args(["action", "--config", config, "--profile", "staging", "Ping"]));
     assert_eq!(output.status.code(), Some(1));
     let error = stderr(&output);
     assert!(
