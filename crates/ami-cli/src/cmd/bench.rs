@@ -28,16 +28,21 @@ pub struct Args {
     pub what: What,
     #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+/// Options every benchmark takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
     /// One JSON object instead of text.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub json: bool,
     /// Client runtime threads (1: everything on one thread; 2: the connection task and the
     /// consumer may run on different cores).
-    #[arg(long, global = true, default_value_t = 1)]
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Simulator profile when no host is given (22, 13, 11, 1.8).
-    #[arg(long, global = true, default_value = "22")]
-    pub profile: String,
+    #[arg(long, default_value = "22")]
+    pub sim_profile: String,
 }
 
 /// What to measure.
@@ -51,6 +56,8 @@ pub enum What {
         /// Subscriber buffer, in events (the default is large enough for zero loss).
         #[arg(long, default_value_t = 65_536)]
         buffer: usize,
+        #[command(flatten)]
+        common: Common,
     },
     /// Ping round trips: rate and latency percentiles.
     Ping {
@@ -63,7 +70,71 @@ pub enum What {
         /// Also time the same Pings over a bare socket (no client), for comparison.
         #[arg(long)]
         compare_bare: bool,
+        #[command(flatten)]
+        common: Common,
     },
+    /// Memory per idle logged-in connection (RSS growth over many clients).
+    Idle {
+        /// Clients to open.
+        #[arg(long, default_value_t = 200)]
+        connections: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Resident memory per idle connection: RSS growth over `connections` logged-in clients.
+async fn bench_idle(config: Config, connections: usize) -> anyhow::Result<Report> {
+    // Warm the runtime and allocator with one connection first, so the figure is per client.
+    let first = Client::connect(config.clone()).await?;
+    first.ping().await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = current_rss_kib().unwrap_or_default();
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let client = Client::connect(config.clone()).await?;
+        client.ping().await?;
+        clients.push(client);
+    }
+    // Let the login events drain and the tasks settle into their idle state.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = current_rss_kib().unwrap_or_default();
+    let per = (after.saturating_sub(before) as f64 * 1024.0) / connections as f64;
+    for client in clients {
+        client.close().await;
+    }
+    first.close().await;
+    Ok(Report {
+        json: json!({
+            "connections": connections,
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "bytes_per_connection": per.round(),
+        }),
+        text: vec![
+            format!("idle connections: {connections}"),
+            format!("RSS before: {before} KiB, after: {after} KiB"),
+            format!("per idle connection: {:.1} KiB", per / 1024.0),
+        ],
+    })
+}
+
+fn current_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+impl What {
+    fn common(&self) -> &Common {
+        match self {
+            What::Events { common, .. } | What::Ping { common, .. } | What::Idle { common, .. } => {
+                common
+            }
+        }
+    }
 }
 
 /// Where the server comes from.
@@ -176,10 +247,15 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     }
     // `ami sim` cannot be told from outside to stream events, so the events run keeps the
     // simulator in this process (on its own thread); Pings go to a separate process.
-    if matches!(args.what, What::Ping { .. }) {
-        return start_process(&args.profile);
+    if matches!(args.what, What::Ping { .. } | What::Idle { .. }) {
+        match start_process(&args.what.common().sim_profile) {
+            Ok(server) => return Ok(server),
+            Err(error) => {
+                eprintln!("ami bench: {error:#}; using the simulator in this process instead")
+            }
+        }
     }
-    let profile: ami_sim::Profile = args.profile.parse()?;
+    let profile: ami_sim::Profile = args.what.common().sim_profile.parse()?;
     // The simulator gets its own single-threaded runtime on its own OS thread, so it competes
     // with the client as a separate process would (one core each on a 2-core machine).
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -203,25 +279,27 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let server = start_server(&args)?;
     let config = server.config(&args.conn)?.keepalive(None).reconnect(None);
-    let runtime = if args.threads <= 1 {
+    let common = args.what.common().clone();
+    let runtime = if common.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
+            .worker_threads(common.threads)
             .enable_all()
             .build()
     }
     .context("client runtime")?;
     let result = match &args.what {
-        What::Events { count, buffer } => {
+        What::Events { count, buffer, .. } => {
             runtime.block_on(bench_events(&server, config, *count, *buffer))
         }
         What::Ping {
             count,
             in_flight,
             compare_bare,
+            ..
         } => {
             let secret = server.secret(&args.conn)?;
             runtime.block_on(bench_ping(
@@ -232,12 +310,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 *compare_bare,
             ))
         }
+        What::Idle { connections, .. } => {
+            runtime.block_on(bench_idle(config, (*connections).max(1)))
+        }
     };
     let where_ = server.describe();
     server.stop();
     let mut report = result?;
     let peak_kib = peak_rss_kib();
-    if args.json {
+    if common.json {
         println!("{}", serde_json::to_string(&report.json)?);
     } else {
         report.text.push(format!("server: {where_}"));
