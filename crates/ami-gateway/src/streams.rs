@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -196,8 +196,9 @@ pub(crate) async fn sse(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
     let client = open(&state, &caller, query.as_deref()).await?;
-    let stream =
-        futures_util::stream::unfold((client, Phase::Hello), |(mut client, phase)| async move {
+    let stream = futures_util::stream::unfold(
+        (client, Phase::Hello),
+        |(mut client, phase)| async move {
             let event = |kind: &str, data: &str| {
                 Ok::<_, Infallible>(SseEvent::default().event(kind).data(data))
             };
@@ -223,12 +224,13 @@ pub(crate) async fn sse(
                     _ = client.shared.notify.notified() => continue,
                     item = client.rx.recv() => {
                         let item = item?;
-                        let sse = event(item.kind, &item.data);
+                        let sse = event(item.kind, std::str::from_utf8(&item.data).unwrap_or_default());
                         return Some((sse, (client, Phase::Open)));
                     }
                 }
             }
-        });
+        },
+    );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
@@ -255,8 +257,12 @@ pub(crate) async fn websocket(
     })?;
     let client = open(&state, &caller, query.as_deref()).await?;
     let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
+    // Small buffers: a stream client sends next to nothing, and with thousands of clients the
+    // 128 KiB defaults would dominate the gateway's memory.
     Ok(upgrade
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             if run_websocket(socket, client, write_timeout).await == End::WriteTimeout {
                 state
@@ -328,9 +334,10 @@ async fn run_websocket(
                 if n == 0 {
                     return End::Normal;
                 }
+                // The shared bytes become the frame's payload: no copy per client.
                 let messages = batch
                     .drain(..)
-                    .map(|item| WsMessage::Text((&*item.data).into()))
+                    .filter_map(|item| Utf8Bytes::try_from(item.data).ok().map(WsMessage::Text))
                     .collect();
                 if let Err(end) = send_within(&mut socket, write_timeout, messages).await {
                     // A client that takes nothing for the whole timeout is gone or stuck.

@@ -61,13 +61,14 @@ pub(crate) struct Status {
     pub(crate) pbx_uptime: Option<(u64, Instant)>,
 }
 
-/// One message for a stream client, already rendered as JSON text (shared by every client
-/// that gets it).
+/// One message for a stream client, already rendered as JSON text. Shared by every client
+/// that gets it: `Bytes` so a WebSocket frame can carry it without a copy per client.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamItem {
     /// `event`, `lagged`, `connection`.
     pub(crate) kind: &'static str,
-    pub(crate) data: Arc<str>,
+    /// UTF-8 JSON text.
+    pub(crate) data: bytes::Bytes,
 }
 
 /// What a stream client shares with the fan-out tasks.
@@ -467,7 +468,7 @@ impl Pump {
     }
 
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
-        let mut rendered: Option<Arc<str>> = None;
+        let mut rendered: Option<bytes::Bytes> = None;
         let named = self
             .by_name
             .get(lower_name)

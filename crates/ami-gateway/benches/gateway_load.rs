@@ -1,0 +1,575 @@
+//! Load benchmark of the gateway, in three processes: the simulator (the PBX), the gateway,
+//! and this driver with the clients. Bounded: it stops by itself.
+//!
+//! ```sh
+//! cargo bench -p ami-gateway --bench gateway_load -- --clients 1000 --rate 50000 --seconds 10
+//! ```
+//!
+//! 1. HTTP actions: `--http-connections` keep-alive connections send `Ping` through the gateway
+//!    to its one AMI connection for `--http-seconds`; requests/s and latency percentiles.
+//! 2. Events: `--clients` WebSocket clients, each filtering one event name that is about 2% of
+//!    the simulator's call-event stream, while the simulator sends `--rate` events/s for
+//!    `--seconds`. Every client's count is checked against the gateway's own per-name counter
+//!    (every matching event delivered, no lag). Latency: probe `UserEvent`s carrying the send
+//!    time go PBX -> gateway -> probe clients, so the figure is an upper bound on what the
+//!    gateway adds (it includes the simulator and two loopback hops). Memory: the gateway
+//!    process's peak RSS.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ROLE: &str = "AMI_GW_BENCH_ROLE";
+const TOKEN: &str = "bench-token";
+/// Filters of the load clients: each of these names is 1/53 of the simulator's call cycle.
+const NAMES: [&str; 3] = ["BridgeCreate", "BridgeDestroy", "LocalBridge"];
+const PROBE_CLIENTS: usize = 20;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("sim") => role_sim(),
+        Ok("gateway") => role_gateway(),
+        _ => driver(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Exits when the driver closes our stdin (or dies), so no process outlives the benchmark.
+fn exit_on_stdin_eof(on_line: impl Fn(String) + Send + 'static) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(line) => on_line(line),
+                Err(_) => break,
+            }
+        }
+        std::process::exit(0);
+    });
+}
+
+fn role_sim() {
+    let rt = runtime();
+    rt.block_on(async {
+        let sim = ami_sim::spawn(ami_sim::SimConfig::default())
+            .await
+            .expect("simulator");
+        println!("ADDR {}", sim.addr());
+        let (start_tx, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64)>();
+        exit_on_stdin_eof(move |line| {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("start") {
+                let rate = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                let seconds = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                let _ = start_tx.send((rate, seconds));
+            }
+        });
+        while let Some((rate, seconds)) = start_rx.recv().await {
+            // Paced in 10 ms steps: rate/100 events per step.
+            let per_tick = rate / 100;
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            for _ in 0..seconds * 100 {
+                tick.tick().await;
+                sim.emit_events(per_tick);
+            }
+            println!("DONE");
+        }
+    });
+}
+
+fn role_gateway() {
+    let sim = std::env::var("AMI_GW_BENCH_SIM").expect("sim address");
+    let (host, port) = sim.rsplit_once(':').expect("host:port");
+    let text = format!(
+        "[streams]\nmax_clients = 100000\n\
+         [[servers]]\nname = \"sim\"\nhost = \"{host}\"\nport = {port}\nusername = \"admin\"\nsecret = \"amp111\"\n\
+         [[tokens]]\nname = \"bench\"\nsha256 = \"{}\"\nservers = [\"*\"]\nactions = {{ allow = [\"*\"] }}\nevents = [\"*\"]\nrate_per_second = 0\n",
+        ami_gateway::auth::hash_token_hex(TOKEN)
+    );
+    let config = ami_gateway::Config::parse(&text).expect("config");
+    let rt = runtime();
+    rt.block_on(async {
+        let state = ami_gateway::AppState::start(&config).expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("ADDR {}", listener.local_addr().expect("addr"));
+        exit_on_stdin_eof(|_| {});
+        ami_gateway::serve(listener, None, state, std::future::pending())
+            .await
+            .expect("serve");
+    });
+}
+
+struct Child2 {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Child2 {
+    fn spawn(role: &str, env: &[(&str, String)]) -> (Self, String) {
+        let mut command = Command::new(std::env::current_exe().expect("exe"));
+        command
+            .env(ROLE, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("child");
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = loop {
+            let line = lines.next().expect("child output").expect("line");
+            if let Some(addr) = line.strip_prefix("ADDR ") {
+                break addr.to_owned();
+            }
+        };
+        (
+            Self {
+                child,
+                stdin,
+                lines,
+            },
+            addr,
+        )
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    fn wait_line(&mut self, wanted: &str) {
+        for line in self.lines.by_ref() {
+            if line.expect("line") == wanted {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Child2 {
+    fn drop(&mut self) {
+        self.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn driver() {
+    let clients = arg("--clients", 1000) as usize;
+    let rate = arg("--rate", 50_000);
+    let seconds = arg("--seconds", 10);
+    let http_connections = arg("--http-connections", 64) as usize;
+    let http_seconds = arg("--http-seconds", 5);
+    let (mut sim, sim_addr) = Child2::spawn("sim", &[]);
+    let (gateway, gateway_addr) =
+        Child2::spawn("gateway", &[("AMI_GW_BENCH_SIM", sim_addr.clone())]);
+    let gateway_pid = gateway.child.id();
+    println!("simulator {sim_addr}, gateway {gateway_addr} (pid {gateway_pid})");
+    let rt = runtime();
+    rt.block_on(async {
+        wait_ready(&gateway_addr).await;
+        http_phase(&gateway_addr, http_connections, http_seconds).await;
+        event_phase(
+            &gateway_addr,
+            &sim_addr,
+            &mut sim,
+            gateway_pid,
+            clients,
+            rate,
+            seconds,
+        )
+        .await;
+    });
+    drop(gateway);
+    drop(sim);
+}
+
+async fn wait_ready(addr: &str) {
+    for _ in 0..200 {
+        if let Ok(mut stream) = TcpStream::connect(addr).await {
+            let _ = stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut out = Vec::new();
+            let _ = stream.read_to_end(&mut out).await;
+            if out.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the gateway never became ready");
+}
+
+/// One request on a keep-alive connection; returns the status.
+async fn keep_alive_request(stream: &mut TcpStream, buf: &mut Vec<u8>, request: &[u8]) -> u16 {
+    stream.write_all(request).await.expect("write");
+    buf.clear();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "connection closed");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+}
+
+async fn http_phase(addr: &str, connections: usize, seconds: u64) {
+    let request = format!(
+        "POST /v1/servers/sim/actions/Ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let request: Arc<[u8]> = request.into_bytes().into();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, request) = (addr.to_owned(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut buf = Vec::new();
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let status = keep_alive_request(&mut stream, &mut buf, &request).await;
+                latencies.push(started.elapsed());
+                if status != 200 {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("task");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "HTTP actions: {} Ping requests over {connections} keep-alive connections in {elapsed:.1} s = {:.0} requests/s, \
+         {errors} errors; latency p50 {:?}, p99 {:?}, max {:?}",
+        latencies.len(),
+        latencies.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+}
+
+async fn metric_sum(addr: &str, prefix: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.expect("read");
+    out.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn proc_status(pid: u32, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .map(|l| l[key.len()..].trim().to_owned())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+async fn open_ws(addr: &str, query: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/v1/events/ws?{query}")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {TOKEN}").parse().expect("header"),
+    );
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("upgrade");
+    // Wait for hello: from then on nothing is missed.
+    while let Some(Ok(message)) = ws.next().await {
+        if message.to_text().is_ok_and(|t| t.contains("\"hello\"")) {
+            break;
+        }
+    }
+    ws
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn event_phase(
+    gateway: &str,
+    sim_addr: &str,
+    sim: &mut Child2,
+    gateway_pid: u32,
+    clients: usize,
+    rate: u64,
+    seconds: u64,
+) {
+    let epoch = Instant::now();
+    let lagged = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::with_capacity(clients);
+    let connect_started = Instant::now();
+    for chunk in (0..clients).collect::<Vec<_>>().chunks(50) {
+        let opened = futures_util::future::join_all(chunk.iter().map(|i| {
+            let name = NAMES[i % NAMES.len()];
+            let gateway = gateway.to_owned();
+            async move { (name, open_ws(&gateway, &format!("event={name}")).await) }
+        }))
+        .await;
+        load.extend(opened);
+    }
+    let mut probes = Vec::new();
+    for _ in 0..PROBE_CLIENTS {
+        probes.push(open_ws(gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await);
+    }
+    println!(
+        "{clients} load clients + {PROBE_CLIENTS} probe clients subscribed in {:.1} s",
+        connect_started.elapsed().as_secs_f64()
+    );
+    let mut before = std::collections::HashMap::new();
+    for name in NAMES {
+        before.insert(
+            name,
+            metric_sum(
+                gateway,
+                &format!("ami_gateway_events_total{{server=\"sim\",event=\"{name}\"}}"),
+            )
+            .await,
+        );
+    }
+    let events_before = metric_sum(gateway, "ami_gateway_events_total").await;
+    let cpu_before = cpu_seconds(gateway_pid);
+    // Load clients count their events; any lag message is a failure of the goal.
+    let counters: Vec<(&str, Arc<AtomicU64>)> = load
+        .iter()
+        .map(|(name, _)| (*name, Arc::new(AtomicU64::new(0))))
+        .collect();
+    let mut tasks = Vec::new();
+    for ((_, mut ws), (_, count)) in load.into_iter().zip(counters.iter()) {
+        let (count, lagged) = (count.clone(), lagged.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                if text.starts_with("{\"type\":\"event\"") {
+                    count.fetch_add(1, Ordering::Relaxed);
+                } else if text.starts_with("{\"type\":\"lagged\"") {
+                    lagged.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for mut ws in probes {
+        let latencies = latencies.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+                    continue;
+                };
+                if let Some(sent) = value["event"]["SentUs"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    latencies
+                        .lock()
+                        .expect("lock")
+                        .push(now.saturating_sub(sent));
+                }
+            }
+        }));
+    }
+    // Probes go straight to the PBX on a connection of their own (no events on it).
+    let (host, port) = sim_addr.rsplit_once(':').expect("host:port");
+    let prober = ami_client::Client::connect(
+        ami_client::Config::new(host, "admin", "amp111")
+            .port(port.parse().expect("port"))
+            .events(ami_client::Events::Off),
+    )
+    .await
+    .expect("probe connection");
+    let probe_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            let sent = epoch.elapsed().as_micros().to_string();
+            let action = ami_client::Action::new("UserEvent")
+                .header("UserEvent", "LatencyProbe")
+                .header("SentUs", sent.as_str());
+            if prober.send(action).await.is_err() {
+                break;
+            }
+        }
+    });
+    let load_started = Instant::now();
+    sim.send(&format!("start {rate} {seconds}"));
+    let mut peak_rss = String::new();
+    let sampler = {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut max_rss_kb = 0u64;
+            while !stop2.load(Ordering::Relaxed) {
+                let rss = proc_status(gateway_pid, "VmRSS:");
+                let kb: u64 = rss
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                max_rss_kb = max_rss_kb.max(kb);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            max_rss_kb
+        });
+        (stop, handle)
+    };
+    tokio::task::block_in_place(|| sim.wait_line("DONE"));
+    let sent_for = load_started.elapsed();
+    // Let the tail drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    probe_task.abort();
+    sampler.0.store(true, Ordering::Relaxed);
+    let max_rss_kb = sampler.1.join().unwrap_or(0);
+    peak_rss.push_str(&proc_status(gateway_pid, "VmHWM:"));
+    let cpu = cpu_seconds(gateway_pid) - cpu_before;
+    let events = metric_sum(gateway, "ami_gateway_events_total").await - events_before;
+    let upstream_lagged = metric_sum(gateway, "ami_gateway_upstream_events_lagged_total").await;
+    let dropped = metric_sum(gateway, "ami_gateway_stream_dropped_events_total").await;
+    let mut complete = 0;
+    let mut expected_total = 0;
+    let mut delivered_total = 0;
+    for (name, count) in &counters {
+        let after = metric_sum(
+            gateway,
+            &format!("ami_gateway_events_total{{server=\"sim\",event=\"{name}\"}}"),
+        )
+        .await;
+        let expected = after - before[name];
+        let got = count.load(Ordering::Relaxed);
+        expected_total += expected;
+        delivered_total += got;
+        if got == expected {
+            complete += 1;
+        }
+    }
+    for task in tasks {
+        task.abort();
+    }
+    let mut latencies = latencies.lock().expect("lock").clone();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    };
+    let secs = sent_for.as_secs_f64();
+    println!(
+        "events: {events} received by the gateway in {secs:.1} s = {:.0} events/s (asked {rate}/s); \
+         gateway CPU {:.2} cores",
+        events as f64 / secs,
+        cpu / (secs + 2.0)
+    );
+    println!(
+        "delivery: {complete}/{clients} clients got every matching event ({delivered_total} of {expected_total} \
+         deliveries, about {:.1}% of the stream per client); lag messages {}, events dropped for \
+         clients {dropped}, upstream lag {upstream_lagged}",
+        100.0 / 53.0,
+        lagged.load(Ordering::Relaxed)
+    );
+    println!(
+        "latency PBX -> gateway -> client ({} probes, {PROBE_CLIENTS} probe clients): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        pct(0.50),
+        pct(0.99),
+        latencies.last().map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    );
+    println!(
+        "gateway memory: peak RSS {peak_rss} (sampled max {:.1} MB)",
+        max_rss_kb as f64 / 1024.0
+    );
+}
