@@ -481,3 +481,84 @@ async fn split_mode_uses_an_action_connection_without_events() {
     }
     let _peers = server.await.expect("script");
 }
+
+#[tokio::test]
+async fn connect_and_login_timeouts_are_typed() {
+    let listener = Listener::bind().await;
+    let silent = listener
+        .config()
+        .connect_timeout(Duration::from_millis(200));
+    let no_login = listener.config().login_timeout(Duration::from_millis(200));
+    let server = tokio::spawn(async move {
+        // First: accepts but never greets.
+        let quiet = listener.accept().await;
+        // Second: greets but never answers the Login.
+        let mut mute = listener.accept().await;
+        mute.send("Asterisk Call Manager/11.0.0\r\n").await;
+        let _login = mute.expect("Login").await;
+        (quiet, mute)
+    });
+    let error = Client::connect(silent).await.expect_err("no banner");
+    assert!(error.is_timeout(), "{error}");
+    assert!(error.to_string().contains("connect"), "{error}");
+    let error = Client::connect(no_login).await.expect_err("no login reply");
+    assert!(error.is_timeout(), "{error}");
+    assert!(error.to_string().contains("login"), "{error}");
+    let _peers = server.await.expect("script");
+}
+
+#[tokio::test]
+async fn close_lets_actions_in_flight_finish_and_dropping_every_handle_logs_off() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let server = tokio::spawn(async move {
+        let mut peer = listener.accept().await;
+        peer.greet("11.0.0").await;
+        let ping = peer.expect("Ping").await;
+        let logoff = peer.expect("Logoff").await;
+        // The in-flight Ping is answered before the Goodbye, as Asterisk does in order.
+        peer.send(format!(
+            "Response: Success\r\nActionID: {}\r\nPing: Pong\r\n\r\n\
+             Response: Goodbye\r\nActionID: {}\r\nMessage: Thanks for all the fish.\r\n\r\n",
+            id(&ping),
+            id(&logoff)
+        ))
+        .await;
+        assert!(
+            peer.next().await.is_none(),
+            "connection closed after Goodbye"
+        );
+        let mut second = listener.accept().await;
+        second.greet("11.0.0").await;
+        let logoff = second.expect("Logoff").await;
+        second
+            .send(format!(
+                "Response: Goodbye\r\nActionID: {}\r\n\r\n",
+                id(&logoff)
+            ))
+            .await;
+        assert!(
+            second.next().await.is_none(),
+            "task ended when the handles went away"
+        );
+    });
+    let client = Client::connect(config.clone()).await.expect("connect");
+    let in_flight = {
+        let client = client.clone();
+        tokio::spawn(async move { client.ping().await })
+    };
+    // Let the Ping reach the wire before closing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.close().await;
+    let pong = in_flight
+        .await
+        .expect("task")
+        .expect("answered before the Goodbye");
+    assert!(pong.value_is("Ping", "Pong"));
+
+    let client = Client::connect(config).await.expect("connect again");
+    let mut events = client.subscribe(Subscription::all());
+    drop(client);
+    assert_eq!(events.recv().await, None, "subscribers end with the task");
+    server.await.expect("script");
+}
