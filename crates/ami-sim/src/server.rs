@@ -242,6 +242,7 @@ enum End {
     PeerClosed,
     Closed,
     Restart,
+    Shutdown,
     SlowReader(&'static str),
     Io(std::io::Error),
 }
@@ -262,6 +263,7 @@ where
         End::PeerClosed => info!("disconnected by peer"),
         End::Closed => info!("closed by server"),
         End::Restart => info!("dropped by restart"),
+        End::Shutdown => info!("dropped: simulator stopping"),
         End::SlowReader(why) => {
             shared.slow_drops.fetch_add(1, Ordering::Relaxed);
             warn!(reason = why, "slow reader dropped");
@@ -361,20 +363,21 @@ where
                 match event {
                     Ok(event) => session.handle_event(&event),
                     Err(broadcast::error::RecvError::Lagged(_)) => return End::SlowReader("event backlog full"),
-                    Err(broadcast::error::RecvError::Closed) => return End::Restart,
+                    Err(broadcast::error::RecvError::Closed) => return End::Shutdown,
                 }
             }
             order = control.recv() => {
                 match order {
                     Ok(order @ (Control::Restart | Control::Shutdown)) => {
-                        session.handle_shutdown(matches!(order, Control::Restart));
+                        let restart = matches!(order, Control::Restart);
+                        session.handle_shutdown(restart);
                         let _ = drain(&mut session, &mut writer, coalesce).await;
-                        return End::Restart;
+                        return if restart { End::Restart } else { End::Shutdown };
                     }
                     Err(broadcast::error::RecvError::Closed) => {
                         session.handle_shutdown(false);
                         let _ = drain(&mut session, &mut writer, coalesce).await;
-                        return End::Restart;
+                        return End::Shutdown;
                     }
                     Ok(Control::Stream(n)) => {
                         if session.user().is_some() {

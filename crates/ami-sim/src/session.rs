@@ -365,3 +365,139 @@ pub(crate) fn timestamp(now: SystemTime) -> String {
         .unwrap_or_default();
     format!("{}.{:06}", d.as_secs(), d.subsec_micros())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives a session in memory: no socket, no runtime, a fixed clock.
+    struct Harness {
+        pbx: Pbx,
+        users: Vec<User>,
+        session: ServerSession,
+    }
+
+    impl Harness {
+        fn new(profile: Profile) -> Self {
+            let mut session = ServerSession::new(1, profile, PeerInfo::default());
+            session.set_auth_fail_delay(Duration::from_millis(1));
+            Self {
+                pbx: Pbx::new(profile, 1_795_408_000),
+                users: User::defaults(),
+                session,
+            }
+        }
+
+        /// Feeds `text` (LF line ends allowed) and returns everything written, and whether
+        /// the session asked to close.
+        fn feed(&mut self, text: &str) -> (String, bool) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_408_100);
+            let mut ctx = Context::new(&mut self.pbx, &self.users, now);
+            self.session.handle_bytes(text.as_bytes(), &mut ctx);
+            let mut out = String::new();
+            let mut closed = false;
+            while let Some(output) = self.session.poll_output() {
+                match output {
+                    Output::Write(bytes) => out.push_str(&String::from_utf8_lossy(&bytes)),
+                    Output::Sleep(_) => {}
+                    Output::Close => closed = true,
+                }
+            }
+            (out, closed)
+        }
+    }
+
+    #[test]
+    fn banner_first_then_permission_denied_before_login() {
+        let mut h = Harness::new(Profile::V13);
+        let (out, closed) = h.feed("Action: Ping\nActionID: 1\n\n");
+        assert!(
+            out.starts_with("Asterisk Call Manager/2.10.6\r\nResponse: Error\r\nActionID: 1\r\n")
+        );
+        assert!(out.contains("Message: Permission denied\r\n\r\n"));
+        assert!(!closed);
+    }
+
+    #[test]
+    fn md5_login_with_the_right_key_only() {
+        let mut h = Harness::new(Profile::V22);
+        let (out, _) = h.feed("Action: Challenge\nAuthType: MD5\n\n");
+        let challenge = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Challenge: "))
+            .expect("challenge")
+            .to_owned();
+        let key = crate::md5_key(&challenge, "amp111");
+        let (out, closed) = h.feed(&format!(
+            "Action: Login\nAuthType: MD5\nUsername: admin\nKey: {key}\n\n"
+        ));
+        assert!(out.contains("Authentication accepted"), "{out}");
+        assert!(!closed);
+
+        let mut wrong = Harness::new(Profile::V22);
+        wrong.feed("Action: Challenge\nAuthType: MD5\n\n");
+        let (out, closed) =
+            wrong.feed("Action: Login\nAuthType: MD5\nUsername: admin\nKey: 00\n\n");
+        assert!(out.contains("Authentication failed"));
+        assert!(closed);
+    }
+
+    #[test]
+    fn write_classes_are_enforced_with_a_security_event() {
+        let mut h = Harness::new(Profile::V22);
+        h.feed("Action: Login\nUsername: events\nSecret: events\n\n");
+        let (out, _) = h.feed("Action: Command\nActionID: c\nCommand: core show uptime\n\n");
+        let denied = out.find("Message: Permission denied").expect("denied");
+        let event = out
+            .find("Event: RequestNotAllowed")
+            .expect("security event");
+        assert!(denied < event, "{out}");
+        let (out, _) = h.feed("Action: Ping\nActionID: p\n\n");
+        assert!(out.contains("Ping: Pong"));
+    }
+
+    #[test]
+    fn own_events_follow_the_response_and_respect_the_mask() {
+        let mut h = Harness::new(Profile::V11);
+        h.feed("Action: Login\nUsername: admin\nSecret: amp111\n\n");
+        let (out, _) = h.feed("Action: UserEvent\nActionID: u\nUserEvent: Hi\nX: 1\n\n");
+        let response = out.find("Message: Event Sent").expect("response");
+        let event = out.find("Event: UserEvent").expect("event");
+        assert!(response < event);
+        assert!(
+            out.contains("UserEvent: Hi\r\nAction: UserEvent\r\nActionID: u\r\nX: 1\r\n"),
+            "{out}"
+        );
+        h.feed("Action: Events\nEventMask: off\n\n");
+        let (out, _) = h.feed("Action: UserEvent\nUserEvent: Hidden\n\n");
+        assert!(!out.contains("Event: UserEvent"), "{out}");
+    }
+
+    #[test]
+    fn redirect_moves_a_live_channel_and_rejects_unknown_ones() {
+        let mut h = Harness::new(Profile::V22);
+        h.pbx.preload_demo_calls();
+        h.feed("Action: Login\nUsername: admin\nSecret: amp111\n\n");
+        let (out, _) = h.feed(
+            "Action: Redirect\nActionID: r\nChannel: Local/800@demo-00000004;2\nContext: demo\nExten: 100\nPriority: 1\n\n",
+        );
+        assert!(out.contains("Message: Redirect successful"), "{out}");
+        let (out, _) =
+            h.feed("Action: Redirect\nActionID: r2\nChannel: Local/nope-1;1\nExten: 100\n\n");
+        assert!(
+            out.contains("Message: Channel does not exist: Local/nope-1;1"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn each_lone_blank_line_is_an_empty_packet() {
+        let mut h = Harness::new(Profile::V22);
+        let (out, _) = h.feed("\r\n\r\n");
+        assert_eq!(
+            out.matches("Message: Missing action in request").count(),
+            2,
+            "{out}"
+        );
+    }
+}
