@@ -75,6 +75,8 @@ pub(crate) struct Conn {
     internal: Vec<(String, std::result::Result<Reply, ActionFailure>)>,
     /// While logging in, events are held so subscribers see `Connected` before them.
     holding: bool,
+    /// Unmatched responses already added to the shared counter.
+    unmatched_reported: u64,
     shared: Arc<Shared>,
 }
 
@@ -106,6 +108,7 @@ impl Conn {
             batch: Vec::new(),
             internal: Vec::new(),
             holding: true,
+            unmatched_reported: 0,
             shared,
         };
         tokio::time::timeout(config.connect_timeout, conn.read_banner())
@@ -272,6 +275,14 @@ impl Conn {
                 }
                 Waiter::Internal => self.internal.push((done.action_id, done.result)),
             }
+        }
+        let unmatched = self.session.stats().unmatched_responses;
+        if unmatched > self.unmatched_reported {
+            self.shared
+                .counters
+                .unmatched_responses
+                .fetch_add(unmatched - self.unmatched_reported, Ordering::Relaxed);
+            self.unmatched_reported = unmatched;
         }
         if self.holding {
             return;
@@ -498,11 +509,8 @@ impl Conn {
                 });
             }
         }
-        self.session.drain_events_into(&mut self.batch);
-        self.shared.hub.dispatch(&mut self.batch);
-        counters
-            .unmatched_responses
-            .fetch_add(self.session.stats().unmatched_responses, Ordering::Relaxed);
+        self.holding = false;
+        self.process_output();
     }
 }
 
