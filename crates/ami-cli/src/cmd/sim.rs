@@ -87,10 +87,13 @@ impl Args {
             ),
             None => None,
         };
-        let stall = self.stall_after.zip(self.stall_ms).map(|(after, ms)| Stall {
-            after_packets: after,
-            duration: Duration::from_millis(ms),
-        });
+        let stall = self
+            .stall_after
+            .zip(self.stall_ms)
+            .map(|(after, ms)| Stall {
+                after_packets: after,
+                duration: Duration::from_millis(ms),
+            });
         Ok(SimConfig {
             profile: self.profile,
             users,
@@ -121,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let listen = args.listen;
     let config = args.into_config()?;
@@ -149,4 +153,72 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("simulator failed")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config(argv: &[&str]) -> SimConfig {
+        let mut full = vec!["sim"];
+        full.extend_from_slice(argv);
+        Wrapper::try_parse_from(full)
+            .expect("arguments parse")
+            .args
+            .into_config()
+            .expect("config")
+    }
+
+    #[test]
+    fn defaults_are_loopback_asterisk_22_with_the_corpus_users() {
+        let parsed = Wrapper::try_parse_from(["sim"]).expect("parse");
+        assert_eq!(parsed.args.listen, "127.0.0.1:5038".parse().expect("addr"));
+        let config = config(&[]);
+        assert_eq!(config.profile, Profile::V22);
+        assert_eq!(config.users, ami_sim::User::defaults());
+        assert!(config.faults.is_none() && config.tls.is_none());
+    }
+
+    #[test]
+    fn faults_profile_and_tls_flags_map_to_the_config() {
+        let config = config(&[
+            "--profile",
+            "1.8",
+            "--seed",
+            "7",
+            "--split-writes",
+            "--stall-after",
+            "3",
+            "--stall-ms",
+            "250",
+            "--garbage-every",
+            "5",
+            "--tls-self-signed",
+            "--calls-per-second",
+            "2.5",
+        ]);
+        assert_eq!(config.profile, Profile::V18);
+        assert_eq!(config.faults.seed, 7);
+        assert!(config.faults.split_writes);
+        assert_eq!(
+            config.faults.stall,
+            Some(Stall {
+                after_packets: 3,
+                duration: Duration::from_millis(250)
+            })
+        );
+        assert_eq!(config.faults.garbage_every, Some(5));
+        assert_eq!(config.tls, Some(TlsConfig::SelfSigned));
+        assert_eq!(config.calls_per_second, Some(2.5));
+        assert!(Wrapper::try_parse_from(["sim", "--profile", "12"]).is_err());
+        assert!(Wrapper::try_parse_from(["sim", "--tls-cert", "x.pem"]).is_err());
+    }
 }
