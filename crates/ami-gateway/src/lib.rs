@@ -27,6 +27,7 @@ mod metrics;
 pub mod openapi;
 mod pbx;
 mod routes;
+pub mod stall;
 mod state;
 mod streams;
 pub mod tls;
@@ -97,6 +98,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
+/// dropping any connection whose socket takes no data for the streams' `write_timeout_ms`;
 /// then shuts down gracefully: event streams say `closing` and end, requests in flight finish
 /// (for at most 10 s), and every AMI connection logs off.
 pub async fn serve(
@@ -120,15 +122,17 @@ pub async fn serve(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
         warn!("connections still open after the grace period; closing anyway");
     };
+    let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
     let result = match tls {
         None => {
+            let listener = stall::GuardedListener::new(listener, write_timeout);
             tokio::select! {
                 result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
                 _ = deadline => Ok(()),
             }
         }
         Some(config) => {
-            let listener = tls::TlsListener::new(listener, config);
+            let listener = tls::TlsListener::new(listener, config, write_timeout);
             tokio::select! {
                 result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
                 _ = deadline => Ok(()),

@@ -13,6 +13,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
 
+use crate::stall::StallGuard;
+
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the certificate or key could not be used.
@@ -71,26 +73,33 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
-/// A TCP listener that hands out TLS streams once their handshake is done.
+/// A TCP listener that hands out TLS streams once their handshake is done, each under a
+/// [`StallGuard`] for writes.
 pub struct TlsListener {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     handshakes: JoinSet<Option<(TlsStream<TcpStream>, SocketAddr)>>,
+    write_timeout: Duration,
 }
 
 impl TlsListener {
-    /// Wraps a bound listener.
-    pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
+    /// Wraps a bound listener; `write_timeout` is the [`StallGuard`] timeout.
+    pub fn new(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        write_timeout: Duration,
+    ) -> Self {
         Self {
             listener,
             acceptor: TlsAcceptor::from(config),
             handshakes: JoinSet::new(),
+            write_timeout,
         }
     }
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = StallGuard<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -120,8 +129,8 @@ impl axum::serve::Listener for TlsListener {
                     }
                 },
                 Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
-                    if let Ok(Some(pair)) = done {
-                        return pair;
+                    if let Ok(Some((stream, addr))) = done {
+                        return (StallGuard::new(stream, self.write_timeout), addr);
                     }
                 }
             }

@@ -258,3 +258,67 @@ async fn a_stuck_client_is_disconnected_and_others_keep_everything() {
         .expect("the stuck client's stream ends");
     gateway.stop().await;
 }
+
+/// An SSE client that reads nothing is cut off as well: its socket stalls, the connection is
+/// dropped after the write timeout, and its registration goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_stuck_sse_client_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+    let gateway =
+        Gateway::start("[streams]\nqueue = 64\nmax_lagged = 1000\nwrite_timeout_ms = 1000\n").await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stream = socket.connect(gateway.addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("write");
+    let clients = "ami_gateway_stream_clients{server=\"sim\"}";
+    for _ in 0..100 {
+        if metric(&gateway, clients).await == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&gateway, clients).await, 1.0);
+    gateway.sim.emit_events(30_000);
+    let mut gone = false;
+    for _ in 0..300 {
+        if metric(&gateway, clients).await == 0.0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the stuck SSE client is still registered");
+    // Reading at last: what was buffered, then either the end of the response (the stream
+    // ended with `closing`; the idle keep-alive connection may stay) or of the connection (the
+    // write timeout cut it while the socket was full).
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let ended = async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    received.extend_from_slice(&chunk[..n]);
+                    if received.ends_with(b"\r\n0\r\n\r\n") {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), ended)
+        .await
+        .expect("the stream ended");
+    let text = String::from_utf8_lossy(&received);
+    if text.ends_with("\r\n0\r\n\r\n") {
+        assert!(text.contains("\"reason\":\"slow_consumer\""), "told why");
+    }
+    assert!(metric(&gateway, "ami_gateway_stream_disconnected_total").await >= 1.0);
+    gateway.stop().await;
+}
