@@ -114,9 +114,18 @@ impl Conn {
         tokio::time::timeout(config.connect_timeout, conn.read_banner())
             .await
             .map_err(|_| Error::new(Kind::ConnectTimeout(config.connect_timeout)))??;
+        let login_timeout = || Error::new(Kind::LoginTimeout(config.login_timeout));
         tokio::time::timeout(config.login_timeout, conn.login(config, events))
             .await
-            .map_err(|_| Error::new(Kind::LoginTimeout(config.login_timeout)))??;
+            .map_err(|_| login_timeout())?
+            // The exchange's own deadline is the login timeout too: say which one expired.
+            .map_err(|error| {
+                if error.is_timeout() {
+                    login_timeout()
+                } else {
+                    error
+                }
+            })?;
         let settings = conn
             .shared
             .settings
