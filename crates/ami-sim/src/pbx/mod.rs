@@ -791,9 +791,14 @@ impl Pbx {
             .find(|c| c.id != id && c.bridge.as_ref() == Some(bridge))
     }
 
-    /// True when `id` runs dialplan (rather than only an originated application).
+    /// True when `id` runs dialplan (rather than only an originated application): it has a
+    /// program, or it is the `;1` of an Originate to an extension, which will run one.
     pub(crate) fn runs_dialplan(&self, id: u64) -> bool {
         self.programs.contains_key(&id)
+            || self.pairs.values().any(|pair| {
+                pair.one == id
+                    && matches!(&pair.parent, Parent::Originate(request) if request.application.is_none())
+            })
     }
 
     /// Number of calls up (Local pairs count once).

@@ -88,6 +88,11 @@ fn event_names(shapes: &[crate::shape::Shape]) -> std::collections::BTreeSet<Str
         .collect()
 }
 
+/// Scenarios that start calls and record their events.
+fn has_calls(scenario: &str) -> bool {
+    scenario.starts_with("originate") || scenario == "mixed_action_during_events"
+}
+
 pub async fn run(version: &str, scenario: &str, mode: Mode) {
     let sent = fixture(version, scenario, "sent");
     let recv = fixture(version, scenario, "recv");
@@ -98,17 +103,13 @@ pub async fn run(version: &str, scenario: &str, mode: Mode) {
         auth_fail_delay: Duration::from_millis(20),
         fixed_challenge: recorded_challenge(&recv),
         // Recorded calls last seconds; run them faster so the whole call fits the read window.
-        time_scale: if scenario.starts_with("originate") {
-            8.0
-        } else {
-            1.0
-        },
+        time_scale: if has_calls(scenario) { 8.0 } else { 1.0 },
         ..SimConfig::default()
     };
     let sim = ami_sim::spawn(config).await.expect("spawn");
     let mut stream = TcpStream::connect(sim.addr()).await.expect("connect");
     stream.write_all(&sent).await.expect("write");
-    let calls = scenario.starts_with("originate");
+    let calls = has_calls(scenario);
     let idle = match mode {
         Mode::Exact => 300,
         // Calls go through Wait()/Playback() pauses of about a second.
@@ -122,6 +123,11 @@ pub async fn run(version: &str, scenario: &str, mode: Mode) {
     )
     .await;
     sim.shutdown().await;
+    if let Some(dir) = std::env::var_os("AMI_SIM_DUMP") {
+        // Debugging aid: keep what the simulator sent, next to nothing else.
+        let path = PathBuf::from(dir).join(format!("{version}_{scenario}.recv"));
+        let _ = std::fs::write(path, &ours);
+    }
     let problems = compare(&shapes(&recv), &shapes(&ours), mode);
     assert!(
         problems.is_empty(),
@@ -197,6 +203,7 @@ macro_rules! profile_tests {
             scenario!(originate_exten, Lenient);
             scenario!(originate_sync_ok, Lenient);
             scenario!(originate_sync_fail, Lenient);
+            scenario!(mixed_action_during_events, Lenient);
             $(scenario!($extra, Lenient);)*
         }
     };
