@@ -639,3 +639,142 @@ fn help_is_complete_and_completions_generate() {
         );
     }
 }
+
+/// A tmux server of this test's own (its own socket), stopped on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "ami"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "ami"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until `check` holds for the screen; panics with the screen after 10 s.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+fn last_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rfind(|line| !line.trim().is_empty())
+        .unwrap_or("")
+}
+
+#[test]
+fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_prompt() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        // The terminal test needs tmux (Debian package `tmux`); the rest of the shell is
+        // covered by shell_reads_a_script_from_standard_input.
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let sim = Sim::start(Profile::V22);
+    let state = empty_home().join(format!("state-{}", sim.port()));
+    let tmux = Tmux {
+        socket: format!("ami-it-{}-{}", std::process::id(), sim.port()),
+    };
+    let shell = format!(
+        "env -u AMI_PROFILE -u AMI_CONFIG AMI_HOST=127.0.0.1 AMI_PORT={} AMI_USERNAME=admin \
+         AMI_SECRET=amp111 HOME={} XDG_STATE_HOME={} {} shell",
+        sim.port(),
+        empty_home().display(),
+        state.display(),
+        env!("CARGO_BIN_EXE_ami")
+    );
+    let status = tmux
+        .command()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "ami",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            &shell,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.wait_for("the prompt", |screen| last_line(screen).starts_with("ami>"));
+
+    // Tab completes action names from the server's ListCommands.
+    tmux.send(&["CoreSho", "Tab"]);
+    tmux.wait_for("completion", |screen| {
+        last_line(screen).starts_with("ami> CoreShowChannel")
+    });
+    tmux.send(&["C-u", ":filter UserEvent=FromTmux", "Enter"]);
+
+    // An event arriving while a line is being typed goes above the prompt; the line stays.
+    tmux.send(&["Getvar Variable=TYPED"]);
+    tmux.wait_for("the typed line", |screen| {
+        last_line(screen) == "ami> Getvar Variable=TYPED"
+    });
+    let output = run(sim
+        .ami()
+        .args(["action", "UserEvent", "UserEvent=FromTmux"]));
+    assert!(output.status.success());
+    let screen = tmux.wait_for("the event", |screen| screen.contains("UserEvent=FromTmux"));
+    assert_eq!(last_line(&screen), "ami> Getvar Variable=TYPED", "{screen}");
+
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the reply", |screen| screen.contains("Variable  TYPED"));
+    tmux.send(&["quit", "Enter"]);
+    let history = state.join("amikit").join("history");
+    // Written when the shell ends: wait for it (and for the whole of it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let saved = std::fs::read_to_string(&history).unwrap_or_default();
+        if saved.contains("Getvar Variable=TYPED") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "history at {} lacks the line: {saved:?}",
+            history.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
