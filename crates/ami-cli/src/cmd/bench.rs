@@ -390,6 +390,7 @@ async fn bench_events(
     let mut items = Vec::with_capacity(4096);
     let idle = Duration::from_secs(5);
     let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
     while received + lagged < count {
         items.clear();
         let got = match tokio::time::timeout(idle, subscriber.recv_many(&mut items, 4096)).await {
@@ -413,6 +414,7 @@ async fn bench_events(
         }
     }
     let end = Instant::now();
+    let cpu = cpu_per_op(cpu_start, received);
     let seconds = end.duration_since(first.unwrap_or(start)).as_secs_f64();
     let per_sec = if seconds > 0.0 {
         received as f64 / seconds
@@ -438,6 +440,7 @@ async fn bench_events(
             format!("events received: {received} of {count}"),
             format!("seconds: {seconds:.3}"),
             format!("events/s: {per_sec:.0}"),
+            cpu,
             format!("lagged (dropped for the slow subscriber): {lagged}"),
             format!("lost (never arrived): {lost}"),
             format!(
@@ -465,6 +468,7 @@ async fn bench_ping(
     }
     let remaining = Arc::new(AtomicU64::new(count));
     let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {
             let client = client.clone();
@@ -488,6 +492,7 @@ async fn bench_ping(
         latencies.extend(worker.await??);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_per_op(cpu_start, count);
     client.close().await;
     latencies.sort_unstable();
     let percentile = |p: f64| -> u32 {
@@ -508,6 +513,7 @@ async fn bench_ping(
         format!("pings: {count}, {in_flight} in flight"),
         format!("seconds: {seconds:.3}"),
         format!("round trips/s: {per_sec:.0}"),
+        cpu,
         format!("latency p50: {p50} us, p99: {p99} us"),
     ];
     if compare_bare {
@@ -581,6 +587,33 @@ async fn bare_pings(config: &Config, secret: &str, count: u64) -> anyhow::Result
     latencies.sort_unstable();
     let at = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     Ok((at(0.5), at(0.99), rate))
+}
+
+/// CPU time (user + system) of the calling thread so far, in seconds (Linux). On the default
+/// single-threaded client runtime this is the whole client: connection task and consumers.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // The kernel reports these in USER_HZ ticks, 100 per second on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+fn cpu_per_op(start: Option<f64>, ops: u64) -> String {
+    match (start, thread_cpu_seconds()) {
+        (Some(start), Some(end)) if ops > 0 => {
+            let cpu = end - start;
+            format!(
+                "client thread CPU: {cpu:.2} s, {:.2} us per operation (one core: ~{:.0}/s)",
+                cpu * 1e6 / ops as f64,
+                if cpu > 0.0 { ops as f64 / cpu } else { 0.0 }
+            )
+        }
+        _ => "client thread CPU: n/a".into(),
+    }
 }
 
 /// Peak resident set size of this process (Linux), in KiB.
