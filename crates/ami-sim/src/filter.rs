@@ -40,7 +40,10 @@ impl Filters {
 enum Atom {
     Byte(u8),
     Any,
-    Class { negated: bool, ranges: Vec<(u8, u8)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(u8, u8)>,
+    },
 }
 
 impl Atom {

@@ -1,7 +1,9 @@
 //! Version profiles: what changes between the recorded Asterisk 22, 13, 11 and 1.8 servers.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use crate::perm::Perms;
 
@@ -181,15 +183,28 @@ impl Profile {
     /// The action named `name` (case-insensitive) as this version lists it: its canonical
     /// name and required write classes, or `None` if the version has no such action.
     pub(crate) fn action(self, name: &str) -> Option<(&'static str, Perms)> {
-        self.list_commands_text().lines().find_map(|line| {
-            let (action, rest) = line.split_once(": ")?;
-            if !action.eq_ignore_ascii_case(name) {
-                return None;
-            }
-            let privs = rest.rsplit_once("(Priv: ")?.1.trim_end_matches(')');
-            // The trailing `all` is decoration (`system,all`), not the class `all`.
-            let classes: Vec<&str> = privs.split(',').filter(|c| *c != "all").collect();
-            Some((action, classes.join(",").parse().unwrap_or(Perms::NONE)))
+        self.action_table()
+            .get(name.to_ascii_lowercase().as_str())
+            .copied()
+    }
+
+    /// The recorded action list parsed once per profile (it is consulted for every action).
+    fn action_table(self) -> &'static HashMap<String, (&'static str, Perms)> {
+        static TABLES: [OnceLock<HashMap<String, (&'static str, Perms)>>; 4] =
+            [const { OnceLock::new() }; 4];
+        let index = Profile::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        TABLES[index].get_or_init(|| {
+            self.list_commands_text()
+                .lines()
+                .filter_map(|line| {
+                    let (action, rest) = line.split_once(": ")?;
+                    let privs = rest.rsplit_once("(Priv: ")?.1.trim_end_matches(')');
+                    // The trailing `all` is decoration (`system,all`), not the class `all`.
+                    let classes: Vec<&str> = privs.split(',').filter(|c| *c != "all").collect();
+                    let perms = classes.join(",").parse().unwrap_or(Perms::NONE);
+                    Some((action.to_ascii_lowercase(), (action, perms)))
+                })
+                .collect()
         })
     }
 }

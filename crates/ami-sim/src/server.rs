@@ -346,6 +346,7 @@ where
                     Ok(n) => {
                         let mut pbx = shared.pbx();
                         pbx.handle_timeout(shared.elapsed_ms());
+                        let next_timer = pbx.poll_timeout();
                         let users = &shared.config.users;
                         let mut ctx = Context::new(&mut pbx, users, SystemTime::now());
                         session.handle_bytes(&buf[..n], &mut ctx);
@@ -353,8 +354,11 @@ where
                             let _ = shared.events.send(event);
                         }
                         shared.flush_events(&mut pbx);
-                        // An action may have started a call: the clock must see its timers.
-                        shared.pbx_wake.notify_one();
+                        // An action that started a call added an earlier timer: the clock must
+                        // see it. Most actions (Ping ...) do not, and then the clock sleeps on.
+                        if pbx.poll_timeout() != next_timer {
+                            shared.pbx_wake.notify_one();
+                        }
                     }
                     Err(error) => return End::Io(error),
                 }
