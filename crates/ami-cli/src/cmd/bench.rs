@@ -624,3 +624,105 @@ fn peak_rss_kib() -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        what: What,
+    }
+
+    fn sim_server() -> Server {
+        let sim_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let handle = sim_runtime
+            .block_on(ami_sim::spawn(ami_sim::SimConfig::default()))
+            .expect("simulator");
+        Server::InProcess {
+            addr: handle.addr(),
+            handle,
+            runtime: sim_runtime,
+        }
+    }
+
+    fn conn() -> ConnArgs {
+        #[derive(Debug, Parser)]
+        struct Only {
+            #[command(flatten)]
+            conn: ConnArgs,
+        }
+        Only::parse_from(["x"]).conn
+    }
+
+    #[test]
+    fn events_report_has_the_documented_json_shape_and_counts_everything() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = sim_server();
+        let config = server.config(&conn()).expect("config");
+        let report = runtime
+            .block_on(bench_events(&server, config, 5_000, 65_536))
+            .expect("bench");
+        server.stop();
+        let object = report.json.as_object().expect("object");
+        let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["events", "seconds", "events_per_sec", "lagged"]);
+        assert_eq!(object["events"], 5_000);
+        assert_eq!(object["lagged"], 0);
+    }
+
+    #[test]
+    fn ping_report_has_the_documented_json_shape() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = sim_server();
+        let config = server.config(&conn()).expect("config");
+        let report = runtime
+            .block_on(bench_ping(config, "amp111".into(), 200, 8, true))
+            .expect("bench");
+        server.stop();
+        let object = report.json.as_object().expect("object");
+        for key in [
+            "count",
+            "in_flight",
+            "seconds",
+            "per_sec",
+            "p50_us",
+            "p99_us",
+        ] {
+            assert!(object.contains_key(key), "{key}");
+        }
+        assert_eq!(object["count"], 200);
+        assert_eq!(object["in_flight"], 8);
+        assert!(object.contains_key("bare_p50_us"));
+    }
+
+    #[test]
+    fn subcommands_parse_with_their_own_options() {
+        let cli = Cli::parse_from(["x", "ping", "--count", "5", "--in-flight", "2", "--json"]);
+        let What::Ping {
+            count,
+            in_flight,
+            common,
+            ..
+        } = cli.what
+        else {
+            panic!("not ping")
+        };
+        assert_eq!((count, in_flight, common.json), (5, 2, true));
+        let cli = Cli::parse_from(["x", "events", "--count", "9", "--sim-profile", "13"]);
+        assert_eq!(cli.what.common().sim_profile, "13");
+    }
+}
