@@ -22,6 +22,8 @@
 //! `handle_timeout` and gives events through `poll_event`. The tokio layer ([`run`],
 //! [`spawn`]) only moves bytes and clocks.
 
+#![warn(missing_docs)]
+
 mod actions;
 mod clock;
 mod config;

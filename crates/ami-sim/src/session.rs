@@ -491,6 +491,18 @@ mod tests {
     }
 
     #[test]
+    fn status_all_variables_lists_the_channel_variables() {
+        let mut h = Harness::new(Profile::V22);
+        h.pbx.preload_demo_calls();
+        h.feed("Action: Login\nUsername: admin\nSecret: amp111\n\n");
+        let (out, _) = h.feed(
+            "Action: Status\nActionID: s\nChannel: Local/800@demo-00000004;2\nAllVariables: true\n\n",
+        );
+        assert!(out.contains("Variable: MYVAR=hello\r\n"), "{out}");
+        assert!(out.contains("Event: StatusComplete\r\nActionID: s\r\nEventList: Complete\r\nListItems: 1\r\nItems: 1\r\n"), "{out}");
+    }
+
+    #[test]
     fn each_lone_blank_line_is_an_empty_packet() {
         let mut h = Harness::new(Profile::V22);
         let (out, _) = h.feed("\r\n\r\n");

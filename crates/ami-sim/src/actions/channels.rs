@@ -96,9 +96,19 @@ impl ServerSession {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .collect();
+        let all_variables = matches!(
+            request.get("AllVariables").to_ascii_lowercase().as_str(),
+            "true" | "yes" | "1" | "on"
+        );
         let items: Vec<_> = chans
             .iter()
-            .map(|chan| self.status_item(pbx, chan, &variables, action_id(request)))
+            .map(|chan| {
+                let mut names = variables.clone();
+                if all_variables {
+                    names.extend(chan.vars.iter().map(|(name, _)| name.as_str()));
+                }
+                self.status_item(pbx, chan, &names, action_id(request))
+            })
             .collect();
         let count = items.len().to_string();
         let extras: Vec<(&str, String)> = vec![("Items", count)];
