@@ -778,3 +778,74 @@ fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_promp
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn events_mark_the_gap_when_the_output_falls_behind() {
+    let sim = Sim::start(Profile::V22);
+    let child = sim
+        .ami()
+        .args(["events", "--duration", "4s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads standard output for a while: the pipe fills, ami blocks on it, and the
+    // client drops what its subscriber queue cannot hold, counting it.
+    std::thread::sleep(Duration::from_millis(500));
+    sim.handle().emit_events(50_000);
+    std::thread::sleep(Duration::from_millis(1500));
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let lagged: u64 = lines.iter().filter_map(|v| v["_lagged"].as_u64()).sum();
+    let events = lines.iter().filter(|v| v.get("Event").is_some()).count() as u64;
+    assert!(lagged > 0, "a gap is marked ({events} events)");
+    assert!(events + lagged <= 50_000 + 100, "{events} + {lagged}");
+}
+
+#[test]
+fn secret_is_asked_for_on_a_terminal_without_echo() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let sim = Sim::start(Profile::V13);
+    let tmux = Tmux {
+        socket: format!("ami-it-secret-{}-{}", std::process::id(), sim.port()),
+    };
+    let command = format!(
+        "env -u AMI_SECRET -u AMI_PROFILE -u AMI_CONFIG HOME={} {} action Ping --host 127.0.0.1 \
+         --port {} --username admin -o ndjson; sleep 30",
+        empty_home().display(),
+        env!("CARGO_BIN_EXE_ami"),
+        sim.port()
+    );
+    let status = tmux
+        .command()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "ami",
+            "-x",
+            "200",
+            "-y",
+            "20",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.wait_for("the prompt", |screen| {
+        screen.contains("AMI secret for admin@127.0.0.1:")
+    });
+    tmux.send(&["amp111", "Enter"]);
+    let screen = tmux.wait_for("the reply", |screen| screen.contains("\"Pong\""));
+    assert!(
+        !screen.contains("amp111"),
+        "the secret was echoed:\n{screen}"
+    );
+}
