@@ -149,6 +149,28 @@ mod tests {
     }
 
     #[test]
+    fn sip_peers_render_as_a_table_of_records() {
+        let text = "Name/username             Host                                    Dyn \
+                    Forcerport Comedia    ACL Port     Status      Description\n\
+                    100/100                   (Unspecified)                            D  \
+                    Auto (No)  No             0        UNKNOWN\n\
+                    1 sip peers [Monitored: 0 online, 1 offline Unmonitored: 0 online, 0 \
+                    offline]\n";
+        let table = rendered("sip show peers", text, Some(Format::Table));
+        let mut lines = table.lines();
+        let header = lines.next().expect("a header");
+        assert!(header.starts_with("name_username  host"), "{table}");
+        let row = lines.next().expect("one peer");
+        assert!(row.starts_with("100/100        (Unspecified)"), "{table}");
+        assert!(row.ends_with("UNKNOWN"), "{table}");
+        assert_eq!(
+            lines.next(),
+            None,
+            "the summary line is not a peer: {table}"
+        );
+    }
+
+    #[test]
     fn uptime_is_an_object_and_ndjson_prints_it_on_one_line() {
         let text = rendered(
             "core show uptime seconds",

@@ -490,9 +490,15 @@ fn shell_reads_a_script_from_standard_input() {
 
 #[test]
 fn demo_walks_through_without_a_pbx() {
-    let output = run(ami().args(["demo", "--wait", "10"]));
-    let text = stdout(&output);
-    assert!(output.status.success(), "{}\n{text}", stderr(&output));
+    for asterisk in ["22", "1.8"] {
+        let output = run(ami().args(["demo", "--wait", "10", "--asterisk", asterisk]));
+        let text = stdout(&output);
+        assert!(output.status.success(), "{}\n{text}", stderr(&output));
+        check_demo(&text);
+    }
+}
+
+fn check_demo(text: &str) {
     for expected in [
         "Logged in",
         "CoreShowChannels",
