@@ -237,17 +237,16 @@ fn repeated_keys_are_all_sent() {
         "Variable=FIRST=one",
         "Variable=SECOND=two",
     ]);
-    let pump = std::thread::spawn(move || {
-        // Until the events subscription is up, originated calls go unseen: keep calling.
-        for _ in 0..30 {
-            let output = originate.output().unwrap();
-            assert!(output.status.success(), "{}", stderr(&output));
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    });
+    // Until the events subscription is up, originated calls go unseen: keep calling.
+    let pump = Pump::start(originate, Duration::from_millis(300));
     let values = read_lines(&mut events, 2);
     let _ = events.kill();
     let _ = events.wait();
+    assert_eq!(
+        pump.stop(),
+        Vec::<String>::new(),
+        "every Originate succeeded"
+    );
     let names: Vec<&str> = values
         .iter()
         .filter_map(|v| v["Variable"].as_str())
@@ -264,7 +263,6 @@ fn repeated_keys_are_all_sent() {
     };
     assert_eq!(value_of("FIRST"), Some(Value::from("one")));
     assert_eq!(value_of("SECOND"), Some(Value::from("two")));
-    drop(pump);
 }
 
 #[test]
@@ -335,6 +333,40 @@ fn command_refused_by_the_cli_exits_one() {
     }
 }
 
+/// Runs a command again and again (at most 50 times) on another thread until stopped.
+struct Pump {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Pump {
+    fn start(mut command: Command, every: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            for _ in 0..50 {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let output = command.output().unwrap();
+                if !output.status.success() {
+                    failures.push(stderr(&output));
+                }
+                std::thread::sleep(every);
+            }
+            failures
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops, waits for the last run, and returns the standard error of the runs that failed.
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 /// Reads NDJSON lines from a running `ami events` until `want` events or the time limit.
 fn read_lines(child: &mut Child, want: usize) -> Vec<Value> {
     let stdout = child.stdout.take().unwrap();
@@ -370,16 +402,15 @@ fn events_count_and_filter() {
         .spawn()
         .unwrap();
     // Keep user events coming until the stream has its five.
-    let sim_for_events = sim.ami();
-    let pump = std::thread::spawn(move || {
-        let mut command = sim_for_events;
-        command.args(["action", "UserEvent", "UserEvent=CliTest", "Seq=1"]);
-        for _ in 0..40 {
-            let _ = command.output();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let mut user_event = sim.ami();
+    user_event.args(["action", "UserEvent", "UserEvent=CliTest", "Seq=1"]);
+    let pump = Pump::start(user_event, Duration::from_millis(100));
     let values = read_lines(&mut child, 6);
+    assert_eq!(
+        pump.stop(),
+        Vec::<String>::new(),
+        "every UserEvent succeeded"
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(values.len(), 5, "exactly --count events: {values:?}");
@@ -388,7 +419,6 @@ fn events_count_and_filter() {
             .iter()
             .all(|v| v["Event"] == "UserEvent" && v["UserEvent"] == "CliTest")
     );
-    drop(pump);
 }
 
 #[test]
