@@ -296,6 +296,38 @@ async fn events_off_at_login(profile: Profile) {
     sim.shutdown().await;
 }
 
+async fn event_mask_at_login(profile: Profile) {
+    let sim = spawn(profile, |_| {}).await;
+    let client = Client::connect(config(&sim).events(Events::Mask("user".into())))
+        .await
+        .expect("connect");
+    let mut all = client.subscribe(Subscription::all().buffer(Buffer::Bytes(16 << 20)));
+    let mut ours = client.subscribe(Subscription::all().header("UserEvent", "AmikitMasked"));
+    // The stream's call events are outside the mask; its dialplan UserEvents and ours are in.
+    sim.emit_events(200);
+    client.ping().await.expect("ping");
+    client
+        .user_event("AmikitMasked", &[])
+        .await
+        .expect("userevent");
+    take_events(&mut ours, 1).await;
+    let mut seen = 0;
+    while let Ok(Some(item)) = all.try_recv() {
+        if let EventItem::Event(event) = item {
+            assert!(
+                event
+                    .get("Privilege")
+                    .is_some_and(|p| p.starts_with("user")),
+                "{event:?}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1);
+    client.close().await;
+    sim.shutdown().await;
+}
+
 async fn split_connections(profile: Profile) {
     let sim = spawn(profile, |_| {}).await;
     let client = Client::connect(config(&sim).split_connections(true))
@@ -549,6 +581,10 @@ macro_rules! every_profile {
             #[tokio::test]
             async fn events_off_at_login() {
                 super::events_off_at_login($profile).await
+            }
+            #[tokio::test]
+            async fn event_mask_at_login() {
+                super::event_mask_at_login($profile).await
             }
             #[tokio::test]
             async fn split_connections() {
