@@ -1,6 +1,7 @@
 //! Integration tests: the gateway on a real socket in front of the simulator.
 
 mod api;
+mod fleet;
 mod streams;
 mod support;
 mod transport;
