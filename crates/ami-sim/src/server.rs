@@ -349,7 +349,11 @@ where
                         let next_timer = pbx.poll_timeout();
                         let users = &shared.config.users;
                         let mut ctx = Context::new(&mut pbx, users, SystemTime::now());
+                        let was_logged_in = session.user().is_some();
                         session.handle_bytes(&buf[..n], &mut ctx);
+                        if !was_logged_in && session.user().is_some() {
+                            to_stream = to_stream.saturating_add(shared.config.events_on_login.unwrap_or(0));
+                        }
                         for event in std::mem::take(&mut ctx.published) {
                             let _ = shared.events.send(event);
                         }

@@ -63,6 +63,9 @@ pub struct Args {
     /// Insert a garbage packet before every Nth packet.
     #[arg(long, value_name = "N")]
     garbage_every: Option<u64>,
+    /// Stream this many call events to each session as soon as it logs in (load testing).
+    #[arg(long, value_name = "N")]
+    events_on_login: Option<u64>,
     /// Drop a session whose socket stays full this long (milliseconds).
     #[arg(long, default_value_t = 1000)]
     write_timeout_ms: u64,
@@ -110,6 +113,7 @@ impl Args {
             demo_calls: self.demo_calls,
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             time_scale: self.time_scale,
+            events_on_login: self.events_on_login,
             replay,
             ..SimConfig::default()
         })

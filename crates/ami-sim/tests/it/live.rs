@@ -306,6 +306,29 @@ async fn emit_events_streams_exactly_n_events_to_each_session() {
 }
 
 #[tokio::test]
+async fn events_on_login_streams_to_each_new_session() {
+    let sim = sim(SimConfig {
+        events_on_login: Some(1_000),
+        ..fast(Profile::V13)
+    })
+    .await;
+    let mut c = Conn::connect(sim.addr()).await;
+    c.send("Action: Login\nActionID: l\nUsername: admin\nSecret: amp111\nEvents: call,dialplan,cdr,user").await;
+    let (reply, _) = c.response("l").await;
+    assert_eq!(
+        reply.get("Message").as_deref(),
+        Some("Authentication accepted")
+    );
+    let mut count = 0;
+    while let Some(message) = c.next(Duration::from_millis(500)).await {
+        assert!(message.is_event());
+        count += 1;
+    }
+    assert_eq!(count, 1_000);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_slow_reader_is_dropped_and_the_fast_one_gets_everything() {
     let sim = sim(SimConfig {
         write_timeout: Duration::from_millis(200),
