@@ -389,6 +389,7 @@ async fn bench_events(
     let mut first: Option<Instant> = None;
     let mut items = Vec::with_capacity(4096);
     let idle = Duration::from_secs(5);
+    let rss_before = current_rss_kib();
     let start = Instant::now();
     let cpu_start = thread_cpu_seconds();
     while received + lagged < count {
@@ -443,6 +444,13 @@ async fn bench_events(
             cpu,
             format!("lagged (dropped for the slow subscriber): {lagged}"),
             format!("lost (never arrived): {lost}"),
+            match (rss_before, peak_rss_kib()) {
+                (Some(before), Some(peak)) => format!(
+                    "memory: RSS {before} KiB when the run started, peak {peak} KiB (+{} KiB)",
+                    peak.saturating_sub(before)
+                ),
+                _ => "memory: n/a".into(),
+            },
             format!(
                 "client metrics: received {} lagged {} decode errors {}",
                 metrics.events_received, metrics.events_lagged, metrics.decode_errors
