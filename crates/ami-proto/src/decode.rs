@@ -303,6 +303,15 @@ impl Decoder {
                 if buf[pos..].last() == Some(&b'\r') {
                     end -= 1;
                 }
+                if self.partial.fields.is_empty() && buf[pos..end].starts_with(BANNER_PREFIX) {
+                    if let Some(slash) = memchr::memchr(b'/', &buf[pos..end]) {
+                        let total = buf.len();
+                        let line = buf.split_to(total).freeze().slice(pos..end);
+                        self.consumed += total as u64;
+                        self.partial.reset();
+                        return Ok(Some(Packet::Banner(Banner { line, slash })));
+                    }
+                }
                 if self.partial.follows && !is_legacy_header(&buf[pos..end], false) {
                     Some((pos as u32, buf.len() as u32))
                 } else {
@@ -1187,6 +1196,13 @@ mod tests {
             }
             other => panic!("expected the command output, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_banner_cut_off_by_the_end_of_the_input_is_still_a_banner() {
+        let packets = feed(&[b"Asterisk Call Manager/11.0.0"]);
+        assert_eq!(banner(&packets[0]).version(), "11.0.0");
+        assert_eq!(packets.len(), 1);
     }
 
     #[test]

@@ -38,7 +38,11 @@ pub(crate) fn check_name(name: &str) -> Result<(), EncodeError> {
     if name.is_empty() {
         return Err(EncodeError::EmptyName);
     }
-    match name.bytes().position(|b| matches!(b, b'\r' | b'\n' | b':')) {
+    // A space or tab would make the receiver read the line as text rather than a header.
+    match name
+        .bytes()
+        .position(|b| matches!(b, b'\r' | b'\n' | b':' | b' ' | b'\t'))
+    {
         Some(position) => Err(EncodeError::InvalidName {
             name: name.escape_debug().to_string(),
             position,
@@ -243,6 +247,10 @@ mod tests {
         assert!(matches!(
             encoded(&Action::new("Ping").header("A:B", "c")),
             Err(EncodeError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            encoded(&Action::new("Ping").header("Caller ID", "c")),
+            Err(EncodeError::InvalidName { position: 6, .. })
         ));
         assert!(matches!(
             encoded(&Action::new("Ping").header("", "c")),
