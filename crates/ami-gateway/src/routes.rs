@@ -76,7 +76,13 @@ const STREAM_PARAMS: &[Param] = &[
         name: "header",
         location: "query",
         description: "A header match `Name:Value` (repeat for several; all must match, case-insensitive).",
-        pattern: None,
+        pattern: Some("^[^:]*[^:\\s][^:]*:.*$"),
+    },
+    Param {
+        name: "backlog",
+        location: "query",
+        description: "Send first the last N matching events the gateway saw (at most 256 are kept per server).",
+        pattern: Some("^[0-9]{1,6}$"),
     },
 ];
 

@@ -2,7 +2,8 @@
 //!
 //! Query: `server=pbx1` (repeatable or comma-separated; default every server the token may
 //! use), `event=Newchannel,Hangup` (default all), `header=Context:demo` (repeatable; all must
-//! match, case-insensitive). Every message is one JSON object with a `type`: `hello` first,
+//! match, case-insensitive), `backlog=N` (first the last N matching events the gateway saw, at
+//! most 256 kept per server). Every message is one JSON object with a `type`: `hello` first,
 //! then `event`, `connection`, `lagged` (the count of events this client missed, at the place
 //! they were missed), and `closing` before the gateway ends the stream.
 
@@ -32,6 +33,8 @@ pub(crate) struct StreamQuery {
     pub(crate) servers: Vec<String>,
     pub(crate) events: Vec<String>,
     pub(crate) headers: Vec<(String, String)>,
+    /// Recent matching events to send first (at most [`crate::upstream::BACKLOG`]).
+    pub(crate) backlog: usize,
 }
 
 impl StreamQuery {
@@ -50,6 +53,14 @@ impl StreamQuery {
         for (key, value) in pairs {
             match key.as_str() {
                 "server" => out.servers.extend(split(&value)),
+                "backlog" => {
+                    let wanted: u64 = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| AppError::bad_request("backlog is a number of events"))?;
+                    // More than is kept is not an error: it means "all there is".
+                    out.backlog = wanted.min(crate::upstream::BACKLOG as u64) as usize;
+                }
                 "event" => out.events.extend(split(&value)),
                 "header" => {
                     let (name, wanted) = value.split_once(':').ok_or_else(|| {
@@ -66,7 +77,7 @@ impl StreamQuery {
                 }
                 other => {
                     return Err(AppError::bad_request(format!(
-                        "unknown query parameter {other:?} (use server, event, header)"
+                        "unknown query parameter {other:?} (use server, event, header, backlog)"
                     )));
                 }
             }
@@ -152,6 +163,7 @@ pub(crate) async fn open(
             tx: tx.clone(),
             client: shared.clone(),
             ack,
+            backlog: query.backlog,
         }) {
             acks.push(acked);
         }

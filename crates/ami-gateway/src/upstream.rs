@@ -108,6 +108,8 @@ pub(crate) struct Registration {
     pub(crate) client: Arc<ClientShared>,
     /// Told once the fan-out has it (so the client's `hello` means "subscribed").
     pub(crate) ack: oneshot::Sender<()>,
+    /// Send this many of the most recent matching events first.
+    pub(crate) backlog: usize,
 }
 
 struct Reg {
@@ -169,6 +171,7 @@ impl Upstream {
             regs: Vec::new(),
             by_name: HashMap::new(),
             any_name: Vec::new(),
+            recent: std::collections::VecDeque::with_capacity(BACKLOG),
         };
         let span = tracing::info_span!("upstream", server = %name);
         let handle = tokio::spawn(task.run(registrations, shutdown).instrument(span));
@@ -255,6 +258,9 @@ impl Upstream {
 
 type ConnectFuture = Pin<Box<dyn Future<Output = ami_client::Result<Client>> + Send>>;
 
+/// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
+pub(crate) const BACKLOG: usize = 256;
+
 struct Pump {
     upstream: Arc<Upstream>,
     config: ami_client::Config,
@@ -262,6 +268,8 @@ struct Pump {
     regs: Vec<Option<Reg>>,
     by_name: HashMap<Box<[u8]>, Vec<usize>>,
     any_name: Vec<usize>,
+    /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
+    recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
 }
 
 impl Pump {
@@ -432,6 +440,10 @@ impl Pump {
                         name_buf.clear();
                         name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
                         self.fan_out(&name_buf, &event);
+                        if self.recent.len() == BACKLOG {
+                            self.recent.pop_front();
+                        }
+                        self.recent.push_back((name_buf.as_slice().into(), event));
                     }
                     EventItem::Lagged(missed) => {
                         self.upstream
@@ -467,6 +479,16 @@ impl Pump {
         }
     }
 
+    /// An event as a stream message.
+    fn render(&self, event: &ami_client::Event) -> bytes::Bytes {
+        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        format!(
+            "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
+            self.upstream.name_json
+        )
+        .into()
+    }
+
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
         let mut rendered: Option<bytes::Bytes> = None;
         let named = self
@@ -483,16 +505,10 @@ impl Pump {
             if !reg.filter.matches(event) {
                 continue;
             }
-            let data = rendered
-                .get_or_insert_with(|| {
-                    let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
-                    format!(
-                        "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
-                        self.upstream.name_json
-                    )
-                    .into()
-                })
-                .clone();
+            let data = match &rendered {
+                Some(data) => data.clone(),
+                None => rendered.insert(self.render(event)).clone(),
+            };
             self.deliver(
                 index,
                 StreamItem {
@@ -528,7 +544,31 @@ impl Pump {
             tx,
             client,
             ack,
+            backlog,
         } = registration;
+        if backlog > 0 {
+            // The most recent matching events, oldest first, before anything live.
+            let matching: Vec<&ami_client::Event> = self
+                .recent
+                .iter()
+                .rev()
+                .filter(|(name, event)| {
+                    (filter.names.is_empty() || filter.names.iter().any(|n| n == name))
+                        && filter.matches(event)
+                })
+                .map(|(_, event)| event)
+                .take(backlog)
+                .collect();
+            for event in matching.into_iter().rev() {
+                let item = StreamItem {
+                    kind: "event",
+                    data: self.render(event),
+                };
+                if tx.try_send(item).is_err() {
+                    break;
+                }
+            }
+        }
         let index = match self.regs.iter().position(Option::is_none) {
             Some(free) => free,
             None => {

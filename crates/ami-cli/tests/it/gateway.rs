@@ -23,6 +23,17 @@ struct Running {
 
 impl Running {
     fn start(env_token: Option<&str>) -> Self {
+        Self::start_with(&[], &[], env_token, None)
+    }
+
+    /// `extra` arguments and `envs` added; `config_token` is the token of a config file (the
+    /// gateway then prints none).
+    fn start_with(
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        env_token: Option<&str>,
+        config_token: Option<&str>,
+    ) -> Self {
         let stderr = std::env::temp_dir().join(format!(
             "ami-gateway-it-{}-{}.log",
             std::process::id(),
@@ -31,6 +42,8 @@ impl Running {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ami"));
         command
             .args(["gateway", "--sim", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .envs(envs.iter().copied())
             .env_remove("AMI_GATEWAY_TOKEN")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -49,7 +62,7 @@ impl Running {
             let Some(Ok(line)) = lines.next() else { break };
             if let Some(rest) = line.strip_prefix("ami gateway listening on http://") {
                 addr = Some(rest.trim_end_matches('/').to_owned());
-                if env_token.is_some() {
+                if env_token.is_some() || config_token.is_some() {
                     break;
                 }
             }
@@ -62,6 +75,7 @@ impl Running {
         let printed = printed_token.is_some();
         let token = printed_token
             .or_else(|| env_token.map(str::to_owned))
+            .or_else(|| config_token.map(str::to_owned))
             .expect("a token");
         let running = Self {
             child,
@@ -82,10 +96,14 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let (status, body) = self.request("GET", "/v1/servers", Some(&self.token), "");
-            if status == 200
-                && serde_json::from_str::<Value>(&body)
-                    .is_ok_and(|v| v["servers"][0]["state"] == "connected")
-            {
+            let sim_connected = |v: Value| {
+                v["servers"].as_array().is_some_and(|servers| {
+                    servers
+                        .iter()
+                        .any(|s| s["name"] == "sim" && s["state"] == "connected")
+                })
+            };
+            if status == 200 && serde_json::from_str::<Value>(&body).is_ok_and(sim_connected) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -184,6 +202,78 @@ fn sim_takes_the_token_from_the_environment() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A config file plus --sim: the file's tokens and servers, the simulator added as `sim`, no
+/// token printed; a server whose secret_env is unset stops the start with a clear message.
+#[test]
+fn config_file_with_sim_added() {
+    let dir = std::env::temp_dir().join(format!("ami-gateway-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[servers]]\nname = \"offline\"\nhost = \"127.0.0.1\"\nport = {closed_port}\n\
+             username = \"u\"\nsecret_env = \"OFFLINE_SECRET\"\n\
+             [[tokens]]\nname = \"ops\"\n\
+             sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+             servers = [\"*\"]\nactions = {{ allow = [\"*\"] }}\n"
+        ),
+    )
+    .expect("config");
+    let config_arg = config.to_str().expect("path");
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_ami"))
+        .args([
+            "gateway",
+            "--sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config_arg,
+        ])
+        .env_remove("OFFLINE_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("OFFLINE_SECRET"), "{stderr}");
+
+    // "test" is the token whose sha256 is in the file.
+    let gateway = Running::start_with(
+        &["--config", config_arg],
+        &[("OFFLINE_SECRET", "s3cr3t-value")],
+        None,
+        Some("test"),
+    );
+    assert!(!gateway.printed);
+    let (status, body) = gateway.request("GET", "/v1/servers", Some("test"), "");
+    assert_eq!(status, 200, "{body}");
+    let servers: Value = serde_json::from_str(&body).expect("JSON");
+    let names: Vec<&str> = servers["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["offline", "sim"]);
+    assert_ne!(servers["servers"][0]["state"], "connected");
+    let (status, _) = gateway.request("POST", "/v1/servers/offline/actions/Ping", Some("test"), "");
+    assert_eq!(status, 503);
+    let (exit, log) = gateway.stop();
+    assert!(exit.success());
+    assert!(
+        !log.contains("s3cr3t-value"),
+        "the AMI secret never reaches the log"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn hash_token_prints_the_sha256_for_the_config() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ami"))
@@ -278,25 +368,28 @@ fn console_in_headless_chromium() {
         return;
     };
     let gateway = Running::start(Some("console-test-token"));
-    // Live events while the page runs. Under --virtual-time-budget the page's clock runs far
-    // ahead of the wall clock, so a trickle would land after the DOM is dumped: flood instead.
+    // Events the page must show. Under --virtual-time-budget the page's clock runs far ahead
+    // of the wall clock, so live arrival after load is a matter of luck; the console asks for
+    // the recent backlog when it subscribes, so probes sent shortly before (and while) it loads
+    // are in its log for certain.
     let stop = Arc::new(AtomicBool::new(false));
-    let pumpers: Vec<_> = (0..4)
-        .map(|_| {
-            let (addr, stop) = (gateway.addr.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let _ = http(
-                        &addr,
-                        "POST",
-                        "/v1/servers/sim/actions/UserEvent",
-                        Some("console-test-token"),
-                        r#"{"UserEvent": "ConsoleProbe"}"#,
-                    );
-                }
-            })
+    let pumper = {
+        let (addr, stop) = (gateway.addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = http(
+                    &addr,
+                    "POST",
+                    "/v1/servers/sim/actions/UserEvent",
+                    Some("console-test-token"),
+                    r#"{"UserEvent": "ConsoleProbe"}"#,
+                );
+                assert_eq!(status, 200, "{body}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         })
-        .collect();
+    };
+    std::thread::sleep(Duration::from_millis(500));
     let dir = std::env::temp_dir().join(format!("ami-gateway-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -319,9 +412,7 @@ fn console_in_headless_chromium() {
         &url,
     );
     stop.store(true, Ordering::Relaxed);
-    for pumper in pumpers {
-        let _ = pumper.join();
-    }
+    pumper.join().expect("the probes were accepted");
 
     assert!(
         dom.contains("class=\"status connected\""),
@@ -338,7 +429,7 @@ fn console_in_headless_chromium() {
     );
     assert!(
         dom.contains("ConsoleProbe"),
-        "live events reached the log:\n{dom}"
+        "events reached the log:\n{dom}"
     );
     assert!(dom.contains("id=\"action-form\""), "{dom}");
     assert!(

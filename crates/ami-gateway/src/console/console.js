@@ -102,7 +102,8 @@ function handleMessage(message) {
 async function openStream(server) {
   if (stream) stream.abort();
   stream = new AbortController();
-  const response = await fetch("/v1/events?server=" + encodeURIComponent(server), {
+  // backlog: the recent activity shows at once, before live events.
+  const response = await fetch("/v1/events?backlog=100&server=" + encodeURIComponent(server), {
     headers: { "Authorization": "Bearer " + token() },
     signal: stream.signal,
   });

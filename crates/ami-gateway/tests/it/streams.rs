@@ -322,3 +322,39 @@ async fn a_stuck_sse_client_is_disconnected() {
     assert!(metric(&gateway, "ami_gateway_stream_disconnected_total").await >= 1.0);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn backlog_replays_recent_matching_events_before_live_ones() {
+    let gateway = Gateway::start("").await;
+    for tag in ["one", "two", "three"] {
+        user_event(&gateway, "Backlog", tag).await;
+    }
+    // The pump has seen them once they are counted.
+    for _ in 0..100 {
+        if metric(
+            &gateway,
+            "ami_gateway_events_total{server=\"sim\",event=\"UserEvent\"}",
+        )
+        .await
+            >= 3.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ws = websocket(gateway.addr, "event=UserEvent&backlog=2", ADMIN).await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(5))
+            .await
+            .expect("hello")["type"],
+        "hello"
+    );
+    let first = wait_for(&mut ws, "event", |_| true).await;
+    let second = wait_for(&mut ws, "event", |_| true).await;
+    assert_eq!(first["event"]["Tag"], "two", "the last two, oldest first");
+    assert_eq!(second["event"]["Tag"], "three");
+    user_event(&gateway, "Backlog", "live").await;
+    let live = wait_for(&mut ws, "event", |_| true).await;
+    assert_eq!(live["event"]["Tag"], "live");
+    gateway.stop().await;
+}
