@@ -462,6 +462,16 @@ impl Pbx {
         }
         self.ev_hangup(pair.one, cause, cause_text(cause));
         self.ev_cdr(pair.one);
+        if self.programs.contains_key(&pair.two) {
+            // A channel running dialplan runs the `h` extension on its way out.
+            if let Some(chan) = self.channels.get_mut(&pair.two) {
+                chan.exten = "h".into();
+                chan.priority = 1;
+                chan.app = "NoOp".into();
+                chan.app_data = format!("hangup {} cause {cause}", chan.name);
+            }
+            self.ev_newexten(pair.two);
+        }
         self.ev_hangup(pair.two, cause, cause_text(cause));
         self.ev_cdr(pair.two);
         let device = self.channels.get(&pair.one).map(|c| c.device().to_owned());

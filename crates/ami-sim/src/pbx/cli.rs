@@ -56,6 +56,15 @@ impl Pbx {
                 text: self.channels_usage(),
                 failed: true,
             },
+            ["dialplan", "show", context] => {
+                match super::dialplan::show(context, self.profile == Profile::V22) {
+                    Some(text) => ok(text),
+                    None => CliOutput {
+                        text: format!("There is no existence of '{}' context\n", words[2]),
+                        failed: true,
+                    },
+                }
+            }
             ["queue", "show"] => ok(self.queue_show(None)),
             ["queue", "show", _] => ok(self.queue_show(Some(words[2]))),
             _ => {

@@ -41,6 +41,23 @@ fn step(app: &'static str, data: &str, kind: StepKind) -> Step {
     }
 }
 
+/// The extensions of `[demo]` in `dialplan show` order, with the extensions.conf line of their
+/// first priority (as the recorded Asterisk 22 lists them).
+const EXTENSIONS: [(&str, u32); 12] = [
+    ("100", 11),
+    ("110", 73),
+    ("200", 20),
+    ("300", 26),
+    ("400", 33),
+    ("500", 38),
+    ("600", 45),
+    ("700", 51),
+    ("701", 57),
+    ("800", 62),
+    ("900", 68),
+    ("h", 77),
+];
+
 /// The steps of `exten@demo`, or `None` for an extension that does not exist.
 pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
     if context != "demo" {
@@ -54,42 +71,62 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
             step("Set", "CHANNEL(language)=en", Nothing),
             step(
                 "UserEvent",
-                "DemoStart,Exten: 100,Foo: bar",
+                "DemoStart,Exten: ${EXTEN},Foo: ${FOO}",
                 UserEvent(
                     "DemoStart".into(),
                     vec![("Exten".into(), "100".into()), ("Foo".into(), "bar".into())],
                 ),
             ),
-            step("Playback", "tt-weasels", Playback(2_000)),
-            step("Wait", "1", Pause(1_000)),
+            step("Playback", "hello-world", Playback(1_500)),
+            step("Wait", "2", Pause(2_000)),
+            step("Hangup", "", Hangup),
+        ],
+        "110" => vec![
+            step("Answer", "", Answer),
+            step("Playback", "demo-congrats", Playback(5_000)),
+            step("Hangup", "", Hangup),
+        ],
+        "200" => vec![
+            step("Answer", "", Answer),
+            step("Set", "TIMEOUT(absolute)=60", Nothing),
+            step("Echo", "", Pause(60_000)),
             step("Hangup", "", Hangup),
         ],
         "300" => vec![
             step("Answer", "", Answer),
-            step("NoOp", "monkeys", Nothing),
-            step("Playback", "tt-monkeys", Playback(60_000)),
+            step(
+                "Set",
+                "CALLTYPE=longcall",
+                Set("CALLTYPE".into(), "longcall".into()),
+            ),
+            step("Playback", "tt-monkeys", Playback(5_000)),
+            step("Wait", "60", Pause(60_000)),
             step("Hangup", "", Hangup),
         ],
         "400" => vec![
-            step("NoOp", "Dial test", Nothing),
+            step("NoOp", "Dialing Local/500", Nothing),
             step(
                 "Set",
                 "__INHERITED=yes",
                 Set("__INHERITED".into(), "yes".into()),
             ),
-            step("Dial", "Local/500@demo,30", Dial("500".into())),
+            step("Dial", "Local/500@demo,20", Dial("500".into())),
             step("Hangup", "", Hangup),
         ],
         "500" => vec![
             step("Answer", "", Answer),
             step("Wait", "1", Pause(1_000)),
-            step("Playback", "tt-monkeys", Playback(1_000)),
-            step("Wait", "1", Pause(1_000)),
+            step("Playback", "beep", Playback(500)),
+            step("Wait", "3", Pause(3_000)),
             step("Hangup", "", Hangup),
         ],
         "600" => vec![
             step("Answer", "", Answer),
-            step("NoOp", "queue caller", Nothing),
+            step(
+                "Set",
+                "QUEUECALLER=yes",
+                Set("QUEUECALLER".into(), "yes".into()),
+            ),
             step("Queue", "support,,,,30", Queue("support".into())),
             step("Hangup", "", Hangup),
         ],
@@ -112,13 +149,51 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
             step("Hangup", "", Hangup),
         ],
         "900" => vec![
-            step("Answer", "", Answer),
+            step("Set", "BRIDGED=1", Set("BRIDGED".into(), "1".into())),
             step("Dial", "Local/800@demo,30", Dial("800".into())),
             step("Hangup", "", Hangup),
         ],
+        "h" => vec![step(
+            "NoOp",
+            "hangup ${CHANNEL} cause ${HANGUPCAUSE}",
+            Nothing,
+        )],
         _ => return None,
     };
     Some(steps)
+}
+
+/// `dialplan show demo` as the CLI prints it; `registrar` is `extensions.conf` (22, with line
+/// numbers) or `pbx_config` (older versions).
+pub(crate) fn show(context: &str, line_numbers: bool) -> Option<String> {
+    if context != "demo" {
+        return None;
+    }
+    let mut out = String::from("[ Context 'demo' created by 'pbx_config' ]\n");
+    let mut priorities = 0;
+    for (exten, first_line) in EXTENSIONS {
+        let steps = extension("demo", exten).unwrap_or_default();
+        for (index, step) in steps.iter().enumerate() {
+            let label = if index == 0 {
+                format!("'{exten}' =>")
+            } else {
+                String::new()
+            };
+            let app = format!("{}. {}({})", index + 1, step.app, step.data);
+            let registrar = if line_numbers {
+                format!("extensions.conf:{}", first_line + index as u32)
+            } else {
+                "pbx_config".to_owned()
+            };
+            out.push_str(&format!("  {label:<17} {app:<45} [{registrar}]\n"));
+            priorities += 1;
+        }
+    }
+    out.push_str(&format!(
+        "\n-= {} extensions ({priorities} priorities) in 1 context. =-\n",
+        EXTENSIONS.len()
+    ));
+    Some(out)
 }
 
 /// How long an application given to Originate (`Application:`/`Data:`) runs, in ms.
@@ -138,6 +213,18 @@ pub(crate) fn app_duration(app: &str, data: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dialplan_show_matches_the_recorded_listing() {
+        let text = show("demo", true).unwrap();
+        assert!(text.starts_with("[ Context 'demo' created by 'pbx_config' ]\n  '100' =>          1. Answer()                                   [extensions.conf:11]\n"), "{text}");
+        assert!(text.contains("                    4. UserEvent(DemoStart,Exten: ${EXTEN},Foo: ${FOO}) [extensions.conf:14]\n"));
+        assert!(
+            text.ends_with("\n\n-= 12 extensions (48 priorities) in 1 context. =-\n"),
+            "{text}"
+        );
+        assert!(show("demo", false).unwrap().contains("[pbx_config]"));
+    }
 
     #[test]
     fn known_and_unknown_extensions() {

@@ -204,6 +204,7 @@ macro_rules! profile_tests {
             scenario!(originate_sync_ok, Lenient);
             scenario!(originate_sync_fail, Lenient);
             scenario!(mixed_action_during_events, Lenient);
+            scenario!(command_verbose_long, Lenient);
             $(scenario!($extra, Lenient);)*
         }
     };
