@@ -373,7 +373,8 @@ fn schemas() -> Value {
             "type": "object",
             "description": "Headers of the action (not ActionID, which the gateway sets; an Action key is ignored); an array sends the key once per element.",
             "propertyNames": {
-                "pattern": "^[^:\r\n]+$",
+                // As the encoder checks names: no CR, LF, colon, space or tab.
+                "pattern": "^[^:\r\n \t]+$",
                 "not": {"pattern": "^[Aa][Cc][Tt][Ii][Oo][Nn][Ii][Dd]$"},
             },
             "additionalProperties": {
