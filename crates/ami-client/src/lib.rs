@@ -102,6 +102,24 @@ impl Client {
     /// Connects, reads the banner and logs in (both within the configured timeouts), then
     /// spawns the connection task(s). A refused login is [`Error::is_auth_failed`].
     pub async fn connect(config: Config) -> Result<Self> {
+        Self::connect_with_hub(config, Arc::new(Hub::default())).await
+    }
+
+    /// Like [`Client::connect`], with a subscriber that exists before the connection does: it
+    /// also receives the first `Connected` item and the events sent during and right after the
+    /// first login (`FullyBooted`, or a server that streams from login on), which a subscriber
+    /// made after `connect` returns would miss.
+    pub async fn connect_subscribed(
+        config: Config,
+        subscription: Subscription,
+    ) -> Result<(Self, Subscriber)> {
+        let hub = Arc::new(Hub::default());
+        let subscriber = hub.subscribe(subscription);
+        let client = Self::connect_with_hub(config, hub).await?;
+        Ok((client, subscriber))
+    }
+
+    async fn connect_with_hub(config: Config, hub: Arc<Hub>) -> Result<Self> {
         if config.host.is_empty() {
             return Err(Error::new(Kind::Config("empty host".into())));
         }
@@ -109,7 +127,6 @@ impl Client {
             .action_id_prefix
             .clone()
             .unwrap_or_else(|| format!("amikit-{:08x}-", config::random_u64() as u32));
-        let hub = Arc::new(Hub::default());
         let counters = Arc::new(Counters::default());
         let settings = Arc::new(Mutex::new(Settings::default()));
         let ami_version = Arc::new(Mutex::new(String::new()));
@@ -158,7 +175,7 @@ impl Client {
         } else {
             let conn_prefix = format!("{prefix}c");
             let mut first = Conn::establish(&config, &config.events, &conn_prefix, shared).await?;
-            // No subscriber exists yet: what arrived during login is counted, not delivered.
+            // Only a `connect_subscribed` subscriber exists yet to see what arrived during login.
             first.announce();
             let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
             tasks.push(conn::spawn(

@@ -43,6 +43,9 @@ pub struct Common {
     /// Simulator profile when no host is given (22, 13, 11, 1.8).
     #[arg(long, default_value = "22")]
     pub sim_profile: String,
+    /// Run the simulator inside this process (own thread) rather than as `ami sim`.
+    #[arg(long)]
+    pub in_process: bool,
 }
 
 /// What to measure.
@@ -207,7 +210,7 @@ fn simulator_config(conn: &ConnArgs, port: u16) -> anyhow::Result<Config> {
 }
 
 /// Starts `ami sim` (this same binary) on a free loopback port and waits until it accepts.
-fn start_process(profile: &str) -> anyhow::Result<Server> {
+fn start_process(profile: &str, extra: &[String]) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -220,6 +223,7 @@ fn start_process(profile: &str) -> anyhow::Result<Server> {
             "--profile",
             profile,
         ])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -245,10 +249,15 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
     if !args.conn.is_unset() {
         return Ok(Server::External);
     }
-    // `ami sim` cannot be told from outside to stream events, so the events run keeps the
-    // simulator in this process (on its own thread); Pings go to a separate process.
-    if matches!(args.what, What::Ping { .. } | What::Idle { .. }) {
-        match start_process(&args.what.common().sim_profile) {
+    // A separate `ami sim` process; for the events run it streams from login on. The in-process
+    // simulator (own thread) is the fallback, or chosen with --in-process.
+    let common = args.what.common();
+    let extra = match &args.what {
+        What::Events { count, .. } => vec!["--events-on-login".to_owned(), count.to_string()],
+        _ => Vec::new(),
+    };
+    if !common.in_process {
+        match start_process(&common.sim_profile, &extra) {
             Ok(server) => return Ok(server),
             Err(error) => {
                 eprintln!("ami bench: {error:#}; using the simulator in this process instead")
@@ -345,27 +354,34 @@ async fn bench_events(
     count: u64,
     buffer: usize,
 ) -> anyhow::Result<Report> {
-    let client = Client::connect(config.clone()).await?;
     let name = "amikit-bench";
-    let generator = match server {
-        Server::InProcess { .. } => None,
-        Server::External | Server::Process { .. } => {
-            Some(Client::connect(config.events(Events::Off)).await?)
+    let buffer = Buffer::Events(buffer);
+    let (client, mut subscriber, generator) = match server {
+        Server::Process { .. } => {
+            // That simulator streams `count` call events from login on: the subscriber must
+            // exist before the connection. Login events (system, security) are not counted.
+            let streamed = |message: &ami_client::Message| {
+                !message
+                    .get("Privilege")
+                    .is_some_and(|p| p.starts_with("system") || p.starts_with("security"))
+            };
+            let subscription = Subscription::all().filter(streamed).buffer(buffer);
+            let (client, subscriber) = Client::connect_subscribed(config, subscription).await?;
+            (client, subscriber, None)
         }
-    };
-    // On the simulator every event counts; on a real PBX only our own UserEvents.
-    let subscription = match &generator {
-        None => Subscription::all(),
-        Some(_) => Subscription::all().header("UserEvent", name),
-    };
-    let mut subscriber = client.subscribe(subscription.buffer(Buffer::Events(buffer)));
-    let generator = match (server, generator) {
-        (Server::InProcess { handle, .. }, _) => {
+        Server::InProcess { handle, .. } => {
+            let client = Client::connect(config).await?;
+            let subscriber = client.subscribe(Subscription::all().buffer(buffer));
             handle.emit_events(count);
-            None
+            (client, subscriber, None)
         }
-        (Server::External | Server::Process { .. }, Some(sender)) => {
-            Some(tokio::spawn(async move {
+        Server::External => {
+            // A real PBX: generate UserEvents from a second connection and count only those.
+            let client = Client::connect(config.clone()).await?;
+            let subscription = Subscription::all().header("UserEvent", name);
+            let subscriber = client.subscribe(subscription.buffer(buffer));
+            let sender = Client::connect(config.events(Events::Off)).await?;
+            let generator = tokio::spawn(async move {
                 let window = Arc::new(tokio::sync::Semaphore::new(256));
                 for _ in 0..count {
                     let Ok(permit) = window.clone().acquire_owned().await else {
@@ -380,9 +396,9 @@ async fn bench_events(
                     });
                 }
                 sender
-            }))
+            });
+            (client, subscriber, Some(generator))
         }
-        (Server::External | Server::Process { .. }, None) => None,
     };
     let mut received = 0u64;
     let mut lagged = 0u64;

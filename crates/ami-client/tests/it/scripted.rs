@@ -562,3 +562,25 @@ async fn close_lets_actions_in_flight_finish_and_dropping_every_handle_logs_off(
     assert_eq!(events.recv().await, None, "subscribers end with the task");
     server.await.expect("script");
 }
+
+#[tokio::test]
+async fn a_subscriber_made_before_connecting_sees_the_login_events() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let server = tokio::spawn(async move {
+        let mut peer = listener.accept().await;
+        peer.greet("11.0.0").await;
+        peer.send("Event: Newchannel\r\nChannel: A\r\n\r\n").await;
+        peer
+    });
+    let (client, mut events) = Client::connect_subscribed(config, Subscription::all())
+        .await
+        .expect("connect");
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(name(&events.recv().await.expect("item")));
+    }
+    assert_eq!(seen, ["connected", "FullyBooted", "Newchannel"]);
+    drop(client);
+    let _peer = server.await.expect("script");
+}
