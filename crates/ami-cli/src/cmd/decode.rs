@@ -22,8 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Box::new(io::stdin().lock()),
         Some(path) if path.as_os_str() == "-" => Box::new(io::stdin().lock()),
         Some(path) => Box::new(
-            std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?,
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
         ),
     };
     let stdout = io::stdout();
