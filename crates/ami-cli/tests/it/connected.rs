@@ -471,11 +471,24 @@ fn events_into_a_closed_pipe_exit_quietly() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    sim.handle().emit_events(2_000);
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        tx.send(first).unwrap();
+        // Dropping the reader closes the pipe.
+    });
+    // Events emitted before ami has logged in reach nobody: emit until the first line is out.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        assert!(Instant::now() < deadline, "ami events printed nothing");
+        sim.handle().emit_events(2_000);
+        if let Ok(first) = rx.recv_timeout(Duration::from_millis(200)) {
+            break first;
+        }
+    };
+    reader.join().unwrap();
     assert!(serde_json::from_str::<Value>(&first).is_ok(), "{first}");
-    drop(stdout);
     sim.handle().emit_events(2_000);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
