@@ -20,9 +20,10 @@ use crate::conn::ConnArgs;
     ami bench events --count 1000000\n  \
     ami bench ping --count 200000 --in-flight 100 --json\n  \
     AMI_HOST=pbx AMI_SECRET=... ami bench ping --count 10000 --in-flight 1\n\n\
-    Without --host (or AMI_HOST) the simulator is started in this process, on its own thread,\n\
-    and the output says so. Against a real PBX, `events` generates its own load with UserEvent\n\
-    actions on a second connection (the user needs write=user).")]
+    Without --host (or AMI_HOST) the simulator is started as a separate `ami sim` process\n\
+    (--in-process: on a thread of this one), and the output says so. Against a real PBX,\n\
+    `events` generates its own load with UserEvent actions on a second connection (the user\n\
+    needs write=user).")]
 pub struct Args {
     #[command(subcommand)]
     pub what: What,
