@@ -41,6 +41,19 @@ impl Sim {
         &self.handle
     }
 
+    /// Waits until a client is connected, and a moment more for its login to finish.
+    fn wait_for_login(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.handle().open_connections() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "nobody connected to the simulator"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     fn port(&self) -> String {
         self.handle().addr().port().to_string()
     }
@@ -450,7 +463,7 @@ fn events_mark_disconnect_and_reconnect() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    sim.wait_for_login();
     sim.handle().restart();
     let values = read_lines(&mut child, 2);
     let _ = child.kill();
@@ -840,7 +853,7 @@ fn events_mark_the_gap_when_the_output_falls_behind() {
         .unwrap();
     // Nobody reads standard output for a while: the pipe fills, ami blocks on it, and the
     // client drops what its subscriber queue cannot hold, counting it.
-    std::thread::sleep(Duration::from_millis(500));
+    sim.wait_for_login();
     sim.handle().emit_events(50_000);
     std::thread::sleep(Duration::from_millis(1500));
     let output = child.wait_with_output().unwrap();
