@@ -808,6 +808,11 @@ fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_promp
         last_line(screen).starts_with("ami> CoreShowChannel")
     });
     tmux.send(&["C-u", ":filter UserEvent=FromTmux", "Enter"]);
+    // Keys typed before the next prompt may be dropped when the terminal goes back to raw
+    // mode, as in most line editors: wait for it.
+    tmux.wait_for("the next prompt", |screen| {
+        screen.contains(":filter UserEvent=FromTmux") && last_line(screen) == "ami>"
+    });
 
     // An event arriving while a line is being typed goes above the prompt; the line stays.
     tmux.send(&["Getvar Variable=TYPED"]);
@@ -822,7 +827,9 @@ fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_promp
     assert_eq!(last_line(&screen), "ami> Getvar Variable=TYPED", "{screen}");
 
     tmux.send(&["Enter"]);
-    tmux.wait_for("the reply", |screen| screen.contains("Variable  TYPED"));
+    tmux.wait_for("the reply and the next prompt", |screen| {
+        screen.contains("Variable  TYPED") && last_line(screen) == "ami>"
+    });
     tmux.send(&["quit", "Enter"]);
     let history = state.join("amikit").join("history");
     // Written when the shell ends: wait for it (and for the whole of it).
