@@ -46,6 +46,9 @@ pub struct SimConfig {
     /// How fast simulated calls run: 1.0 is real time, 10.0 makes a 20 s call last 2 s
     /// (timestamps and uptimes follow the same clock).
     pub time_scale: f64,
+    /// A connection that has not logged in after this long is closed, as Asterisk's
+    /// `authtimeout` (default 30 s) does.
+    pub auth_timeout: Duration,
     /// Stream this many pre-encoded events to each session as soon as it logs in (load for
     /// external clients; `SimHandle::emit_events` does the same on demand).
     pub events_on_login: Option<u64>,
@@ -68,6 +71,7 @@ impl Default for SimConfig {
             fixed_challenge: None,
             time_scale: 1.0,
             events_on_login: None,
+            auth_timeout: Duration::from_secs(30),
             replay: None,
         }
     }

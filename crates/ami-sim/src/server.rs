@@ -244,6 +244,7 @@ enum End {
     Restart,
     Shutdown,
     SlowReader(&'static str),
+    AuthTimeout,
     Io(std::io::Error),
 }
 
@@ -264,6 +265,7 @@ where
         End::Closed => info!("closed by server"),
         End::Restart => info!("dropped by restart"),
         End::Shutdown => info!("dropped: simulator stopping"),
+        End::AuthTimeout => info!("closed: no login within the auth timeout"),
         End::SlowReader(why) => {
             shared.slow_drops.fetch_add(1, Ordering::Relaxed);
             warn!(reason = why, "slow reader dropped");
@@ -334,12 +336,16 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     let mut to_stream: u64 = 0;
     let mut stream_pos: usize = 0;
+    let auth_deadline = tokio::time::sleep(shared.config.auth_timeout);
+    tokio::pin!(auth_deadline);
     loop {
         if let Err(end) = drain(&mut session, &mut writer, coalesce).await {
             return end;
         }
         let streaming = to_stream > 0;
+        let awaiting_login = session.user().is_none();
         tokio::select! {
+            () = &mut auth_deadline, if awaiting_login => return End::AuthTimeout,
             read = reader.read(&mut buf) => {
                 match read {
                     Ok(0) => return End::PeerClosed,

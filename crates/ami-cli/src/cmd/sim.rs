@@ -66,6 +66,10 @@ pub struct Args {
     /// Stream this many call events to each session as soon as it logs in (load testing).
     #[arg(long, value_name = "N")]
     events_on_login: Option<u64>,
+    /// Close a connection that has not logged in after this many seconds (Asterisk's
+    /// authtimeout).
+    #[arg(long, default_value_t = 30)]
+    auth_timeout_secs: u64,
     /// Drop a session whose socket stays full this long (milliseconds).
     #[arg(long, default_value_t = 1000)]
     write_timeout_ms: u64,
@@ -114,6 +118,7 @@ impl Args {
             write_timeout: Duration::from_millis(self.write_timeout_ms),
             time_scale: self.time_scale,
             events_on_login: self.events_on_login,
+            auth_timeout: Duration::from_secs(self.auth_timeout_secs),
             replay,
             ..SimConfig::default()
         })

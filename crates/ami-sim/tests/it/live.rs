@@ -306,6 +306,28 @@ async fn emit_events_streams_exactly_n_events_to_each_session() {
 }
 
 #[tokio::test]
+async fn a_connection_that_never_logs_in_is_closed_after_the_auth_timeout() {
+    let sim = sim(SimConfig {
+        auth_timeout: Duration::from_millis(200),
+        ..fast(Profile::V22)
+    })
+    .await;
+    let mut idle = Conn::connect(sim.addr()).await;
+    let mut user = Conn::connect(sim.addr()).await;
+    user.login("admin", "amp111").await;
+    assert!(idle.next(Duration::from_secs(5)).await.is_none());
+    assert!(idle.closed, "closed by the server");
+    assert_eq!(idle.banner.as_deref(), Some("Asterisk Call Manager/11.0.0"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    user.send("Action: Ping\nActionID: p").await;
+    assert_eq!(
+        user.response("p").await.0.get("Ping").as_deref(),
+        Some("Pong")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn events_on_login_streams_to_each_new_session() {
     let sim = sim(SimConfig {
         events_on_login: Some(1_000),
