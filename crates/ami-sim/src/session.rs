@@ -457,6 +457,17 @@ mod tests {
     }
 
     #[test]
+    fn core_show_uptime_seconds_prints_plain_numbers() {
+        let mut h = Harness::new(Profile::V22);
+        h.feed("Action: Login\nUsername: admin\nSecret: amp111\n\n");
+        let (out, _) =
+            h.feed("Action: Command\nActionID: c\nCommand: core show uptime seconds\n\n");
+        assert!(out.contains("Output: System uptime: 0\r\n"), "{out}");
+        let (out, _) = h.feed("Action: Command\nActionID: d\nCommand: core show uptime\n\n");
+        assert!(!out.contains("Output: System uptime: 0\r\n"), "{out}");
+    }
+
+    #[test]
     fn own_events_follow_the_response_and_respect_the_mask() {
         let mut h = Harness::new(Profile::V11);
         h.feed("Action: Login\nUsername: admin\nSecret: amp111\n\n");

@@ -34,7 +34,12 @@ impl Pbx {
                 "Asterisk {} built by sim @ amikit on a x86_64 running Linux on 2026-11-23 00:00:00 UTC\n",
                 self.profile.asterisk_version()
             )),
-            ["core", "show", "uptime"] | ["core", "show", "uptime", "seconds"] => {
+            // Asterisk prints plain seconds when asked, which is what scripts parse.
+            ["core", "show", "uptime", "seconds"] => {
+                let up = self.now_ms / 1000;
+                ok(format!("System uptime: {up}\nLast reload: {up}\n"))
+            }
+            ["core", "show", "uptime"] => {
                 let up = self.now_ms / 1000;
                 let tail = if self.profile == Profile::V18 {
                     " "
