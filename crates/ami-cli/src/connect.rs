@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ami_client::{Client, Config, Events};
+use ami_client::{Client, Config, Events, Tls, TlsTrust};
 use anyhow::bail;
 
 use crate::cmd;
@@ -87,8 +87,24 @@ pub fn resolve(
              terminal ami asks for it"
         );
     }
+    let mut config = conn.config(None)?;
+    let server_name = selected
+        .as_ref()
+        .and_then(|selected| selected.profile.tls_server_name.clone());
+    if let (true, Some(server_name)) = (tls, server_name) {
+        // The shared flags have no server-name option; a profile's replaces the host's.
+        let trust = match (conn.tls_insecure, conn.tls_ca) {
+            (true, _) => TlsTrust::InsecureAcceptAny,
+            (false, Some(ca)) => TlsTrust::CaFile(ca),
+            (false, None) => TlsTrust::SystemRoots,
+        };
+        config = config.tls(Tls {
+            trust,
+            server_name: Some(server_name),
+        });
+    }
     Ok(Resolved {
-        config: conn.config(None)?,
+        config,
         username,
         tls,
     })

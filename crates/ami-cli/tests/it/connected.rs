@@ -918,3 +918,60 @@ fn secret_is_asked_for_on_a_terminal_without_echo() {
         "the secret was echoed:\n{screen}"
     );
 }
+
+#[test]
+fn tls_profile_with_a_private_ca_and_server_name() {
+    let sim = Sim::with(SimConfig {
+        tls: Some(ami_sim::TlsConfig::SelfSigned),
+        ..SimConfig::default()
+    });
+    let dir = empty_home().join(format!("tls-{}", sim.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, sim.handle().tls_cert_pem().unwrap()).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.tls]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"admin\"\n\
+             secret_env = \"LAB_SECRET\"\ntls = true\ntls_ca = \"{}\"\n\
+             tls_server_name = \"localhost\"\n\n\
+             [profiles.impostor]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"admin\"\n\
+             secret_env = \"LAB_SECRET\"\ntls_ca = \"{}\"\n\
+             tls_server_name = \"impostor.example\"\n",
+            sim.port(),
+            ca.display(),
+            sim.port(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let value = json(&run(ami()
+        .args(["action", "Ping", "--config", config, "--profile", "tls"])
+        .env("LAB_SECRET", "amp111")));
+    assert_eq!(value["Response"], "Success");
+
+    // The profile's server name is the one checked: a name the certificate lacks fails.
+    let output = run(ami()
+        .args([
+            "action",
+            "Ping",
+            "--config",
+            config,
+            "--profile",
+            "impostor",
+        ])
+        .env("LAB_SECRET", "amp111"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("TLS"), "{}", stderr(&output));
+
+    // Without the CA the system roots do not know the certificate: a TLS error with its fix.
+    let output = run(sim.ami().args(["action", "Ping", "--tls"]));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("TLS") && error.contains("--tls-ca"),
+        "{error}"
+    );
+}
