@@ -768,6 +768,10 @@ fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_promp
     if Command::new("tmux").arg("-V").output().is_err() {
         // The terminal test needs tmux (Debian package `tmux`); the rest of the shell is
         // covered by shell_reads_a_script_from_standard_input.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (.ci/run does) so the terminal tests run"
+        );
         eprintln!("SKIPPED: tmux is not installed");
         return;
     }
@@ -878,6 +882,10 @@ fn events_mark_the_gap_when_the_output_falls_behind() {
 #[test]
 fn secret_is_asked_for_on_a_terminal_without_echo() {
     if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (.ci/run does) so the terminal tests run"
+        );
         eprintln!("SKIPPED: tmux is not installed");
         return;
     }
