@@ -583,25 +583,10 @@ fn command_result(response: Message) -> Result<Reply, ActionFailure> {
     Ok(Reply::Command(CommandOutput { response, output }))
 }
 
-/// Removes ANSI escape sequences (`ESC [ ... letter`) and trailing blank lines.
+/// The `Queues` text without ANSI colour codes, CRLF made LF, trailing blank lines dropped.
 fn strip_ansi(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == 0x1b && raw.get(i + 1) == Some(&b'[') {
-            i += 2;
-            while i < raw.len() && !raw[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        out.push(raw[i]);
-        i += 1;
-    }
-    let text = String::from_utf8_lossy(&out);
-    let trimmed = text.trim_end_matches(['\r', '\n']);
-    let mut text = trimmed.replace("\r\n", "\n");
+    let text = crate::cli_output::strip_ansi(&String::from_utf8_lossy(raw));
+    let mut text = text.trim_end_matches(['\r', '\n']).replace("\r\n", "\n");
     if !text.is_empty() {
         text.push('\n');
     }
