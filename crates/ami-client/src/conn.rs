@@ -62,6 +62,10 @@ pub(crate) struct Shared {
 const MIN_READ: usize = 4 * 1024;
 const MAX_READ: usize = 64 * 1024;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Responses decoded before the connection task lets callers run. Handing replies out in slices
+/// lets their callers send the next actions while the rest are decoded, so the server works on
+/// new actions while this side works on old replies, instead of the two taking turns.
+const DECODE_SLICE: usize = 8;
 
 pub(crate) struct Conn {
     reader: Reader,
@@ -77,6 +81,8 @@ pub(crate) struct Conn {
     holding: bool,
     /// Unmatched responses already added to the shared counter.
     unmatched_reported: u64,
+    /// Whole packets may still be waiting in `inbuf` (a slice limit was reached).
+    more_input: bool,
     shared: Arc<Shared>,
 }
 
@@ -109,6 +115,7 @@ impl Conn {
             internal: Vec::new(),
             holding: true,
             unmatched_reported: 0,
+            more_input: false,
             shared,
         };
         tokio::time::timeout(config.connect_timeout, conn.read_banner())
@@ -249,9 +256,26 @@ impl Conn {
     }
 
     fn process_input(&mut self) {
+        self.process_input_slice(usize::MAX);
+    }
+
+    /// Decodes until `limit` responses have been seen, then hands out what completed. Returns
+    /// true when the limit stopped it, so more packets may be waiting. Events do not count: a
+    /// flood of them is decoded in one go, which is what keeps event throughput high.
+    fn process_input_slice(&mut self, limit: usize) -> bool {
+        let mut responses = 0;
         loop {
+            if responses == limit {
+                self.process_output();
+                return true;
+            }
             match self.decoder.decode(&mut self.inbuf) {
-                Ok(Some(packet)) => self.session.handle_packet(packet),
+                Ok(Some(packet)) => {
+                    if matches!(&packet, Packet::Message(message) if message.is_response()) {
+                        responses += 1;
+                    }
+                    self.session.handle_packet(packet);
+                }
                 Ok(None) => break,
                 Err(error) => {
                     self.shared
@@ -267,6 +291,7 @@ impl Conn {
             self.inbuf = BytesMut::with_capacity(MIN_READ);
         }
         self.process_output();
+        false
     }
 
     fn process_output(&mut self) {
@@ -356,7 +381,12 @@ impl Conn {
             }
             let writing = !self.outbuf.is_empty();
             tokio::select! {
-                read = self.reader.read_buf(&mut self.inbuf) => {
+                // Not reading while decoded-but-unhandled input remains keeps `inbuf` bounded.
+                () = std::future::ready(()), if self.more_input => {
+                    self.more_input = self.process_input_slice(DECODE_SLICE);
+                    tokio::task::yield_now().await;
+                }
+                read = self.reader.read_buf(&mut self.inbuf), if !self.more_input => {
                     match read {
                         Ok(0) => return self.dropped(closing, "connection closed by the server"),
                         Ok(n) => {
@@ -364,7 +394,7 @@ impl Conn {
                                 self.read_size *= 2;
                             }
                             let before = self.shared.hub.events_received.load(Ordering::Relaxed);
-                            self.process_input();
+                            self.more_input = self.process_input_slice(DECODE_SLICE);
                             if self.inbuf.capacity() - self.inbuf.len() < self.read_size / 2 {
                                 self.inbuf.reserve(self.read_size);
                             }
@@ -372,7 +402,9 @@ impl Conn {
                             // thread run before reading more (never waiting for them): on a
                             // single-threaded runtime a flood would otherwise fill their
                             // queues before they are ever polled.
-                            if self.shared.hub.events_received.load(Ordering::Relaxed) != before {
+                            if self.more_input
+                                || self.shared.hub.events_received.load(Ordering::Relaxed) != before
+                            {
                                 tokio::task::yield_now().await;
                             }
                         }

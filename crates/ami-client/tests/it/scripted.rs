@@ -177,6 +177,62 @@ async fn every_caller_gets_its_own_response_whatever_the_interleaving() {
     }
 }
 
+/// Many replies in one read are handed out in slices (so callers can send their next actions
+/// meanwhile); none may be lost, misrouted, or reordered against the events between them.
+#[tokio::test]
+async fn a_single_read_holding_many_replies_and_events_loses_nothing() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let server = tokio::spawn(async move {
+        let mut peer = listener.accept().await;
+        peer.greet("11.0.0").await;
+        let mut actions = Vec::new();
+        for _ in 0..100 {
+            actions.push(peer.next().await.expect("action"));
+        }
+        let mut burst = String::new();
+        for (i, action) in actions.iter().enumerate() {
+            burst.push_str(&format!("Event: Newexten\r\nN: {i}\r\n\r\n"));
+            burst.push_str(&format!(
+                "Response: Success\r\nActionID: {}\r\nValue: {}\r\n\r\n",
+                id(action),
+                action.get("Variable").expect("Variable")
+            ));
+        }
+        peer.send(burst).await;
+        peer
+    });
+    let client = Client::connect(config).await.expect("connect");
+    let mut events = client.subscribe(Subscription::all().events(["Newexten"]));
+    let calls: Vec<_> = (0..100)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let value = client.getvar(None, &format!("V{i}")).await.expect("getvar");
+                assert_eq!(value, format!("V{i}"));
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("caller");
+    }
+    let _peer = server.await.expect("script");
+    let mut next = 0;
+    while next < 100 {
+        match events.recv().await.expect("event") {
+            EventItem::Event(event) => {
+                assert_eq!(
+                    event.message().get("N").as_deref(),
+                    Some(next.to_string().as_str())
+                );
+                next += 1;
+            }
+            EventItem::Connection(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn lists_errors_and_command_in_both_framings() {
     let listener = Listener::bind().await;
