@@ -151,20 +151,19 @@ impl Pbx {
             let secs = chan.duration_secs(self.now_ms);
             let bridge = chan.bridge.clone().unwrap_or_default();
             let line = match format {
-                Format::Basic if modern => format!(
-                    "{:<64.64} {:<32.32} {:<7.7} {:<30.30}",
-                    chan.name,
-                    location,
-                    chan.state.desc(),
-                    app
-                ),
-                Format::Basic => format!(
-                    "{:<20.20} {:<20.20} {:<7.7} {:<30.30}",
-                    chan.name,
-                    location,
-                    chan.state.desc(),
-                    app
-                ),
+                Format::Basic => {
+                    // 14+ widened the channel and location columns.
+                    let (channel_width, location_width) = if modern { (64, 32) } else { (20, 20) };
+                    format!(
+                        "{:<cw$.cw$} {:<lw$.lw$} {:<7.7} {:<30.30}",
+                        chan.name,
+                        location,
+                        chan.state.desc(),
+                        app,
+                        cw = channel_width,
+                        lw = location_width,
+                    )
+                }
                 Format::Concise => format!(
                     "{}!{}!{}!{}!{}!{}!{}!{}!!!3!{}!{}!{}",
                     chan.name,

@@ -162,18 +162,24 @@ impl Pbx {
         self.emit(Perms::CALL, packet);
     }
 
+    /// DialBegin/DialEnd (13+): the caller's snapshot (none for an originated call), then the
+    /// destination's with the `Dest` prefix.
+    fn modern_dial(&self, name: &str, caller: Option<&Channel>, dest: &Channel) -> Packet {
+        let mut packet = Packet::event(name, Perms::CALL);
+        if let Some(caller) = caller {
+            packet = caller.snapshot(self.profile, "", packet);
+        }
+        dest.snapshot(self.profile, "Dest", packet)
+    }
+
     /// DialBegin (13+) or `Dial` + `SubEvent: Begin` (1.x). `caller` is absent for an
     /// originated call, which has no calling channel.
     pub(super) fn ev_dial_begin(&mut self, caller: Option<u64>, dest: u64, dialstring: &str) {
         let Some(d) = self.chan(dest) else { return };
         let c = caller.and_then(|id| self.chan(id));
         if self.profile.modern_events() {
-            let mut packet = Packet::event("DialBegin", Perms::CALL);
-            if let Some(c) = c {
-                packet = c.snapshot(self.profile, "", packet);
-            }
-            let packet = d
-                .snapshot(self.profile, "Dest", packet)
+            let packet = self
+                .modern_dial("DialBegin", c, d)
                 .h("DialString", dialstring);
             self.emit(Perms::CALL, packet);
         } else if let Some(c) = c {
@@ -196,13 +202,7 @@ impl Pbx {
         let Some(d) = self.chan(dest) else { return };
         let c = caller.and_then(|id| self.chan(id));
         if self.profile.modern_events() {
-            let mut packet = Packet::event("DialEnd", Perms::CALL);
-            if let Some(c) = c {
-                packet = c.snapshot(self.profile, "", packet);
-            }
-            let packet = d
-                .snapshot(self.profile, "Dest", packet)
-                .h("DialStatus", status);
+            let packet = self.modern_dial("DialEnd", c, d).h("DialStatus", status);
             self.emit(Perms::CALL, packet);
         } else if let Some(c) = c {
             let packet = Packet::event("Dial", Perms::CALL)
