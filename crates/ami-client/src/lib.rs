@@ -223,7 +223,7 @@ impl Client {
     /// [`Client::send`] with its own timeout. On timeout the action is forgotten; a late reply
     /// is passed on as an unmatched response.
     pub async fn send_with_timeout(&self, action: Action, timeout: Duration) -> Result<Reply> {
-        let action = self.with_action_id(action).0;
+        let action = self.ensure_action_id(action);
         self.send_on(&self.inner.actions, action, timeout).await
     }
 
@@ -243,13 +243,31 @@ impl Client {
         let id = match action.action_id() {
             Some(id) => String::from_utf8_lossy(id).into_owned(),
             None => {
-                let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-                let id = format!("{}{n}", self.inner.prefix);
-                action.push("ActionID", id.clone());
-                id
+                let id = self.next_action_id();
+                let text = String::from_utf8_lossy(&id).into_owned();
+                action.push("ActionID", id);
+                text
             }
         };
         (action, id)
+    }
+
+    /// Gives `action` an ActionID unless it has one. The hot path of every action: the ID is
+    /// built once, as the header value itself.
+    fn ensure_action_id(&self, mut action: Action) -> Action {
+        if action.action_id().is_none() {
+            action.push("ActionID", self.next_action_id());
+        }
+        action
+    }
+
+    fn next_action_id(&self) -> Vec<u8> {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let prefix = self.inner.prefix.as_bytes();
+        let mut id = Vec::with_capacity(prefix.len() + 20);
+        id.extend_from_slice(prefix);
+        push_decimal(&mut id, n);
+        id
     }
 
     async fn send_on(
@@ -274,7 +292,7 @@ impl Client {
 
     /// Sends an action on the event connection (the same one unless split).
     async fn send_events_conn(&self, action: Action) -> Result<Reply> {
-        let action = self.with_action_id(action).0;
+        let action = self.ensure_action_id(action);
         self.send_on(&self.inner.events, action, self.inner.action_timeout)
             .await
     }
@@ -364,5 +382,32 @@ impl std::fmt::Debug for Client {
             .field("prefix", &self.inner.prefix)
             .field("ami_version", &self.ami_version())
             .finish()
+    }
+}
+
+/// Appends `n` in decimal, without going through `fmt`.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_decimal_writes_every_digit() {
+        for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
+            let mut out = b"id-".to_vec();
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, format!("id-{n}").into_bytes());
+        }
     }
 }

@@ -362,15 +362,17 @@ impl<T> Session<T> {
     }
 
     fn handle_response(&mut self, response: Message) {
-        let Some(mut pending) = response
+        let Some((key, mut pending)) = response
             .get_bytes("ActionID")
-            .and_then(|id| self.pending.remove(id))
+            .and_then(|id| self.pending.remove_entry(id))
         else {
             self.stats.unmatched_responses += 1;
             self.push_event(response);
             return;
         };
-        let action_id = response.action_id().unwrap_or_default().into_owned();
+        // The map's key becomes the completion's ActionID: no copy for every reply.
+        let action_id = String::from_utf8(key.into_vec())
+            .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
         if pending.list.is_some() {
             // A second response for a list in progress: not ours to swallow.
             self.pending.insert(action_id.as_bytes().into(), pending);

@@ -500,13 +500,17 @@ async fn bench_ping(
             let remaining = remaining.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                // One clock read per Ping: a reply's arrival time is the next Ping's send time
+                // (nothing but a counter update happens in between).
+                let mut sent = Instant::now();
                 while remaining
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
                 {
-                    let sent = Instant::now();
                     client.ping().await?;
-                    latencies.push(sent.elapsed().as_micros() as u32);
+                    let answered = Instant::now();
+                    latencies.push((answered - sent).as_micros() as u32);
+                    sent = answered;
                 }
                 Ok::<_, ami_client::Error>(latencies)
             })
