@@ -180,7 +180,9 @@ pub struct Session<T> {
     prefix: String,
     next_id: u64,
     banner: Option<Banner>,
-    pending: HashMap<Box<[u8]>, Pending<T>>,
+    /// Keyed by ActionID. Looked up for every reply: a fast hash with a per-process seed (the
+    /// keys are our own IDs; replies only look them up, so flooding the map is not possible).
+    pending: HashMap<Box<[u8]>, Pending<T>, foldhash::fast::RandomState>,
     /// ActionIDs of `Queues` actions still gathering text, oldest first.
     queues: VecDeque<Box<[u8]>>,
     /// Lists in progress; when zero, events skip the ActionID lookup.
@@ -207,7 +209,7 @@ impl<T> Session<T> {
             prefix: prefix.into(),
             next_id: 1,
             banner: None,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             queues: VecDeque::new(),
             listing: 0,
             completions: VecDeque::new(),
