@@ -23,14 +23,25 @@ pub(crate) type ReplyTx = oneshot::Sender<Result<Reply>>;
 
 /// A request from a client handle.
 pub(crate) enum Command {
-    Action { action: Action, reply: ReplyTx },
-    Close { done: oneshot::Sender<()> },
+    Action {
+        action: Action,
+        reply: ReplyTx,
+        timeout: Duration,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Who is waiting for an action.
 #[derive(Debug)]
 pub(crate) enum Waiter {
-    Caller(ReplyTx),
+    Caller {
+        reply: ReplyTx,
+        /// When the caller is told [`Kind::ActionTimeout`] and the action forgotten.
+        deadline: Instant,
+        timeout: Duration,
+    },
     Internal,
 }
 
@@ -297,7 +308,7 @@ impl Conn {
     fn process_output(&mut self) {
         while let Some(done) = self.session.poll_completion() {
             match done.payload {
-                Waiter::Caller(reply) => {
+                Waiter::Caller { reply, .. } => {
                     if matches!(done.result, Err(ActionFailure::ConnectionLost)) {
                         self.shared
                             .counters
@@ -359,6 +370,11 @@ impl Conn {
         let mut closing: Option<(String, Option<oneshot::Sender<()>>)> = None;
         let close_deadline = tokio::time::sleep(Duration::MAX);
         tokio::pin!(close_deadline);
+        // One timer for every action's deadline: armed for the earliest, and moved only when
+        // an action with an earlier one arrives or when it fires.
+        let expiry = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(expiry);
+        let mut expiry_at: Option<Instant> = None;
         loop {
             if let Some((logoff, _)) = &closing
                 && self.internal.iter().any(|(id, _)| id == logoff)
@@ -426,6 +442,8 @@ impl Conn {
                 command = commands.recv() => {
                     let mut next = command;
                     let mut taken = 0;
+                    // One clock read for the whole batch of actions taken here.
+                    let now = Instant::now();
                     loop {
                         match next {
                             None => {
@@ -435,11 +453,18 @@ impl Conn {
                                 }
                                 break;
                             }
-                            Some(Command::Action { action, reply }) => {
+                            Some(Command::Action { action, reply, timeout }) => {
                                 if closing.is_some() {
                                     let _ = reply.send(Err(Error::new(Kind::Closed)));
                                 } else {
-                                    self.start_action(action, reply);
+                                    let deadline = now
+                                        .checked_add(timeout)
+                                        .unwrap_or_else(far_future);
+                                    if expiry_at.is_none_or(|at| deadline < at) {
+                                        expiry.as_mut().reset(deadline);
+                                        expiry_at = Some(deadline);
+                                    }
+                                    self.start_action(action, Waiter::Caller { reply, deadline, timeout });
                                 }
                             }
                             Some(Command::Close { done }) => {
@@ -464,7 +489,7 @@ impl Conn {
                 }
                 _ = ticker.tick() => {
                     self.session.retain_pending(|waiter| match waiter {
-                        Waiter::Caller(reply) => !reply.is_closed(),
+                        Waiter::Caller { reply, .. } => !reply.is_closed(),
                         Waiter::Internal => true,
                     });
                     if keepalive.is_some() && closing.is_none() {
@@ -477,6 +502,12 @@ impl Conn {
                         }
                     }
                 }
+                () = &mut expiry, if expiry_at.is_some() => {
+                    expiry_at = self.expire_actions(Instant::now());
+                    if let Some(at) = expiry_at {
+                        expiry.as_mut().reset(at);
+                    }
+                }
                 _ = &mut close_deadline => {
                     let done = closing.take().and_then(|(_, done)| done);
                     return Exit::Closed(done);
@@ -485,20 +516,39 @@ impl Conn {
         }
     }
 
-    fn start_action(&mut self, action: Action, reply: ReplyTx) {
+    fn start_action(&mut self, action: Action, waiter: Waiter) {
         match self
             .session
-            .try_start_action(action, Waiter::Caller(reply), &mut self.outbuf)
+            .try_start_action(action, waiter, &mut self.outbuf)
         {
             Ok(_) => {
                 self.shared.counters.actions.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, waiter)) => {
-                if let Waiter::Caller(reply) = waiter {
+                if let Waiter::Caller { reply, .. } = waiter {
                     let _ = reply.send(Err(Error::new(Kind::Refused(error))));
                 }
             }
         }
+    }
+
+    /// Tells every caller whose deadline has passed, and forgets its action (a late reply is
+    /// then passed on as an unmatched response). Returns the earliest deadline still ahead.
+    fn expire_actions(&mut self, now: Instant) -> Option<Instant> {
+        let expired =
+            |waiter: &Waiter| matches!(waiter, Waiter::Caller { deadline, .. } if *deadline <= now);
+        self.session.remove_pending_where(expired, |waiter| {
+            if let Waiter::Caller { reply, timeout, .. } = waiter {
+                let _ = reply.send(Err(Error::new(Kind::ActionTimeout(timeout))));
+            }
+        });
+        let mut earliest: Option<Instant> = None;
+        self.session.for_each_pending(|waiter| {
+            if let Waiter::Caller { deadline, .. } = waiter {
+                earliest = Some(earliest.map_or(*deadline, |at| at.min(*deadline)));
+            }
+        });
+        earliest
     }
 
     fn start_logoff(
@@ -537,7 +587,7 @@ impl Conn {
         let counters = self.shared.counters.clone();
         self.session.handle_close();
         while let Some(done) = self.session.poll_completion() {
-            if let Waiter::Caller(reply) = done.payload {
+            if let Waiter::Caller { reply, .. } = done.payload {
                 let error = if closed {
                     Error::new(Kind::Closed)
                 } else {
@@ -553,6 +603,31 @@ impl Conn {
         self.holding = false;
         self.process_output();
     }
+}
+
+/// Answers a command that arrived while the connection is down. False when the client is
+/// closing (the handles are gone or `close` was called).
+fn refuse_while_down(
+    command: Option<Command>,
+    close_ack: &mut Option<oneshot::Sender<()>>,
+) -> bool {
+    match command {
+        None => false,
+        Some(Command::Action { reply, .. }) => {
+            let _ = reply.send(Err(Error::new(Kind::NotConnected)));
+            true
+        }
+        Some(Command::Close { done }) => {
+            *close_ack = Some(done);
+            false
+        }
+    }
+}
+
+/// About thirty years ahead: a deadline that never comes (an `Instant` cannot hold
+/// `Duration::MAX` past now).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// Lets the tasks already woken (callers handed a reply, subscribers handed events) run before
@@ -656,20 +731,29 @@ async fn drive(
             loop {
                 tokio::select! {
                     _ = &mut sleep => break,
-                    command = commands.recv() => match command {
-                        None => break 'connected,
-                        Some(Command::Action { reply, .. }) => {
-                            let _ = reply.send(Err(Error::new(Kind::NotConnected)));
-                        }
-                        Some(Command::Close { done }) => {
-                            close_ack = Some(done);
+                    command = commands.recv() => {
+                        if !refuse_while_down(command, &mut close_ack) {
                             break 'connected;
                         }
                     }
                 }
             }
             shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-            match Conn::establish(&config, &events, &prefix, shared.clone()).await {
+            let establishing = Conn::establish(&config, &events, &prefix, shared.clone());
+            tokio::pin!(establishing);
+            // Still down until logged in: actions keep failing at once, so none waits past
+            // its timeout (deadlines are kept by a running connection).
+            let established = loop {
+                tokio::select! {
+                    result = &mut establishing => break result,
+                    command = commands.recv() => {
+                        if !refuse_while_down(command, &mut close_ack) {
+                            break 'connected;
+                        }
+                    }
+                }
+            };
+            match established {
                 Ok(next) => {
                     conn = next;
                     continue 'connected;

@@ -277,16 +277,30 @@ impl Client {
         timeout: Duration,
     ) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
-        let work = async {
-            channel
-                .send(Command::Action { action, reply })
-                .await
-                .map_err(|_| Error::new(Kind::Closed))?;
-            answer.await.map_err(|_| Error::new(Kind::Closed))?
+        let command = Command::Action {
+            action,
+            reply,
+            timeout,
         };
-        match tokio::time::timeout(timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::new(Kind::ActionTimeout(timeout))),
+        // The connection task enforces the timeout from the moment it takes the action, so the
+        // usual path needs no timer of its own (a timer per action was a tenth of the CPU of
+        // a Ping). Only a full queue, where the wait is unbounded, needs one here.
+        match channel.try_send(command) {
+            Ok(()) => answer.await.map_err(|_| Error::new(Kind::Closed))?,
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::new(Kind::Closed)),
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                let work = async {
+                    channel
+                        .send(command)
+                        .await
+                        .map_err(|_| Error::new(Kind::Closed))?;
+                    answer.await.map_err(|_| Error::new(Kind::Closed))?
+                };
+                match tokio::time::timeout(timeout, work).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::new(Kind::ActionTimeout(timeout))),
+                }
+            }
         }
     }
 

@@ -501,20 +501,40 @@ impl<T> Session<T> {
     /// Forgets every waiting action whose payload fails `keep` (for sweeping callers that have
     /// gone away).
     pub fn retain_pending(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.remove_pending_where(|payload| !keep(payload), drop);
+    }
+
+    /// Forgets every waiting action whose payload matches `remove` and hands each payload to
+    /// `removed` (for timeouts: the caller is told, and a late reply is then passed on as an
+    /// unmatched response).
+    pub fn remove_pending_where(
+        &mut self,
+        mut remove: impl FnMut(&T) -> bool,
+        mut removed: impl FnMut(T),
+    ) {
         let mut dropped_lists = 0;
-        self.pending.retain(|_, pending| match &pending.payload {
-            Some(payload) => {
-                let kept = keep(payload);
-                if !kept && pending.list.is_some() {
-                    dropped_lists += 1;
-                }
-                kept
+        self.pending.retain(|_, pending| {
+            if !pending.payload.as_ref().is_some_and(&mut remove) {
+                return true;
             }
-            None => true,
+            if pending.list.is_some() {
+                dropped_lists += 1;
+            }
+            if let Some(payload) = pending.payload.take() {
+                removed(payload);
+            }
+            false
         });
         self.listing -= dropped_lists;
         let pending = &self.pending;
         self.queues.retain(|id| pending.contains_key(id));
+    }
+
+    /// Calls `visit` with the payload of every action still waiting.
+    pub fn for_each_pending(&self, mut visit: impl FnMut(&T)) {
+        for payload in self.pending.values().filter_map(|p| p.payload.as_ref()) {
+            visit(payload);
+        }
     }
 
     /// The next completed action, in completion order.

@@ -472,6 +472,62 @@ async fn per_action_timeout_is_typed() {
 }
 
 #[tokio::test]
+async fn each_action_times_out_on_its_own_deadline_and_a_late_reply_is_unmatched() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let (timed_out, wait_for_timeout) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut peer = listener.accept().await;
+        peer.greet("11.0.0").await;
+        let _first = peer.expect("Ping").await;
+        let _second = peer.expect("Ping").await;
+        wait_for_timeout.await.expect("signal");
+        peer.send(
+            "Response: Success\r\nActionID: short\r\nPing: Pong\r\n\r\n\
+             Response: Success\r\nActionID: long\r\nPing: Pong\r\n\r\n",
+        )
+        .await;
+        peer
+    });
+    let client = Client::connect(config).await.expect("connect");
+    // The long one goes first, so the short one's earlier deadline must move the timer.
+    let long = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .send_with_timeout(
+                    Action::new("Ping").header("ActionID", "long"),
+                    Duration::from_secs(30),
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    let error = client
+        .send_with_timeout(
+            Action::new("Ping").header("ActionID", "short"),
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("no reply in time");
+    let waited = started.elapsed();
+    assert!(error.is_timeout(), "{error}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    timed_out.send(()).expect("peer waiting");
+    let reply = long
+        .await
+        .expect("task")
+        .expect("the long one still gets its reply");
+    assert!(reply.response().is_some_and(|r| r.value_is("Ping", "Pong")));
+    assert_eq!(client.metrics().unmatched_responses, 1);
+    let _peer = server.await.expect("script");
+}
+
+#[tokio::test]
 async fn missed_keepalive_reconnects() {
     let listener = Listener::bind().await;
     let config = listener

@@ -248,6 +248,53 @@ fn cancel_and_duplicate_ids() {
     assert_eq!(session.pending_len(), 0);
 }
 
+#[test]
+fn removed_actions_hand_back_their_payloads_and_late_replies_are_unmatched() {
+    let mut session: Session<String> = Session::new("t-");
+    let mut out = BytesMut::new();
+    let mut ids = Vec::new();
+    for label in ["keep", "drop-list", "drop"] {
+        let id = session
+            .start_action(Action::new("CoreShowChannels"), label.into(), &mut out)
+            .expect("encodable");
+        ids.push(id);
+    }
+    // The second is a list in progress when it is removed.
+    feed(
+        &mut session,
+        format!(
+            "Response: Success\r\nActionID: {}\r\nEventList: start\r\nMessage: will follow\r\n\r\n",
+            ids[1]
+        )
+        .as_bytes(),
+    );
+    let mut seen = Vec::new();
+    session.for_each_pending(|label| seen.push(label.clone()));
+    seen.sort();
+    assert_eq!(seen, ["drop", "drop-list", "keep"]);
+    let mut removed = Vec::new();
+    session.remove_pending_where(
+        |label| label.starts_with("drop"),
+        |label| removed.push(label),
+    );
+    removed.sort();
+    assert_eq!(removed, ["drop", "drop-list"]);
+    assert_eq!(session.pending_len(), 1);
+    // A late reply to a removed action is an unmatched packet, never a completion.
+    feed(
+        &mut session,
+        format!(
+            "Response: Success\r\nActionID: {}\r\nEventList: start\r\n\r\n\
+             Event: CoreShowChannelsComplete\r\nActionID: {}\r\nEventList: Complete\r\n\r\n",
+            ids[2], ids[1]
+        )
+        .as_bytes(),
+    );
+    assert!(completions(&mut session).is_empty());
+    assert_eq!(session.stats().unmatched_responses, 1);
+    assert_eq!(std::iter::from_fn(|| session.poll_event()).count(), 2);
+}
+
 // ---- the recorded corpus ------------------------------------------------------------------
 
 fn corpus_dir() -> PathBuf {
