@@ -155,6 +155,11 @@ pub struct SessionStats {
     pub events: u64,
 }
 
+/// List actions whose items some servers send without the ActionID, with the item's event
+/// name: Asterisk 11's `Parkinglots` writes `Event: Parkinglot` items bare and puts the
+/// ActionID only on `ParkinglotsComplete`, so its items can only be recognised by name.
+const ITEMS_WITHOUT_ACTION_ID: &[(&str, &[u8])] = &[("Parkinglots", b"Parkinglot")];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Plain,
@@ -171,6 +176,8 @@ struct Pending<T> {
     payload: Option<T>,
     kind: Kind,
     list: Option<(Message, Vec<Message>)>,
+    /// The event name of items that may come without an ActionID.
+    bare_items: Option<&'static [u8]>,
     text: Vec<u8>,
 }
 
@@ -187,6 +194,8 @@ pub struct Session<T> {
     queues: VecDeque<Box<[u8]>>,
     /// Lists in progress; when zero, events skip the ActionID lookup.
     listing: usize,
+    /// ActionIDs of lists in progress whose items may come without one, oldest first.
+    bare_item_lists: Vec<Box<[u8]>>,
     completions: VecDeque<Completion<T>>,
     events: VecDeque<Message>,
     stats: SessionStats,
@@ -212,6 +221,7 @@ impl<T> Session<T> {
             pending: HashMap::default(),
             queues: VecDeque::new(),
             listing: 0,
+            bare_item_lists: Vec::new(),
             completions: VecDeque::new(),
             events: VecDeque::new(),
             stats: SessionStats::default(),
@@ -296,6 +306,7 @@ impl<T> Session<T> {
                     payload: None,
                     kind: Kind::Barrier,
                     list: None,
+                    bare_items: None,
                     text: Vec::new(),
                 },
             );
@@ -307,6 +318,10 @@ impl<T> Session<T> {
                 payload: Some(payload),
                 kind,
                 list: None,
+                bare_items: ITEMS_WITHOUT_ACTION_ID
+                    .iter()
+                    .find(|(name, _)| action.name().eq_ignore_ascii_case(name))
+                    .map(|(_, item)| *item),
                 text: Vec::new(),
             },
         );
@@ -401,6 +416,9 @@ impl<T> Session<T> {
             Kind::Plain if announces_list(&response) => {
                 pending.list = Some((response, Vec::new()));
                 self.listing += 1;
+                if pending.bare_items.is_some() {
+                    self.bare_item_lists.push(action_id.as_bytes().into());
+                }
                 self.pending.insert(action_id.into_bytes().into(), pending);
                 return;
             }
@@ -424,7 +442,7 @@ impl<T> Session<T> {
     /// Returns the event back when it is not an item of a list in progress.
     fn take_list_item(&mut self, event: Message) -> Option<Message> {
         let Some(id) = event.get_bytes("ActionID") else {
-            return Some(event);
+            return self.take_bare_list_item(event);
         };
         let Some(pending) = self.pending.get_mut(id) else {
             return Some(event);
@@ -445,6 +463,10 @@ impl<T> Session<T> {
         let action_id = String::from_utf8_lossy(id).into_owned();
         let mut pending = self.pending.remove(action_id.as_bytes())?;
         self.listing -= 1;
+        if pending.bare_items.is_some() {
+            self.bare_item_lists
+                .retain(|listed| **listed != *action_id.as_bytes());
+        }
         if let Some((response, items)) = pending.list.take() {
             let list = List {
                 response,
@@ -454,6 +476,34 @@ impl<T> Session<T> {
             self.complete(pending, action_id, Ok(Reply::List(list)));
         }
         None
+    }
+
+    /// An event without an ActionID is an item of the oldest list in progress that expects
+    /// such items under its name; otherwise it is an event.
+    fn take_bare_list_item(&mut self, event: Message) -> Option<Message> {
+        if self.bare_item_lists.is_empty() {
+            return Some(event);
+        }
+        let pending = &mut self.pending;
+        // Lists cancelled or failed since they started are no longer waiting.
+        self.bare_item_lists
+            .retain(|id| pending.get(id).is_some_and(|p| p.list.is_some()));
+        let Some(name) = event.get_bytes("Event") else {
+            return Some(event);
+        };
+        for id in &self.bare_item_lists {
+            if let Some(Pending {
+                list: Some((_, items)),
+                bare_items: Some(item_name),
+                ..
+            }) = pending.get_mut(id)
+                && name.eq_ignore_ascii_case(item_name)
+            {
+                items.push(event);
+                return None;
+            }
+        }
+        Some(event)
     }
 
     fn complete(
@@ -484,6 +534,7 @@ impl<T> Session<T> {
         }
         self.queues.clear();
         self.listing = 0;
+        self.bare_item_lists.clear();
         self.banner = None;
     }
 

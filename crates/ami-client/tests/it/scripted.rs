@@ -234,6 +234,36 @@ async fn a_single_read_holding_many_replies_and_events_loses_nothing() {
 }
 
 #[tokio::test]
+async fn asterisk_11_parkinglots_items_are_gathered_though_they_carry_no_action_id() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let server = tokio::spawn(async move {
+        let mut peer = listener.accept().await;
+        peer.greet("11.25.3").await;
+        let lots = peer.expect("Parkinglots").await;
+        let lid = id(&lots);
+        peer.send(format!(
+            "Response: Success\r\nActionID: {lid}\r\nMessage: Parking lots will follow\r\n\r\n\
+             Event: Parkinglot\r\nName: default\r\nStartExten: 701\r\nStopExten: 750\r\nTimeout: 45\r\n\r\n\
+             Event: ParkinglotsComplete\r\nActionID: {lid}\r\n\r\n"
+        ))
+        .await;
+        peer
+    });
+    let client = Client::connect(config).await.expect("connect");
+    let reply = client
+        .send_with_timeout(Action::new("Parkinglots"), Duration::from_secs(5))
+        .await
+        .expect("gathered, not timed out");
+    let Reply::List(list) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(list.items.len(), 1);
+    assert!(list.items[0].value_is("Name", "default"));
+    let _peer = server.await.expect("script");
+}
+
+#[tokio::test]
 async fn lists_errors_and_command_in_both_framings() {
     let listener = Listener::bind().await;
     let config = listener.config();

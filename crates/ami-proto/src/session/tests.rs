@@ -295,6 +295,44 @@ fn removed_actions_hand_back_their_payloads_and_late_replies_are_unmatched() {
     assert_eq!(std::iter::from_fn(|| session.poll_event()).count(), 2);
 }
 
+#[test]
+fn asterisk_11_parkinglots_items_without_action_id_are_gathered_by_name() {
+    let mut session = Session::new("t-");
+    let id = start(&mut session, Action::new("Parkinglots"));
+    // As Asterisk 11's features.c writes it: bare items, the ActionID only on the Complete.
+    feed(
+        &mut session,
+        format!(
+            "Response: Success\r\nActionID: {id}\r\nMessage: Parking lots will follow\r\n\r\n\
+             Event: Parkinglot\r\nName: default\r\nStartExten: 701\r\nStopExten: 750\r\nTimeout: 45\r\n\r\n\
+             Event: Newchannel\r\nPrivilege: call,all\r\nChannel: SIP/100-00000001\r\n\r\n\
+             Event: Parkinglot\r\nName: vip\r\nStartExten: 801\r\nStopExten: 810\r\nTimeout: 60\r\n\r\n\
+             Event: ParkinglotsComplete\r\nActionID: {id}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let done = completions(&mut session);
+    let Ok(Reply::List(list)) = &done[0].result else {
+        panic!("{:?}", done[0].result)
+    };
+    let names: Vec<_> = list.items.iter().filter_map(|i| i.get("Name")).collect();
+    assert_eq!(names, ["default", "vip"]);
+    assert!(list.complete.value_is("Event", "ParkinglotsComplete"));
+    // The unrelated event is still an event, and once the list is done a bare Parkinglot is too.
+    assert!(
+        session
+            .poll_event()
+            .is_some_and(|e| e.value_is("Event", "Newchannel"))
+    );
+    feed(&mut session, b"Event: Parkinglot\r\nName: late\r\n\r\n");
+    assert!(
+        session
+            .poll_event()
+            .is_some_and(|e| e.value_is("Name", "late"))
+    );
+    assert_eq!(session.pending_len(), 0);
+}
+
 // ---- the recorded corpus ------------------------------------------------------------------
 
 fn corpus_dir() -> PathBuf {
