@@ -519,9 +519,9 @@ impl Conn {
     fn start_action(&mut self, action: Action, waiter: Waiter) {
         match self
             .session
-            .try_start_action(action, waiter, &mut self.outbuf)
+            .try_send_action(action, waiter, &mut self.outbuf)
         {
-            Ok(_) => {
+            Ok(()) => {
                 self.shared.counters.actions.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, waiter)) => {

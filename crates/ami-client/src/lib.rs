@@ -264,9 +264,12 @@ impl Client {
     fn next_action_id(&self) -> Vec<u8> {
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let prefix = self.inner.prefix.as_bytes();
-        let mut id = Vec::with_capacity(prefix.len() + 20);
+        let mut digits = [0u8; 20];
+        let digits = decimal(n, &mut digits);
+        // Exactly sized: the session keeps this very buffer as its key.
+        let mut id = Vec::with_capacity(prefix.len() + digits.len());
         id.extend_from_slice(prefix);
-        push_decimal(&mut id, n);
+        id.extend_from_slice(digits);
         id
     }
 
@@ -399,29 +402,27 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Appends `n` in decimal, without going through `fmt`.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
+/// `n` in decimal, written into `buf` without going through `fmt`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
     loop {
         start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
+        buf[start] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[start..]);
+    &buf[start..]
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn push_decimal_writes_every_digit() {
+    fn decimal_writes_every_digit() {
         for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
-            let mut out = b"id-".to_vec();
-            super::push_decimal(&mut out, n);
-            assert_eq!(out, format!("id-{n}").into_bytes());
+            let mut buf = [0u8; 20];
+            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
 }

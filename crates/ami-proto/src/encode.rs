@@ -134,6 +134,16 @@ impl Action {
         self.get("ActionID")
     }
 
+    /// Removes the first `ActionID` and returns its value (the session keeps it as its key
+    /// once the action is written, so it is not copied).
+    pub(crate) fn take_action_id(&mut self) -> Option<Vec<u8>> {
+        let index = self
+            .headers
+            .iter()
+            .position(|(name, _)| name.eq_ignore_ascii_case("ActionID"))?;
+        Some(self.headers.swap_remove(index).1)
+    }
+
     /// Encoded size, for buffer reservation.
     fn encoded_len(&self) -> usize {
         "Action: \r\n\r\n".len()

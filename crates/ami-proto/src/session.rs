@@ -263,24 +263,43 @@ impl<T> Session<T> {
     /// error, so a waiting caller can be told why.
     pub fn try_start_action(
         &mut self,
-        mut action: Action,
+        action: Action,
         payload: T,
         out: &mut BytesMut,
     ) -> Result<String, (StartError, T)> {
-        let action_id = match action.action_id() {
-            Some(id) => {
-                if self.pending.contains_key(id) {
-                    let id = String::from_utf8_lossy(id).into_owned();
-                    return Err((StartError::DuplicateActionId(id), payload));
-                }
-                String::from_utf8_lossy(id).into_owned()
+        self.register(action, payload, out, true)
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Like [`Session::try_start_action`] for a caller that does not need the ActionID back:
+    /// one allocation less per action, which counts at hundreds of thousands a second.
+    pub fn try_send_action(
+        &mut self,
+        action: Action,
+        payload: T,
+        out: &mut BytesMut,
+    ) -> Result<(), (StartError, T)> {
+        self.register(action, payload, out, false).map(drop)
+    }
+
+    fn register(
+        &mut self,
+        mut action: Action,
+        payload: T,
+        out: &mut BytesMut,
+        want_id: bool,
+    ) -> Result<Option<String>, (StartError, T)> {
+        match action.action_id() {
+            Some(id) if self.pending.contains_key(id) => {
+                let id = String::from_utf8_lossy(id).into_owned();
+                return Err((StartError::DuplicateActionId(id), payload));
             }
+            Some(_) => {}
             None => {
                 let id = self.fresh_id();
-                action.set("ActionID", id.clone());
-                id
+                action.set("ActionID", id);
             }
-        };
+        }
         let kind = if action.name().eq_ignore_ascii_case("Command") {
             Kind::Command
         } else if action.name().eq_ignore_ascii_case("Queues") {
@@ -288,11 +307,20 @@ impl<T> Session<T> {
         } else {
             Kind::Plain
         };
+        let bare_items = ITEMS_WITHOUT_ACTION_ID
+            .iter()
+            .find(|(name, _)| action.name().eq_ignore_ascii_case(name))
+            .map(|(_, item)| *item);
         let mark = out.len();
         if let Err(error) = encode_action(&action, out) {
             return Err((error.into(), payload));
         }
-        let key: Box<[u8]> = action_id.as_bytes().into();
+        // The action is written: its ActionID value becomes the key as it is.
+        let key: Box<[u8]> = action
+            .take_action_id()
+            .unwrap_or_default()
+            .into_boxed_slice();
+        let action_id = want_id.then(|| String::from_utf8_lossy(&key).into_owned());
         if kind == Kind::Queues {
             let barrier_id = self.fresh_id();
             let barrier = Action::new("Ping").header("ActionID", barrier_id.clone());
@@ -318,10 +346,7 @@ impl<T> Session<T> {
                 payload: Some(payload),
                 kind,
                 list: None,
-                bare_items: ITEMS_WITHOUT_ACTION_ID
-                    .iter()
-                    .find(|(name, _)| action.name().eq_ignore_ascii_case(name))
-                    .map(|(_, item)| *item),
+                bare_items,
                 text: Vec::new(),
             },
         );
