@@ -495,7 +495,18 @@ impl Decoder {
 
     fn fail_too_large(&mut self, buf: &mut BytesMut, line_start: usize) -> DecodeError {
         let error = self.too_large();
-        self.start_discard(buf, line_start);
+        if self.partial.follows {
+            // A legacy `Follows` reply: the long line is CLI text, which may hold blank lines,
+            // so the packet ends at its `--END COMMAND--` marker, not at the next blank line.
+            self.consume(buf, line_start);
+            self.state = State::Body {
+                start: 0,
+                search_from: 0,
+                skip: true,
+            };
+        } else {
+            self.start_discard(buf, line_start);
+        }
         error
     }
 
@@ -1161,6 +1172,29 @@ mod tests {
             for piece in input.chunks(chunk) {
                 buf.extend_from_slice(piece);
                 out.extend(drain(&mut decoder_for_chunk, &mut buf));
+            }
+            assert_eq!(out.len(), 2, "chunk {chunk}: {out:?}");
+            assert!(out[0].is_err());
+            assert!(
+                matches!(&out[1], Ok(Packet::Message(m)) if m.action_id().as_deref() == Some("ok")),
+                "chunk {chunk}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_first_line_of_a_legacy_body_resyncs_after_its_marker() {
+        let mut input = b"Response: Follows\r\nPrivilege: Command\r\n".to_vec();
+        input.extend_from_slice(&[b'x'; 300]);
+        input.extend_from_slice(b"\n\nKey: value\n\n--END COMMAND--\r\n\r\n");
+        input.extend_from_slice(b"Response: Success\r\nActionID: ok\r\n\r\n");
+        for chunk in [7usize, 64, input.len()] {
+            let mut decoder = small(100, 100);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                out.extend(drain(&mut decoder, &mut buf));
             }
             assert_eq!(out.len(), 2, "chunk {chunk}: {out:?}");
             assert!(out[0].is_err());
