@@ -1,6 +1,5 @@
 //! Version profiles: what changes between the recorded Asterisk 22, 13, 11 and 1.8 servers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -183,18 +182,22 @@ impl Profile {
     /// The action named `name` (case-insensitive) as this version lists it: its canonical
     /// name and required write classes, or `None` if the version has no such action.
     pub(crate) fn action(self, name: &str) -> Option<(&'static str, Perms)> {
-        self.action_table()
-            .get(name.to_ascii_lowercase().as_str())
-            .copied()
+        // Compared without lowercasing a copy: this runs for every action received.
+        let table = self.action_table();
+        table
+            .binary_search_by(|(known, _)| cmp_ignore_ascii_case(known, name))
+            .ok()
+            .map(|at| table[at])
     }
 
-    /// The recorded action list parsed once per profile (it is consulted for every action).
-    fn action_table(self) -> &'static HashMap<String, (&'static str, Perms)> {
-        static TABLES: [OnceLock<HashMap<String, (&'static str, Perms)>>; 4] =
-            [const { OnceLock::new() }; 4];
+    /// The recorded action list parsed once per profile (it is consulted for every action),
+    /// sorted without regard to case for lookups.
+    fn action_table(self) -> &'static [(&'static str, Perms)] {
+        static TABLES: [OnceLock<Vec<(&'static str, Perms)>>; 4] = [const { OnceLock::new() }; 4];
         let index = Profile::ALL.iter().position(|p| *p == self).unwrap_or(0);
         TABLES[index].get_or_init(|| {
-            self.list_commands_text()
+            let mut table: Vec<(&'static str, Perms)> = self
+                .list_commands_text()
                 .lines()
                 .filter_map(|line| {
                     let (action, rest) = line.split_once(": ")?;
@@ -202,11 +205,22 @@ impl Profile {
                     // The trailing `all` is decoration (`system,all`), not the class `all`.
                     let classes: Vec<&str> = privs.split(',').filter(|c| *c != "all").collect();
                     let perms = classes.join(",").parse().unwrap_or(Perms::NONE);
-                    Some((action.to_ascii_lowercase(), (action, perms)))
+                    Some((action, perms))
                 })
-                .collect()
+                .collect();
+            // The recorded lists hold no two names that differ only in case, so the order
+            // among equals does not matter.
+            table.sort_by(|a, b| cmp_ignore_ascii_case(a.0, b.0));
+            table
         })
     }
+}
+
+/// Orders ASCII text as its lowercase form would be ordered.
+fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -232,5 +246,11 @@ mod tests {
         assert!(Profile::V11.action("Filter").is_some());
         assert!(Profile::V22.action("Queues").is_none());
         assert!(Profile::V13.action("Queues").is_some());
+        let canonical = |name| Profile::V22.action(name).map(|(canonical, _)| canonical);
+        assert_eq!(canonical("cOrEsHoWcHaNnElS"), Some("CoreShowChannels"));
+        assert_eq!(canonical("PING"), Some("Ping"));
+        assert_eq!(canonical("Pin"), None);
+        assert_eq!(canonical("Pingg"), None);
+        assert_eq!(canonical(""), None);
     }
 }

@@ -5,7 +5,7 @@
 //! has no 1024-byte line limit); a server must instead reproduce what Asterisk's `get_input`
 //! does, so the server reads actions with this small reader of its own.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Asterisk's input buffer: a line (terminator included) longer than this is refused.
 pub const MAX_LINE_BYTES: usize = 1024;
@@ -13,9 +13,13 @@ pub const MAX_LINE_BYTES: usize = 1024;
 pub const MAX_HEADER_LINES: usize = 128;
 
 /// One action packet as received: its header lines, verbatim (without line endings).
+///
+/// The lines are kept back to back in one buffer, each ended by a bare LF. A received line can
+/// never hold an LF (the reader splits on it), so the LF is an unambiguous separator, and one
+/// shared buffer per packet spares an allocation per line on the hot path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
-    lines: Vec<Bytes>,
+    text: Bytes,
 }
 
 impl Request {
@@ -23,10 +27,17 @@ impl Request {
     pub fn from_lines<I, L>(lines: I) -> Self
     where
         I: IntoIterator<Item = L>,
-        L: Into<Bytes>,
+        L: AsRef<[u8]>,
     {
+        let mut text = BytesMut::new();
+        for line in lines {
+            let line = line.as_ref();
+            // An LF inside a line would split it in two; the reader never produces one.
+            text.extend(line.iter().copied().filter(|&b| b != b'\n'));
+            text.put_u8(b'\n');
+        }
         Self {
-            lines: lines.into_iter().map(Into::into).collect(),
+            text: text.freeze(),
         }
     }
 
@@ -43,13 +54,15 @@ impl Request {
     }
 
     /// The raw lines.
-    pub fn lines(&self) -> &[Bytes] {
-        &self.lines
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.text
+            .split_inclusive(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
     }
 
     /// True for an empty packet (a lone blank line).
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.text.is_empty()
     }
 
     /// The first value of `name`, found as Asterisk's `astman_get_header` does: a line that
@@ -61,14 +74,12 @@ impl Request {
 
     /// Like [`Request::get`], but `None` when the header is absent.
     pub fn get_opt(&self, name: &str) -> Option<&str> {
-        self.lines.iter().find_map(|line| value_of(line, name))
+        self.lines().find_map(|line| value_of(line, name))
     }
 
     /// Every value of `name`, in order (`Variable:` may repeat).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines
-            .iter()
-            .filter_map(move |line| value_of(line, name))
+        self.lines().filter_map(move |line| value_of(line, name))
     }
 }
 
@@ -115,10 +126,15 @@ enum Fault {
 /// but the session goes on.
 #[derive(Debug, Default)]
 pub struct RequestReader {
-    line: Vec<u8>,
+    /// The packet so far: finished lines, each ended by LF, then the current partial line.
+    /// Finished packets are split off this buffer, so it is reused rather than reallocated.
+    packet: BytesMut,
+    /// Where the current line starts in `packet`.
+    line_start: usize,
+    /// Finished lines in `packet`.
+    lines: usize,
     /// The current line is over the limit: drop bytes until its end.
     skipping_line: bool,
-    lines: Vec<Bytes>,
     fault: Fault,
 }
 
@@ -131,56 +147,59 @@ impl RequestReader {
     /// Feeds bytes; calls `sink` for each finished input.
     pub fn handle_bytes(&mut self, mut data: &[u8], mut sink: impl FnMut(Input)) {
         while !data.is_empty() {
-            let newline = memchr_lf(data);
-            let (chunk, rest, ended) = match newline {
-                Some(at) => (&data[..at], &data[at + 1..], true),
-                None => (data, &data[data.len()..], false),
+            let (chunk, ended) = match memchr_lf(data) {
+                Some(at) => (&data[..at], true),
+                None => (data, false),
             };
-            data = rest;
-            if !self.skipping_line {
-                self.line.extend_from_slice(chunk);
-                if self.line.len() + usize::from(ended) > MAX_LINE_BYTES {
-                    self.line.clear();
-                    self.skipping_line = !ended;
-                    self.fault = Fault::LineTooLong;
-                    if !ended {
-                        continue;
-                    }
-                    // The long line ended here: it is gone, keep reading the packet.
-                    continue;
+            data = &data[chunk.len() + usize::from(ended)..];
+            if self.skipping_line {
+                // The rest of a line already refused: only its end matters.
+                self.skipping_line = !ended;
+                continue;
+            }
+            self.packet.extend_from_slice(chunk);
+            if self.packet.len() - self.line_start + usize::from(ended) > MAX_LINE_BYTES {
+                // The long line is gone; keep reading the packet after it.
+                self.packet.truncate(self.line_start);
+                self.skipping_line = !ended;
+                self.fault = Fault::LineTooLong;
+                continue;
+            }
+            if ended {
+                if let Some(input) = self.end_line() {
+                    sink(input);
                 }
             }
-            if !ended {
-                continue;
-            }
-            if self.skipping_line {
-                self.skipping_line = false;
-                continue;
-            }
-            let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.is_empty() {
-                sink(self.finish());
-                continue;
-            }
-            if self.lines.len() >= MAX_HEADER_LINES {
-                self.fault = match self.fault {
-                    Fault::None => Fault::TooManyLines,
-                    Fault::LineTooLong => Fault::LineTooLong,
-                    Fault::TooManyLines => Fault::TooManyLines,
-                };
-                continue;
-            }
-            self.lines.push(Bytes::from(line));
         }
+    }
+
+    /// Finishes the current line: the packet's input if the line was blank.
+    fn end_line(&mut self) -> Option<Input> {
+        if self.packet.last() == Some(&b'\r') && self.packet.len() > self.line_start {
+            self.packet.truncate(self.packet.len() - 1);
+        }
+        if self.packet.len() == self.line_start {
+            return Some(self.finish());
+        }
+        if self.lines >= MAX_HEADER_LINES {
+            self.packet.truncate(self.line_start);
+            if matches!(self.fault, Fault::None) {
+                self.fault = Fault::TooManyLines;
+            }
+            return None;
+        }
+        self.packet.put_u8(b'\n');
+        self.lines += 1;
+        self.line_start = self.packet.len();
+        None
     }
 
     fn finish(&mut self) -> Input {
         let request = Request {
-            lines: std::mem::take(&mut self.lines),
+            text: self.packet.split().freeze(),
         };
+        self.line_start = 0;
+        self.lines = 0;
         let action_id = || request.get_opt("ActionID").map(str::to_owned);
         match std::mem::take(&mut self.fault) {
             Fault::None => Input::Request(request),
@@ -239,7 +258,7 @@ mod tests {
         };
         assert_eq!(request.get("Spaced"), "x");
         assert_eq!(request.get_opt("Empty"), Some(""));
-        assert_eq!(request.lines()[1].as_ref(), b"Empty:");
+        assert_eq!(request.lines().nth(1), Some(&b"Empty:"[..]));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct Context<'a> {
     /// Events the PBX produced while this session's input was handled, already delivered to
     /// this session; the IO layer sends them to every other session.
     pub published: Vec<Event>,
+    /// Ping's Timestamp text for `now`: every Ping of one read shares the same clock reading,
+    /// so it is formatted once rather than per Ping.
+    timestamp: Option<(SystemTime, String)>,
 }
 
 impl<'a> Context<'a> {
@@ -62,7 +65,17 @@ impl<'a> Context<'a> {
             users,
             now,
             published: Vec::new(),
+            timestamp: None,
         }
+    }
+
+    /// `now` as Ping's Timestamp (`1795408806.781162`).
+    pub(crate) fn timestamp(&mut self) -> &str {
+        let now = self.now;
+        if self.timestamp.as_ref().is_none_or(|(at, _)| *at != now) {
+            self.timestamp = Some((now, timestamp(now)));
+        }
+        self.timestamp.as_ref().map_or("", |(_, text)| text)
     }
 }
 
@@ -149,15 +162,16 @@ impl ServerSession {
 
     /// Client bytes, in any pieces.
     pub fn handle_bytes(&mut self, data: &[u8], ctx: &mut Context<'_>) {
-        let mut inputs = Vec::new();
-        self.reader.handle_bytes(data, |input| inputs.push(input));
-        for input in inputs {
-            if self.closing {
-                return;
+        // The reader is moved out while its inputs are handled, so each action runs as soon as
+        // it is read rather than after collecting them all.
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.handle_bytes(data, |input| {
+            if !self.closing {
+                self.handle_input(input, ctx);
+                self.take_own_events(ctx);
             }
-            self.handle_input(input, ctx);
-            self.take_own_events(ctx);
-        }
+        });
+        self.reader = reader;
     }
 
     /// Delivers what the last action made the PBX publish to this session at once, so its
@@ -252,7 +266,7 @@ impl ServerSession {
     }
 
     fn handle_request(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let action = request.get("Action").trim().to_owned();
+        let action = request.get("Action").trim();
         if action.is_empty() {
             self.reply("Error", request, "Missing action in request");
             if self.user.is_some() {
@@ -262,12 +276,12 @@ impl ServerSession {
         }
         let is_auth = ["Login", "Logoff", "Challenge"]
             .iter()
-            .any(|name| name.eq_ignore_ascii_case(&action));
+            .any(|name| name.eq_ignore_ascii_case(action));
         if self.user.is_none() && !is_auth {
             self.reply("Error", request, "Permission denied");
             return;
         }
-        let Some((name, needed)) = self.profile.action(&action) else {
+        let Some((name, needed)) = self.profile.action(action) else {
             self.reply(
                 "Error",
                 request,

@@ -7,10 +7,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::perm::Perms;
 
+/// Room reserved when a packet starts: enough for a whole Ping response or a short event, so
+/// most packets are written with one allocation instead of growing line by line.
+const INITIAL_CAPACITY: usize = 128;
+
 /// One outgoing packet being written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Packet {
     buf: BytesMut,
+}
+
+impl Default for Packet {
+    fn default() -> Self {
+        Self {
+            buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+        }
+    }
 }
 
 impl Packet {

@@ -6,7 +6,7 @@ use crate::event::Event;
 use crate::perm::Perms;
 use crate::profile::Profile;
 use crate::request::Request;
-use crate::session::{Context, ServerSession, action_id, timestamp};
+use crate::session::{Context, ServerSession, action_id};
 use crate::wire::Packet;
 
 use super::auth::parse_event_mask;
@@ -15,7 +15,7 @@ impl ServerSession {
     pub(super) fn action_ping(&mut self, request: &Request, ctx: &mut Context<'_>) {
         let bytes = Packet::response_to("Success", action_id(request))
             .h("Ping", "Pong")
-            .h("Timestamp", &timestamp(ctx.now))
+            .h("Timestamp", ctx.timestamp())
             .finish();
         self.send(bytes);
     }
