@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::event::Event;
 use crate::filter::Filters;
@@ -91,6 +91,13 @@ pub struct ServerSession {
     pub(crate) challenge: Option<String>,
     pub(crate) filters: Filters,
     out: VecDeque<Output>,
+    /// Bytes written after everything in `out`, not yet handed out. Responses are written
+    /// straight into it; when `coalesce` is on, events and other packets are appended too, so
+    /// a whole read's answers leave as one write with no buffer per packet.
+    pending: BytesMut,
+    /// Hand consecutive writes out as one (off when each packet must stay a separate write,
+    /// as the fault injector needs).
+    coalesce: bool,
     closing: bool,
     pub(crate) session_tv: String,
     pub(crate) auth_fail_delay: Duration,
@@ -111,10 +118,20 @@ impl ServerSession {
             challenge: None,
             filters: Filters::default(),
             out,
+            pending: BytesMut::new(),
+            coalesce: false,
             closing: false,
             session_tv: String::new(),
             auth_fail_delay: Duration::from_secs(1),
         }
+    }
+
+    /// Hands consecutive writes out as one `Output::Write` rather than one per packet (the
+    /// bytes are the same; only their grouping changes).
+    pub fn set_coalesce_writes(&mut self, coalesce: bool) {
+        // What is already pending stays ahead of whatever comes next.
+        self.queue_pending();
+        self.coalesce = coalesce;
     }
 
     /// Sets the pause before `Authentication failed` (1 s in Asterisk; tests may shorten it).
@@ -157,7 +174,10 @@ impl ServerSession {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        // `pending` always comes after `out`: anything else queued first moves it into `out`.
+        self.out.pop_front().or_else(|| {
+            (!self.pending.is_empty()).then(|| Output::Write(self.pending.split().freeze()))
+        })
     }
 
     /// Client bytes, in any pieces.
@@ -230,7 +250,7 @@ impl ServerSession {
         if !self.filters.allows(&event.bytes) {
             return;
         }
-        self.out.push_back(Output::Write(event.bytes.clone()));
+        self.send(event.bytes.clone());
     }
 
     /// True when this session has filters (the IO layer then cannot stream pre-encoded
@@ -245,24 +265,54 @@ impl ServerSession {
     }
 
     pub(crate) fn send(&mut self, bytes: Bytes) {
-        self.out.push_back(Output::Write(bytes));
+        if self.coalesce {
+            self.pending.extend_from_slice(&bytes);
+        } else {
+            self.out.push_back(Output::Write(bytes));
+        }
+    }
+
+    /// A `Response:` packet (with the request's ActionID) written in the session's output
+    /// buffer; it must be ended with [`ServerSession::send_packet`].
+    pub(crate) fn response(&mut self, response: &str, request: &Request) -> Packet {
+        Packet::response_to_in(
+            std::mem::take(&mut self.pending),
+            response,
+            action_id(request),
+        )
+    }
+
+    /// Ends and queues a packet started with [`ServerSession::response`].
+    pub(crate) fn send_packet(&mut self, packet: Packet) {
+        self.pending = packet.finish_in();
+        if !self.coalesce {
+            self.queue_pending();
+        }
+    }
+
+    /// Moves the pending bytes into `out`, so that what is queued next follows them.
+    fn queue_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.out
+                .push_back(Output::Write(self.pending.split().freeze()));
+        }
     }
 
     pub(crate) fn sleep(&mut self, delay: Duration) {
+        self.queue_pending();
         self.out.push_back(Output::Sleep(delay));
     }
 
     pub(crate) fn close(&mut self) {
         self.closing = true;
+        self.queue_pending();
         self.out.push_back(Output::Close);
     }
 
     /// A simple `Response: X` / `ActionID` / `Message: text` reply.
     pub(crate) fn reply(&mut self, response: &str, request: &Request, message: &str) {
-        let bytes = Packet::response_to(response, action_id(request))
-            .h("Message", message)
-            .finish();
-        self.send(bytes);
+        let packet = self.response(response, request).h("Message", message);
+        self.send_packet(packet);
     }
 
     fn handle_request(&mut self, request: &Request, ctx: &mut Context<'_>) {
@@ -525,6 +575,39 @@ mod tests {
         );
         assert!(out.contains("Variable: MYVAR=hello\r\n"), "{out}");
         assert!(out.contains("Event: StatusComplete\r\nActionID: s\r\nEventList: Complete\r\nListItems: 1\r\nItems: 1\r\n"), "{out}");
+    }
+
+    /// Everything a session hands out for `text`, with adjacent writes joined.
+    fn outputs(coalesce: bool, text: &str) -> Vec<Output> {
+        let mut h = Harness::new(Profile::V22);
+        h.session.set_coalesce_writes(coalesce);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_408_100);
+        let mut ctx = Context::new(&mut h.pbx, &h.users, now);
+        h.session.handle_bytes(text.as_bytes(), &mut ctx);
+        let mut out: Vec<Output> = Vec::new();
+        while let Some(output) = h.session.poll_output() {
+            match (out.last_mut(), output) {
+                (Some(Output::Write(joined)), Output::Write(bytes)) => {
+                    *joined = [&joined[..], &bytes[..]].concat().into();
+                }
+                (_, output) => out.push(output),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn coalesced_writes_carry_the_same_bytes_pauses_and_close() {
+        let text = "Action: Login\nUsername: admin\nSecret: amp111\n\n\
+            Action: Ping\nActionID: 1\n\nAction: UserEvent\nUserEvent: Hi\n\n\
+            Action: Nope\n\nAction: Logoff\n\nAction: Ping\n\n";
+        let coalesced = outputs(true, text);
+        assert_eq!(coalesced, outputs(false, text));
+        assert_eq!(coalesced.last(), Some(&Output::Close));
+        let text = "Action: Login\nUsername: admin\nSecret: wrong\n\nAction: Ping\n\n";
+        let coalesced = outputs(true, text);
+        assert_eq!(coalesced, outputs(false, text));
+        assert!(coalesced.iter().any(|o| matches!(o, Output::Sleep(_))));
     }
 
     #[test]

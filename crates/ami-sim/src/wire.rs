@@ -36,6 +36,14 @@ impl Packet {
         Self::response(value).h_opt("ActionID", action_id)
     }
 
+    /// Like [`Packet::response_to`], written after what `buf` already holds (a session's
+    /// output buffer), so the packet needs no allocation of its own.
+    pub(crate) fn response_to_in(buf: BytesMut, value: &str, action_id: Option<&str>) -> Self {
+        Self { buf }
+            .h("Response", value)
+            .h_opt("ActionID", action_id)
+    }
+
     /// An event with its `Privilege:` line (`call,all`).
     pub fn event(name: &str, class: Perms) -> Self {
         Self::default()
@@ -99,9 +107,14 @@ impl Packet {
     }
 
     /// Ends the packet with the blank line.
-    pub fn finish(mut self) -> Bytes {
+    pub fn finish(self) -> Bytes {
+        self.finish_in().freeze()
+    }
+
+    /// Ends the packet and gives back the whole buffer (see [`Packet::response_to_in`]).
+    pub(crate) fn finish_in(mut self) -> BytesMut {
         self.buf.put_slice(b"\r\n");
-        self.buf.freeze()
+        self.buf
     }
 }
 

@@ -13,11 +13,11 @@ use super::auth::parse_event_mask;
 
 impl ServerSession {
     pub(super) fn action_ping(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let bytes = Packet::response_to("Success", action_id(request))
+        let packet = self
+            .response("Success", request)
             .h("Ping", "Pong")
-            .h("Timestamp", ctx.timestamp())
-            .finish();
-        self.send(bytes);
+            .h("Timestamp", ctx.timestamp());
+        self.send_packet(packet);
     }
 
     pub(super) fn action_events(&mut self, request: &Request) {
