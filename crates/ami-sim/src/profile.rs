@@ -191,7 +191,7 @@ impl Profile {
     }
 
     /// The recorded action list parsed once per profile (it is consulted for every action),
-    /// sorted without regard to case for lookups.
+    /// sorted for case-insensitive lookups.
     fn action_table(self) -> &'static [(&'static str, Perms)] {
         static TABLES: [OnceLock<Vec<(&'static str, Perms)>>; 4] = [const { OnceLock::new() }; 4];
         let index = Profile::ALL.iter().position(|p| *p == self).unwrap_or(0);
@@ -216,11 +216,14 @@ impl Profile {
     }
 }
 
-/// Orders ASCII text as its lowercase form would be ordered.
+/// Orders names by length, then as their lowercase forms: equal exactly when the names are
+/// equal ignoring ASCII case, and most comparisons are settled by the length alone.
 fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    a.len().cmp(&b.len()).then_with(|| {
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    })
 }
 
 #[cfg(test)]

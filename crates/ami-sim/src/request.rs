@@ -92,7 +92,8 @@ fn value_of<'a>(line: &'a [u8], name: &str) -> Option<&'a str> {
 
 fn strip_name<'a>(line: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let n = name.len();
-    (line.len() > n && line[..n].eq_ignore_ascii_case(name.as_bytes()) && line[n] == b':')
+    // The colon test first: it rejects most other headers without comparing their names.
+    (line.len() > n && line[n] == b':' && line[..n].eq_ignore_ascii_case(name.as_bytes()))
         .then(|| &line[n + 1..])
 }
 

@@ -17,7 +17,7 @@ use crate::perm::Perms;
 use crate::profile::Profile;
 use crate::request::{Input, Request, RequestReader};
 use crate::user::User;
-use crate::wire::Packet;
+use crate::wire::{self, Packet};
 
 /// What the IO layer must do next for this session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,19 +272,18 @@ impl ServerSession {
         }
     }
 
-    /// A `Response:` packet (with the request's ActionID) written in the session's output
-    /// buffer; it must be ended with [`ServerSession::send_packet`].
-    pub(crate) fn response(&mut self, response: &str, request: &Request) -> Packet {
-        Packet::response_to_in(
-            std::mem::take(&mut self.pending),
-            response,
-            action_id(request),
-        )
-    }
-
-    /// Ends and queues a packet started with [`ServerSession::response`].
-    pub(crate) fn send_packet(&mut self, packet: Packet) {
-        self.pending = packet.finish_in();
+    /// Queues `Response: response`, the request's ActionID, then `headers`, written straight
+    /// into the output buffer: the common replies (Ping, errors) cost no allocation.
+    pub(crate) fn respond(&mut self, response: &str, request: &Request, headers: &[(&str, &str)]) {
+        let buf = &mut self.pending;
+        wire::put_header(buf, "Response", response);
+        if let Some(id) = action_id(request) {
+            wire::put_header(buf, "ActionID", id);
+        }
+        for (name, value) in headers {
+            wire::put_header(buf, name, value);
+        }
+        buf.extend_from_slice(b"\r\n");
         if !self.coalesce {
             self.queue_pending();
         }
@@ -311,8 +310,7 @@ impl ServerSession {
 
     /// A simple `Response: X` / `ActionID` / `Message: text` reply.
     pub(crate) fn reply(&mut self, response: &str, request: &Request, message: &str) {
-        let packet = self.response(response, request).h("Message", message);
-        self.send_packet(packet);
+        self.respond(response, request, &[("Message", message)]);
     }
 
     fn handle_request(&mut self, request: &Request, ctx: &mut Context<'_>) {
@@ -324,10 +322,12 @@ impl ServerSession {
             }
             return;
         }
-        let is_auth = ["Login", "Logoff", "Challenge"]
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(action));
-        if self.user.is_none() && !is_auth {
+        let is_auth = || {
+            ["Login", "Logoff", "Challenge"]
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(action))
+        };
+        if self.user.is_none() && !is_auth() {
             self.reply("Error", request, "Permission denied");
             return;
         }

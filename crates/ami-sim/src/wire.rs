@@ -36,14 +36,6 @@ impl Packet {
         Self::response(value).h_opt("ActionID", action_id)
     }
 
-    /// Like [`Packet::response_to`], written after what `buf` already holds (a session's
-    /// output buffer), so the packet needs no allocation of its own.
-    pub(crate) fn response_to_in(buf: BytesMut, value: &str, action_id: Option<&str>) -> Self {
-        Self { buf }
-            .h("Response", value)
-            .h_opt("ActionID", action_id)
-    }
-
     /// An event with its `Privilege:` line (`call,all`).
     pub fn event(name: &str, class: Perms) -> Self {
         Self::default()
@@ -72,11 +64,7 @@ impl Packet {
 
     /// Appends `name: value` in place.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.buf.reserve(name.len() + value.len() + 4);
-        self.buf.put_slice(name.as_bytes());
-        self.buf.put_slice(b": ");
-        self.buf.put_slice(value.as_bytes());
-        self.buf.put_slice(b"\r\n");
+        put_header(&mut self.buf, name, value);
     }
 
     /// Appends a line exactly as given (UserEvent echoes the client's lines verbatim).
@@ -107,15 +95,19 @@ impl Packet {
     }
 
     /// Ends the packet with the blank line.
-    pub fn finish(self) -> Bytes {
-        self.finish_in().freeze()
-    }
-
-    /// Ends the packet and gives back the whole buffer (see [`Packet::response_to_in`]).
-    pub(crate) fn finish_in(mut self) -> BytesMut {
+    pub fn finish(mut self) -> Bytes {
         self.buf.put_slice(b"\r\n");
-        self.buf
+        self.buf.freeze()
     }
+}
+
+/// Appends `name: value` and its CRLF to `buf`.
+pub(crate) fn put_header(buf: &mut BytesMut, name: &str, value: &str) {
+    buf.reserve(name.len() + value.len() + 4);
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b": ");
+    buf.put_slice(value.as_bytes());
+    buf.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

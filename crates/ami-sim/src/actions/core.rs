@@ -13,11 +13,8 @@ use super::auth::parse_event_mask;
 
 impl ServerSession {
     pub(super) fn action_ping(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let packet = self
-            .response("Success", request)
-            .h("Ping", "Pong")
-            .h("Timestamp", ctx.timestamp());
-        self.send_packet(packet);
+        let headers = [("Ping", "Pong"), ("Timestamp", ctx.timestamp())];
+        self.respond("Success", request, &headers);
     }
 
     pub(super) fn action_events(&mut self, request: &Request) {
