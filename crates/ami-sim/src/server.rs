@@ -227,16 +227,16 @@ async fn run_clock(shared: Arc<Shared>) {
                 Duration::from_secs_f64(pbx_ms / 1000.0 / shared.time_scale())
             });
             let call = next_call.map(|at| at.saturating_duration_since(Instant::now()));
-            [timer, call]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(Duration::from_secs(3600))
+            [timer, call].into_iter().flatten().min()
         };
         tracing::trace!(?wait, "clock sleeps");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shared.pbx_wake.notified() => {}
+        match wait {
+            Some(wait) => tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shared.pbx_wake.notified() => {}
+            },
+            // Nothing is due: no timer at all, so the runtime can park without a timeout.
+            None => shared.pbx_wake.notified().await,
         }
     }
 }
@@ -345,16 +345,24 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     let mut to_stream: u64 = 0;
     let mut stream_pos: usize = 0;
-    let auth_deadline = tokio::time::sleep(shared.config.auth_timeout);
-    tokio::pin!(auth_deadline);
+    // Dropped at login (a session never logs out and back in), so a logged-in session holds
+    // no timer and the runtime parks without a timeout between reads.
+    let mut auth_deadline = Some(Box::pin(tokio::time::sleep(shared.config.auth_timeout)));
     loop {
         if let Err(end) = drain(&mut session, &mut writer).await {
             return end;
         }
         let streaming = to_stream > 0;
-        let awaiting_login = session.user().is_none();
+        if session.user().is_some() {
+            auth_deadline = None;
+        }
+        let awaiting_login = auth_deadline.is_some();
         tokio::select! {
-            () = &mut auth_deadline, if awaiting_login => return End::AuthTimeout,
+            () = async {
+                if let Some(deadline) = auth_deadline.as_mut() {
+                    deadline.await;
+                }
+            }, if awaiting_login => return End::AuthTimeout,
             read = writer.inner.read(&mut buf) => {
                 match read {
                     Ok(0) => return End::PeerClosed,
