@@ -256,4 +256,19 @@ mod tests {
         assert_eq!(canonical("Pingg"), None);
         assert_eq!(canonical(""), None);
     }
+
+    #[test]
+    fn no_two_recorded_actions_differ_only_in_case() {
+        // The lookup's binary search relies on it: one name, one entry.
+        for profile in Profile::ALL {
+            let table = profile.action_table();
+            assert!(
+                table
+                    .windows(2)
+                    .all(|w| !w[0].0.eq_ignore_ascii_case(w[1].0)),
+                "{profile}"
+            );
+            assert!(table.len() > 50, "{profile}: {}", table.len());
+        }
+    }
 }

@@ -359,8 +359,9 @@ where
         let awaiting_login = auth_deadline.is_some();
         tokio::select! {
             () = async {
-                if let Some(deadline) = auth_deadline.as_mut() {
-                    deadline.await;
+                match auth_deadline.as_mut() {
+                    Some(deadline) => deadline.await,
+                    None => std::future::pending().await,
                 }
             }, if awaiting_login => return End::AuthTimeout,
             read = writer.inner.read(&mut buf) => {

@@ -7,8 +7,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::perm::Perms;
 
-/// Room reserved when a packet starts: enough for a whole Ping response or a short event, so
-/// most packets are written with one allocation instead of growing line by line.
+/// Room reserved when a packet starts: enough for a short response or event, so most packets
+/// are written with one allocation instead of growing line by line.
 const INITIAL_CAPACITY: usize = 128;
 
 /// One outgoing packet being written.
