@@ -55,9 +55,14 @@ impl Request {
 
     /// The raw lines.
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.text
-            .split_inclusive(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
+        let mut rest = &self.text[..];
+        std::iter::from_fn(move || {
+            // Every line, the last one too, ends with an LF.
+            let end = find_lf(rest)?;
+            let line = &rest[..end];
+            rest = &rest[end + 1..];
+            Some(line)
+        })
     }
 
     /// True for an empty packet (a lone blank line).
@@ -148,7 +153,7 @@ impl RequestReader {
     /// Feeds bytes; calls `sink` for each finished input.
     pub fn handle_bytes(&mut self, mut data: &[u8], mut sink: impl FnMut(Input)) {
         while !data.is_empty() {
-            let (chunk, ended) = match memchr_lf(data) {
+            let (chunk, ended) = match find_lf(data) {
                 Some(at) => (&data[..at], true),
                 None => (data, false),
             };
@@ -214,8 +219,28 @@ impl RequestReader {
     }
 }
 
-fn memchr_lf(data: &[u8]) -> Option<usize> {
-    data.iter().position(|&b| b == b'\n')
+/// The index of the first LF. Header lookups and the reader search every line for its end,
+/// so this looks at eight bytes per step rather than branching on each byte.
+fn find_lf(data: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = data.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        // Bytes equal to LF become zero; the classic zero-byte test flags them, and the
+        // lowest flag is always a real one (false flags only appear above a true zero).
+        let x = u64::from_le_bytes(bytes) ^ LFS;
+        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+        if flags != 0 {
+            return Some(offset + flags.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&b| b == b'\n').map(|at| offset + at)
 }
 
 #[cfg(test)]
@@ -278,6 +303,25 @@ mod tests {
             panic!()
         };
         assert_eq!(next.get("ActionID"), "huge-2");
+    }
+
+    #[test]
+    fn find_lf_finds_the_first_lf_anywhere() {
+        for len in 0..40 {
+            let mut data: Vec<u8> = (0..len as u8).map(|i| b'a' + i % 26).collect();
+            assert_eq!(find_lf(&data), None, "{len}");
+            // High bytes and a 0x0b next to the LF must not confuse the word-wise test.
+            data.iter_mut().step_by(3).for_each(|b| *b = 0xff);
+            for at in 0..len {
+                let mut with_lf = data.clone();
+                with_lf[at] = b'\n';
+                if at + 1 < len {
+                    with_lf[at + 1] = 0x0b;
+                    with_lf[len - 1] = b'\n';
+                }
+                assert_eq!(find_lf(&with_lf), Some(at), "{len} {at}");
+            }
+        }
     }
 
     #[test]
