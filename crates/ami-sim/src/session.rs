@@ -423,11 +423,11 @@ pub(crate) fn event_tv(now: SystemTime) -> String {
 }
 
 /// `1795408806.781162` (Ping's Timestamp).
-pub(crate) fn timestamp(now: SystemTime) -> String {
+fn timestamp(now: SystemTime) -> String {
     let d = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+    crate::clock::ping_timestamp(d.as_secs(), d.subsec_micros())
 }
 
 #[cfg(test)]
