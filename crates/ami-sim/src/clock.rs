@@ -37,6 +37,34 @@ pub(crate) fn event_tv(epoch_micros: u128) -> String {
     format!("{date}T{time}.{:03}+0000", (epoch_micros / 1000) % 1000)
 }
 
+/// Ping's `Timestamp` text (`1795408806.781162`), written digit by digit rather than with
+/// `format!`: it is made for every read that holds a Ping, and the formatting machinery and
+/// the String's regrowth showed in the simulator's profile.
+pub(crate) fn ping_timestamp(secs: u64, micros: u32) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = secs;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut fraction = [0u8; 6];
+    let mut rest = micros % 1_000_000;
+    for digit in fraction.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let mut text = String::with_capacity(digits.len() - start + 7);
+    text.extend(digits[start..].iter().map(|&d| char::from(d)));
+    text.push('.');
+    text.extend(fraction.iter().map(|&d| char::from(d)));
+    text
+}
+
 /// `7 minutes, 16 seconds` as the CLI prints an uptime.
 pub(crate) fn cli_duration(mut secs: u64) -> String {
     let mut parts = Vec::new();
@@ -70,6 +98,19 @@ mod tests {
             event_tv(1_795_408_795_224_000),
             "2026-11-23T04:39:55.224+0000"
         );
+    }
+
+    #[test]
+    fn timestamps_read_as_format_would_write_them() {
+        for (secs, micros) in [
+            (0, 0),
+            (1_795_408_806, 781_162),
+            (9, 5),
+            (10, 999_999),
+            (u64::MAX, 1),
+        ] {
+            assert_eq!(ping_timestamp(secs, micros), format!("{secs}.{micros:06}"));
+        }
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Version profiles: what changes between the recorded Asterisk 22, 13, 11 and 1.8 servers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -183,18 +182,27 @@ impl Profile {
     /// The action named `name` (case-insensitive) as this version lists it: its canonical
     /// name and required write classes, or `None` if the version has no such action.
     pub(crate) fn action(self, name: &str) -> Option<(&'static str, Perms)> {
-        self.action_table()
-            .get(name.to_ascii_lowercase().as_str())
-            .copied()
+        // This runs for every action received: the name is lowercased into a stack buffer once,
+        // then compared with plain byte comparisons against the lowercase keys.
+        let mut lower = [0u8; MAX_ACTION_NAME];
+        let lower = lower.get_mut(..name.len())?;
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        let table = self.action_table();
+        table
+            .binary_search_by(|entry| by_length_then_bytes(&entry.key, lower))
+            .ok()
+            .map(|at| (table[at].name, table[at].perms))
     }
 
-    /// The recorded action list parsed once per profile (it is consulted for every action).
-    fn action_table(self) -> &'static HashMap<String, (&'static str, Perms)> {
-        static TABLES: [OnceLock<HashMap<String, (&'static str, Perms)>>; 4] =
-            [const { OnceLock::new() }; 4];
+    /// The recorded action list parsed once per profile (it is consulted for every action),
+    /// sorted by lowercase key for lookups.
+    fn action_table(self) -> &'static [ActionEntry] {
+        static TABLES: [OnceLock<Vec<ActionEntry>>; 4] = [const { OnceLock::new() }; 4];
         let index = Profile::ALL.iter().position(|p| *p == self).unwrap_or(0);
         TABLES[index].get_or_init(|| {
-            self.list_commands_text()
+            let mut table: Vec<ActionEntry> = self
+                .list_commands_text()
                 .lines()
                 .filter_map(|line| {
                     let (action, rest) = line.split_once(": ")?;
@@ -202,11 +210,40 @@ impl Profile {
                     // The trailing `all` is decoration (`system,all`), not the class `all`.
                     let classes: Vec<&str> = privs.split(',').filter(|c| *c != "all").collect();
                     let perms = classes.join(",").parse().unwrap_or(Perms::NONE);
-                    Some((action.to_ascii_lowercase(), (action, perms)))
+                    Some(ActionEntry {
+                        key: action.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                        name: action,
+                        perms,
+                    })
                 })
-                .collect()
+                .collect();
+            // The recorded lists hold no two names that differ only in case (a test checks),
+            // so the order among equal keys does not matter.
+            table.sort_by(|a, b| by_length_then_bytes(&a.key, &b.key));
+            table
         })
     }
+}
+
+/// Longer than any action name Asterisk has (a test checks): a longer `Action:` value is
+/// simply unknown, and the lookup can lowercase the name on the stack.
+const MAX_ACTION_NAME: usize = 64;
+
+/// One action of a profile's recorded list.
+#[derive(Debug)]
+struct ActionEntry {
+    /// The name in lowercase, the lookup key.
+    key: Box<[u8]>,
+    /// The name as Asterisk spells it.
+    name: &'static str,
+    /// The write classes a user needs to call it.
+    perms: Perms,
+}
+
+/// Orders keys by length first: most comparisons in a lookup are then settled without
+/// looking at the bytes.
+fn by_length_then_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 #[cfg(test)]
@@ -232,5 +269,23 @@ mod tests {
         assert!(Profile::V11.action("Filter").is_some());
         assert!(Profile::V22.action("Queues").is_none());
         assert!(Profile::V13.action("Queues").is_some());
+        let canonical = |name| Profile::V22.action(name).map(|(canonical, _)| canonical);
+        assert_eq!(canonical("cOrEsHoWcHaNnElS"), Some("CoreShowChannels"));
+        assert_eq!(canonical("PING"), Some("Ping"));
+        assert_eq!(canonical("Pin"), None);
+        assert_eq!(canonical("Pingg"), None);
+        assert_eq!(canonical(""), None);
+        assert_eq!(canonical(&"x".repeat(MAX_ACTION_NAME + 1)), None);
+    }
+
+    #[test]
+    fn no_two_recorded_actions_differ_only_in_case() {
+        // The lookup's binary search relies on it: one name, one entry.
+        for profile in Profile::ALL {
+            let table = profile.action_table();
+            assert!(table.windows(2).all(|w| w[0].key != w[1].key), "{profile}");
+            assert!(table.len() > 50, "{profile}: {}", table.len());
+            assert!(table.iter().all(|entry| entry.key.len() <= MAX_ACTION_NAME));
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! has no 1024-byte line limit); a server must instead reproduce what Asterisk's `get_input`
 //! does, so the server reads actions with this small reader of its own.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Asterisk's input buffer: a line (terminator included) longer than this is refused.
 pub const MAX_LINE_BYTES: usize = 1024;
@@ -13,9 +13,13 @@ pub const MAX_LINE_BYTES: usize = 1024;
 pub const MAX_HEADER_LINES: usize = 128;
 
 /// One action packet as received: its header lines, verbatim (without line endings).
+///
+/// The lines are kept back to back in one buffer, each ended by a bare LF. A received line can
+/// never hold an LF (the reader splits on it), so the LF is an unambiguous separator, and one
+/// shared buffer per packet spares an allocation per line on the hot path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
-    lines: Vec<Bytes>,
+    text: Bytes,
 }
 
 impl Request {
@@ -23,10 +27,17 @@ impl Request {
     pub fn from_lines<I, L>(lines: I) -> Self
     where
         I: IntoIterator<Item = L>,
-        L: Into<Bytes>,
+        L: AsRef<[u8]>,
     {
+        let mut text = BytesMut::new();
+        for line in lines {
+            let line = line.as_ref();
+            // An LF inside a line would split it in two; the reader never produces one.
+            text.extend(line.iter().copied().filter(|&b| b != b'\n'));
+            text.put_u8(b'\n');
+        }
         Self {
-            lines: lines.into_iter().map(Into::into).collect(),
+            text: text.freeze(),
         }
     }
 
@@ -43,13 +54,20 @@ impl Request {
     }
 
     /// The raw lines.
-    pub fn lines(&self) -> &[Bytes] {
-        &self.lines
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut rest = &self.text[..];
+        std::iter::from_fn(move || {
+            // Every line, the last one too, ends with an LF.
+            let end = find_lf(rest)?;
+            let line = &rest[..end];
+            rest = &rest[end + 1..];
+            Some(line)
+        })
     }
 
     /// True for an empty packet (a lone blank line).
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.text.is_empty()
     }
 
     /// The first value of `name`, found as Asterisk's `astman_get_header` does: a line that
@@ -61,14 +79,12 @@ impl Request {
 
     /// Like [`Request::get`], but `None` when the header is absent.
     pub fn get_opt(&self, name: &str) -> Option<&str> {
-        self.lines.iter().find_map(|line| value_of(line, name))
+        self.lines().find_map(|line| value_of(line, name))
     }
 
     /// Every value of `name`, in order (`Variable:` may repeat).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines
-            .iter()
-            .filter_map(move |line| value_of(line, name))
+        self.lines().filter_map(move |line| value_of(line, name))
     }
 }
 
@@ -81,8 +97,18 @@ fn value_of<'a>(line: &'a [u8], name: &str) -> Option<&'a str> {
 
 fn strip_name<'a>(line: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let n = name.len();
-    (line.len() > n && line[..n].eq_ignore_ascii_case(name.as_bytes()) && line[n] == b':')
+    // The colon test first: it rejects most other headers without comparing their names.
+    (line.len() > n && line[n] == b':' && same_name(&line[..n], name.as_bytes()))
         .then(|| &line[n + 1..])
+}
+
+/// `a.eq_ignore_ascii_case(b)`, cheaper when the bytes are equal (clients mostly spell header
+/// names as Asterisk does): only bytes that differ are case-folded.
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(&x, &y)| x == y || (x ^ y == 0x20 && (x | 0x20).is_ascii_lowercase()))
 }
 
 /// What the reader produced.
@@ -115,10 +141,15 @@ enum Fault {
 /// but the session goes on.
 #[derive(Debug, Default)]
 pub struct RequestReader {
-    line: Vec<u8>,
+    /// The packet so far: finished lines, each ended by LF, then the current partial line.
+    /// Finished packets are split off this buffer, so it is reused rather than reallocated.
+    packet: BytesMut,
+    /// Where the current line starts in `packet`.
+    line_start: usize,
+    /// Finished lines in `packet`.
+    lines: usize,
     /// The current line is over the limit: drop bytes until its end.
     skipping_line: bool,
-    lines: Vec<Bytes>,
     fault: Fault,
 }
 
@@ -131,56 +162,59 @@ impl RequestReader {
     /// Feeds bytes; calls `sink` for each finished input.
     pub fn handle_bytes(&mut self, mut data: &[u8], mut sink: impl FnMut(Input)) {
         while !data.is_empty() {
-            let newline = memchr_lf(data);
-            let (chunk, rest, ended) = match newline {
-                Some(at) => (&data[..at], &data[at + 1..], true),
-                None => (data, &data[data.len()..], false),
+            let (chunk, ended) = match find_lf(data) {
+                Some(at) => (&data[..at], true),
+                None => (data, false),
             };
-            data = rest;
-            if !self.skipping_line {
-                self.line.extend_from_slice(chunk);
-                if self.line.len() + usize::from(ended) > MAX_LINE_BYTES {
-                    self.line.clear();
-                    self.skipping_line = !ended;
-                    self.fault = Fault::LineTooLong;
-                    if !ended {
-                        continue;
-                    }
-                    // The long line ended here: it is gone, keep reading the packet.
-                    continue;
+            data = &data[chunk.len() + usize::from(ended)..];
+            if self.skipping_line {
+                // The rest of a line already refused: only its end matters.
+                self.skipping_line = !ended;
+                continue;
+            }
+            self.packet.extend_from_slice(chunk);
+            if self.packet.len() - self.line_start + usize::from(ended) > MAX_LINE_BYTES {
+                // The long line is gone; keep reading the packet after it.
+                self.packet.truncate(self.line_start);
+                self.skipping_line = !ended;
+                self.fault = Fault::LineTooLong;
+                continue;
+            }
+            if ended {
+                if let Some(input) = self.end_line() {
+                    sink(input);
                 }
             }
-            if !ended {
-                continue;
-            }
-            if self.skipping_line {
-                self.skipping_line = false;
-                continue;
-            }
-            let mut line = std::mem::take(&mut self.line);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.is_empty() {
-                sink(self.finish());
-                continue;
-            }
-            if self.lines.len() >= MAX_HEADER_LINES {
-                self.fault = match self.fault {
-                    Fault::None => Fault::TooManyLines,
-                    Fault::LineTooLong => Fault::LineTooLong,
-                    Fault::TooManyLines => Fault::TooManyLines,
-                };
-                continue;
-            }
-            self.lines.push(Bytes::from(line));
         }
+    }
+
+    /// Finishes the current line: the packet's input if the line was blank.
+    fn end_line(&mut self) -> Option<Input> {
+        if self.packet.last() == Some(&b'\r') && self.packet.len() > self.line_start {
+            self.packet.truncate(self.packet.len() - 1);
+        }
+        if self.packet.len() == self.line_start {
+            return Some(self.finish());
+        }
+        if self.lines >= MAX_HEADER_LINES {
+            self.packet.truncate(self.line_start);
+            if matches!(self.fault, Fault::None) {
+                self.fault = Fault::TooManyLines;
+            }
+            return None;
+        }
+        self.packet.put_u8(b'\n');
+        self.lines += 1;
+        self.line_start = self.packet.len();
+        None
     }
 
     fn finish(&mut self) -> Input {
         let request = Request {
-            lines: std::mem::take(&mut self.lines),
+            text: self.packet.split().freeze(),
         };
+        self.line_start = 0;
+        self.lines = 0;
         let action_id = || request.get_opt("ActionID").map(str::to_owned);
         match std::mem::take(&mut self.fault) {
             Fault::None => Input::Request(request),
@@ -194,8 +228,28 @@ impl RequestReader {
     }
 }
 
-fn memchr_lf(data: &[u8]) -> Option<usize> {
-    data.iter().position(|&b| b == b'\n')
+/// The index of the first LF. Header lookups and the reader search every line for its end,
+/// so this looks at eight bytes per step rather than branching on each byte.
+fn find_lf(data: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = data.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        // Bytes equal to LF become zero; the classic zero-byte test flags them, and the
+        // lowest flag is always a real one (false flags only appear above a true zero).
+        let x = u64::from_le_bytes(bytes) ^ LFS;
+        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+        if flags != 0 {
+            return Some(offset + flags.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&b| b == b'\n').map(|at| offset + at)
 }
 
 #[cfg(test)]
@@ -239,7 +293,7 @@ mod tests {
         };
         assert_eq!(request.get("Spaced"), "x");
         assert_eq!(request.get_opt("Empty"), Some(""));
-        assert_eq!(request.lines()[1].as_ref(), b"Empty:");
+        assert_eq!(request.lines().nth(1), Some(&b"Empty:"[..]));
     }
 
     #[test]
@@ -258,6 +312,41 @@ mod tests {
             panic!()
         };
         assert_eq!(next.get("ActionID"), "huge-2");
+    }
+
+    #[test]
+    fn find_lf_finds_the_first_lf_anywhere() {
+        for len in 0..40 {
+            let mut data: Vec<u8> = (0..len as u8).map(|i| b'a' + i % 26).collect();
+            assert_eq!(find_lf(&data), None, "{len}");
+            // High bytes and a 0x0b next to the LF must not confuse the word-wise test.
+            data.iter_mut().step_by(3).for_each(|b| *b = 0xff);
+            for at in 0..len {
+                let mut with_lf = data.clone();
+                with_lf[at] = b'\n';
+                if at + 1 < len {
+                    with_lf[at + 1] = 0x0b;
+                    with_lf[len - 1] = b'\n';
+                }
+                assert_eq!(find_lf(&with_lf), Some(at), "{len} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_name_is_eq_ignore_ascii_case() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        for &x in &bytes {
+            for &y in &bytes {
+                assert_eq!(
+                    same_name(&[x], &[y]),
+                    [x].eq_ignore_ascii_case(&[y]),
+                    "{x} {y}"
+                );
+            }
+        }
+        assert!(same_name(b"ActionID", b"actionid"));
+        assert!(!same_name(b"ActionID", b"Action"));
     }
 
     #[test]

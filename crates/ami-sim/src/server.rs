@@ -22,6 +22,10 @@ use crate::stream::StreamBatch;
 /// How many events a session may fall behind before it counts as a slow reader.
 const EVENT_BACKLOG: usize = 1 << 16;
 
+/// A coalesced run of packets goes out in pieces of this size, each with its own write
+/// timeout: a reader that keeps taking bytes, however slowly, is not a slow reader.
+const WRITE_PIECE: usize = 64 * 1024;
+
 /// Orders for every connection.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Control {
@@ -223,16 +227,16 @@ async fn run_clock(shared: Arc<Shared>) {
                 Duration::from_secs_f64(pbx_ms / 1000.0 / shared.time_scale())
             });
             let call = next_call.map(|at| at.saturating_duration_since(Instant::now()));
-            [timer, call]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(Duration::from_secs(3600))
+            [timer, call].into_iter().flatten().min()
         };
         tracing::trace!(?wait, "clock sleeps");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shared.pbx_wake.notified() => {}
+        match wait {
+            Some(wait) => tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shared.pbx_wake.notified() => {}
+            },
+            // Nothing is due: no timer at all, so the runtime can park without a timeout.
+            None => shared.pbx_wake.notified().await,
         }
     }
 }
@@ -284,11 +288,13 @@ struct Writer<W> {
 impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Writes one packet (or a coalesced run of packets when no faults are set).
     async fn packet(&mut self, bytes: Bytes) -> Result<(), End> {
-        let steps = match &mut self.faults {
-            Some(injector) => injector.plan(bytes),
-            None => vec![FaultStep::Write(bytes)],
+        let Some(injector) = &mut self.faults else {
+            for piece in bytes.chunks(WRITE_PIECE) {
+                self.write(piece).await?;
+            }
+            return Ok(());
         };
-        for step in steps {
+        for step in injector.plan(bytes) {
             match step {
                 FaultStep::Write(chunk) => self.write(&chunk).await?,
                 FaultStep::Sleep(delay) => tokio::time::sleep(delay).await,
@@ -319,16 +325,19 @@ async fn session_loop<S>(stream: S, shared: &Shared, id: u64, peer: PeerInfo) ->
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut reader, writer) = tokio::io::split(stream);
     let faults =
         (!shared.config.faults.is_none()).then(|| FaultInjector::new(&shared.config.faults, id));
-    let coalesce = faults.is_none();
+    let mut session = ServerSession::new(id, shared.config.profile, peer);
+    // The fault injector works packet by packet; without it a whole read's answers leave as
+    // one write.
+    session.set_coalesce_writes(faults.is_none());
+    // Reads and writes take turns in this one task, so the stream is not split (a split
+    // stream locks on every read and write).
     let mut writer = Writer {
-        inner: writer,
+        inner: stream,
         faults,
         timeout: shared.config.write_timeout,
     };
-    let mut session = ServerSession::new(id, shared.config.profile, peer);
     session.set_auth_fail_delay(shared.config.auth_fail_delay);
     session.set_fixed_challenge(shared.config.fixed_challenge.clone());
     let mut events = shared.events.subscribe();
@@ -336,17 +345,26 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     let mut to_stream: u64 = 0;
     let mut stream_pos: usize = 0;
-    let auth_deadline = tokio::time::sleep(shared.config.auth_timeout);
-    tokio::pin!(auth_deadline);
+    // Dropped at login (a session never logs out and back in), so a logged-in session holds
+    // no timer and the runtime parks without a timeout between reads.
+    let mut auth_deadline = Some(Box::pin(tokio::time::sleep(shared.config.auth_timeout)));
     loop {
-        if let Err(end) = drain(&mut session, &mut writer, coalesce).await {
+        if let Err(end) = drain(&mut session, &mut writer).await {
             return end;
         }
         let streaming = to_stream > 0;
-        let awaiting_login = session.user().is_none();
+        if session.user().is_some() {
+            auth_deadline = None;
+        }
+        let awaiting_login = auth_deadline.is_some();
         tokio::select! {
-            () = &mut auth_deadline, if awaiting_login => return End::AuthTimeout,
-            read = reader.read(&mut buf) => {
+            () = async {
+                match auth_deadline.as_mut() {
+                    Some(deadline) => deadline.await,
+                    None => std::future::pending().await,
+                }
+            }, if awaiting_login => return End::AuthTimeout,
+            read = writer.inner.read(&mut buf) => {
                 match read {
                     Ok(0) => return End::PeerClosed,
                     Ok(n) => {
@@ -385,12 +403,12 @@ where
                     Ok(order @ (Control::Restart | Control::Shutdown)) => {
                         let restart = matches!(order, Control::Restart);
                         session.handle_shutdown(restart);
-                        let _ = drain(&mut session, &mut writer, coalesce).await;
+                        let _ = drain(&mut session, &mut writer).await;
                         return if restart { End::Restart } else { End::Shutdown };
                     }
                     Err(broadcast::error::RecvError::Closed) => {
                         session.handle_shutdown(false);
-                        let _ = drain(&mut session, &mut writer, coalesce).await;
+                        let _ = drain(&mut session, &mut writer).await;
                         return End::Shutdown;
                     }
                     Ok(Control::Stream(n)) => {
@@ -414,39 +432,18 @@ where
 async fn drain<W: AsyncWrite + Unpin>(
     session: &mut ServerSession,
     writer: &mut Writer<W>,
-    coalesce: bool,
 ) -> Result<(), End> {
-    let mut pending = BytesMut::new();
     let mut wrote = false;
     while let Some(output) = session.poll_output() {
         match output {
-            Output::Write(bytes) if coalesce => {
-                pending.extend_from_slice(&bytes);
-                if pending.len() >= 64 * 1024 {
-                    writer.write(&pending).await?;
-                    pending.clear();
-                }
-            }
             Output::Write(bytes) => writer.packet(bytes).await?,
-            Output::Sleep(delay) => {
-                if !pending.is_empty() {
-                    writer.write(&pending).await?;
-                    pending.clear();
-                }
-                tokio::time::sleep(delay).await;
-            }
+            Output::Sleep(delay) => tokio::time::sleep(delay).await,
             Output::Close => {
-                if !pending.is_empty() {
-                    writer.write(&pending).await?;
-                }
                 writer.flush().await?;
                 return Err(End::Closed);
             }
         }
         wrote = true;
-    }
-    if !pending.is_empty() {
-        writer.write(&pending).await?;
     }
     if wrote {
         writer.flush().await?;

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::event::Event;
 use crate::filter::Filters;
@@ -17,7 +17,7 @@ use crate::perm::Perms;
 use crate::profile::Profile;
 use crate::request::{Input, Request, RequestReader};
 use crate::user::User;
-use crate::wire::Packet;
+use crate::wire::{self, Packet};
 
 /// What the IO layer must do next for this session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub struct Context<'a> {
     /// Events the PBX produced while this session's input was handled, already delivered to
     /// this session; the IO layer sends them to every other session.
     pub published: Vec<Event>,
+    /// Ping's Timestamp text for `now`: every Ping of one read shares the same clock reading,
+    /// so it is formatted once rather than per Ping.
+    timestamp: Option<(SystemTime, String)>,
 }
 
 impl<'a> Context<'a> {
@@ -62,7 +65,17 @@ impl<'a> Context<'a> {
             users,
             now,
             published: Vec::new(),
+            timestamp: None,
         }
+    }
+
+    /// `now` as Ping's Timestamp (`1795408806.781162`).
+    pub(crate) fn timestamp(&mut self) -> &str {
+        let now = self.now;
+        if self.timestamp.as_ref().is_none_or(|(at, _)| *at != now) {
+            self.timestamp = Some((now, timestamp(now)));
+        }
+        self.timestamp.as_ref().map_or("", |(_, text)| text)
     }
 }
 
@@ -78,6 +91,13 @@ pub struct ServerSession {
     pub(crate) challenge: Option<String>,
     pub(crate) filters: Filters,
     out: VecDeque<Output>,
+    /// Bytes written after everything in `out`, not yet handed out. Responses are written
+    /// straight into it; when `coalesce` is on, events and other packets are appended too, so
+    /// a whole read's answers leave as one write with no buffer per packet.
+    pending: BytesMut,
+    /// Hand consecutive writes out as one (off when each packet must stay a separate write,
+    /// as the fault injector needs).
+    coalesce: bool,
     closing: bool,
     pub(crate) session_tv: String,
     pub(crate) auth_fail_delay: Duration,
@@ -98,10 +118,20 @@ impl ServerSession {
             challenge: None,
             filters: Filters::default(),
             out,
+            pending: BytesMut::new(),
+            coalesce: false,
             closing: false,
             session_tv: String::new(),
             auth_fail_delay: Duration::from_secs(1),
         }
+    }
+
+    /// Hands consecutive writes out as one `Output::Write` rather than one per packet (the
+    /// bytes are the same; only their grouping changes).
+    pub fn set_coalesce_writes(&mut self, coalesce: bool) {
+        // What is already pending stays ahead of whatever comes next.
+        self.queue_pending();
+        self.coalesce = coalesce;
     }
 
     /// Sets the pause before `Authentication failed` (1 s in Asterisk; tests may shorten it).
@@ -144,20 +174,24 @@ impl ServerSession {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        // `pending` always comes after `out`: anything else queued first moves it into `out`.
+        self.out.pop_front().or_else(|| {
+            (!self.pending.is_empty()).then(|| Output::Write(self.pending.split().freeze()))
+        })
     }
 
     /// Client bytes, in any pieces.
     pub fn handle_bytes(&mut self, data: &[u8], ctx: &mut Context<'_>) {
-        let mut inputs = Vec::new();
-        self.reader.handle_bytes(data, |input| inputs.push(input));
-        for input in inputs {
-            if self.closing {
-                return;
+        // The reader is moved out while its inputs are handled, so each action runs as soon as
+        // it is read rather than after collecting them all.
+        let mut reader = std::mem::take(&mut self.reader);
+        reader.handle_bytes(data, |input| {
+            if !self.closing {
+                self.handle_input(input, ctx);
+                self.take_own_events(ctx);
             }
-            self.handle_input(input, ctx);
-            self.take_own_events(ctx);
-        }
+        });
+        self.reader = reader;
     }
 
     /// Delivers what the last action made the PBX publish to this session at once, so its
@@ -216,7 +250,7 @@ impl ServerSession {
         if !self.filters.allows(&event.bytes) {
             return;
         }
-        self.out.push_back(Output::Write(event.bytes.clone()));
+        self.send(event.bytes.clone());
     }
 
     /// True when this session has filters (the IO layer then cannot stream pre-encoded
@@ -231,28 +265,56 @@ impl ServerSession {
     }
 
     pub(crate) fn send(&mut self, bytes: Bytes) {
-        self.out.push_back(Output::Write(bytes));
+        if self.coalesce {
+            self.pending.extend_from_slice(&bytes);
+        } else {
+            self.out.push_back(Output::Write(bytes));
+        }
+    }
+
+    /// Queues `Response: response`, the request's ActionID, then `headers`, written straight
+    /// into the output buffer: the common replies (Ping, errors) cost no allocation.
+    pub(crate) fn respond(&mut self, response: &str, request: &Request, headers: &[(&str, &str)]) {
+        let buf = &mut self.pending;
+        wire::put_header(buf, "Response", response);
+        if let Some(id) = action_id(request) {
+            wire::put_header(buf, "ActionID", id);
+        }
+        for (name, value) in headers {
+            wire::put_header(buf, name, value);
+        }
+        buf.extend_from_slice(b"\r\n");
+        if !self.coalesce {
+            self.queue_pending();
+        }
+    }
+
+    /// Moves the pending bytes into `out`, so that what is queued next follows them.
+    fn queue_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.out
+                .push_back(Output::Write(self.pending.split().freeze()));
+        }
     }
 
     pub(crate) fn sleep(&mut self, delay: Duration) {
+        self.queue_pending();
         self.out.push_back(Output::Sleep(delay));
     }
 
     pub(crate) fn close(&mut self) {
         self.closing = true;
+        self.queue_pending();
         self.out.push_back(Output::Close);
     }
 
     /// A simple `Response: X` / `ActionID` / `Message: text` reply.
     pub(crate) fn reply(&mut self, response: &str, request: &Request, message: &str) {
-        let bytes = Packet::response_to(response, action_id(request))
-            .h("Message", message)
-            .finish();
-        self.send(bytes);
+        self.respond(response, request, &[("Message", message)]);
     }
 
     fn handle_request(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let action = request.get("Action").trim().to_owned();
+        let action = request.get("Action").trim();
         if action.is_empty() {
             self.reply("Error", request, "Missing action in request");
             if self.user.is_some() {
@@ -260,14 +322,16 @@ impl ServerSession {
             }
             return;
         }
-        let is_auth = ["Login", "Logoff", "Challenge"]
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(&action));
-        if self.user.is_none() && !is_auth {
+        let is_auth = || {
+            ["Login", "Logoff", "Challenge"]
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(action))
+        };
+        if self.user.is_none() && !is_auth() {
             self.reply("Error", request, "Permission denied");
             return;
         }
-        let Some((name, needed)) = self.profile.action(&action) else {
+        let Some((name, needed)) = self.profile.action(action) else {
             self.reply(
                 "Error",
                 request,
@@ -359,11 +423,11 @@ pub(crate) fn event_tv(now: SystemTime) -> String {
 }
 
 /// `1795408806.781162` (Ping's Timestamp).
-pub(crate) fn timestamp(now: SystemTime) -> String {
+fn timestamp(now: SystemTime) -> String {
     let d = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+    crate::clock::ping_timestamp(d.as_secs(), d.subsec_micros())
 }
 
 #[cfg(test)]
@@ -511,6 +575,39 @@ mod tests {
         );
         assert!(out.contains("Variable: MYVAR=hello\r\n"), "{out}");
         assert!(out.contains("Event: StatusComplete\r\nActionID: s\r\nEventList: Complete\r\nListItems: 1\r\nItems: 1\r\n"), "{out}");
+    }
+
+    /// Everything a session hands out for `text`, with adjacent writes joined.
+    fn outputs(coalesce: bool, text: &str) -> Vec<Output> {
+        let mut h = Harness::new(Profile::V22);
+        h.session.set_coalesce_writes(coalesce);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_408_100);
+        let mut ctx = Context::new(&mut h.pbx, &h.users, now);
+        h.session.handle_bytes(text.as_bytes(), &mut ctx);
+        let mut out: Vec<Output> = Vec::new();
+        while let Some(output) = h.session.poll_output() {
+            match (out.last_mut(), output) {
+                (Some(Output::Write(joined)), Output::Write(bytes)) => {
+                    *joined = [&joined[..], &bytes[..]].concat().into();
+                }
+                (_, output) => out.push(output),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn coalesced_writes_carry_the_same_bytes_pauses_and_close() {
+        let text = "Action: Login\nUsername: admin\nSecret: amp111\n\n\
+            Action: Ping\nActionID: 1\n\nAction: UserEvent\nUserEvent: Hi\n\n\
+            Action: Nope\n\nAction: Logoff\n\nAction: Ping\n\n";
+        let coalesced = outputs(true, text);
+        assert_eq!(coalesced, outputs(false, text));
+        assert_eq!(coalesced.last(), Some(&Output::Close));
+        let text = "Action: Login\nUsername: admin\nSecret: wrong\n\nAction: Ping\n\n";
+        let coalesced = outputs(true, text);
+        assert_eq!(coalesced, outputs(false, text));
+        assert!(coalesced.iter().any(|o| matches!(o, Output::Sleep(_))));
     }
 
     #[test]

@@ -7,10 +7,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::perm::Perms;
 
+/// Room reserved when a packet starts: enough for a short response or event, so most packets
+/// are written with one allocation instead of growing line by line.
+const INITIAL_CAPACITY: usize = 128;
+
 /// One outgoing packet being written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Packet {
     buf: BytesMut,
+}
+
+impl Default for Packet {
+    fn default() -> Self {
+        Self {
+            buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+        }
+    }
 }
 
 impl Packet {
@@ -52,11 +64,7 @@ impl Packet {
 
     /// Appends `name: value` in place.
     pub fn push(&mut self, name: &str, value: &str) {
-        self.buf.reserve(name.len() + value.len() + 4);
-        self.buf.put_slice(name.as_bytes());
-        self.buf.put_slice(b": ");
-        self.buf.put_slice(value.as_bytes());
-        self.buf.put_slice(b"\r\n");
+        put_header(&mut self.buf, name, value);
     }
 
     /// Appends a line exactly as given (UserEvent echoes the client's lines verbatim).
@@ -91,6 +99,15 @@ impl Packet {
         self.buf.put_slice(b"\r\n");
         self.buf.freeze()
     }
+}
+
+/// Appends `name: value` and its CRLF to `buf`.
+pub(crate) fn put_header(buf: &mut BytesMut, name: &str, value: &str) {
+    buf.reserve(name.len() + value.len() + 4);
+    buf.put_slice(name.as_bytes());
+    buf.put_slice(b": ");
+    buf.put_slice(value.as_bytes());
+    buf.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -6,18 +6,15 @@ use crate::event::Event;
 use crate::perm::Perms;
 use crate::profile::Profile;
 use crate::request::Request;
-use crate::session::{Context, ServerSession, action_id, timestamp};
+use crate::session::{Context, ServerSession, action_id};
 use crate::wire::Packet;
 
 use super::auth::parse_event_mask;
 
 impl ServerSession {
     pub(super) fn action_ping(&mut self, request: &Request, ctx: &mut Context<'_>) {
-        let bytes = Packet::response_to("Success", action_id(request))
-            .h("Ping", "Pong")
-            .h("Timestamp", &timestamp(ctx.now))
-            .finish();
-        self.send(bytes);
+        let headers = [("Ping", "Pong"), ("Timestamp", ctx.timestamp())];
+        self.respond("Success", request, &headers);
     }
 
     pub(super) fn action_events(&mut self, request: &Request) {
