@@ -2,9 +2,10 @@
 //! status, metrics, PBX gauges, and the fan-out of its events to stream clients.
 //!
 //! A single task per server owns the connection's one event subscription and every stream
-//! client's registration: it filters each event once per interested client (clients are
-//! indexed by event name) and hands it over with `try_send`, so a slow client only ever loses
-//! its own events and never slows the AMI socket or anyone else.
+//! client's registration: it filters each event once per distinct filter among the interested
+//! clients (clients are indexed by event name, then grouped by their header and class
+//! conditions) and hands it over with `try_send`, so a slow client only ever loses its own
+//! events and never slows the AMI socket or anyone else.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -94,11 +95,52 @@ pub(crate) struct Filter {
 
 impl Filter {
     fn matches(&self, message: &Message) -> bool {
+        self.matches_with(message, message.get_bytes("Privilege"))
+    }
+
+    /// [`Filter::matches`] with the event's `Privilege:` value already looked up (once per
+    /// event, not once per filter).
+    fn matches_with(&self, message: &Message, privilege: Option<&[u8]>) -> bool {
         self.headers
             .iter()
             .all(|(name, value)| message.value_is(name, value))
-            && crate::auth::class_allowed(&self.classes, message.get_bytes("Privilege"))
+            && crate::auth::class_allowed(&self.classes, privilege)
     }
+
+    /// Whether an event passing one of these filters' conditions always passes the other's
+    /// (the event names aside): such clients share a [`Group`].
+    fn same_conditions(&self, other: &Filter) -> bool {
+        self.headers == other.headers && self.classes == other.classes
+    }
+}
+
+/// Registrations, under one event name (or none), whose filters have the same header and class
+/// conditions: the conditions are checked once per event for the whole group, so a thousand
+/// clients watching a few extensions cost a few checks per event, not a thousand.
+struct Group {
+    /// The first member's filter (the others' conditions are the same).
+    filter: Filter,
+    /// Indexes into `Pump::regs`, in registration order.
+    members: Vec<usize>,
+}
+
+/// Adds `index` to the group of `filter`'s conditions in `groups`, or to a new one.
+fn join_group(groups: &mut Vec<Group>, filter: &Filter, index: usize) {
+    match groups.iter_mut().find(|g| g.filter.same_conditions(filter)) {
+        Some(group) => group.members.push(index),
+        None => groups.push(Group {
+            filter: filter.clone(),
+            members: vec![index],
+        }),
+    }
+}
+
+/// Takes `index` out of whichever group of `groups` holds it; empty groups go.
+fn leave_group(groups: &mut Vec<Group>, index: usize) {
+    for group in groups.iter_mut() {
+        group.members.retain(|&i| i != index);
+    }
+    groups.retain(|g| !g.members.is_empty());
 }
 
 /// A stream client's registration with one server's fan-out.
@@ -171,6 +213,7 @@ impl Upstream {
             regs: Vec::new(),
             by_name: HashMap::new(),
             any_name: Vec::new(),
+            targets: Vec::new(),
             recent: std::collections::VecDeque::with_capacity(BACKLOG),
         };
         let span = tracing::info_span!("upstream", server = %name);
@@ -266,8 +309,12 @@ struct Pump {
     config: ami_client::Config,
     limits: crate::config::StreamLimits,
     regs: Vec<Option<Reg>>,
-    by_name: HashMap<Box<[u8]>, Vec<usize>>,
-    any_name: Vec<usize>,
+    /// Registrations that name the event, grouped by conditions.
+    by_name: HashMap<Box<[u8]>, Vec<Group>>,
+    /// Registrations of every event name, grouped by conditions.
+    any_name: Vec<Group>,
+    /// The registrations one event goes to (kept to reuse its allocation).
+    targets: Vec<usize>,
     /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
     recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
 }
@@ -490,33 +537,34 @@ impl Pump {
     }
 
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
-        let mut rendered: Option<bytes::Bytes> = None;
         let named = self
             .by_name
             .get(lower_name)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let privilege = event.get_bytes("Privilege");
         // Indexes are copied out so delivery may remove registrations.
-        let candidates: Vec<usize> = named.iter().chain(self.any_name.iter()).copied().collect();
-        for index in candidates {
-            let Some(reg) = self.regs.get(index).and_then(Option::as_ref) else {
-                continue;
-            };
-            if !reg.filter.matches(event) {
-                continue;
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        for group in named.iter().chain(self.any_name.iter()) {
+            if group.filter.matches_with(event, privilege) {
+                targets.extend_from_slice(&group.members);
             }
-            let data = match &rendered {
-                Some(data) => data.clone(),
-                None => rendered.insert(self.render(event)).clone(),
-            };
-            self.deliver(
-                index,
-                StreamItem {
-                    kind: "event",
-                    data,
-                },
-            );
         }
+        if !targets.is_empty() {
+            // Rendered once, shared by every client that gets it.
+            let data = self.render(event);
+            for &index in &targets {
+                self.deliver(
+                    index,
+                    StreamItem {
+                        kind: "event",
+                        data: data.clone(),
+                    },
+                );
+            }
+        }
+        self.targets = targets;
     }
 
     fn broadcast(&mut self, item: StreamItem) {
@@ -577,10 +625,14 @@ impl Pump {
             }
         };
         if filter.names.is_empty() {
-            self.any_name.push(index);
+            join_group(&mut self.any_name, &filter, index);
         } else {
             for name in &filter.names {
-                self.by_name.entry(name.clone()).or_default().push(index);
+                join_group(
+                    self.by_name.entry(name.clone()).or_default(),
+                    &filter,
+                    index,
+                );
             }
         }
         self.regs[index] = Some(Reg {
@@ -601,12 +653,12 @@ impl Pump {
             return;
         };
         if reg.filter.names.is_empty() {
-            self.any_name.retain(|&i| i != index);
+            leave_group(&mut self.any_name, index);
         } else {
             for name in &reg.filter.names {
-                if let Some(list) = self.by_name.get_mut(name) {
-                    list.retain(|&i| i != index);
-                    if list.is_empty() {
+                if let Some(groups) = self.by_name.get_mut(name) {
+                    leave_group(groups, index);
+                    if groups.is_empty() {
                         self.by_name.remove(name);
                     }
                 }
