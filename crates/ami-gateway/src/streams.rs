@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -213,9 +213,8 @@ pub(crate) async fn sse(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
     let client = open(&state, &caller, query.as_deref()).await?;
-    let stream = futures_util::stream::unfold(
-        (client, Phase::Hello),
-        |(mut client, phase)| async move {
+    let stream =
+        futures_util::stream::unfold((client, Phase::Hello), |(mut client, phase)| async move {
             let event = |kind: &str, data: &str| {
                 Ok::<_, Infallible>(SseEvent::default().event(kind).data(data))
             };
@@ -241,13 +240,12 @@ pub(crate) async fn sse(
                     _ = client.shared.notify.notified() => continue,
                     item = client.rx.recv() => {
                         let item = item?;
-                        let sse = event(item.kind, std::str::from_utf8(&item.data).unwrap_or_default());
+                        let sse = event(item.kind, item.data.as_str());
                         return Some((sse, (client, Phase::Open)));
                     }
                 }
             }
-        },
-    );
+        });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
@@ -385,10 +383,7 @@ async fn run_websocket(
                     return End::Normal;
                 }
                 // The shared bytes become the frame's payload: no copy per client.
-                let messages = batch
-                    .drain(..)
-                    .filter_map(|item| Utf8Bytes::try_from(item.data).ok().map(WsMessage::Text))
-                    .collect();
+                let messages = batch.drain(..).map(|item| WsMessage::Text(item.data)).collect();
                 if let Err(end) = send_within(&mut sink, write_timeout, messages).await {
                     // A client that takes nothing for the whole timeout is gone or stuck.
                     return end;

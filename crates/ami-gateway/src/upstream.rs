@@ -18,6 +18,7 @@ use ami_client::{
     Action, Backoff, Buffer, Client, ConnectionState, EventItem, Reply, Subscriber, Subscription,
 };
 use ami_proto::Message;
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, warn};
 
@@ -63,13 +64,14 @@ pub(crate) struct Status {
 }
 
 /// One message for a stream client, already rendered as JSON text. Shared by every client
-/// that gets it: `Bytes` so a WebSocket frame can carry it without a copy per client.
+/// that gets it: `Utf8Bytes` so a WebSocket frame can carry it without a copy, or a UTF-8
+/// check, per client.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamItem {
     /// `event`, `lagged`, `connection`.
     pub(crate) kind: &'static str,
-    /// UTF-8 JSON text.
-    pub(crate) data: bytes::Bytes,
+    /// JSON text.
+    pub(crate) data: Utf8Bytes,
 }
 
 /// What a stream client shares with the fan-out tasks.
@@ -527,7 +529,7 @@ impl Pump {
     }
 
     /// An event as a stream message.
-    fn render(&self, event: &ami_client::Event) -> bytes::Bytes {
+    fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
         let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
         format!(
             "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
