@@ -219,7 +219,24 @@ impl Upstream {
             recent: std::collections::VecDeque::with_capacity(BACKLOG),
         };
         let span = tracing::info_span!("upstream", server = %name);
-        let handle = tokio::spawn(task.run(registrations, shutdown).instrument(span));
+        let run = task.run(registrations, shutdown).instrument(span);
+        // Every event of the server goes through this one task, and each event wakes stream
+        // tasks: in the shared workers' queue the task then waited behind the hundreds of stream
+        // tasks it had just woken, and under load events piled up upstream. On a thread and a
+        // runtime of its own (which also runs the AMI connection it spawns), the OS schedules
+        // it beside the workers instead.
+        let handle = tokio::task::spawn_blocking(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(run),
+                Err(error) => {
+                    warn!(%error, "no runtime of its own for the upstream task; sharing the workers'");
+                    tokio::runtime::Handle::current().block_on(run);
+                }
+            }
+        });
         (upstream, handle)
     }
 
