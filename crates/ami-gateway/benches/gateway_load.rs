@@ -525,6 +525,84 @@ fn machine_ticks() -> (u64, u64) {
     (idle, ticks.iter().sum())
 }
 
+/// The latency probe clients, on a thread and runtime of their own: in the driver's runtime
+/// each probe's read waited in the queue behind the reads of up to a thousand load clients,
+/// which is the driver's delay, not the gateway's. As a client in another process would, they
+/// still share the machine with everything else.
+struct ProbeClients {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProbeClients {
+    /// Opens the probe clients (each has its hello when this returns) and records each probe's
+    /// `(sent, latency)` into `latencies`.
+    fn start(
+        gateway: &str,
+        epoch: Instant,
+        latencies: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let gateway = gateway.to_owned();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("probe runtime");
+            runtime.block_on(async move {
+                let mut readers = Vec::new();
+                for _ in 0..PROBE_CLIENTS {
+                    let mut ws =
+                        open_ws(&gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await;
+                    let latencies = latencies.clone();
+                    readers.push(tokio::spawn(async move {
+                        while let Some(Ok(message)) = ws.next().await {
+                            let Ok(text) = message.to_text() else {
+                                continue;
+                            };
+                            let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+                                continue;
+                            };
+                            if let Some(sent) = value["event"]["SentUs"]
+                                .as_str()
+                                .and_then(|s| s.parse::<u64>().ok())
+                            {
+                                let now = epoch.elapsed().as_micros() as u64;
+                                latencies
+                                    .lock()
+                                    .expect("lock")
+                                    .push((sent, now.saturating_sub(sent)));
+                            }
+                        }
+                    }));
+                }
+                let _ = ready_tx.send(());
+                let _ = stopped.await;
+                for reader in readers {
+                    reader.abort();
+                }
+            });
+        });
+        ready_rx.recv().expect("probe clients opened");
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProbeClients {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn event_phase(
     gateway: &str,
@@ -552,10 +630,9 @@ async fn event_phase(
         .await;
         load.extend(opened);
     }
-    let mut probes = Vec::new();
-    for _ in 0..PROBE_CLIENTS {
-        probes.push(open_ws(gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await);
-    }
+    // (sent, latency) in microseconds since the epoch.
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let probes = ProbeClients::start(gateway, epoch, latencies.clone());
     // Witnesses: every event of each filtered name, to learn what each filter should match.
     let names = filter_names();
     let mut witnesses = Vec::new();
@@ -563,7 +640,7 @@ async fn event_phase(
         witnesses.push(open_ws(gateway, &format!("event={name}")).await);
     }
     println!(
-        "{clients} load clients + {PROBE_CLIENTS} probe clients + {} witnesses subscribed in {:.1} s",
+        "{clients} load clients + {PROBE_CLIENTS} probe clients (own thread) + {} witnesses subscribed in {:.1} s",
         names.len(),
         connect_started.elapsed().as_secs_f64()
     );
@@ -633,30 +710,6 @@ async fn event_phase(
         }));
     }
     // (sent, latency) in microseconds since the epoch.
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    for mut ws in probes {
-        let latencies = latencies.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(Ok(message)) = ws.next().await {
-                let Ok(text) = message.to_text() else {
-                    continue;
-                };
-                let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-                    continue;
-                };
-                if let Some(sent) = value["event"]["SentUs"]
-                    .as_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    let now = epoch.elapsed().as_micros() as u64;
-                    latencies
-                        .lock()
-                        .expect("lock")
-                        .push((sent, now.saturating_sub(sent)));
-                }
-            }
-        }));
-    }
     // Probes go straight to the PBX on a connection of their own (no events on it).
     let (host, port) = sim_addr.rsplit_once(':').expect("host:port");
     let prober = ami_client::Client::connect(
@@ -715,30 +768,55 @@ async fn event_phase(
     let cpu_after = [gateway_pid, sim_pid, driver_pid].map(cpu_seconds);
     let machine_after = machine_ticks();
     let events = metric_sum(gateway, "ami_gateway_events_total").await - events_before;
+    // Deliveries still in flight after the drain are late, not lost: wait (up to 20 s more)
+    // until the witnesses have every event the gateway counted and each load client what its
+    // filter matched, and say how long that took.
+    let drain_started = Instant::now();
+    let (witnesses_complete, expected, complete, expected_total, delivered_total) = loop {
+        // The witnesses must have seen every event of their name that the gateway counted.
+        let mut witnesses_complete = true;
+        let mut missing = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            let counted = metric_sum(gateway, &name_metric(name)).await - before[index];
+            let seen = witnessed[index].load(Ordering::Relaxed);
+            if seen != counted {
+                witnesses_complete = false;
+                missing.push(format!(
+                    "witness of {name}: saw {seen} events, the gateway counted {counted}"
+                ));
+            }
+        }
+        let expected: Vec<u64> = matched.iter().map(|m| m.load(Ordering::Relaxed)).collect();
+        let mut complete = 0;
+        let mut expected_total = 0;
+        let mut delivered_total = 0;
+        for (filter, count) in &counters {
+            let got = count.load(Ordering::Relaxed);
+            expected_total += expected[*filter];
+            delivered_total += got;
+            if got == expected[*filter] && witnesses_complete {
+                complete += 1;
+            }
+        }
+        let settled = complete == clients;
+        if settled || drain_started.elapsed() > Duration::from_secs(20) {
+            for line in missing {
+                println!("{line}");
+            }
+            break (
+                witnesses_complete,
+                expected,
+                complete,
+                expected_total,
+                delivered_total,
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let late = drain_started.elapsed();
     let upstream_lagged = metric_sum(gateway, "ami_gateway_upstream_events_lagged_total").await;
     let dropped = metric_sum(gateway, "ami_gateway_stream_dropped_events_total").await;
-    // The witnesses must have seen every event of their name that the gateway counted.
-    let mut witnesses_complete = true;
-    for (index, name) in names.iter().enumerate() {
-        let counted = metric_sum(gateway, &name_metric(name)).await - before[index];
-        let seen = witnessed[index].load(Ordering::Relaxed);
-        if seen != counted {
-            witnesses_complete = false;
-            println!("witness of {name}: saw {seen} events, the gateway counted {counted}");
-        }
-    }
-    let expected: Vec<u64> = matched.iter().map(|m| m.load(Ordering::Relaxed)).collect();
-    let mut complete = 0;
-    let mut expected_total = 0;
-    let mut delivered_total = 0;
-    for (filter, count) in &counters {
-        let got = count.load(Ordering::Relaxed);
-        expected_total += expected[*filter];
-        delivered_total += got;
-        if got == expected[*filter] && witnesses_complete {
-            complete += 1;
-        }
-    }
+    drop(probes);
     for task in tasks {
         task.abort();
     }
@@ -796,7 +874,9 @@ async fn event_phase(
     );
     println!(
         "delivery: {complete}/{clients} clients got every matching event ({delivered_total} of {expected_total} \
-         deliveries); witnesses {}; lag messages {}, events dropped for clients {dropped}, upstream lag {upstream_lagged}",
+         deliveries, settled {:.1} s after the 2 s drain); witnesses {}; lag messages {}, events dropped for clients \
+         {dropped}, upstream lag {upstream_lagged}",
+        late.as_secs_f64(),
         if witnesses_complete {
             "complete"
         } else {
