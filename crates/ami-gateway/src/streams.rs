@@ -20,12 +20,13 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::api::{Caller, forbid, server_for};
 use crate::error::AppError;
+use crate::queue::{QueueReceiver, queue};
 use crate::state::AppState;
-use crate::upstream::{ClientShared, Filter, Registration, StreamItem};
+use crate::upstream::{ClientShared, Filter, Registration};
 
 /// The parsed query of an event stream.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -92,7 +93,7 @@ impl StreamQuery {
 /// One subscribed stream client: its queue, what it shares with the fan-out tasks, and the
 /// hello message.
 pub(crate) struct StreamClient {
-    rx: mpsc::Receiver<StreamItem>,
+    rx: QueueReceiver,
     shared: Arc<ClientShared>,
     shutdown: watch::Receiver<bool>,
     hello: String,
@@ -141,7 +142,7 @@ pub(crate) async fn open(
         ));
     }
     let slot = Slot(state.clone());
-    let (tx, rx) = mpsc::channel(limits.queue);
+    let (tx, rx) = queue(limits.queue);
     let shared = Arc::new(ClientShared::default());
     let mut names: Vec<Box<[u8]>> = query
         .events

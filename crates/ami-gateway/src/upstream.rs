@@ -24,6 +24,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
+use crate::queue::{QueueSender, TrySendError};
 
 /// How many events the gateway's own subscription may hold before the client drops some
 /// (about a second at 50,000 events/s).
@@ -148,7 +149,7 @@ fn leave_group(groups: &mut Vec<Group>, index: usize) {
 /// A stream client's registration with one server's fan-out.
 pub(crate) struct Registration {
     pub(crate) filter: Filter,
-    pub(crate) tx: mpsc::Sender<StreamItem>,
+    pub(crate) tx: QueueSender,
     pub(crate) client: Arc<ClientShared>,
     /// Told once the fan-out has it (so the client's `hello` means "subscribed").
     pub(crate) ack: oneshot::Sender<()>,
@@ -158,7 +159,7 @@ pub(crate) struct Registration {
 
 struct Reg {
     filter: Filter,
-    tx: mpsc::Sender<StreamItem>,
+    tx: QueueSender,
     client: Arc<ClientShared>,
     /// Events missed since the last one delivered (told with a lag message when room returns).
     missed: u64,
@@ -596,11 +597,10 @@ impl Pump {
 
     /// Offers one item to one client without waiting (see [`offer`]).
     fn deliver(&mut self, index: usize, item: StreamItem) {
-        let upstream = self.upstream.clone();
         let Some(reg) = self.regs.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
-        if offer(reg, item, &upstream, self.limits.max_lagged) {
+        if offer(reg, item, &self.upstream, self.limits.max_lagged) {
             self.remove(index);
         }
     }
@@ -730,17 +730,17 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
     if reg.missed > 0 {
         match reg.tx.try_send(lag_item(upstream, reg.missed)) {
             Ok(()) => reg.missed = 0,
-            Err(mpsc::error::TrySendError::Full(_)) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+            Err(TrySendError::Full) => {}
+            Err(TrySendError::Closed) => return true,
         }
     }
     if reg.missed == 0 {
         match reg.tx.try_send(item) {
             Ok(()) => return false,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+            Err(TrySendError::Closed) => return true,
         }
     }
     reg.missed += 1;
