@@ -5,6 +5,9 @@
 //! cargo bench -p ami-gateway --bench gateway_load -- --clients 1000 --rate 50000 --seconds 10
 //! ```
 //!
+//! Other options: `--http-connections 64`, `--http-seconds 5`, `--driver-threads 2` (the
+//! driver's tokio workers, which run the load clients).
+//!
 //! 1. HTTP actions: `--http-connections` keep-alive connections send `Ping` through the gateway
 //!    to its one AMI connection for `--http-seconds`; requests/s and latency percentiles.
 //! 2. Events: `--clients` WebSocket clients, each with a filter (an event name and a header
@@ -217,7 +220,11 @@ fn driver() {
         Child2::spawn("gateway", &[("AMI_GW_BENCH_SIM", sim_addr.clone())]);
     let gateway_pid = gateway.child.id();
     println!("simulator {sim_addr}, gateway {gateway_addr} (pid {gateway_pid})");
-    let rt = runtime();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(arg("--driver-threads", 2) as usize)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         wait_ready(&gateway_addr).await;
         http_phase(&gateway_addr, http_connections, http_seconds).await;
