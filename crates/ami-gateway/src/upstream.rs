@@ -548,12 +548,7 @@ impl Pump {
 
     /// An event as a stream message.
     fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
-        format!(
-            "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
-            self.upstream.name_json
-        )
-        .into()
+        render_event(&self.upstream.name_json, event).into()
     }
 
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
@@ -710,6 +705,62 @@ impl Pump {
     }
 }
 
+/// `{"type":"event","server":<server_json>,"event":{...}}`, the event as
+/// `ami_proto::json::message_to_json` maps it. The common event (every header named once, no
+/// text lines or body, all UTF-8) is written straight out, byte for byte what the general
+/// mapping gives but without building a JSON map first (that was most of the cost of
+/// rendering); any other goes through the general mapping.
+fn render_event(server_json: &str, event: &Message) -> String {
+    let mut out = Vec::with_capacity(event.raw().len() + event.raw().len() / 4 + 64);
+    out.extend_from_slice(b"{\"type\":\"event\",\"server\":");
+    out.extend_from_slice(server_json.as_bytes());
+    out.extend_from_slice(b",\"event\":");
+    let start = out.len();
+    if !write_plain_event(&mut out, event) {
+        out.truncate(start);
+        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &body);
+    }
+    out.push(b'}');
+    // Only JSON text was written; a failure here would be a bug, so say so rather than panic.
+    String::from_utf8(out).unwrap_or_else(|error| {
+        warn!(%error, "an event rendered as invalid UTF-8");
+        String::from_utf8_lossy(error.as_bytes()).into_owned()
+    })
+}
+
+/// Writes `{"Name":"value",...}` for an event that needs nothing of the general mapping but
+/// names and values; false (with `out` partly written) for any other.
+fn write_plain_event(out: &mut Vec<u8>, event: &Message) -> bool {
+    if event.body().is_some() || event.is_truncated() {
+        return false;
+    }
+    let mut names: Vec<&[u8]> = Vec::with_capacity(event.len());
+    out.push(b'{');
+    for field in event.fields() {
+        if field.is_text_line() || names.contains(&field.name()) {
+            return false;
+        }
+        let (Ok(name), Ok(value)) = (
+            std::str::from_utf8(field.name()),
+            std::str::from_utf8(field.value()),
+        ) else {
+            return false;
+        };
+        if !names.is_empty() {
+            out.push(b',');
+        }
+        names.push(field.name());
+        // The same escaping as serde_json's own for a string value.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
+    true
+}
+
 fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
     StreamItem {
         kind: "lagged",
@@ -796,6 +847,54 @@ fn parse_uptime(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What rendering was before the direct path: the general mapping, then its text.
+    fn general(server_json: &str, event: &Message) -> String {
+        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        format!("{{\"type\":\"event\",\"server\":{server_json},\"event\":{body}}}")
+    }
+
+    #[test]
+    fn events_render_exactly_as_the_general_mapping_does() {
+        let plain = Message::builder()
+            .header("Event", "Hangup")
+            .header("Privilege", "call,all")
+            .header("Channel", "Local/400@demo-00000001;1")
+            .header("AccountCode", "")
+            .header("Quoted", "a \"b\" \\ c\t\u{1}é ☎ </script>")
+            .build()
+            .expect("valid");
+        let repeated = Message::builder()
+            .header("Event", "VarSet")
+            .header("Variable", "A")
+            .header("Variable", "B")
+            .header("variable", "c")
+            .build()
+            .expect("valid");
+        let latin1 = Message::builder()
+            .header("Event", "Odd")
+            .header("Value", b"caf\xe9")
+            .build()
+            .expect("valid");
+        let mut with_text = Message::builder().header("Event", "Text");
+        with_text.push_text_line(b"a line without a name");
+        let with_text = with_text.build().expect("valid");
+        let with_body = Message::builder()
+            .header("Response", "Follows")
+            .legacy_body("output\n")
+            .build()
+            .expect("valid");
+        for server in ["\"sim\"", "\"p\\\"bx\""] {
+            for message in [&plain, &repeated, &latin1, &with_text, &with_body] {
+                let fast = render_event(server, message);
+                assert_eq!(fast, general(server, message));
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&fast).is_ok(),
+                    "{fast}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn uptime_is_read_from_the_seconds_form() {
