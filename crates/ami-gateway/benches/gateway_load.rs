@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Other options: `--http-connections 64`, `--http-seconds 5`, `--driver-threads 2` (the
-//! driver's tokio workers, which run the load clients).
+//! driver's tokio workers, which run the load clients), `--shared-probes` (the latency probe
+//! clients in the driver's runtime with the load clients instead of on a thread of their own).
 //!
 //! 1. HTTP actions: `--http-connections` keep-alive connections send `Ping` through the gateway
 //!    to its one AMI connection for `--http-seconds`; requests/s and latency percentiles.
@@ -535,7 +536,8 @@ fn machine_ticks() -> (u64, u64) {
 /// The latency probe clients, on a thread and runtime of their own: in the driver's runtime
 /// each probe's read waited in the queue behind the reads of up to a thousand load clients,
 /// which is the driver's delay, not the gateway's. As a client in another process would, they
-/// still share the machine with everything else.
+/// still share the machine with everything else. `--shared-probes` puts them back in the
+/// driver's runtime, to compare.
 struct ProbeClients {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -544,58 +546,71 @@ struct ProbeClients {
 impl ProbeClients {
     /// Opens the probe clients (each has its hello when this returns) and records each probe's
     /// `(sent, latency)` into `latencies`.
-    fn start(
+    async fn start(
         gateway: &str,
         epoch: Instant,
         latencies: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+        own_thread: bool,
     ) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let gateway = gateway.to_owned();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("probe runtime");
-            runtime.block_on(async move {
-                let mut readers = Vec::new();
-                for _ in 0..PROBE_CLIENTS {
-                    let mut ws =
-                        open_ws(&gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await;
-                    let latencies = latencies.clone();
-                    readers.push(tokio::spawn(async move {
-                        while let Some(Ok(message)) = ws.next().await {
-                            let Ok(text) = message.to_text() else {
-                                continue;
-                            };
-                            let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-                                continue;
-                            };
-                            if let Some(sent) = value["event"]["SentUs"]
-                                .as_str()
-                                .and_then(|s| s.parse::<u64>().ok())
-                            {
-                                let now = epoch.elapsed().as_micros() as u64;
-                                latencies
-                                    .lock()
-                                    .expect("lock")
-                                    .push((sent, now.saturating_sub(sent)));
-                            }
-                        }
-                    }));
-                }
-                let _ = ready_tx.send(());
-                let _ = stopped.await;
-                for reader in readers {
-                    reader.abort();
-                }
-            });
-        });
-        ready_rx.recv().expect("probe clients opened");
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let run = run_probes(gateway.to_owned(), epoch, latencies, ready_tx, stopped);
+        let thread = if own_thread {
+            Some(std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("probe runtime")
+                    .block_on(run);
+            }))
+        } else {
+            tokio::spawn(run);
+            None
+        };
+        ready_rx.await.expect("probe clients opened");
         Self {
             stop: Some(stop),
-            thread: Some(thread),
+            thread,
         }
+    }
+}
+
+async fn run_probes(
+    gateway: String,
+    epoch: Instant,
+    latencies: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    ready: tokio::sync::oneshot::Sender<()>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut readers = Vec::new();
+    for _ in 0..PROBE_CLIENTS {
+        let mut ws = open_ws(&gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await;
+        let latencies = latencies.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+                    continue;
+                };
+                if let Some(sent) = value["event"]["SentUs"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    latencies
+                        .lock()
+                        .expect("lock")
+                        .push((sent, now.saturating_sub(sent)));
+                }
+            }
+        }));
+    }
+    let _ = ready.send(());
+    let _ = stopped.await;
+    for reader in readers {
+        reader.abort();
     }
 }
 
@@ -639,7 +654,8 @@ async fn event_phase(
     }
     // (sent, latency) in microseconds since the epoch.
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let probes = ProbeClients::start(gateway, epoch, latencies.clone());
+    let own_thread = !std::env::args().any(|a| a == "--shared-probes");
+    let probes = ProbeClients::start(gateway, epoch, latencies.clone(), own_thread).await;
     // Witnesses: every event of each filtered name, to learn what each filter should match.
     let names = filter_names();
     let mut witnesses = Vec::new();
@@ -647,7 +663,12 @@ async fn event_phase(
         witnesses.push(open_ws(gateway, &format!("event={name}")).await);
     }
     println!(
-        "{clients} load clients + {PROBE_CLIENTS} probe clients (own thread) + {} witnesses subscribed in {:.1} s",
+        "{clients} load clients + {PROBE_CLIENTS} probe clients ({}) + {} witnesses subscribed in {:.1} s",
+        if own_thread {
+            "own thread"
+        } else {
+            "in the driver's runtime"
+        },
         names.len(),
         connect_started.elapsed().as_secs_f64()
     );
