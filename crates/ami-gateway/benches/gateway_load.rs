@@ -5,7 +5,7 @@
 //! cargo bench -p ami-gateway --bench gateway_load -- --clients 1000 --rate 50000 --seconds 10
 //! ```
 //!
-//! Other options: `--http-connections 64`, `--http-seconds 5`, `--driver-threads 2` (the
+//! Other options: `--http-connections 64`, `--http-seconds 5`, `--driver-threads 1` (the
 //! driver's tokio workers, which run the load clients), `--shared-probes` (the latency probe
 //! clients in the driver's runtime with the load clients instead of on a thread of their own).
 //!
@@ -222,7 +222,9 @@ fn driver() {
     let gateway_pid = gateway.child.id();
     println!("simulator {sim_addr}, gateway {gateway_addr} (pid {gateway_pid})");
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(arg("--driver-threads", 2) as usize)
+        // One worker: the load clients only read and count, and a second worker cost more CPU
+        // (thread wakeups) on the machine the gateway shares than it gave back.
+        .worker_threads(arg("--driver-threads", 1) as usize)
         .enable_all()
         .build()
         .expect("runtime");
