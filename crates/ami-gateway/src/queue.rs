@@ -28,6 +28,8 @@ struct State {
     items: VecDeque<StreamItem>,
     senders: usize,
     receiver: bool,
+    /// Something other than an item wants the receiver's attention (see [`Alerter`]).
+    alerted: bool,
 }
 
 impl Shared {
@@ -35,6 +37,17 @@ impl Shared {
         // Nothing done under the lock can leave the state half-changed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// What [`QueueReceiver::recv_many_or_alert`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// This many items were moved out.
+    Items(usize),
+    /// Every sender is gone and the queue is empty.
+    Ended,
+    /// An alert was raised (before any item still queued).
+    Alerted,
 }
 
 /// Why an item was not queued (it is dropped).
@@ -53,6 +66,7 @@ pub(crate) fn queue(capacity: usize) -> (QueueSender, QueueReceiver) {
             items: VecDeque::new(),
             senders: 1,
             receiver: true,
+            alerted: false,
         }),
         waker: AtomicWaker::new(),
         capacity: capacity.max(1),
@@ -88,6 +102,29 @@ impl QueueSender {
     /// Whether the receiver is gone.
     pub(crate) fn is_closed(&self) -> bool {
         !self.0.lock().receiver
+    }
+
+    /// Raises an alert (see [`Alerter::raise`]).
+    pub(crate) fn alert(&self) {
+        raise(&self.0);
+    }
+}
+
+fn raise(shared: &Shared) {
+    shared.lock().alerted = true;
+    shared.waker.wake();
+}
+
+/// Wakes the receiver for something other than an item, without counting as a sender: the
+/// one thing a stream client waits on then also tells it when to look at why it should stop
+/// (evicted, gateway stopping, client gone), instead of a wait per reason polled each batch.
+pub(crate) struct Alerter(Arc<Shared>);
+
+impl Alerter {
+    /// Makes the receiver's next (or current) [`QueueReceiver::recv_many_or_alert`] return
+    /// [`Received::Alerted`].
+    pub(crate) fn raise(&self) {
+        raise(&self.0);
     }
 }
 
@@ -138,6 +175,40 @@ impl QueueReceiver {
             Poll::Pending
         })
         .await
+    }
+
+    /// Like [`QueueReceiver::recv_many`], but an alert raised since the last call comes first.
+    pub(crate) async fn recv_many_or_alert(
+        &mut self,
+        out: &mut Vec<StreamItem>,
+        limit: usize,
+    ) -> Received {
+        let limit = limit.max(1);
+        poll_fn(|cx| {
+            let mut state = self.0.lock();
+            if std::mem::take(&mut state.alerted) {
+                return Poll::Ready(Received::Alerted);
+            }
+            if !state.items.is_empty() {
+                let n = state.items.len().min(limit);
+                out.extend(state.items.drain(..n));
+                if state.items.is_empty() && state.items.capacity() > KEPT_ROOM {
+                    state.items.shrink_to(KEPT_ROOM);
+                }
+                return Poll::Ready(Received::Items(n));
+            }
+            if state.senders == 0 {
+                return Poll::Ready(Received::Ended);
+            }
+            self.0.waker.register(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// A handle that raises alerts for this receiver.
+    pub(crate) fn alerter(&self) -> Alerter {
+        Alerter(self.0.clone())
     }
 
     /// Waits for the next item; None once every sender is gone and the queue is empty.
@@ -213,6 +284,32 @@ mod tests {
             Some("1".into())
         );
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_alert_comes_before_items_once_and_does_not_hold_the_end_back() {
+        let (tx, mut rx) = queue(4);
+        let alerter = rx.alerter();
+        tx.try_send(item(0)).expect("room");
+        alerter.raise();
+        let mut out = Vec::new();
+        assert_eq!(rx.recv_many_or_alert(&mut out, 8).await, Received::Alerted);
+        assert_eq!(rx.recv_many_or_alert(&mut out, 8).await, Received::Items(1));
+        tx.alert();
+        assert_eq!(rx.recv_many_or_alert(&mut out, 8).await, Received::Alerted);
+        // The alerter is no sender: with the senders gone, the queue ends.
+        drop(tx);
+        assert_eq!(rx.recv_many_or_alert(&mut out, 8).await, Received::Ended);
+        // A waiting receiver is woken by an alert.
+        let (_tx, mut rx) = queue(4);
+        let alerter = rx.alerter();
+        let waiting = tokio::spawn(async move {
+            let mut out = Vec::new();
+            rx.recv_many_or_alert(&mut out, 8).await
+        });
+        tokio::task::yield_now().await;
+        alerter.raise();
+        assert_eq!(waiting.await.expect("task"), Received::Alerted);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

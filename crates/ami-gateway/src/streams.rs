@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use axum::Extension;
@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::api::{Caller, forbid, server_for};
 use crate::error::AppError;
-use crate::queue::{QueueReceiver, queue};
+use crate::queue::{QueueReceiver, Received, queue};
 use crate::state::AppState;
 use crate::upstream::{ClientShared, Filter, Registration};
 
@@ -308,21 +308,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Why the reader task ended, for the writer: told through [`Alerter`] and this value.
+const READER_RUNNING: u8 = 0;
+const READER_CLIENT_GONE: u8 = 1;
+const READER_SHUTDOWN: u8 = 2;
+
 async fn run_websocket(
     socket: WebSocket,
     mut client: StreamClient,
     write_timeout: Duration,
 ) -> End {
     let (mut sink, mut stream) = socket.split();
-    // The client's input is read by a task of its own, which runs only when input arrives.
-    // Polled beside the writes instead, it was tried once per batch sent, and each try cost a
-    // zeroed read buffer: at a thousand clients that was a visible share of the gateway's CPU.
-    let mut reader = tokio::spawn(async move {
-        // Pings are answered by the WebSocket layer; other input is ignored.
-        while let Some(Ok(message)) = stream.next().await {
-            if matches!(message, WsMessage::Close(_)) {
-                break;
-            }
+    // The client's input is read by a task of its own, which runs only when input arrives
+    // (or the gateway stops). Polled beside the writes instead, it was tried once per batch
+    // sent, and each try cost a zeroed read buffer: at a thousand clients that was a visible
+    // share of the gateway's CPU. It tells the writer through the queue the writer waits on
+    // anyway, so each batch waits on one thing, not one per reason to stop.
+    let why = Arc::new(AtomicU8::new(READER_RUNNING));
+    let alerter = client.rx.alerter();
+    let mut shutdown = client.shutdown.clone();
+    let reader = tokio::spawn({
+        let why = why.clone();
+        async move {
+            let read = async {
+                // Pings are answered by the WebSocket layer; other input is ignored.
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let reason = tokio::select! {
+                biased;
+                // A closed sender means the gateway is going away as well.
+                _ = shutdown.changed() => READER_SHUTDOWN,
+                () = read => READER_CLIENT_GONE,
+            };
+            why.store(reason, Ordering::Release);
+            alerter.raise();
         }
     });
     let _reader = AbortOnDrop(reader.abort_handle());
@@ -336,17 +359,10 @@ async fn run_websocket(
     {
         return end;
     }
-    // Made once and kept across the loop: made anew for each batch, each would register with
-    // its `Notify` and leave it again every time.
-    let shared = client.shared.clone();
-    let mut shutdown = client.shutdown.clone();
-    let stopping = shutdown.changed();
-    tokio::pin!(stopping);
-    let woken = shared.notify.notified();
-    tokio::pin!(woken);
     let mut batch = Vec::with_capacity(64);
     loop {
-        if shared.evicted.load(Ordering::Acquire) {
+        // Eviction raises an alert too, and the queue of an evicted client is full anyway.
+        if client.shared.evicted.load(Ordering::Acquire) {
             let _ = send_within(
                 &mut sink,
                 Duration::from_secs(1),
@@ -361,37 +377,40 @@ async fn run_websocket(
             .await;
             return End::Normal;
         }
-        tokio::select! {
-            biased;
-            _ = &mut stopping => {
-                let _ = send_within(
-                    &mut sink,
-                    Duration::from_secs(1),
-                    vec![
-                        WsMessage::Text(closing("shutdown").into()),
-                        WsMessage::Close(Some(CloseFrame { code: 1001, reason: "gateway shutting down".into() })),
-                    ],
-                )
-                .await;
-                return End::Normal;
-            }
-            _ = &mut woken => {
-                woken.set(shared.notify.notified());
-                continue;
-            }
-            n = client.rx.recv_many(&mut batch, 64) => {
-                if n == 0 {
+        match client.rx.recv_many_or_alert(&mut batch, 64).await {
+            Received::Ended => return End::Normal,
+            Received::Alerted => match why.load(Ordering::Acquire) {
+                READER_SHUTDOWN => {
+                    let _ = send_within(
+                        &mut sink,
+                        Duration::from_secs(1),
+                        vec![
+                            WsMessage::Text(closing("shutdown").into()),
+                            WsMessage::Close(Some(CloseFrame {
+                                code: 1001,
+                                reason: "gateway shutting down".into(),
+                            })),
+                        ],
+                    )
+                    .await;
                     return End::Normal;
                 }
+                // The client closed, or its connection ended.
+                READER_CLIENT_GONE => return End::Normal,
+                // An eviction: seen at the top of the loop.
+                _ => {}
+            },
+            Received::Items(_) => {
                 // The shared bytes become the frame's payload: no copy per client.
-                let messages = batch.drain(..).map(|item| WsMessage::Text(item.data)).collect();
+                let messages = batch
+                    .drain(..)
+                    .map(|item| WsMessage::Text(item.data))
+                    .collect();
                 if let Err(end) = send_within(&mut sink, write_timeout, messages).await {
                     // A client that takes nothing for the whole timeout is gone or stuck.
                     return end;
                 }
             }
-            // The client closed, or its connection ended.
-            _ = &mut reader => return End::Normal,
         }
     }
 }

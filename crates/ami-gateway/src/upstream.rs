@@ -806,6 +806,7 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
             );
         }
         reg.client.notify.notify_one();
+        reg.tx.alert();
         return true;
     }
     false
