@@ -225,19 +225,48 @@ impl Upstream {
         // tasks: in the shared workers' queue the task then waited behind the hundreds of stream
         // tasks it had just woken, and under load events piled up upstream. On a thread and a
         // runtime of its own (which also runs the AMI connection it spawns), the OS schedules
-        // it beside the workers instead.
-        let handle = tokio::task::spawn_blocking(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime.block_on(run),
-                Err(error) => {
-                    warn!(%error, "no runtime of its own for the upstream task; sharing the workers'");
-                    tokio::runtime::Handle::current().block_on(run);
+        // it beside the workers instead. A plain thread, not the blocking pool: that pool is
+        // bounded, and a large fleet would have used it up.
+        let workers = tokio::runtime::Handle::current();
+        let (done, finished) = oneshot::channel::<()>();
+        // Shared with the thread so that the task is still at hand if the thread cannot start.
+        let task = Arc::new(Mutex::new(Some(run)));
+        let spawned = std::thread::Builder::new()
+            .name("ami-gw-fanout".into())
+            .spawn({
+                let (task, workers) = (task.clone(), workers.clone());
+                move || {
+                    let Some(run) = task.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                        return;
+                    };
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime.block_on(run),
+                        Err(error) => {
+                            warn!(%error, "no runtime of its own for the upstream task; using the workers'");
+                            workers.block_on(run);
+                        }
+                    }
+                    let _ = done.send(());
                 }
+            });
+        let handle = match spawned {
+            // Ends when the thread does (also if it panicked: `done` is dropped then).
+            Ok(_) => workers.spawn(async move {
+                let _ = finished.await;
+            }),
+            Err(error) => {
+                warn!(%error, "no thread of its own for the upstream task; sharing the workers'");
+                let run = task.lock().unwrap_or_else(|p| p.into_inner()).take();
+                workers.spawn(async move {
+                    if let Some(run) = run {
+                        run.await;
+                    }
+                })
             }
-        });
+        };
         (upstream, handle)
     }
 
