@@ -5,15 +5,23 @@
 //! cargo bench -p ami-gateway --bench gateway_load -- --clients 1000 --rate 50000 --seconds 10
 //! ```
 //!
+//! Other options: `--http-connections 64`, `--http-seconds 5`, `--driver-threads 1` (the
+//! driver's tokio workers, which run the load clients), `--shared-probes` (the latency probe
+//! clients in the driver's runtime with the load clients instead of on a thread of their own).
+//!
 //! 1. HTTP actions: `--http-connections` keep-alive connections send `Ping` through the gateway
 //!    to its one AMI connection for `--http-seconds`; requests/s and latency percentiles.
-//! 2. Events: `--clients` WebSocket clients, each filtering one event name that is about 2% of
-//!    the simulator's call-event stream, while the simulator sends `--rate` events/s for
-//!    `--seconds`. Every client's count is checked against the gateway's own per-name counter
-//!    (every matching event delivered, no lag). Latency: probe `UserEvent`s carrying the send
-//!    time go PBX -> gateway -> probe clients, so the figure is an upper bound on what the
-//!    gateway adds (it includes the simulator and two loopback hops). Memory: the gateway
-//!    process's peak RSS.
+//! 2. Events: `--clients` WebSocket clients, each with a filter (an event name and a header
+//!    value) that matches one event of the simulator's cycle of two calls, about 1% of the
+//!    stream, while the simulator sends `--rate` events/s for `--seconds`. What each filter
+//!    should have received comes from witnesses: one client per event name takes every event
+//!    of that name, its count is checked against the gateway's own per-name counter, and it
+//!    applies the header filters itself. Every load client must have received exactly that (every
+//!    matching event delivered, no lag). Latency: probe `UserEvent`s carrying the send time go
+//!    PBX -> gateway -> probe clients, so the figure is an upper bound on what the gateway adds
+//!    (it includes the simulator and two loopback hops); the p99 of each second shows whether
+//!    it grows during the run. Memory: the gateway process's peak RSS. CPU: each process's
+//!    share of the two cores, and the machine's idle time, since all three share them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -27,8 +35,16 @@ use tokio::net::TcpStream;
 
 const ROLE: &str = "AMI_GW_BENCH_ROLE";
 const TOKEN: &str = "bench-token";
-/// Filters of the load clients: each of these names is 1/53 of the simulator's call cycle.
-const NAMES: [&str; 3] = ["BridgeCreate", "BridgeDestroy", "LocalBridge"];
+/// Filters of the load clients, `(event, header, value)`. The simulator's cycle is two calls
+/// that end in extensions 100 and 110; each filter matches one event of the cycle (about 1% of
+/// the stream) and its event name alone would match more (eight Hangups and eight Cdrs per
+/// cycle; UserEvents include the latency probes).
+const FILTERS: [(&str, &str, &str); 4] = [
+    ("Hangup", "Exten", "100"),
+    ("Hangup", "Exten", "110"),
+    ("Cdr", "Destination", "110"),
+    ("UserEvent", "UserEvent", "DemoStart"),
+];
 const PROBE_CLIENTS: usize = 20;
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -205,7 +221,13 @@ fn driver() {
         Child2::spawn("gateway", &[("AMI_GW_BENCH_SIM", sim_addr.clone())]);
     let gateway_pid = gateway.child.id();
     println!("simulator {sim_addr}, gateway {gateway_addr} (pid {gateway_pid})");
-    let rt = runtime();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        // One worker: the load clients only read and count, and a second worker cost more CPU
+        // (thread wakeups) on the machine the gateway shares than it gave back.
+        .worker_threads(arg("--driver-threads", 1) as usize)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         wait_ready(&gateway_addr).await;
         http_phase(&gateway_addr, http_connections, http_seconds).await;
@@ -404,12 +426,12 @@ impl RawWs {
     /// Reads once and counts the whole frames now buffered: (events, lag messages, others).
     /// False once the connection ended.
     async fn read_frames(&mut self, counts: &mut (u64, u64, u64)) -> bool {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = match self.stream.read(&mut chunk).await {
+        // Straight into the buffer's spare room: no zeroed chunk and no copy per read.
+        self.buf.reserve(16 * 1024);
+        match self.stream.read_buf(&mut self.buf).await {
             Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        self.buf.extend_from_slice(&chunk[..n]);
+            Ok(_) => {}
+        }
         self.count_frames(counts);
         true
     }
@@ -469,6 +491,142 @@ async fn open_ws(addr: &str, query: &str) -> Ws {
     ws
 }
 
+/// Whether a stream message's event has `header` equal to `value`, as the gateway's filter means
+/// it: the header's first value (repeated headers arrive as arrays), names and values compared
+/// ignoring ASCII case. Written apart from the gateway's code on purpose: it checks it.
+fn header_matches(event: &serde_json::Value, header: &str, value: &str) -> bool {
+    let Some(object) = event.as_object() else {
+        return false;
+    };
+    let Some((_, found)) = object.iter().find(|(k, _)| k.eq_ignore_ascii_case(header)) else {
+        return false;
+    };
+    let first = match found {
+        serde_json::Value::Array(values) => values.first(),
+        other => Some(other),
+    };
+    first
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(value))
+}
+
+/// The distinct event names of [`FILTERS`], in order.
+fn filter_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = FILTERS.iter().map(|(name, _, _)| *name).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Whole-machine CPU time so far: (idle, total), in ticks, from /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // idle and iowait are the 4th and 5th.
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (idle, ticks.iter().sum())
+}
+
+/// The latency probe clients, on a thread and runtime of their own: in the driver's runtime
+/// each probe's read waited in the queue behind the reads of up to a thousand load clients,
+/// which is the driver's delay, not the gateway's. As a client in another process would, they
+/// still share the machine with everything else. `--shared-probes` puts them back in the
+/// driver's runtime, to compare.
+struct ProbeClients {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProbeClients {
+    /// Opens the probe clients (each has its hello when this returns) and records each probe's
+    /// `(sent, latency)` into `latencies`.
+    async fn start(
+        gateway: &str,
+        epoch: Instant,
+        latencies: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+        own_thread: bool,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let run = run_probes(gateway.to_owned(), epoch, latencies, ready_tx, stopped);
+        let thread = if own_thread {
+            Some(std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("probe runtime")
+                    .block_on(run);
+            }))
+        } else {
+            tokio::spawn(run);
+            None
+        };
+        ready_rx.await.expect("probe clients opened");
+        Self {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+async fn run_probes(
+    gateway: String,
+    epoch: Instant,
+    latencies: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    ready: tokio::sync::oneshot::Sender<()>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut readers = Vec::new();
+    for _ in 0..PROBE_CLIENTS {
+        let mut ws = open_ws(&gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await;
+        let latencies = latencies.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+                    continue;
+                };
+                if let Some(sent) = value["event"]["SentUs"]
+                    .as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    latencies
+                        .lock()
+                        .expect("lock")
+                        .push((sent, now.saturating_sub(sent)));
+                }
+            }
+        }));
+    }
+    let _ = ready.send(());
+    let _ = stopped.await;
+    for reader in readers {
+        reader.abort();
+    }
+}
+
+impl Drop for ProbeClients {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn event_phase(
     gateway: &str,
@@ -485,38 +643,52 @@ async fn event_phase(
     let connect_started = Instant::now();
     for chunk in (0..clients).collect::<Vec<_>>().chunks(50) {
         let opened = futures_util::future::join_all(chunk.iter().map(|i| {
-            let name = NAMES[i % NAMES.len()];
+            let filter = i % FILTERS.len();
+            let (name, header, value) = FILTERS[filter];
             let gateway = gateway.to_owned();
-            async move { (name, RawWs::open(&gateway, &format!("event={name}")).await) }
+            async move {
+                let query = format!("event={name}&header={header}:{value}");
+                (filter, RawWs::open(&gateway, &query).await)
+            }
         }))
         .await;
         load.extend(opened);
     }
-    let mut probes = Vec::new();
-    for _ in 0..PROBE_CLIENTS {
-        probes.push(open_ws(gateway, "event=UserEvent&header=UserEvent:LatencyProbe").await);
+    // (sent, latency) in microseconds since the epoch.
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let own_thread = !std::env::args().any(|a| a == "--shared-probes");
+    let probes = ProbeClients::start(gateway, epoch, latencies.clone(), own_thread).await;
+    // Witnesses: every event of each filtered name, to learn what each filter should match.
+    let names = filter_names();
+    let mut witnesses = Vec::new();
+    for name in &names {
+        witnesses.push(open_ws(gateway, &format!("event={name}")).await);
     }
     println!(
-        "{clients} load clients + {PROBE_CLIENTS} probe clients subscribed in {:.1} s",
+        "{clients} load clients + {PROBE_CLIENTS} probe clients ({}) + {} witnesses subscribed in {:.1} s",
+        if own_thread {
+            "own thread"
+        } else {
+            "in the driver's runtime"
+        },
+        names.len(),
         connect_started.elapsed().as_secs_f64()
     );
-    let mut before = std::collections::HashMap::new();
-    for name in NAMES {
-        before.insert(
-            name,
-            metric_sum(
-                gateway,
-                &format!("ami_gateway_events_total{{server=\"sim\",event=\"{name}\"}}"),
-            )
-            .await,
-        );
+    let name_metric =
+        |name: &str| format!("ami_gateway_events_total{{server=\"sim\",event=\"{name}\"}}");
+    let mut before = Vec::new();
+    for name in &names {
+        before.push(metric_sum(gateway, &name_metric(name)).await);
     }
     let events_before = metric_sum(gateway, "ami_gateway_events_total").await;
-    let cpu_before = cpu_seconds(gateway_pid);
+    let sim_pid = sim.child.id();
+    let driver_pid = std::process::id();
+    let cpu_before = [gateway_pid, sim_pid, driver_pid].map(cpu_seconds);
+    let machine_before = machine_ticks();
     // Load clients count their events; any lag message is a failure of the goal.
-    let counters: Vec<(&str, Arc<AtomicU64>)> = load
+    let counters: Vec<(usize, Arc<AtomicU64>)> = load
         .iter()
-        .map(|(name, _)| (*name, Arc::new(AtomicU64::new(0))))
+        .map(|(filter, _)| (*filter, Arc::new(AtomicU64::new(0))))
         .collect();
     let mut tasks = Vec::new();
     for ((_, mut ws), (_, count)) in load.into_iter().zip(counters.iter()) {
@@ -534,9 +706,14 @@ async fn event_phase(
             }
         }));
     }
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    for mut ws in probes {
-        let latencies = latencies.clone();
+    // Per name: events seen; per filter: events that match it.
+    let witnessed: Arc<Vec<AtomicU64>> =
+        Arc::new(names.iter().map(|_| AtomicU64::new(0)).collect());
+    let matched: Arc<Vec<AtomicU64>> =
+        Arc::new(FILTERS.iter().map(|_| AtomicU64::new(0)).collect());
+    for (index, mut ws) in witnesses.into_iter().enumerate() {
+        let (witnessed, matched, lagged) = (witnessed.clone(), matched.clone(), lagged.clone());
+        let name = names[index];
         tasks.push(tokio::spawn(async move {
             while let Some(Ok(message)) = ws.next().await {
                 let Ok(text) = message.to_text() else {
@@ -545,19 +722,24 @@ async fn event_phase(
                 let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
                     continue;
                 };
-                if let Some(sent) = value["event"]["SentUs"]
-                    .as_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    let now = epoch.elapsed().as_micros() as u64;
-                    latencies
-                        .lock()
-                        .expect("lock")
-                        .push(now.saturating_sub(sent));
+                match value["type"].as_str() {
+                    Some("event") => {}
+                    Some("lagged") => {
+                        lagged.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    _ => continue,
+                }
+                witnessed[index].fetch_add(1, Ordering::Relaxed);
+                for (filter, (filter_name, header, wanted)) in FILTERS.iter().enumerate() {
+                    if *filter_name == name && header_matches(&value["event"], header, wanted) {
+                        matched[filter].fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         }));
     }
+    // (sent, latency) in microseconds since the epoch.
     // Probes go straight to the PBX on a connection of their own (no events on it).
     let (host, port) = sim_addr.rsplit_once(':').expect("host:port");
     let prober = ami_client::Client::connect(
@@ -581,6 +763,7 @@ async fn event_phase(
         }
     });
     let load_started = Instant::now();
+    let load_started_us = epoch.elapsed().as_micros() as u64;
     sim.send(&format!("start {rate} {seconds}"));
     let mut peak_rss = String::new();
     let sampler = {
@@ -604,63 +787,141 @@ async fn event_phase(
     };
     tokio::task::block_in_place(|| sim.wait_line("DONE"));
     let sent_for = load_started.elapsed();
+    // Probes measure the load; the ones of the quiet tail would only dilute the figure. Stopped
+    // before the tail drains, so no probe is in flight when the counters are read.
+    probe_task.abort();
     // Let the tail drain.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    probe_task.abort();
     sampler.0.store(true, Ordering::Relaxed);
     let max_rss_kb = sampler.1.join().unwrap_or(0);
     peak_rss.push_str(&proc_status(gateway_pid, "VmHWM:"));
-    let cpu = cpu_seconds(gateway_pid) - cpu_before;
+    let cpu_after = [gateway_pid, sim_pid, driver_pid].map(cpu_seconds);
+    let machine_after = machine_ticks();
     let events = metric_sum(gateway, "ami_gateway_events_total").await - events_before;
+    // Deliveries still in flight after the drain are late, not lost: wait (up to 20 s more)
+    // until the witnesses have every event the gateway counted and each load client what its
+    // filter matched, and say how long that took.
+    let drain_started = Instant::now();
+    let (witnesses_complete, expected, complete, expected_total, delivered_total) = loop {
+        // The witnesses must have seen every event of their name that the gateway counted.
+        let mut witnesses_complete = true;
+        let mut missing = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            let counted = metric_sum(gateway, &name_metric(name)).await - before[index];
+            let seen = witnessed[index].load(Ordering::Relaxed);
+            if seen != counted {
+                witnesses_complete = false;
+                missing.push(format!(
+                    "witness of {name}: saw {seen} events, the gateway counted {counted}"
+                ));
+            }
+        }
+        let expected: Vec<u64> = matched.iter().map(|m| m.load(Ordering::Relaxed)).collect();
+        let mut complete = 0;
+        let mut expected_total = 0;
+        let mut delivered_total = 0;
+        for (filter, count) in &counters {
+            let got = count.load(Ordering::Relaxed);
+            expected_total += expected[*filter];
+            delivered_total += got;
+            if got == expected[*filter] && witnesses_complete {
+                complete += 1;
+            }
+        }
+        let settled = complete == clients;
+        if settled || drain_started.elapsed() > Duration::from_secs(20) {
+            for line in missing {
+                println!("{line}");
+            }
+            break (
+                witnesses_complete,
+                expected,
+                complete,
+                expected_total,
+                delivered_total,
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let late = drain_started.elapsed();
     let upstream_lagged = metric_sum(gateway, "ami_gateway_upstream_events_lagged_total").await;
     let dropped = metric_sum(gateway, "ami_gateway_stream_dropped_events_total").await;
-    let mut complete = 0;
-    let mut expected_total = 0;
-    let mut delivered_total = 0;
-    for (name, count) in &counters {
-        let after = metric_sum(
-            gateway,
-            &format!("ami_gateway_events_total{{server=\"sim\",event=\"{name}\"}}"),
-        )
-        .await;
-        let expected = after - before[name];
-        let got = count.load(Ordering::Relaxed);
-        expected_total += expected;
-        delivered_total += got;
-        if got == expected {
-            complete += 1;
-        }
-    }
+    drop(probes);
     for task in tasks {
         task.abort();
     }
     let mut latencies = latencies.lock().expect("lock").clone();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+    let percentile = |sorted: &[u64], p: f64| {
+        sorted
+            .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
             .map_or(f64::NAN, |us| *us as f64 / 1000.0)
     };
+    // The p99 of each second of the run, by send time.
+    let mut per_second = Vec::new();
+    for second in 0..seconds {
+        let from = load_started_us + second * 1_000_000;
+        let mut window: Vec<u64> = latencies
+            .iter()
+            .filter(|(sent, _)| (from..from + 1_000_000).contains(sent))
+            .map(|(_, latency)| *latency)
+            .collect();
+        window.sort_unstable();
+        per_second.push(format!("{:.0}", percentile(&window, 0.99)));
+    }
+    let mut all: Vec<u64> = latencies.drain(..).map(|(_, latency)| latency).collect();
+    all.sort_unstable();
     let secs = sent_for.as_secs_f64();
+    let window = secs + 2.0;
+    let cores = |i: usize| (cpu_after[i] - cpu_before[i]) / window;
+    let (idle, total) = (
+        machine_after.0 - machine_before.0,
+        machine_after.1 - machine_before.1,
+    );
     println!(
-        "events: {events} received by the gateway in {secs:.1} s = {:.0} events/s (asked {rate}/s); \
-         gateway CPU {:.2} cores",
+        "events: {events} received by the gateway in {secs:.1} s = {:.0} events/s (asked {rate}/s)",
         events as f64 / secs,
-        cpu / (secs + 2.0)
+    );
+    println!(
+        "CPU over the {window:.0} s of load and drain: gateway {:.2} cores, simulator {:.2}, driver {:.2}; machine idle {:.0}%",
+        cores(0),
+        cores(1),
+        cores(2),
+        100.0 * idle as f64 / total.max(1) as f64
+    );
+    let shares: Vec<String> = FILTERS
+        .iter()
+        .zip(&expected)
+        .map(|((name, header, value), n)| {
+            format!(
+                "{name}+{header}:{value} {n} ({:.2}%)",
+                100.0 * *n as f64 / events.max(1) as f64
+            )
+        })
+        .collect();
+    println!(
+        "filters (matching events, share of all events): {}",
+        shares.join(", ")
     );
     println!(
         "delivery: {complete}/{clients} clients got every matching event ({delivered_total} of {expected_total} \
-         deliveries, about {:.1}% of the stream per client); lag messages {}, events dropped for \
-         clients {dropped}, upstream lag {upstream_lagged}",
-        100.0 / 53.0,
+         deliveries, settled {:.1} s after the 2 s drain); witnesses {}; lag messages {}, events dropped for clients \
+         {dropped}, upstream lag {upstream_lagged}",
+        late.as_secs_f64(),
+        if witnesses_complete {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        },
         lagged.load(Ordering::Relaxed)
     );
     println!(
-        "latency PBX -> gateway -> client ({} probes, {PROBE_CLIENTS} probe clients): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        latencies.len(),
-        pct(0.50),
-        pct(0.99),
-        latencies.last().map_or(f64::NAN, |us| *us as f64 / 1000.0)
+        "latency PBX -> gateway -> client ({} probes, {PROBE_CLIENTS} probe clients): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
+         p99 of each second (ms): {}",
+        all.len(),
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        all.last().map_or(f64::NAN, |us| *us as f64 / 1000.0),
+        per_second.join(" ")
     );
     println!(
         "gateway memory: peak RSS {peak_rss} (sampled max {:.1} MB)",

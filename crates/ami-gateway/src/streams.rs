@@ -9,23 +9,24 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::api::{Caller, forbid, server_for};
 use crate::error::AppError;
+use crate::queue::{QueueReceiver, Received, queue};
 use crate::state::AppState;
-use crate::upstream::{ClientShared, Filter, Registration, StreamItem};
+use crate::upstream::{ClientShared, Filter, Registration};
 
 /// The parsed query of an event stream.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -92,7 +93,7 @@ impl StreamQuery {
 /// One subscribed stream client: its queue, what it shares with the fan-out tasks, and the
 /// hello message.
 pub(crate) struct StreamClient {
-    rx: mpsc::Receiver<StreamItem>,
+    rx: QueueReceiver,
     shared: Arc<ClientShared>,
     shutdown: watch::Receiver<bool>,
     hello: String,
@@ -141,14 +142,19 @@ pub(crate) async fn open(
         ));
     }
     let slot = Slot(state.clone());
-    let (tx, rx) = mpsc::channel(limits.queue);
+    let (tx, rx) = queue(limits.queue);
     let shared = Arc::new(ClientShared::default());
+    let mut names: Vec<Box<[u8]>> = query
+        .events
+        .iter()
+        .map(|name| name.to_ascii_lowercase().into_bytes().into_boxed_slice())
+        .collect();
+    // A name given twice must not register the client twice for it (it would get each event
+    // twice).
+    names.sort_unstable();
+    names.dedup();
     let filter = Filter {
-        names: query
-            .events
-            .iter()
-            .map(|name| name.to_ascii_lowercase().into_bytes().into_boxed_slice())
-            .collect(),
+        names,
         headers: query.headers.clone(),
         classes: caller.0.events.clone(),
     };
@@ -208,9 +214,8 @@ pub(crate) async fn sse(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
     let client = open(&state, &caller, query.as_deref()).await?;
-    let stream = futures_util::stream::unfold(
-        (client, Phase::Hello),
-        |(mut client, phase)| async move {
+    let stream =
+        futures_util::stream::unfold((client, Phase::Hello), |(mut client, phase)| async move {
             let event = |kind: &str, data: &str| {
                 Ok::<_, Infallible>(SseEvent::default().event(kind).data(data))
             };
@@ -236,13 +241,12 @@ pub(crate) async fn sse(
                     _ = client.shared.notify.notified() => continue,
                     item = client.rx.recv() => {
                         let item = item?;
-                        let sse = event(item.kind, std::str::from_utf8(&item.data).unwrap_or_default());
+                        let sse = event(item.kind, item.data.as_str());
                         return Some((sse, (client, Phase::Open)));
                     }
                 }
             }
-        },
-    );
+        });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
@@ -295,14 +299,59 @@ enum End {
     WriteTimeout,
 }
 
+/// Ends the reader task with the stream, whichever way the stream ends.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Why the reader task ended, for the writer: told through [`Alerter`] and this value.
+const READER_RUNNING: u8 = 0;
+const READER_CLIENT_GONE: u8 = 1;
+const READER_SHUTDOWN: u8 = 2;
+
 async fn run_websocket(
-    mut socket: WebSocket,
+    socket: WebSocket,
     mut client: StreamClient,
     write_timeout: Duration,
 ) -> End {
+    let (mut sink, mut stream) = socket.split();
+    // The client's input is read by a task of its own, which runs only when input arrives
+    // (or the gateway stops). Polled beside the writes instead, it was tried once per batch
+    // sent, and each try cost a zeroed read buffer: at a thousand clients that was a visible
+    // share of the gateway's CPU. It tells the writer through the queue the writer waits on
+    // anyway, so each batch waits on one thing, not one per reason to stop.
+    let why = Arc::new(AtomicU8::new(READER_RUNNING));
+    let alerter = client.rx.alerter();
+    let mut shutdown = client.shutdown.clone();
+    let reader = tokio::spawn({
+        let why = why.clone();
+        async move {
+            let read = async {
+                // Pings are answered by the WebSocket layer; other input is ignored.
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let reason = tokio::select! {
+                biased;
+                // A closed sender means the gateway is going away as well.
+                _ = shutdown.changed() => READER_SHUTDOWN,
+                () = read => READER_CLIENT_GONE,
+            };
+            why.store(reason, Ordering::Release);
+            alerter.raise();
+        }
+    });
+    let _reader = AbortOnDrop(reader.abort_handle());
     let hello = std::mem::take(&mut client.hello);
     if let Err(end) = send_within(
-        &mut socket,
+        &mut sink,
         write_timeout,
         vec![WsMessage::Text(hello.into())],
     )
@@ -312,9 +361,10 @@ async fn run_websocket(
     }
     let mut batch = Vec::with_capacity(64);
     loop {
+        // Eviction raises an alert too, and the queue of an evicted client is full anyway.
         if client.shared.evicted.load(Ordering::Acquire) {
             let _ = send_within(
-                &mut socket,
+                &mut sink,
                 Duration::from_secs(1),
                 vec![
                     WsMessage::Text(closing("slow_consumer").into()),
@@ -327,55 +377,58 @@ async fn run_websocket(
             .await;
             return End::Normal;
         }
-        tokio::select! {
-            biased;
-            _ = client.shutdown.changed() => {
-                let _ = send_within(
-                    &mut socket,
-                    Duration::from_secs(1),
-                    vec![
-                        WsMessage::Text(closing("shutdown").into()),
-                        WsMessage::Close(Some(CloseFrame { code: 1001, reason: "gateway shutting down".into() })),
-                    ],
-                )
-                .await;
-                return End::Normal;
-            }
-            _ = client.shared.notify.notified() => continue,
-            n = client.rx.recv_many(&mut batch, 64) => {
-                if n == 0 {
+        match client.rx.recv_many_or_alert(&mut batch, 64).await {
+            Received::Ended => return End::Normal,
+            Received::Alerted => match why.load(Ordering::Acquire) {
+                READER_SHUTDOWN => {
+                    let _ = send_within(
+                        &mut sink,
+                        Duration::from_secs(1),
+                        vec![
+                            WsMessage::Text(closing("shutdown").into()),
+                            WsMessage::Close(Some(CloseFrame {
+                                code: 1001,
+                                reason: "gateway shutting down".into(),
+                            })),
+                        ],
+                    )
+                    .await;
                     return End::Normal;
                 }
+                // The client closed, or its connection ended.
+                READER_CLIENT_GONE => return End::Normal,
+                // An eviction: seen at the top of the loop.
+                _ => {}
+            },
+            Received::Items(_) => {
                 // The shared bytes become the frame's payload: no copy per client.
                 let messages = batch
                     .drain(..)
-                    .filter_map(|item| Utf8Bytes::try_from(item.data).ok().map(WsMessage::Text))
+                    .map(|item| WsMessage::Text(item.data))
                     .collect();
-                if let Err(end) = send_within(&mut socket, write_timeout, messages).await {
+                if let Err(end) = send_within(&mut sink, write_timeout, messages).await {
                     // A client that takes nothing for the whole timeout is gone or stuck.
                     return end;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return End::Normal,
-                // Pings are answered by the WebSocket layer; other input is ignored.
-                Some(Ok(_)) => {}
-            },
         }
     }
 }
 
 /// Writes messages and flushes, giving up after `timeout`; the error says which end.
-async fn send_within(
-    socket: &mut WebSocket,
+async fn send_within<S>(
+    sink: &mut S,
     timeout: Duration,
     messages: Vec<WsMessage>,
-) -> Result<(), End> {
+) -> Result<(), End>
+where
+    S: Sink<WsMessage> + Unpin,
+{
     let work = async {
         for message in messages {
-            socket.feed(message).await?;
+            sink.feed(message).await?;
         }
-        socket.flush().await
+        sink.flush().await
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(())) => Ok(()),

@@ -2,9 +2,10 @@
 //! status, metrics, PBX gauges, and the fan-out of its events to stream clients.
 //!
 //! A single task per server owns the connection's one event subscription and every stream
-//! client's registration: it filters each event once per interested client (clients are
-//! indexed by event name) and hands it over with `try_send`, so a slow client only ever loses
-//! its own events and never slows the AMI socket or anyone else.
+//! client's registration: it filters each event once per distinct filter among the interested
+//! clients (clients are indexed by event name, then grouped by their header and class
+//! conditions) and hands it over with `try_send`, so a slow client only ever loses its own
+//! events and never slows the AMI socket or anyone else.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,11 +18,13 @@ use ami_client::{
     Action, Backoff, Buffer, Client, ConnectionState, EventItem, Reply, Subscriber, Subscription,
 };
 use ami_proto::Message;
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
+use crate::queue::{QueueSender, TrySendError};
 
 /// How many events the gateway's own subscription may hold before the client drops some
 /// (about a second at 50,000 events/s).
@@ -62,13 +65,14 @@ pub(crate) struct Status {
 }
 
 /// One message for a stream client, already rendered as JSON text. Shared by every client
-/// that gets it: `Bytes` so a WebSocket frame can carry it without a copy per client.
+/// that gets it: `Utf8Bytes` so a WebSocket frame can carry it without a copy, or a UTF-8
+/// check, per client.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamItem {
     /// `event`, `lagged`, `connection`.
     pub(crate) kind: &'static str,
-    /// UTF-8 JSON text.
-    pub(crate) data: bytes::Bytes,
+    /// JSON text.
+    pub(crate) data: Utf8Bytes,
 }
 
 /// What a stream client shares with the fan-out tasks.
@@ -94,17 +98,58 @@ pub(crate) struct Filter {
 
 impl Filter {
     fn matches(&self, message: &Message) -> bool {
+        self.matches_with(message, message.get_bytes("Privilege"))
+    }
+
+    /// [`Filter::matches`] with the event's `Privilege:` value already looked up (once per
+    /// event, not once per filter).
+    fn matches_with(&self, message: &Message, privilege: Option<&[u8]>) -> bool {
         self.headers
             .iter()
             .all(|(name, value)| message.value_is(name, value))
-            && crate::auth::class_allowed(&self.classes, message.get_bytes("Privilege"))
+            && crate::auth::class_allowed(&self.classes, privilege)
     }
+
+    /// Whether an event passing one of these filters' conditions always passes the other's
+    /// (the event names aside): such clients share a [`Group`].
+    fn same_conditions(&self, other: &Filter) -> bool {
+        self.headers == other.headers && self.classes == other.classes
+    }
+}
+
+/// Registrations, under one event name (or none), whose filters have the same header and class
+/// conditions: the conditions are checked once per event for the whole group, so a thousand
+/// clients watching a few extensions cost a few checks per event, not a thousand.
+struct Group {
+    /// The first member's filter (the others' conditions are the same).
+    filter: Filter,
+    /// Indexes into `Pump::regs`, in registration order.
+    members: Vec<usize>,
+}
+
+/// Adds `index` to the group of `filter`'s conditions in `groups`, or to a new one.
+fn join_group(groups: &mut Vec<Group>, filter: &Filter, index: usize) {
+    match groups.iter_mut().find(|g| g.filter.same_conditions(filter)) {
+        Some(group) => group.members.push(index),
+        None => groups.push(Group {
+            filter: filter.clone(),
+            members: vec![index],
+        }),
+    }
+}
+
+/// Takes `index` out of whichever group of `groups` holds it; empty groups go.
+fn leave_group(groups: &mut Vec<Group>, index: usize) {
+    for group in groups.iter_mut() {
+        group.members.retain(|&i| i != index);
+    }
+    groups.retain(|g| !g.members.is_empty());
 }
 
 /// A stream client's registration with one server's fan-out.
 pub(crate) struct Registration {
     pub(crate) filter: Filter,
-    pub(crate) tx: mpsc::Sender<StreamItem>,
+    pub(crate) tx: QueueSender,
     pub(crate) client: Arc<ClientShared>,
     /// Told once the fan-out has it (so the client's `hello` means "subscribed").
     pub(crate) ack: oneshot::Sender<()>,
@@ -114,7 +159,7 @@ pub(crate) struct Registration {
 
 struct Reg {
     filter: Filter,
-    tx: mpsc::Sender<StreamItem>,
+    tx: QueueSender,
     client: Arc<ClientShared>,
     /// Events missed since the last one delivered (told with a lag message when room returns).
     missed: u64,
@@ -171,10 +216,57 @@ impl Upstream {
             regs: Vec::new(),
             by_name: HashMap::new(),
             any_name: Vec::new(),
+            targets: Vec::new(),
             recent: std::collections::VecDeque::with_capacity(BACKLOG),
         };
         let span = tracing::info_span!("upstream", server = %name);
-        let handle = tokio::spawn(task.run(registrations, shutdown).instrument(span));
+        let run = task.run(registrations, shutdown).instrument(span);
+        // Every event of the server goes through this one task, and each event wakes stream
+        // tasks: in the shared workers' queue the task then waited behind the hundreds of stream
+        // tasks it had just woken, and under load events piled up upstream. On a thread and a
+        // runtime of its own (which also runs the AMI connection it spawns), the OS schedules
+        // it beside the workers instead. A plain thread, not the blocking pool: that pool is
+        // bounded, and a large fleet would have used it up.
+        let workers = tokio::runtime::Handle::current();
+        let (done, finished) = oneshot::channel::<()>();
+        // Shared with the thread so that the task is still at hand if the thread cannot start.
+        let task = Arc::new(Mutex::new(Some(run)));
+        let spawned = std::thread::Builder::new()
+            .name("ami-gw-fanout".into())
+            .spawn({
+                let (task, workers) = (task.clone(), workers.clone());
+                move || {
+                    let Some(run) = task.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                        return;
+                    };
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime.block_on(run),
+                        Err(error) => {
+                            warn!(%error, "no runtime of its own for the upstream task; using the workers'");
+                            workers.block_on(run);
+                        }
+                    }
+                    let _ = done.send(());
+                }
+            });
+        let handle = match spawned {
+            // Ends when the thread does (also if it panicked: `done` is dropped then).
+            Ok(_) => workers.spawn(async move {
+                let _ = finished.await;
+            }),
+            Err(error) => {
+                warn!(%error, "no thread of its own for the upstream task; sharing the workers'");
+                let run = task.lock().unwrap_or_else(|p| p.into_inner()).take();
+                workers.spawn(async move {
+                    if let Some(run) = run {
+                        run.await;
+                    }
+                })
+            }
+        };
         (upstream, handle)
     }
 
@@ -266,8 +358,12 @@ struct Pump {
     config: ami_client::Config,
     limits: crate::config::StreamLimits,
     regs: Vec<Option<Reg>>,
-    by_name: HashMap<Box<[u8]>, Vec<usize>>,
-    any_name: Vec<usize>,
+    /// Registrations that name the event, grouped by conditions.
+    by_name: HashMap<Box<[u8]>, Vec<Group>>,
+    /// Registrations of every event name, grouped by conditions.
+    any_name: Vec<Group>,
+    /// The registrations one event goes to (kept to reuse its allocation).
+    targets: Vec<usize>,
     /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
     recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
 }
@@ -480,43 +576,39 @@ impl Pump {
     }
 
     /// An event as a stream message.
-    fn render(&self, event: &ami_client::Event) -> bytes::Bytes {
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
-        format!(
-            "{{\"type\":\"event\",\"server\":{},\"event\":{body}}}",
-            self.upstream.name_json
-        )
-        .into()
+    fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
+        render_event(&self.upstream.name_json, event).into()
     }
 
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
-        let mut rendered: Option<bytes::Bytes> = None;
         let named = self
             .by_name
             .get(lower_name)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        let privilege = event.get_bytes("Privilege");
         // Indexes are copied out so delivery may remove registrations.
-        let candidates: Vec<usize> = named.iter().chain(self.any_name.iter()).copied().collect();
-        for index in candidates {
-            let Some(reg) = self.regs.get(index).and_then(Option::as_ref) else {
-                continue;
-            };
-            if !reg.filter.matches(event) {
-                continue;
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        for group in named.iter().chain(self.any_name.iter()) {
+            if group.filter.matches_with(event, privilege) {
+                targets.extend_from_slice(&group.members);
             }
-            let data = match &rendered {
-                Some(data) => data.clone(),
-                None => rendered.insert(self.render(event)).clone(),
-            };
-            self.deliver(
-                index,
-                StreamItem {
-                    kind: "event",
-                    data,
-                },
-            );
         }
+        if !targets.is_empty() {
+            // Rendered once, shared by every client that gets it.
+            let data = self.render(event);
+            for &index in &targets {
+                self.deliver(
+                    index,
+                    StreamItem {
+                        kind: "event",
+                        data: data.clone(),
+                    },
+                );
+            }
+        }
+        self.targets = targets;
     }
 
     fn broadcast(&mut self, item: StreamItem) {
@@ -529,11 +621,10 @@ impl Pump {
 
     /// Offers one item to one client without waiting (see [`offer`]).
     fn deliver(&mut self, index: usize, item: StreamItem) {
-        let upstream = self.upstream.clone();
         let Some(reg) = self.regs.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
-        if offer(reg, item, &upstream, self.limits.max_lagged) {
+        if offer(reg, item, &self.upstream, self.limits.max_lagged) {
             self.remove(index);
         }
     }
@@ -577,10 +668,14 @@ impl Pump {
             }
         };
         if filter.names.is_empty() {
-            self.any_name.push(index);
+            join_group(&mut self.any_name, &filter, index);
         } else {
             for name in &filter.names {
-                self.by_name.entry(name.clone()).or_default().push(index);
+                join_group(
+                    self.by_name.entry(name.clone()).or_default(),
+                    &filter,
+                    index,
+                );
             }
         }
         self.regs[index] = Some(Reg {
@@ -601,12 +696,12 @@ impl Pump {
             return;
         };
         if reg.filter.names.is_empty() {
-            self.any_name.retain(|&i| i != index);
+            leave_group(&mut self.any_name, index);
         } else {
             for name in &reg.filter.names {
-                if let Some(list) = self.by_name.get_mut(name) {
-                    list.retain(|&i| i != index);
-                    if list.is_empty() {
+                if let Some(groups) = self.by_name.get_mut(name) {
+                    leave_group(groups, index);
+                    if groups.is_empty() {
                         self.by_name.remove(name);
                     }
                 }
@@ -639,6 +734,62 @@ impl Pump {
     }
 }
 
+/// `{"type":"event","server":<server_json>,"event":{...}}`, the event as
+/// `ami_proto::json::message_to_json` maps it. The common event (every header named once, no
+/// text lines or body, all UTF-8) is written straight out, byte for byte what the general
+/// mapping gives but without building a JSON map first (that was most of the cost of
+/// rendering); any other goes through the general mapping.
+fn render_event(server_json: &str, event: &Message) -> String {
+    let mut out = Vec::with_capacity(event.raw().len() + event.raw().len() / 4 + 64);
+    out.extend_from_slice(b"{\"type\":\"event\",\"server\":");
+    out.extend_from_slice(server_json.as_bytes());
+    out.extend_from_slice(b",\"event\":");
+    let start = out.len();
+    if !write_plain_event(&mut out, event) {
+        out.truncate(start);
+        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &body);
+    }
+    out.push(b'}');
+    // Only JSON text was written; a failure here would be a bug, so say so rather than panic.
+    String::from_utf8(out).unwrap_or_else(|error| {
+        warn!(%error, "an event rendered as invalid UTF-8");
+        String::from_utf8_lossy(error.as_bytes()).into_owned()
+    })
+}
+
+/// Writes `{"Name":"value",...}` for an event that needs nothing of the general mapping but
+/// names and values; false (with `out` partly written) for any other.
+fn write_plain_event(out: &mut Vec<u8>, event: &Message) -> bool {
+    if event.body().is_some() || event.is_truncated() {
+        return false;
+    }
+    let mut names: Vec<&[u8]> = Vec::with_capacity(event.len());
+    out.push(b'{');
+    for field in event.fields() {
+        if field.is_text_line() || names.contains(&field.name()) {
+            return false;
+        }
+        let (Ok(name), Ok(value)) = (
+            std::str::from_utf8(field.name()),
+            std::str::from_utf8(field.value()),
+        ) else {
+            return false;
+        };
+        if !names.is_empty() {
+            out.push(b',');
+        }
+        names.push(field.name());
+        // The same escaping as serde_json's own for a string value.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
+    true
+}
+
 fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
     StreamItem {
         kind: "lagged",
@@ -659,17 +810,17 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
     if reg.missed > 0 {
         match reg.tx.try_send(lag_item(upstream, reg.missed)) {
             Ok(()) => reg.missed = 0,
-            Err(mpsc::error::TrySendError::Full(_)) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+            Err(TrySendError::Full) => {}
+            Err(TrySendError::Closed) => return true,
         }
     }
     if reg.missed == 0 {
         match reg.tx.try_send(item) {
             Ok(()) => return false,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return true,
+            Err(TrySendError::Closed) => return true,
         }
     }
     reg.missed += 1;
@@ -684,6 +835,7 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
             );
         }
         reg.client.notify.notify_one();
+        reg.tx.alert();
         return true;
     }
     false
@@ -725,6 +877,54 @@ fn parse_uptime(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What rendering was before the direct path: the general mapping, then its text.
+    fn general(server_json: &str, event: &Message) -> String {
+        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        format!("{{\"type\":\"event\",\"server\":{server_json},\"event\":{body}}}")
+    }
+
+    #[test]
+    fn events_render_exactly_as_the_general_mapping_does() {
+        let plain = Message::builder()
+            .header("Event", "Hangup")
+            .header("Privilege", "call,all")
+            .header("Channel", "Local/400@demo-00000001;1")
+            .header("AccountCode", "")
+            .header("Quoted", "a \"b\" \\ c\t\u{1}é ☎ </script>")
+            .build()
+            .expect("valid");
+        let repeated = Message::builder()
+            .header("Event", "VarSet")
+            .header("Variable", "A")
+            .header("Variable", "B")
+            .header("variable", "c")
+            .build()
+            .expect("valid");
+        let latin1 = Message::builder()
+            .header("Event", "Odd")
+            .header("Value", b"caf\xe9")
+            .build()
+            .expect("valid");
+        let mut with_text = Message::builder().header("Event", "Text");
+        with_text.push_text_line(b"a line without a name");
+        let with_text = with_text.build().expect("valid");
+        let with_body = Message::builder()
+            .header("Response", "Follows")
+            .legacy_body("output\n")
+            .build()
+            .expect("valid");
+        for server in ["\"sim\"", "\"p\\\"bx\""] {
+            for message in [&plain, &repeated, &latin1, &with_text, &with_body] {
+                let fast = render_event(server, message);
+                assert_eq!(fast, general(server, message));
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&fast).is_ok(),
+                    "{fast}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn uptime_is_read_from_the_seconds_form() {

@@ -72,6 +72,66 @@ async fn websocket_filters_by_name_header_and_token_class() {
     gateway.stop().await;
 }
 
+/// Clients with the same filter are checked as one group: each still gets every matching
+/// event once, a name given twice does not double events, another token's classes are its
+/// own, and a client leaving (closing or dropping its connection) leaves the others' events
+/// alone.
+#[tokio::test]
+async fn clients_sharing_a_filter_each_get_its_events_and_leave_alone() {
+    let gateway = Gateway::start("").await;
+    let mut blue = Vec::new();
+    for _ in 0..3 {
+        blue.push(websocket(gateway.addr, "event=UserEvent&header=Tag:blue", ADMIN).await);
+    }
+    let mut red = websocket(
+        gateway.addr,
+        "event=UserEvent,userevent&header=Tag:red",
+        ADMIN,
+    )
+    .await;
+    // A UserEvent is class `user`, which the limited token may not receive.
+    let mut limited = websocket(gateway.addr, "event=UserEvent&header=Tag:blue", LIMITED).await;
+    for ws in blue.iter_mut().chain([&mut red, &mut limited]) {
+        assert_eq!(
+            next_json(ws, Duration::from_secs(5)).await.expect("hello")["type"],
+            "hello"
+        );
+    }
+    user_event(&gateway, "Test", "red").await;
+    user_event(&gateway, "Test", "blue").await;
+    for ws in &mut blue {
+        let event = wait_for(ws, "event", |_| true).await;
+        assert_eq!(event["event"]["Tag"], "blue");
+    }
+    assert_eq!(
+        wait_for(&mut red, "event", |_| true).await["event"]["Tag"],
+        "red"
+    );
+    // One client closes, another just goes away.
+    let mut closed = blue.remove(0);
+    closed.close(None).await.expect("close");
+    drop(blue.remove(0));
+    let clients = "ami_gateway_stream_clients{server=\"sim\"}";
+    let mut left = f64::NAN;
+    for _ in 0..100 {
+        left = metric(&gateway, clients).await;
+        if left == 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 3.0, "the two clients that left are unregistered");
+    user_event(&gateway, "Test", "blue").await;
+    let event = wait_for(&mut blue[0], "event", |_| true).await;
+    assert_eq!(event["event"]["Tag"], "blue");
+    // Nothing more: no second copy of red, nothing for the limited token.
+    for ws in [&mut red, &mut limited, &mut blue[0]] {
+        let more = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
+        assert!(more.is_err(), "an unexpected message: {more:?}");
+    }
+    gateway.stop().await;
+}
+
 #[tokio::test]
 async fn stream_access_is_checked_before_upgrading() {
     let gateway = Gateway::start("").await;
