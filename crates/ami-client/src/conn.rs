@@ -399,8 +399,9 @@ impl Conn {
             tokio::select! {
                 // Not reading while decoded-but-unhandled input remains keeps `inbuf` bounded.
                 () = std::future::ready(()), if self.more_input => {
+                    let before = self.shared.hub.events_received.load(Ordering::Relaxed);
                     self.more_input = self.process_input_slice(DECODE_SLICE);
-                    let_woken_tasks_run().await;
+                    let_others_run(self.events_since(before)).await;
                 }
                 read = self.reader.read_buf(&mut self.inbuf), if !self.more_input => {
                     match read {
@@ -414,14 +415,10 @@ impl Conn {
                             if self.inbuf.capacity() - self.inbuf.len() < self.read_size / 2 {
                                 self.inbuf.reserve(self.read_size);
                             }
-                            // After handing out a batch of events, let subscribers on this
-                            // thread run before reading more (never waiting for them): on a
-                            // single-threaded runtime a flood would otherwise fill their
-                            // queues before they are ever polled.
                             if self.more_input
                                 || self.shared.hub.events_received.load(Ordering::Relaxed) != before
                             {
-                                let_woken_tasks_run().await;
+                                let_others_run(self.events_since(before)).await;
                             }
                         }
                         Err(error) => return self.dropped(closing, &format!("read error: {error}")),
@@ -514,6 +511,10 @@ impl Conn {
                 }
             }
         }
+    }
+
+    fn events_since(&self, before: u64) -> bool {
+        self.shared.hub.events_received.load(Ordering::Relaxed) != before
     }
 
     fn start_action(&mut self, action: Action, waiter: Waiter) {
@@ -628,6 +629,19 @@ fn refuse_while_down(
 /// `Duration::MAX` past now).
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+/// Lets the callers and subscribers just handed something run before reading more (never
+/// waiting for them). After events, subscribers get the thread until they have drained (tokio's
+/// `yield_now` defers this task until nothing else is ready): on a single-threaded runtime a
+/// flood would otherwise grow their queues by a read's worth at every turn. After replies alone,
+/// a plain turn at the back of the queue is enough and much cheaper.
+async fn let_others_run(events_dispatched: bool) {
+    if events_dispatched {
+        tokio::task::yield_now().await;
+    } else {
+        let_woken_tasks_run().await;
+    }
 }
 
 /// Lets the tasks already woken (callers handed a reply, subscribers handed events) run before

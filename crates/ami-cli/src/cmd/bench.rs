@@ -363,8 +363,8 @@ async fn bench_events(
             // exist before the connection. Login events (system, security) are not counted.
             let streamed = |message: &ami_client::Message| {
                 !message
-                    .get("Privilege")
-                    .is_some_and(|p| p.starts_with("system") || p.starts_with("security"))
+                    .get_bytes("Privilege")
+                    .is_some_and(|p| p.starts_with(b"system") || p.starts_with(b"security"))
             };
             let subscription = Subscription::all().filter(streamed).buffer(buffer);
             let (client, subscriber) = Client::connect_subscribed(config, subscription).await?;
