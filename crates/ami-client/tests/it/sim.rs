@@ -619,3 +619,17 @@ macro_rules! every_profile {
 }
 
 every_profile!(v22 => Profile::V22, v13 => Profile::V13, v11 => Profile::V11, v1_8 => Profile::V18);
+
+/// On a single-threaded runtime a subscriber that keeps reading must keep up with a flood: the
+/// connection task lets it drain its queue before reading more, so a small buffer never lags.
+#[tokio::test]
+async fn a_reading_subscriber_keeps_up_with_a_flood_on_one_thread() {
+    let sim = spawn(Profile::V22, |_| {}).await;
+    let client = connect(&sim).await;
+    let mut subscriber = client.subscribe(Subscription::all().buffer(Buffer::Events(256)));
+    sim.emit_events(100_000);
+    // `take_events` panics on a lag.
+    assert_eq!(take_events(&mut subscriber, 100_000).await.len(), 100_000);
+    client.close().await;
+    sim.shutdown().await;
+}
