@@ -363,36 +363,14 @@ async fn run_websocket(
     loop {
         // Eviction raises an alert too, and the queue of an evicted client is full anyway.
         if client.shared.evicted.load(Ordering::Acquire) {
-            let _ = send_within(
-                &mut sink,
-                Duration::from_secs(1),
-                vec![
-                    WsMessage::Text(closing("slow_consumer").into()),
-                    WsMessage::Close(Some(CloseFrame {
-                        code: 1008,
-                        reason: "slow consumer".into(),
-                    })),
-                ],
-            )
-            .await;
+            say_closing(&mut sink, "slow_consumer", 1008, "slow consumer").await;
             return End::Normal;
         }
         match client.rx.recv_many_or_alert(&mut batch, 64).await {
             Received::Ended => return End::Normal,
             Received::Alerted => match why.load(Ordering::Acquire) {
                 READER_SHUTDOWN => {
-                    let _ = send_within(
-                        &mut sink,
-                        Duration::from_secs(1),
-                        vec![
-                            WsMessage::Text(closing("shutdown").into()),
-                            WsMessage::Close(Some(CloseFrame {
-                                code: 1001,
-                                reason: "gateway shutting down".into(),
-                            })),
-                        ],
-                    )
-                    .await;
+                    say_closing(&mut sink, "shutdown", 1001, "gateway shutting down").await;
                     return End::Normal;
                 }
                 // The client closed, or its connection ended.
@@ -413,6 +391,22 @@ async fn run_websocket(
             }
         }
     }
+}
+
+/// The `closing` message and the WebSocket close frame, given a second at most: the stream
+/// ends either way.
+async fn say_closing<S>(sink: &mut S, reason: &str, code: u16, close_reason: &'static str)
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    let messages = vec![
+        WsMessage::Text(closing(reason).into()),
+        WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: close_reason.into(),
+        })),
+    ];
+    let _ = send_within(sink, Duration::from_secs(1), messages).await;
 }
 
 /// Writes messages and flushes, giving up after `timeout`; the error says which end.
