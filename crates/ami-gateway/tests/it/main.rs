@@ -2,6 +2,7 @@
 
 mod api;
 mod fleet;
+mod security;
 mod streams;
 mod support;
 mod transport;

@@ -92,7 +92,32 @@ impl Gateway {
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> Self {
         let sim = ami_sim::spawn(sim_config).await.expect("simulator");
-        let config = Config::parse(&config_text(sim.addr(), extra)).expect("config");
+        let upstream = sim.addr();
+        Self::serve(sim, upstream, extra, tls).await
+    }
+
+    /// A simulator (demo calls up) and a gateway reaching it through a recording proxy, so a
+    /// test can check what the gateway sent upstream.
+    pub async fn start_proxied(extra: &str) -> (Self, crate::security::proxy::RecordingProxy) {
+        let sim = ami_sim::spawn(SimConfig {
+            demo_calls: true,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let proxy = crate::security::proxy::RecordingProxy::start(sim.addr()).await;
+        let gateway = Self::serve(sim, proxy.addr(), extra, None).await;
+        (gateway, proxy)
+    }
+
+    /// A gateway whose server `sim` is reached at `upstream` (the simulator or a proxy).
+    async fn serve(
+        sim: SimHandle,
+        upstream: SocketAddr,
+        extra: &str,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let config = Config::parse(&config_text(upstream, extra)).expect("config");
         let state = AppState::start(&config).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -1,0 +1,5 @@
+//! The gateway probed as an attacker would: one test per hole found, each against the
+//! simulator behind a [`proxy::RecordingProxy`] where what reached the PBX matters.
+
+pub mod denied;
+pub mod proxy;
