@@ -19,6 +19,7 @@ use tracing::warn;
 
 use crate::auth::{self, ActionDenial, TokenPolicy};
 use crate::error::AppError;
+use crate::privilege::NotByWildcard;
 use crate::state::{AppState, Denial};
 use crate::upstream::{LinkState, Upstream};
 
@@ -48,18 +49,20 @@ pub(crate) async fn require_token(
         .filter(|token| !token.is_empty() && token.len() <= MAX_TOKEN_LEN)
         .and_then(|token| auth::find(state.tokens(), token));
     let Some(policy) = policy.cloned() else {
-        state.count_denied(Denial::Unauthorized);
-        let reason = if presented.is_some() {
-            "unknown token"
-        } else {
-            "no bearer token"
-        };
-        warn!(method = %request.method(), path = %request.uri().path(), reason, "request denied (401)");
+        if let Some(unlogged) = state.count_denied(Denial::Unauthorized) {
+            let reason = if presented.is_some() {
+                "unknown token"
+            } else {
+                "no bearer token"
+            };
+            warn!(method = %request.method(), path = %request.uri().path(), reason, unlogged, "request denied (401); `unlogged` more since the last such line");
+        }
         return AppError::unauthorized().into_response();
     };
     if let Err(retry_after) = policy.take() {
-        state.count_denied(Denial::RateLimited);
-        warn!(method = %request.method(), path = %request.uri().path(), token = %policy.name, "request denied (429): rate limit");
+        if let Some(unlogged) = state.count_denied(Denial::RateLimited) {
+            warn!(method = %request.method(), path = %request.uri().path(), token = %policy.name, unlogged, "request denied (429): rate limit; `unlogged` more since the last such line");
+        }
         return AppError::rate_limited(retry_after).into_response();
     }
     request.extensions_mut().insert(Caller(policy));
@@ -68,28 +71,35 @@ pub(crate) async fn require_token(
 
 /// A 403, counted and logged with the token's name.
 pub(crate) fn forbid(state: &AppState, caller: &Caller, message: String) -> AppError {
-    state.count_denied(Denial::Forbidden);
-    warn!(token = %caller.0.name, reason = %message, "request denied (403)");
+    if let Some(unlogged) = state.count_denied(Denial::Forbidden) {
+        warn!(token = %caller.0.name, reason = %message, unlogged, "request denied (403); `unlogged` more since the last such line");
+    }
     AppError::forbidden(message)
 }
 
-/// The server named in the path, if it exists and the caller may use it.
+/// The server named in the path, if it exists and the caller may use it. A server the token
+/// may not use gets the same 404 as one that does not exist, so a token cannot learn the
+/// names of servers it has no right to.
 pub(crate) fn server_for<'a>(
     state: &'a AppState,
     caller: &Caller,
     name: &str,
 ) -> Result<&'a Upstream, AppError> {
-    let server = state
-        .server(name)
-        .ok_or_else(|| AppError::not_found(format!("no server named {name:?}")))?;
-    if !caller.0.may_use_server(name) {
-        return Err(forbid(
-            state,
-            caller,
-            format!("this token may not use server {name:?}"),
-        ));
+    match state.server(name) {
+        Some(server) if caller.0.may_use_server(name) => Ok(server),
+        Some(_) => {
+            // Counted as the denial it is, answered as an unknown name.
+            if let Some(unlogged) = state.count_denied(Denial::Forbidden) {
+                warn!(token = %caller.0.name, server = %name, unlogged, "request denied (404 for a server the token may not use); `unlogged` more since the last such line");
+            }
+            Err(no_such_server(name))
+        }
+        None => Err(no_such_server(name)),
     }
-    Ok(server)
+}
+
+fn no_such_server(name: &str) -> AppError {
+    AppError::not_found(format!("no server named {name:?} for this token"))
 }
 
 fn message_value(message: &Message) -> Value {
@@ -169,9 +179,13 @@ async fn send(
     }
     let started = Instant::now();
     let result = client.send(action).await;
+    // Labelled by the PBX's own spelling of actions it lists, so that junk names cannot
+    // use up the metric's label slots and push real actions into `_other`.
+    let classes = server.action_classes();
+    let label = classes.canonical_name(name).unwrap_or("_unknown");
     server
         .metrics()
-        .action(name, result_label(&result), started.elapsed());
+        .action(label, result_label(&result), started.elapsed());
     result.map_err(|error| AppError::from_client(&error))
 }
 
@@ -190,7 +204,7 @@ pub(crate) async fn post_action(
             "an action name is 1-64 letters, digits, '_', '-' or '.'",
         ));
     }
-    match caller.0.actions.check(&action_name) {
+    match caller.0.may_run(&action_name, &server.action_classes()) {
         Ok(()) => {}
         Err(ActionDenial::Reserved) => {
             return Err(forbid(
@@ -204,6 +218,22 @@ pub(crate) async fn post_action(
                 &state,
                 &caller,
                 format!("this token may not run {action_name}"),
+            ));
+        }
+        // Before the PBX has listed its actions nothing can be judged: the same answer as
+        // while it is down.
+        Err(ActionDenial::NotByWildcard(NotByWildcard::UnknownClass))
+            if server.action_classes().is_empty() =>
+        {
+            return Err(AppError::unavailable());
+        }
+        Err(ActionDenial::NotByWildcard(why)) => {
+            return Err(forbid(
+                &state,
+                &caller,
+                format!(
+                    "\"*\" does not grant {action_name} ({why}): name it in the token's allow list"
+                ),
             ));
         }
     }
@@ -232,7 +262,11 @@ pub(crate) async fn post_command(
 ) -> Result<Response, AppError> {
     let Path(server_name) = path.map_err(path_error)?;
     let server = server_for(&state, &caller, &server_name)?;
-    if caller.0.actions.check("Command").is_err() {
+    if caller
+        .0
+        .may_run("Command", &server.action_classes())
+        .is_err()
+    {
         return Err(forbid(
             &state,
             &caller,

@@ -7,32 +7,22 @@ use std::time::Instant;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// Actions that read or change configuration, run shell-level commands or place calls: denied
-/// to every token unless its `allow` list names them (a `"*"` does not grant them).
-pub const SENSITIVE_ACTIONS: &[&str] = &[
-    "Command",
-    "Originate",
-    "UpdateConfig",
-    "GetConfig",
-    "GetConfigJSON",
-    "CreateConfig",
-    "ModuleLoad",
-    "Reload",
-    "DBPut",
-    "DBDel",
-    "DBDelTree",
-    "JabberSend",
-    "SendText",
-    "MixMonitor",
-    "Monitor",
-];
+use crate::privilege::{ActionClasses, NotByWildcard, wildcard_grants};
 
 /// Actions that would change the gateway's own shared AMI session (log it off, change its
-/// event mask or filters): never forwarded, whatever the token.
-pub const RESERVED_ACTIONS: &[&str] = &["Login", "Logoff", "Challenge", "Events", "Filter"];
+/// event mask or filters, or block it waiting for events): never forwarded, whatever the token.
+pub const RESERVED_ACTIONS: &[&str] = &[
+    "Login",
+    "Logoff",
+    "Challenge",
+    "Events",
+    "Filter",
+    "WaitEvent",
+];
 
-/// A token's action lists. `"*"` in `allow` means every action except the sensitive ones;
-/// `deny` wins over `allow`. Names compare case-insensitively, as Asterisk does.
+/// A token's action lists. `"*"` in `allow` grants only the actions whose write classes are
+/// safe on the server asked ([`crate::privilege::wildcard_grants`]); every other action must
+/// be named. `deny` wins over `allow`. Names compare case-insensitively, as Asterisk does.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRules {
@@ -45,17 +35,19 @@ pub struct ActionRules {
 }
 
 /// Why a token may not run an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionDenial {
     /// The action changes the gateway's shared session.
     Reserved,
     /// The token's lists do not allow it.
     NotAllowed,
+    /// The token has `"*"`, which does not reach this action: it must be named.
+    NotByWildcard(NotByWildcard),
 }
 
 impl ActionRules {
-    /// Whether these lists allow `action`.
-    pub fn check(&self, action: &str) -> Result<(), ActionDenial> {
+    /// Whether these lists allow `action` on a server whose actions have the classes `known`.
+    pub fn check(&self, action: &str, known: &ActionClasses) -> Result<(), ActionDenial> {
         let named = |list: &[String]| list.iter().any(|a| a.eq_ignore_ascii_case(action));
         if RESERVED_ACTIONS
             .iter()
@@ -69,11 +61,8 @@ impl ActionRules {
         if named(&self.allow) {
             return Ok(());
         }
-        let sensitive = SENSITIVE_ACTIONS
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(action));
-        if !sensitive && self.allow.iter().any(|a| a == "*") {
-            return Ok(());
+        if self.allow.iter().any(|a| a == "*") {
+            return wildcard_grants(action, known).map_err(ActionDenial::NotByWildcard);
         }
         Err(ActionDenial::NotAllowed)
     }
@@ -88,6 +77,8 @@ pub struct TokenPolicy {
     pub servers: Vec<String>,
     /// Actions it may run.
     pub actions: ActionRules,
+    /// Every action, sensitive ones included ([`TokenPolicy::simulator_admin`] only).
+    every_action: bool,
     /// Event classes (the `Privilege:` words: `call`, `agent`, `system` ...) it may receive;
     /// `"*"`: all, including events that carry no class.
     pub events: Vec<String>,
@@ -102,6 +93,7 @@ impl std::fmt::Debug for TokenPolicy {
             .field("name", &self.name)
             .field("servers", &self.servers)
             .field("actions", &self.actions)
+            .field("every_action", &self.every_action)
             .field("events", &self.events)
             .field("rate", &self.rate)
             .field("burst", &self.burst)
@@ -116,6 +108,7 @@ impl Clone for TokenPolicy {
             hash: self.hash,
             servers: self.servers.clone(),
             actions: self.actions.clone(),
+            every_action: self.every_action,
             events: self.events.clone(),
             limiter: Mutex::new(Bucket::full(self.burst)),
             rate: self.rate,
@@ -166,6 +159,7 @@ impl TokenPolicy {
             hash,
             servers,
             actions,
+            every_action: false,
             events,
             limiter: Mutex::new(Bucket::full(burst)),
             rate: rate_per_second,
@@ -173,22 +167,32 @@ impl TokenPolicy {
         })
     }
 
-    /// A policy allowing everything, sensitive actions included (the `--sim` admin token).
-    pub fn admin(name: impl Into<String>, token: &str, rate_per_second: f64) -> Self {
-        let mut allow = vec!["*".to_owned()];
-        allow.extend(SENSITIVE_ACTIONS.iter().map(|a| (*a).to_owned()));
+    /// A policy allowing every action, sensitive ones included, on every server. Only for
+    /// the embedded simulator of `ami gateway --sim`, which runs no code and has no real
+    /// configuration: a configuration file cannot express it, since nothing that can run
+    /// code on a PBX is granted by a wildcard.
+    pub fn simulator_admin(name: impl Into<String>, token: &str, rate_per_second: f64) -> Self {
         Self {
             name: name.into(),
             hash: hash_token(token),
             servers: vec!["*".into()],
             actions: ActionRules {
-                allow,
+                allow: vec!["*".to_owned()],
                 deny: Vec::new(),
             },
+            every_action: true,
             events: vec!["*".into()],
             limiter: Mutex::new(Bucket::full(rate_per_second * 2.0)),
             rate: rate_per_second,
             burst: (rate_per_second * 2.0).max(1.0),
+        }
+    }
+
+    /// Whether the token may run `action` on a server whose actions have the classes `known`.
+    pub fn may_run(&self, action: &str, known: &ActionClasses) -> Result<(), ActionDenial> {
+        match self.actions.check(action, known) {
+            Err(ActionDenial::NotByWildcard(_)) if self.every_action => Ok(()),
+            verdict => verdict,
         }
     }
 
@@ -307,18 +311,60 @@ mod tests {
     }
 
     #[test]
-    fn star_allows_all_but_sensitive_and_reserved_actions() {
-        let star = rules(&["*"], &["Hangup"]);
-        assert_eq!(star.check("Ping"), Ok(()));
-        assert_eq!(star.check("coreshowchannels"), Ok(()));
-        assert_eq!(star.check("Command"), Err(ActionDenial::NotAllowed));
-        assert_eq!(star.check("originate"), Err(ActionDenial::NotAllowed));
-        assert_eq!(star.check("Hangup"), Err(ActionDenial::NotAllowed));
-        assert_eq!(star.check("Logoff"), Err(ActionDenial::Reserved));
-        let granted = rules(&["*", "Command"], &[]);
-        assert_eq!(granted.check("command"), Ok(()));
-        assert_eq!(granted.check("Events"), Err(ActionDenial::Reserved));
-        assert_eq!(rules(&[], &[]).check("Ping"), Err(ActionDenial::NotAllowed));
+    fn star_allows_safe_classes_only_and_never_reserved_actions() {
+        let mut known = ActionClasses::default();
+        known.insert("Ping", &[]);
+        known.insert("CoreShowChannels", &["system", "reporting"]);
+        known.insert("Command", &["command"]);
+        known.insert("Originate", &["originate"]);
+        known.insert("Hangup", &["system", "call"]);
+        known.insert("QueuePause", &["agent"]);
+        known.insert("Redirect", &["call"]);
+        let star = rules(&["*"], &["QueuePause"]);
+        assert_eq!(star.check("Ping", &known), Ok(()));
+        assert_eq!(star.check("coreshowchannels", &known), Ok(()));
+        assert_eq!(
+            star.check("QueuePause", &known),
+            Err(ActionDenial::NotAllowed)
+        );
+        for sensitive in ["Command", "originate", "Hangup", "Redirect", "Unlisted"] {
+            assert!(
+                matches!(
+                    star.check(sensitive, &known),
+                    Err(ActionDenial::NotByWildcard(_))
+                ),
+                "{sensitive}"
+            );
+        }
+        assert_eq!(star.check("Logoff", &known), Err(ActionDenial::Reserved));
+        assert_eq!(star.check("WaitEvent", &known), Err(ActionDenial::Reserved));
+        let granted = rules(&["*", "Command", "Redirect"], &[]);
+        assert_eq!(granted.check("command", &known), Ok(()));
+        assert_eq!(granted.check("REDIRECT", &known), Ok(()));
+        assert_eq!(granted.check("Events", &known), Err(ActionDenial::Reserved));
+        assert_eq!(
+            rules(&[], &[]).check("Ping", &known),
+            Err(ActionDenial::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn only_the_simulator_admin_reaches_sensitive_actions_through_the_wildcard() {
+        let known = ActionClasses::default();
+        let admin = TokenPolicy::simulator_admin("a", "x", 0.0);
+        assert_eq!(admin.may_run("DialplanExtensionAdd", &known), Ok(()));
+        assert_eq!(admin.may_run("Logoff", &known), Err(ActionDenial::Reserved));
+        let configured = TokenPolicy::new(
+            "c".into(),
+            &hash_token_hex("c"),
+            vec!["*".into()],
+            rules(&["*"], &[]),
+            vec![],
+            0.0,
+            None,
+        )
+        .expect("valid");
+        assert!(configured.may_run("DialplanExtensionAdd", &known).is_err());
     }
 
     #[test]
@@ -347,7 +393,7 @@ mod tests {
 
     #[test]
     fn event_classes_come_from_the_privilege_header() {
-        let mut policy = TokenPolicy::admin("a", "x", 1.0);
+        let mut policy = TokenPolicy::simulator_admin("a", "x", 1.0);
         policy.events = vec!["call".into(), "agent".into()];
         assert!(policy.may_receive(Some(b"call,all")));
         assert!(policy.may_receive(Some(b"dialplan, Agent")));
@@ -374,7 +420,7 @@ mod tests {
             assert_eq!(policy.take(), Ok(()));
         }
         assert_eq!(policy.take(), Err(1));
-        let unlimited = TokenPolicy::admin("u", "u", 0.0);
+        let unlimited = TokenPolicy::simulator_admin("u", "u", 0.0);
         for _ in 0..1000 {
             assert_eq!(unlimited.take(), Ok(()));
         }

@@ -192,6 +192,7 @@ struct RawConfig {
     tls: Option<TlsFiles>,
     #[serde(default)]
     streams: StreamLimits,
+    #[serde(default)]
     servers: Vec<ServerConfig>,
     #[serde(default)]
     tokens: Vec<RawToken>,
@@ -227,12 +228,27 @@ impl Config {
         Self::parse(&text)
     }
 
+    /// Reads and validates a TOML file, with `extra` servers added after the file's own (as
+    /// `ami gateway --sim` adds its simulator), so that the file's tokens may name them.
+    pub fn load_with_servers(path: &Path, extra: Vec<ServerConfig>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse_with_servers(&text, extra)
+    }
+
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_servers(text, Vec::new())
+    }
+
+    /// Parses and validates TOML text with `extra` servers added after the file's own.
+    pub fn parse_with_servers(text: &str, extra: Vec<ServerConfig>) -> Result<Self, ConfigError> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|error| ConfigError::Parse(error.message().to_owned()))?;
-        let mut servers: Vec<ServerConfig> = Vec::with_capacity(raw.servers.len());
-        for server in raw.servers {
+        let mut servers: Vec<ServerConfig> = Vec::with_capacity(extra.len() + raw.servers.len());
+        for server in raw.servers.into_iter().chain(extra) {
             if !valid_name(&server.name) {
                 return Err(ConfigError::Invalid(format!(
                     "server name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
@@ -358,6 +374,26 @@ mod tests {
         assert!(Config::parse(&minimal("colour = \"red\"\n")).is_err());
         assert!(Config::parse(&minimal("secret_env = \"X\"\n")).is_err());
         assert!(Config::parse("servers = []").is_err());
+        assert!(Config::parse("").is_err());
+    }
+
+    #[test]
+    fn extra_servers_count_and_may_be_named_by_tokens() {
+        let sim = Config::parse(&minimal(""))
+            .expect("valid")
+            .servers
+            .remove(0);
+        let sim = ServerConfig {
+            name: "sim".into(),
+            ..sim
+        };
+        let text =
+            format!("[[tokens]]\nname = \"ops\"\nsha256 = \"{HASH}\"\nservers = [\"sim\"]\n");
+        let config = Config::parse_with_servers(&text, vec![sim.clone()]).expect("valid");
+        assert_eq!(config.servers.last().map(|s| s.name.as_str()), Some("sim"));
+        assert_eq!(config.tokens[0].servers, ["sim"]);
+        let twice = Config::parse_with_servers(&minimal("").replace("pbx1", "sim"), vec![sim]);
+        assert!(twice.expect_err("duplicate").to_string().contains("twice"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod error;
 mod metrics;
 pub mod openapi;
 mod pbx;
+pub mod privilege;
 mod queue;
 mod routes;
 pub mod stall;

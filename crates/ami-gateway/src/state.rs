@@ -30,7 +30,18 @@ struct Inner {
     stream_write_timeouts: AtomicU64,
     /// 401, 403, 429.
     denied: [AtomicU64; 3],
+    /// When each kind of denial was last logged, and how many went unlogged since.
+    denied_log: [std::sync::Mutex<DenialLog>; 3],
     started: Instant,
+}
+
+/// At most one log line per kind of denial in this interval.
+const DENIAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct DenialLog {
+    last_line: Option<Instant>,
+    unlogged: u64,
 }
 
 /// Why a request was refused, for the denied-requests counter.
@@ -69,6 +80,7 @@ impl AppState {
                 stream_clients: AtomicUsize::new(0),
                 stream_write_timeouts: AtomicU64::new(0),
                 denied: Default::default(),
+                denied_log: Default::default(),
                 started: Instant::now(),
             }),
         })
@@ -108,8 +120,26 @@ impl AppState {
         self.inner.started.elapsed().as_secs()
     }
 
-    pub(crate) fn count_denied(&self, denial: Denial) {
+    /// Counts a denied request. Returns `Some(unlogged)` when it should be logged: the first
+    /// of its kind in each [`DENIAL_LOG_INTERVAL`], with how many of that kind went unlogged
+    /// before it. A flood of bad tokens is then a line every few seconds, not one per request.
+    #[must_use = "log the denial when told to"]
+    pub(crate) fn count_denied(&self, denial: Denial) -> Option<u64> {
         self.inner.denied[denial as usize].fetch_add(1, Ordering::Relaxed);
+        let mut log = self.inner.denied_log[denial as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match log.last_line {
+            Some(last) if now.duration_since(last) < DENIAL_LOG_INTERVAL => {
+                log.unlogged += 1;
+                None
+            }
+            _ => {
+                log.last_line = Some(now);
+                Some(std::mem::take(&mut log.unlogged))
+            }
+        }
     }
 
     pub(crate) fn denied_counts(&self) -> [(&'static str, u64); 3] {

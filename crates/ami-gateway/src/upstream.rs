@@ -24,6 +24,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
+use crate::privilege::ActionClasses;
 use crate::queue::{QueueSender, TrySendError};
 
 /// How many events the gateway's own subscription may hold before the client drops some
@@ -173,6 +174,9 @@ pub struct Upstream {
     status: Mutex<Status>,
     metrics: ServerMetrics,
     gauges: Mutex<PbxGauges>,
+    /// Each action's write classes, from the PBX's `ListCommands` at every login (empty until
+    /// the first answer: then every action is sensitive to a `"*"`).
+    action_classes: RwLock<Arc<ActionClasses>>,
     register: mpsc::UnboundedSender<Registration>,
 }
 
@@ -207,6 +211,7 @@ impl Upstream {
             }),
             metrics: ServerMetrics::default(),
             gauges: Mutex::new(PbxGauges::default()),
+            action_classes: RwLock::new(Arc::default()),
             register,
         });
         let task = Pump {
@@ -286,6 +291,14 @@ impl Upstream {
     /// Whether the AMI session is logged in.
     pub fn is_connected(&self) -> bool {
         self.status().state == LinkState::Connected
+    }
+
+    /// Each action's write classes as the PBX last listed them.
+    pub fn action_classes(&self) -> Arc<ActionClasses> {
+        self.action_classes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -453,13 +466,39 @@ impl Pump {
         info!("upstream task ended");
     }
 
-    /// A (re)connect: status, PBX snapshot, uptime, then tell stream clients.
+    /// A (re)connect: the actions' classes, status, PBX snapshot, uptime, then tell stream
+    /// clients. The classes come first so that no request is judged before they are known.
     async fn connected(&mut self, client: &Client, ami_version: String) {
         info!(%ami_version, "connected");
+        self.learn_action_classes(client).await;
         self.upstream
             .set_status(LinkState::Connected, Some(ami_version), None);
         self.resync(client).await;
         self.broadcast(self.upstream.connection_item(LinkState::Connected));
+    }
+
+    /// Asks the PBX for each action's write classes (`ListCommands`, on every version). On
+    /// failure the classes already known are kept: a reconnect to the same PBX does not
+    /// change them, and with none known every action stays sensitive to a `"*"`.
+    async fn learn_action_classes(&mut self, client: &Client) {
+        match client
+            .send_with_timeout(Action::new("ListCommands"), Duration::from_secs(10))
+            .await
+        {
+            Ok(Reply::Response(response)) => {
+                let classes = ActionClasses::from_list_commands(&response);
+                debug!(actions = classes.len(), "action classes learnt");
+                *self
+                    .upstream
+                    .action_classes
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(classes);
+            }
+            Ok(_) => warn!("ListCommands answered in an unexpected form; action classes unchanged"),
+            Err(error) => {
+                warn!(%error, "ListCommands failed; action classes unchanged")
+            }
+        }
     }
 
     /// Seeds the PBX gauges and the uptime. The pump waits for this on purpose: events that

@@ -75,35 +75,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config {
-            listen: ami_gateway::config::DEFAULT_LISTEN
-                .parse()
-                .context("default address")?,
-            cors_origins: Vec::new(),
-            tls: None,
-            streams: StreamLimits::default(),
-            servers: Vec::new(),
-            tokens: Vec::new(),
-        },
-    };
     let mut announce_token = None;
     let sim = if args.sim {
-        let handle = ami_sim::spawn(ami_sim::SimConfig {
-            profile: args.sim_profile,
-            demo_calls: true,
-            calls_per_second: (args.sim_calls_per_second > 0.0)
-                .then_some(args.sim_calls_per_second),
-            ..ami_sim::SimConfig::default()
-        })
-        .await
-        .context("cannot start the embedded simulator")?;
-        anyhow::ensure!(
-            !config.servers.iter().any(|s| s.name == "sim"),
-            "--sim adds a server named `sim`, and the config already has one"
-        );
-        config.servers.push(ServerConfig {
+        Some(
+            ami_sim::spawn(ami_sim::SimConfig {
+                profile: args.sim_profile,
+                demo_calls: true,
+                calls_per_second: (args.sim_calls_per_second > 0.0)
+                    .then_some(args.sim_calls_per_second),
+                ..ami_sim::SimConfig::default()
+            })
+            .await
+            .context("cannot start the embedded simulator")?,
+        )
+    } else {
+        None
+    };
+    // The simulator is a server like any other: a configuration file's tokens may name it
+    // `sim`, and the file needs no [[servers]] of its own.
+    let extra: Vec<ServerConfig> = sim
+        .iter()
+        .map(|handle| ServerConfig {
             name: "sim".into(),
             host: handle.addr().ip().to_string(),
             port: handle.addr().port(),
@@ -114,22 +106,34 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             tls: false,
             tls_ca: None,
             action_timeout_ms: 10_000,
-        });
-        if args.config.is_none() {
-            let token = match std::env::var(TOKEN_ENV) {
-                Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
-                _ => {
-                    let token = generate_token();
-                    announce_token = Some(token.clone());
-                    token
-                }
-            };
-            config.tokens.push(TokenPolicy::admin("admin", &token, 0.0));
-        }
-        Some(handle)
-    } else {
-        None
+        })
+        .collect();
+    let mut config = match &args.config {
+        Some(path) => Config::load_with_servers(path, extra)?,
+        None => Config {
+            listen: ami_gateway::config::DEFAULT_LISTEN
+                .parse()
+                .context("default address")?,
+            cors_origins: Vec::new(),
+            tls: None,
+            streams: StreamLimits::default(),
+            servers: extra,
+            tokens: Vec::new(),
+        },
     };
+    if sim.is_some() && args.config.is_none() {
+        let token = match std::env::var(TOKEN_ENV) {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
+            _ => {
+                let token = generate_token();
+                announce_token = Some(token.clone());
+                token
+            }
+        };
+        config
+            .tokens
+            .push(TokenPolicy::simulator_admin("admin", &token, 0.0));
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

@@ -453,3 +453,59 @@ fn console_in_headless_chromium() {
     let (exit, _) = gateway.stop();
     assert!(exit.success());
 }
+
+/// `--sim --config FILE`: the file needs no [[servers]] of its own, and its tokens may name
+/// the simulator `sim`.
+#[test]
+fn config_file_whose_tokens_name_the_sim() {
+    let dir = std::env::temp_dir().join(format!("ami-gateway-simonly-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[[tokens]]\nname = \"ops\"\n\
+         sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+         servers = [\"sim\"]\nactions = { allow = [\"*\"] }\n",
+    )
+    .expect("config");
+    let gateway = Running::start_with(
+        &["--config", config.to_str().expect("path")],
+        &[],
+        None,
+        Some("test"),
+    );
+    let (status, body) = gateway.request("GET", "/v1/servers", Some("test"), "");
+    assert_eq!(status, 200, "{body}");
+    let servers: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(servers["servers"][0]["name"], "sim", "{body}");
+    let (exit, _) = gateway.stop();
+    assert!(exit.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A flood of bad tokens is counted one by one but logged a line at a time per interval, not
+/// a line per request.
+#[test]
+fn a_flood_of_bad_tokens_is_counted_but_logged_in_aggregate() {
+    let gateway = Running::start(Some("flood-test-token"));
+    for i in 0..300 {
+        let (status, _) = gateway.request("GET", "/v1/servers", Some(&format!("wrong-{i}")), "");
+        assert_eq!(status, 401);
+    }
+    let (_, metrics) = gateway.request("GET", "/metrics", None, "");
+    assert!(
+        metrics.contains("ami_gateway_denied_requests_total{reason=\"unauthorized\"} 300"),
+        "{metrics}"
+    );
+    let (exit, log) = gateway.stop();
+    assert!(exit.success());
+    let lines = log.matches("request denied (401)").count();
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} lines for 300 denials:\n{log}"
+    );
+    assert!(
+        !log.contains("wrong-"),
+        "presented tokens never reach the log"
+    );
+}

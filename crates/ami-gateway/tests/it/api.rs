@@ -373,7 +373,7 @@ async fn metrics_count_actions_events_and_pbx_gauges() {
     for expected in [
         "ami_gateway_upstream_connected{server=\"sim\"} 1",
         "ami_gateway_actions_total{server=\"sim\",action=\"Ping\",result=\"success\"} 3",
-        "ami_gateway_actions_total{server=\"sim\",action=\"Frobnicate\",result=\"error\"} 1",
+        "ami_gateway_actions_total{server=\"sim\",action=\"_unknown\",result=\"error\"} 1",
         "ami_gateway_action_duration_seconds_count{server=\"sim\",action=\"Ping\"} 3",
         "ami_gateway_events_total{server=\"sim\",event=\"Newchannel\"}",
         "# TYPE ami_gateway_action_duration_seconds histogram",

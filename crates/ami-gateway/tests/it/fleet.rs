@@ -90,7 +90,8 @@ async fn two_servers_behind_one_gateway() {
         &[],
     )
     .await;
-    assert_eq!(denied.status, 403);
+    // The same answer as for a server that does not exist: names are not given away.
+    assert_eq!(denied.status, 404);
     let denied_stream = request(
         addr,
         "GET",
@@ -100,7 +101,7 @@ async fn two_servers_behind_one_gateway() {
         &[],
     )
     .await;
-    assert_eq!(denied_stream.status, 403);
+    assert_eq!(denied_stream.status, 404);
 
     // Events carry their server's name; a server filter narrows the stream.
     let mut both = websocket(addr, "event=UserEvent", ADMIN).await;

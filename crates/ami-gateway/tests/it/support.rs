@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-/// Token with every right (Command and Originate included).
+/// Token with `"*"` plus Command, Originate and an action no PBX knows (Frobnicate).
 pub const ADMIN: &str = "admin-token";
 /// Token that may only Ping and list channels on `sim`, and only receive `call` events.
 pub const LIMITED: &str = "limited-token";
@@ -45,7 +45,7 @@ secret = "amp111"
 name = "admin"
 sha256 = "{admin}"
 servers = ["*"]
-actions = {{ allow = ["*", "Command", "Originate"] }}
+actions = {{ allow = ["*", "Command", "Originate", "Frobnicate"] }}
 events = ["*"]
 rate_per_second = 0
 
@@ -99,12 +99,22 @@ impl Gateway {
     /// A simulator (demo calls up) and a gateway reaching it through a recording proxy, so a
     /// test can check what the gateway sent upstream.
     pub async fn start_proxied(extra: &str) -> (Self, crate::security::proxy::RecordingProxy) {
-        let sim = ami_sim::spawn(SimConfig {
-            demo_calls: true,
-            ..SimConfig::default()
-        })
+        Self::start_proxied_with(
+            SimConfig {
+                demo_calls: true,
+                ..SimConfig::default()
+            },
+            extra,
+        )
         .await
-        .expect("simulator");
+    }
+
+    /// [`Gateway::start_proxied`] with a simulator of one's choosing (another profile ...).
+    pub async fn start_proxied_with(
+        sim_config: SimConfig,
+        extra: &str,
+    ) -> (Self, crate::security::proxy::RecordingProxy) {
+        let sim = ami_sim::spawn(sim_config).await.expect("simulator");
         let proxy = crate::security::proxy::RecordingProxy::start(sim.addr()).await;
         let gateway = Self::serve(sim, proxy.addr(), extra, None).await;
         (gateway, proxy)

@@ -2,4 +2,6 @@
 //! simulator behind a [`proxy::RecordingProxy`] where what reached the PBX matters.
 
 pub mod denied;
+pub mod names;
 pub mod proxy;
+pub mod wildcard;
