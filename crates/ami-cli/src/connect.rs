@@ -2,13 +2,10 @@
 //! names the problem and the fix.
 
 use std::io::{self, IsTerminal};
-use std::process::ExitCode;
-use std::time::Duration;
 
-use ami_client::{Client, Config, Events, Tls, TlsTrust};
+use ami_client::{Client, Config, Tls, TlsTrust};
 use anyhow::bail;
 
-use crate::cmd;
 use crate::config::{self, AuthMethod};
 use crate::conn::ConnArgs;
 use crate::output::Format;
@@ -217,87 +214,3 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
-
-/// The subcommands that talk to a server.
-#[derive(Debug)]
-pub enum Connected {
-    /// `ami action`.
-    Action(cmd::action::Args),
-    /// `ami command`.
-    Command(cmd::command::Args),
-    /// `ami events`.
-    Events(cmd::events::Args),
-    /// `ami shell`.
-    Shell(cmd::shell::Args),
-}
-
-/// A subcommand whose arguments have been checked.
-enum Ready {
-    Action(String, ami_client::Action, Common),
-    Command(cmd::command::Args),
-    Events(cmd::events::Args),
-    Shell(cmd::shell::Args),
-}
-
-/// Checks the arguments, connects (with events only for the subcommands that show them), runs
-/// the subcommand, and logs off.
-pub fn run(command: Connected) -> anyhow::Result<ExitCode> {
-    // Arguments are checked before connecting: a typo should not cost a login.
-    let ready = match command {
-        Connected::Action(args) => {
-            let action = cmd::action::parse_headers(&args.headers)
-                .and_then(|headers| cmd::action::build_action(&args.name, headers))
-                .map_err(|error| UsageError(format!("{error:#}")))?;
-            Ready::Action(args.name, action, args.common)
-        }
-        Connected::Command(args) => Ready::Command(args),
-        Connected::Events(args) => Ready::Events(args),
-        Connected::Shell(args) => Ready::Shell(args),
-    };
-    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
-    let common = match &ready {
-        Ready::Action(_, _, common) => common,
-        Ready::Command(args) => &args.common,
-        Ready::Events(args) => &args.common,
-        Ready::Shell(args) => &args.common,
-    }
-    .clone();
-    let resolved = resolve(
-        &common.conn,
-        common.config.as_deref(),
-        common.profile.as_deref(),
-    )?;
-    let config = resolved.config.events(if wants_events {
-        Events::On
-    } else {
-        Events::Off
-    });
-    let (username, tls) = (resolved.username, resolved.tls);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let client = runtime.block_on(connect(config, &username, tls))?;
-    let format = common.output;
-    let result = match ready {
-        Ready::Shell(args) => cmd::shell::run(args, &runtime, client.clone(), format),
-        Ready::Action(name, action, _) => runtime.block_on(cmd::action::run(
-            &name,
-            action,
-            &client,
-            format.unwrap_or(Format::Json),
-        )),
-        Ready::Command(args) => runtime.block_on(cmd::command::run(&args, &client, format)),
-        Ready::Events(args) => runtime.block_on(cmd::events::run(
-            args,
-            &client,
-            format.unwrap_or(Format::Ndjson),
-        )),
-    };
-    // Logging off is a courtesy: a server that does not answer must not hold up the exit.
-    runtime.block_on(async {
-        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
-    });
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    result
-}

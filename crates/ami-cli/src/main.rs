@@ -8,8 +8,14 @@ mod filter;
 mod output;
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+use ami_client::Events;
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::connect::{Common, UsageError, connect, resolve};
+use crate::output::Format;
 
 /// AMI actions, CLI commands and events as JSON; decoding of captured traffic; a simulator.
 #[derive(Debug, Parser)]
@@ -61,10 +67,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Action(args) => connect::run(connect::Connected::Action(args)),
-        Command::Cli(args) => connect::run(connect::Connected::Command(args)),
-        Command::Events(args) => connect::run(connect::Connected::Events(args)),
-        Command::Shell(args) => connect::run(connect::Connected::Shell(args)),
+        Command::Action(args) => run_connected(Connected::Action(args)),
+        Command::Cli(args) => run_connected(Connected::Command(args)),
+        Command::Events(args) => run_connected(Connected::Events(args)),
+        Command::Shell(args) => run_connected(Connected::Shell(args)),
         Command::Demo(args) => cmd::demo::main(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Bench(args) => cmd::bench::run(args),
@@ -85,4 +91,88 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The subcommands that talk to a server.
+#[derive(Debug)]
+enum Connected {
+    /// `ami action`.
+    Action(cmd::action::Args),
+    /// `ami command`.
+    Command(cmd::command::Args),
+    /// `ami events`.
+    Events(cmd::events::Args),
+    /// `ami shell`.
+    Shell(cmd::shell::Args),
+}
+
+/// A subcommand whose arguments have been checked.
+enum Ready {
+    Action(String, ami_client::Action, Common),
+    Command(cmd::command::Args),
+    Events(cmd::events::Args),
+    Shell(cmd::shell::Args),
+}
+
+/// Checks the arguments, connects (with events only for the subcommands that show them), runs
+/// the subcommand, and logs off.
+fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
+    // Arguments are checked before connecting: a typo should not cost a login.
+    let ready = match command {
+        Connected::Action(args) => {
+            let action = cmd::action::parse_headers(&args.headers)
+                .and_then(|headers| cmd::action::build_action(&args.name, headers))
+                .map_err(|error| UsageError(format!("{error:#}")))?;
+            Ready::Action(args.name, action, args.common)
+        }
+        Connected::Command(args) => Ready::Command(args),
+        Connected::Events(args) => Ready::Events(args),
+        Connected::Shell(args) => Ready::Shell(args),
+    };
+    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
+    let common = match &ready {
+        Ready::Action(_, _, common) => common,
+        Ready::Command(args) => &args.common,
+        Ready::Events(args) => &args.common,
+        Ready::Shell(args) => &args.common,
+    }
+    .clone();
+    let resolved = resolve(
+        &common.conn,
+        common.config.as_deref(),
+        common.profile.as_deref(),
+    )?;
+    let config = resolved.config.events(if wants_events {
+        Events::On
+    } else {
+        Events::Off
+    });
+    let (username, tls) = (resolved.username, resolved.tls);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(connect(config, &username, tls))?;
+    let format = common.output;
+    let result = match ready {
+        Ready::Shell(args) => cmd::shell::run(args, &runtime, client.clone(), format),
+        Ready::Action(name, action, _) => runtime.block_on(cmd::action::run(
+            &name,
+            action,
+            &client,
+            format.unwrap_or(Format::Json),
+        )),
+        Ready::Command(args) => runtime.block_on(cmd::command::run(&args, &client, format)),
+        Ready::Events(args) => runtime.block_on(cmd::events::run(
+            args,
+            &client,
+            format.unwrap_or(Format::Ndjson),
+        )),
+    };
+    // Logging off is a courtesy: a server that does not answer must not hold up the exit.
+    runtime.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(2), client.close()).await;
+    });
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
 }
