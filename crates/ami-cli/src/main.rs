@@ -5,6 +5,7 @@ mod config;
 mod conn;
 mod connect;
 mod filter;
+mod logging;
 mod output;
 
 use std::process::ExitCode;

@@ -34,10 +34,12 @@ impl Running {
         env_token: Option<&str>,
         config_token: Option<&str>,
     ) -> Self {
+        // One log file per gateway: tests run in parallel.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let stderr = std::env::temp_dir().join(format!(
             "ami-gateway-it-{}-{}.log",
             std::process::id(),
-            env_token.map_or(0, str::len)
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let mut command = Command::new(env!("CARGO_BIN_EXE_ami"));
         command
