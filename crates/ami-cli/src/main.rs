@@ -110,7 +110,7 @@ enum Connected {
 /// A subcommand whose arguments have been checked.
 enum Ready {
     Action(String, ami_client::Action, Common),
-    Command(cmd::command::Args),
+    Command(cmd::command::Args, ami_client::Action),
     Events(cmd::events::Args),
     Shell(cmd::shell::Args),
 }
@@ -126,14 +126,17 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
                 .map_err(|error| UsageError(format!("{error:#}")))?;
             Ready::Action(args.name, action, args.common)
         }
-        Connected::Command(args) => Ready::Command(args),
+        Connected::Command(args) => {
+            let action = args.action().map_err(UsageError)?;
+            Ready::Command(args, action)
+        }
         Connected::Events(args) => Ready::Events(args),
         Connected::Shell(args) => Ready::Shell(args),
     };
     let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
     let common = match &ready {
         Ready::Action(_, _, common) => common,
-        Ready::Command(args) => &args.common,
+        Ready::Command(args, _) => &args.common,
         Ready::Events(args) => &args.common,
         Ready::Shell(args) => &args.common,
     }
@@ -163,7 +166,9 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
             &client,
             format.unwrap_or(Format::Json),
         )),
-        Ready::Command(args) => runtime.block_on(cmd::command::run(&args, &client, format)),
+        Ready::Command(args, action) => {
+            runtime.block_on(cmd::command::run(&args, action, &client, format))
+        }
         Ready::Events(args) => runtime.block_on(cmd::events::run(
             args,
             &client,

@@ -34,6 +34,26 @@ impl Args {
     pub fn command(&self) -> String {
         self.words.join(" ")
     }
+
+    /// The `Command` action, checked as the encoder will check it, so that a command AMI
+    /// cannot carry (a line break in it) is refused before connecting. The error is the
+    /// message to print, with its `fix:` line.
+    pub fn action(&self) -> Result<Action, String> {
+        let action = Action::new("Command").header("Command", self.command());
+        let mut probe = bytes::BytesMut::new();
+        match ami_proto::encode_action(&action, &mut probe) {
+            Ok(()) => Ok(action),
+            Err(ami_proto::EncodeError::LineBreakInValue { .. }) => {
+                Err("the command contains a line break, which AMI cannot carry
+\
+                 fix: give one CLI command on one line (run `ami command` once per command)"
+                    .to_owned())
+            }
+            Err(error) => Err(format!(
+                "the command cannot be sent: {error}\nfix: shorten the command"
+            )),
+        }
+    }
 }
 
 /// What `ami command` prints for `text`, the output of `command`: the text itself, or, when a
@@ -59,15 +79,20 @@ pub fn render(
     }
 }
 
-/// Runs the command and prints its output. `format` is `--output`, if given.
-pub async fn run(args: &Args, client: &Client, format: Option<Format>) -> anyhow::Result<ExitCode> {
+/// Runs `action` (from [`Args::action`]) and prints its output. `format` is `--output`, if
+/// given.
+pub async fn run(
+    args: &Args,
+    action: Action,
+    client: &Client,
+    format: Option<Format>,
+) -> anyhow::Result<ExitCode> {
     let command = args.command();
     let format = if args.json {
         Some(format.unwrap_or(Format::Json))
     } else {
         format
     };
-    let action = Action::new("Command").header("Command", command.as_str());
     match client.send(action).await {
         Ok(Reply::Command(reply)) => {
             render(

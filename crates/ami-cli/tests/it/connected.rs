@@ -638,6 +638,20 @@ fn malformed_key_value_is_a_usage_error_before_connecting() {
 }
 
 #[test]
+fn a_command_with_a_line_break_is_a_usage_error_before_connecting() {
+    // No server at all: the command is refused first, once, with a fix.
+    let output = run(ami().args(["command", "core show channels\nmodule unload chan_sip.so"]));
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert_eq!(error.matches("line break").count(), 1, "{error}");
+    assert!(error.contains("fix:"), "{error}");
+    assert!(
+        !error.contains("connect"),
+        "no connection was tried: {error}"
+    );
+}
+
+#[test]
 fn profiles_from_the_config_file() {
     let sim = Sim::start(Profile::V18);
     let dir = empty_home().join("profiles");
