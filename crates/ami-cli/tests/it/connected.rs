@@ -749,7 +749,7 @@ impl Tmux {
 
     /// Waits until `check` holds for the screen; panics with the screen after 10 s.
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
             if check(&screen) {
