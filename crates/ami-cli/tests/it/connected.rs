@@ -747,7 +747,7 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// Waits until `check` holds for the screen; panics with the screen after 10 s.
+    /// Waits until `check` holds for the screen; panics with the screen after 30 s.
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
