@@ -4,7 +4,6 @@
 use std::io::{self, IsTerminal};
 
 use ami_client::{Client, Config, Tls, TlsTrust};
-use anyhow::bail;
 
 use crate::config::{self, AuthMethod};
 use crate::conn::ConnArgs;
@@ -46,7 +45,9 @@ pub fn resolve(
     config_path: Option<&std::path::Path>,
     profile: Option<&str>,
 ) -> anyhow::Result<Resolved> {
-    let selected = config::select(config_path, profile)?;
+    // Argument and configuration problems exit 2, as documented, not 1 like a failed login.
+    let usage = |error: anyhow::Error| UsageError(format!("{error:#}"));
+    let selected = config::select(config_path, profile).map_err(usage)?;
     let mut conn = conn.clone();
     if let Some(selected) = &selected {
         let profile = &selected.profile;
@@ -59,17 +60,20 @@ pub fn resolve(
         conn.md5 |= profile.auth == Some(AuthMethod::Md5);
         if conn.secret.is_none() && conn.secret_file.is_none() {
             conn.secret = selected
-                .read_secret()?
+                .read_secret()
+                .map_err(usage)?
                 .map(|secret| secret.expose().to_owned());
         }
     }
     let tls = conn.tls.unwrap_or(false) || conn.tls_ca.is_some() || conn.tls_insecure;
     let username = conn.username.clone().unwrap_or_else(|| "admin".to_owned());
     if conn.host.as_deref().is_none_or(str::is_empty) {
-        bail!(
+        return Err(UsageError(
             "no AMI host given\nfix: pass --host HOST, export AMI_HOST=HOST, or name a profile \
              with --profile NAME; `ami demo` needs no PBX"
-        );
+                .into(),
+        )
+        .into());
     }
     if conn.secret.is_none() && conn.secret_file.is_none() && io::stdin().is_terminal() {
         let host = conn.host.as_deref().unwrap_or_default();
@@ -78,11 +82,12 @@ pub fn resolve(
         conn.secret = Some(secret);
     }
     if conn.secret.is_none() && conn.secret_file.is_none() {
-        bail!(
+        return Err(UsageError(format!(
             "no AMI secret for user {username:?}\nfix: export AMI_SECRET=..., pass --secret-file \
              FILE, or use a profile with secret_env or secret_file (--profile NAME); on a \
              terminal ami asks for it"
-        );
+        ))
+        .into());
     }
     let mut config = conn.config(None)?;
     let server_name = selected

@@ -103,7 +103,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     let mut config = match &args.config {
-        Some(path) => Config::load_with_servers(path, extra)?,
+        // A configuration problem exits 2, like a bad argument.
+        Some(path) => Config::load_with_servers(path, extra)
+            .map_err(|error| crate::connect::UsageError(error.to_string()))?,
         None => Config {
             listen: ami_gateway::config::DEFAULT_LISTEN
                 .parse()
@@ -146,7 +148,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback");
     }
-    let state = AppState::start(&config)?;
+    let state =
+        AppState::start(&config).map_err(|error| crate::connect::UsageError(error.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // stdout, not the log: the one place the generated token is ever shown.
     println!("ami gateway listening on {scheme}://{addr}/");

@@ -638,6 +638,43 @@ fn malformed_key_value_is_a_usage_error_before_connecting() {
 }
 
 #[test]
+fn configuration_problems_exit_two() {
+    let dir = empty_home().join("config-problems");
+    std::fs::create_dir_all(&dir).unwrap();
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "[profiles.lab]\nhots = \"127.0.0.1\"\n").unwrap();
+    let typo = typo.to_str().unwrap();
+    for args in [
+        // No host anywhere.
+        vec!["action", "Ping"],
+        // A typo in the config file.
+        vec!["action", "Ping", "--config", typo, "--profile", "lab"],
+        // A profile the file does not have.
+        vec![
+            "command",
+            "core show uptime",
+            "--config",
+            typo,
+            "--profile",
+            "nope",
+        ],
+    ] {
+        let output = run(ami().env("AMI_SECRET", "x").args(&args));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("fix:") || stderr(&output).contains("unknown"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn a_command_with_a_line_break_is_a_usage_error_before_connecting() {
     // No server at all: the command is refused first, once, with a fix.
     let output = run(ami().args(["command", "core show channels\nmodule unload chan_sip.so"]));
@@ -679,8 +716,9 @@ fn profiles_from_the_config_file() {
     ])));
     assert_eq!(value["Response"], "Success");
 
+    // A configuration problem, like a bad argument, exits 2.
     let output = run(ami().args(["action", "--config", config, "--profile", "staging", "Ping"]));
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     let error = stderr(&output);
     assert!(
         error.contains("unknown profile \"staging\"") && error.contains("lab"),

@@ -242,7 +242,11 @@ fn config_file_with_sim_added() {
         .stdin(Stdio::null())
         .output()
         .expect("run");
-    assert!(!missing.status.success());
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "a configuration problem exits 2"
+    );
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("OFFLINE_SECRET"), "{stderr}");
 
