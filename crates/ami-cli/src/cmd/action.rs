@@ -37,15 +37,17 @@ pub fn parse_headers(arguments: &[String]) -> anyhow::Result<Vec<(String, String
     for argument in arguments {
         let Some((key, value)) = argument.split_once('=') else {
             bail!(
-                "malformed argument {argument:?}: expected Key=Value\n\
+                "malformed argument {}: expected Key=Value\n\
                  fix: write it as Key=Value, e.g. Channel=PJSIP/100; quote values with spaces: \
-                 'Data=hello world'"
+                 'Data=hello world'",
+                shown(argument)
             );
         };
         if key.is_empty() {
             bail!(
-                "malformed argument {argument:?}: the key before '=' is empty\n\
-                 fix: write it as Key=Value, e.g. Variable=name=value"
+                "malformed argument {}: the key before '=' is empty\n\
+                 fix: write it as Key=Value, e.g. Variable=name=value",
+                shown(argument)
             );
         }
         if key
@@ -53,8 +55,9 @@ pub fn parse_headers(arguments: &[String]) -> anyhow::Result<Vec<(String, String
             .any(|c| c.is_whitespace() || c.is_control() || c == ':')
         {
             bail!(
-                "malformed argument {argument:?}: a key has no spaces, colons or control \
-                 characters\nfix: write it as Key=Value, e.g. Exten=200"
+                "malformed argument {}: a key has no spaces, colons or control \
+                 characters\nfix: write it as Key=Value, e.g. Exten=200",
+                shown(argument)
             );
         }
         if value.contains(['\r', '\n']) {
@@ -67,13 +70,25 @@ pub fn parse_headers(arguments: &[String]) -> anyhow::Result<Vec<(String, String
         }
         if key.eq_ignore_ascii_case("Action") {
             bail!(
-                "malformed argument {argument:?}: the action's name is the first argument, \
-                 not a header\nfix: ami action {value} ..."
+                "malformed argument {}: the action's name is the first argument, \
+                 not a header\nfix: ami action {} ...",
+                shown(argument),
+                shown(value)
             );
         }
         headers.push((key.to_owned(), value.to_owned()));
     }
     Ok(headers)
+}
+
+/// An argument as an error message shows it: quoted, and cut when long (a 100 KB argument
+/// echoed whole buries the message; a long one may also be a pasted secret).
+fn shown(text: &str) -> String {
+    const MAX_CHARS: usize = 40;
+    match text.char_indices().nth(MAX_CHARS) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &text[..end], text.len()),
+    }
 }
 
 /// Builds the action from its name and parsed headers.
@@ -84,8 +99,9 @@ pub fn build_action(name: &str, headers: Vec<(String, String)>) -> anyhow::Resul
             .any(|c| c.is_whitespace() || c.is_control() || c == ':' || c == '=')
     {
         bail!(
-            "invalid action name {name:?}\nfix: give the action's name first, e.g. \
-             `ami action Ping` or `ami action Getvar Variable=X`"
+            "invalid action name {}\nfix: give the action's name first, e.g. \
+             `ami action Ping` or `ami action Getvar Variable=X`",
+            shown(name)
         );
     }
     let mut action = Action::new(name);
@@ -128,6 +144,18 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_arguments_are_cut_in_messages() {
+        let big = format!("X{}", "A".repeat(100_000));
+        let message = format!("{:#}", parse_headers(&[big]).expect_err("no ="));
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert!(message.contains("(100001 bytes)"), "{message}");
+        let name = format!("Bad Name{}", "é".repeat(50_000));
+        let message = format!("{:#}", build_action(&name, Vec::new()).expect_err("space"));
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert_eq!(shown("Ping"), "\"Ping\"");
+    }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| (*item).to_owned()).collect()
