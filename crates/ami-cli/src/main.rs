@@ -5,6 +5,7 @@ mod config;
 mod conn;
 mod connect;
 mod filter;
+mod listen;
 mod logging;
 mod output;
 

@@ -36,8 +36,9 @@ pub struct Args {
     /// Calls per second the embedded simulator starts (live activity for the console).
     #[arg(long, default_value_t = 0.5, requires = "sim")]
     sim_calls_per_second: f64,
-    /// Address to listen on (default: the config's `listen`, else 127.0.0.1:8080).
-    #[arg(long)]
+    /// PORT or ADDRESS:PORT to listen on; a bare port is loopback (default: the config's
+    /// `listen`, else 127.0.0.1:8080).
+    #[arg(long, value_parser = crate::listen::parse)]
     listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Overrides [tls].
     #[arg(long, requires = "tls_key")]
@@ -143,7 +144,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .map_err(|error| crate::listen::bind_error(config.listen, error))?;
     let addr = listener.local_addr().unwrap_or(config.listen);
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback");

@@ -11,8 +11,9 @@ use anyhow::Context;
 /// Arguments of `ami sim`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on (Asterisk uses 5038, and 5039 for TLS).
-    #[arg(long, default_value = "127.0.0.1:5038")]
+    /// PORT or ADDRESS:PORT to listen on; a bare port is loopback (Asterisk uses 5038, and
+    /// 5039 for TLS; 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:5038", value_parser = crate::listen::parse)]
     listen: SocketAddr,
     /// Asterisk version to imitate: 22, 13, 11 or 1.8.
     #[arg(long, default_value = "22")]
@@ -136,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+            .map_err(|error| crate::listen::bind_error(listen, error))?;
         if !listen.ip().is_loopback() {
             tracing::warn!(%listen, "listening beyond loopback: anyone who can reach it may log in");
         }

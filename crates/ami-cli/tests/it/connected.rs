@@ -675,6 +675,27 @@ fn configuration_problems_exit_two() {
 }
 
 #[test]
+fn sim_on_a_port_in_use_says_how_to_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    // A bare port is accepted (loopback), and the busy port is explained.
+    let output = run(ami().args(["sim", "--listen", &port]));
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("in use") && error.contains("fix: choose another port"),
+        "{error}"
+    );
+    let bad = run(ami().args(["sim", "--listen", "localhost"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("PORT or ADDRESS:PORT"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
 fn a_command_with_a_line_break_is_a_usage_error_before_connecting() {
     // No server at all: the command is refused first, once, with a fix.
     let output = run(ami().args(["command", "core show channels\nmodule unload chan_sip.so"]));
