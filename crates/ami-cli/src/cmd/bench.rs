@@ -41,9 +41,15 @@ pub struct Common {
     /// consumer may run on different cores).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Simulator profile when no host is given (22, 13, 11, 1.8).
-    #[arg(long, default_value = "22")]
-    pub sim_profile: String,
+    /// Asterisk version the simulator imitates when no host is given: 22, 13, 11 or 1.8
+    /// (`--sim-profile` is an old spelling).
+    #[arg(
+        long = "asterisk",
+        alias = "sim-profile",
+        value_name = "VERSION",
+        default_value = "22"
+    )]
+    pub asterisk: String,
     /// Run the simulator inside this process (own thread) rather than as `ami sim`.
     #[arg(long)]
     pub in_process: bool,
@@ -221,7 +227,7 @@ fn start_process(profile: &str, extra: &[String]) -> anyhow::Result<Server> {
             "sim",
             "--listen",
             &format!("127.0.0.1:{port}"),
-            "--profile",
+            "--asterisk",
             profile,
         ])
         .args(extra)
@@ -258,14 +264,14 @@ fn start_server(args: &Args) -> anyhow::Result<Server> {
         _ => Vec::new(),
     };
     if !common.in_process {
-        match start_process(&common.sim_profile, &extra) {
+        match start_process(&common.asterisk, &extra) {
             Ok(server) => return Ok(server),
             Err(error) => {
                 eprintln!("ami bench: {error:#}; using the simulator in this process instead")
             }
         }
     }
-    let profile: ami_sim::Profile = args.what.common().sim_profile.parse()?;
+    let profile: ami_sim::Profile = args.what.common().asterisk.parse()?;
     // The simulator gets its own single-threaded runtime on its own OS thread, so it competes
     // with the client as a separate process would (one core each on a 2-core machine).
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -818,6 +824,8 @@ mod tests {
         };
         assert_eq!((count, in_flight, common.json), (5, 2, true));
         let cli = Cli::parse_from(["x", "events", "--count", "9", "--sim-profile", "13"]);
-        assert_eq!(cli.what.common().sim_profile, "13");
+        assert_eq!(cli.what.common().asterisk, "13");
+        let cli = Cli::parse_from(["x", "events", "--asterisk", "1.8"]);
+        assert_eq!(cli.what.common().asterisk, "1.8");
     }
 }

@@ -43,10 +43,18 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     result
 }
 
-/// Runs the tour. `format` renders the results (default: tables, easiest to read).
+/// Runs the tour. `format` renders the results (default: tables, easiest to read). With
+/// tables the narration goes to stdout with them; with a machine format (`-o json` …) it goes
+/// to stderr, so stdout holds only the documents.
 pub async fn run(args: Args, format: Option<Format>) -> anyhow::Result<ExitCode> {
     let format = format.unwrap_or(Format::Table);
-    let mut out = std::io::stdout().lock();
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let mut out = Tour {
+        out: &mut stdout,
+        narration: (format != Format::Table).then_some(&mut stderr as &mut dyn Write),
+    };
+    let out = &mut out;
     let sim = ami_sim::spawn(SimConfig {
         profile: args.asterisk,
         // A few calls already up, so the list action has something to list.
@@ -56,66 +64,90 @@ pub async fn run(args: Args, format: Option<Format>) -> anyhow::Result<ExitCode>
     .await
     .map_err(|error| anyhow::anyhow!("cannot start the embedded simulator: {error}"))?;
     let addr = sim.addr();
-    step(
-        &mut out,
+    // The commands shown work as printed against a simulator kept running in another
+    // terminal (`ami sim` listens on 127.0.0.1:5038); this tour's own simulator is on a
+    // random port and gone when it ends.
+    out.step(
         &format!(
-            "Started the embedded simulator (Asterisk {}) on {addr}.",
+            "Started an embedded simulator (Asterisk {}) on {addr} for this tour. To run the \
+             commands shown below yourself, keep one running in another terminal:",
             args.asterisk.asterisk_version()
         ),
-        &format!("ami sim --profile {}", args.asterisk),
+        &format!("ami sim --asterisk {}", args.asterisk),
     )?;
-
-    step(
-        &mut out,
-        &format!("Logging in as {USERNAME:?}."),
+    out.step(
         &format!(
-            "AMI_SECRET={SECRET} ami --host {} --port {} --username {USERNAME} action Ping",
-            addr.ip(),
-            addr.port()
+            "Logging in as {USERNAME:?}. The environment tells every ami command where to \
+             connect (or use --host, --port, --username and a profile; see ami --help):"
+        ),
+        &format!(
+            "export AMI_HOST=127.0.0.1 AMI_PORT=5038 AMI_USERNAME={USERNAME} AMI_SECRET={SECRET}; \
+             ami action Ping"
         ),
     )?;
     let config = Config::new(addr.ip().to_string(), USERNAME, SECRET)
         .port(addr.port())
         .reconnect(None);
     let client = crate::connect::connect(config, USERNAME, false).await?;
-    writeln!(
-        out,
+    out.say(&format!(
         "Logged in; the banner says AMI {}.",
         client.ami_version()
-    )?;
-    let result = tour(&client, &mut out, format, Duration::from_secs(args.wait)).await;
+    ))?;
+    let result = tour(&client, out, format, Duration::from_secs(args.wait)).await;
     client.close().await;
     sim.shutdown().await;
     result?;
-    step(
-        &mut out,
-        "Done. Next: run `ami sim` in one terminal and `ami shell` (or any command above) in \
-         another.",
+    out.step(
+        "Done. Next: with `ami sim` running, try `ami shell`, or any command above.",
         "ami --help",
     )?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where the tour writes: results to `out`, narration (steps and remarks) to `narration`,
+/// or to `out` too when there is none.
+struct Tour<'a> {
+    out: &'a mut dyn Write,
+    narration: Option<&'a mut dyn Write>,
+}
+
+impl Tour<'_> {
+    /// A remark between results.
+    fn say(&mut self, line: &str) -> std::io::Result<()> {
+        let to: &mut dyn Write = match &mut self.narration {
+            Some(narration) => &mut **narration,
+            None => &mut *self.out,
+        };
+        writeln!(to, "{line}")?;
+        to.flush()
+    }
+
+    /// A step: what happens, and the command that does the same.
+    fn step(&mut self, what: &str, equivalent: &str) -> std::io::Result<()> {
+        self.say("")?;
+        self.say(&format!("==> {what}"))?;
+        self.say(&format!("    $ {equivalent}"))
+    }
+}
+
 async fn tour(
     client: &Client,
-    out: &mut impl Write,
+    out: &mut Tour<'_>,
     format: Format,
     wait: Duration,
 ) -> anyhow::Result<()> {
-    step(
-        out,
+    out.step(
         "A list action: CoreShowChannels. The items arrive as events and are gathered into one \
          result.",
         "ami action CoreShowChannels",
     )?;
     let reply = client.send(Action::new("CoreShowChannels")).await?;
-    output::write_document(out, format, &output::reply_document(&reply))?;
+    output::write_document(&mut out.out, format, &output::reply_document(&reply))?;
     if let Reply::List(list) = &reply {
-        writeln!(out, "({} channels up)", list.items.len())?;
+        out.say(&format!("({} channels up)", list.items.len()))?;
     }
 
-    step(
-        out,
+    out.step(
         "A CLI command through the Command action.",
         "ami command \"core show uptime\"",
     )?;
@@ -124,14 +156,19 @@ async fn tour(
         .send(Action::new("Command").header("Command", command))
         .await?
     {
-        Reply::Command(reply) => crate::cmd::command::render(out, command, &reply.output, None)?,
-        other => output::write_document(out, format, &output::reply_document(&other))?,
+        // The CLI's own text in a table tour; parsed records in a machine format.
+        Reply::Command(reply) => crate::cmd::command::render(
+            &mut out.out,
+            command,
+            &reply.output,
+            (format != Format::Table).then_some(format),
+        )?,
+        other => output::write_document(&mut out.out, format, &output::reply_document(&other))?,
     }
 
     // Subscribe before the Originate so the first events of the call are not missed.
     let mut events = client.subscribe(Subscription::all());
-    step(
-        out,
+    out.step(
         "Originate: a call from Local/100@demo (answers, plays a file, hangs up) to extension \
          500 in context demo.",
         "ami action Originate Channel=Local/100@demo Context=demo Exten=500 Priority=1 \
@@ -145,10 +182,9 @@ async fn tour(
         .header("CallerID", "Demo <100>")
         .header("Async", "true");
     let reply = client.send(originate).await?;
-    output::write_document(out, format, &output::reply_document(&reply))?;
+    output::write_document(&mut out.out, format, &output::reply_document(&reply))?;
 
-    step(
-        out,
+    out.step(
         "The call's events as they arrive, until every channel has hung up.",
         "ami events --filter 'Channel~Local/100@demo-'",
     )?;
@@ -159,7 +195,7 @@ async fn tour(
         let item = tokio::select! {
             item = events.recv() => item,
             () = tokio::time::sleep_until(deadline) => {
-                writeln!(out, "(stopped waiting after {}s)", wait.as_secs())?;
+                out.say(&format!("(stopped waiting after {}s)", wait.as_secs()))?;
                 break;
             }
         };
@@ -167,7 +203,11 @@ async fn tour(
             anyhow::bail!("the simulator closed the connection");
         };
         let EventItem::Event(event) = &item else {
-            output::write_stream_item(out, Format::Ndjson, &crate::cmd::events::item_value(&item))?;
+            output::write_stream_item(
+                &mut out.out,
+                Format::Ndjson,
+                &crate::cmd::events::item_value(&item),
+            )?;
             continue;
         };
         // The calls that were already up have their own events: show only this call's.
@@ -189,12 +229,16 @@ async fn tour(
             _ => {}
         }
         if format == Format::Table {
-            writeln!(out, "{}", summary(event.message()))?;
+            writeln!(out.out, "{}", summary(event.message()))?;
         } else {
-            output::write_stream_item(out, format, &output::message_value(event.message()))?;
+            output::write_stream_item(
+                &mut out.out,
+                format,
+                &output::message_value(event.message()),
+            )?;
         }
         if seen_channel && open.is_empty() {
-            writeln!(out, "(every channel of the call has hung up)")?;
+            out.say("(every channel of the call has hung up)")?;
             break;
         }
     }
@@ -229,11 +273,4 @@ fn summary(message: &ami_client::Message) -> String {
         }
     }
     line
-}
-
-fn step(out: &mut impl Write, what: &str, equivalent: &str) -> std::io::Result<()> {
-    writeln!(out)?;
-    writeln!(out, "==> {what}")?;
-    writeln!(out, "    $ {equivalent}")?;
-    out.flush()
 }

@@ -30,9 +30,16 @@ pub struct Args {
     /// $AMI_GATEWAY_TOKEN, or a fresh one printed once.
     #[arg(long)]
     sim: bool,
-    /// Asterisk version the embedded simulator imitates: 22, 13, 11 or 1.8.
-    #[arg(long, default_value = "22", requires = "sim")]
-    sim_profile: ami_sim::Profile,
+    /// Asterisk version the embedded simulator imitates: 22, 13, 11 or 1.8 (`--sim-profile`
+    /// is an old spelling).
+    #[arg(
+        long = "asterisk",
+        alias = "sim-profile",
+        value_name = "VERSION",
+        default_value = "22",
+        requires = "sim"
+    )]
+    asterisk: ami_sim::Profile,
     /// Calls per second the embedded simulator starts (live activity for the console).
     #[arg(long, default_value_t = 0.5, requires = "sim")]
     sim_calls_per_second: f64,
@@ -74,7 +81,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let sim = if args.sim {
         Some(
             ami_sim::spawn(ami_sim::SimConfig {
-                profile: args.sim_profile,
+                profile: args.asterisk,
                 demo_calls: true,
                 calls_per_second: (args.sim_calls_per_second > 0.0)
                     .then_some(args.sim_calls_per_second),

@@ -15,9 +15,14 @@ pub struct Args {
     /// 5039 for TLS; 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:5038", value_parser = crate::listen::parse)]
     listen: SocketAddr,
-    /// Asterisk version to imitate: 22, 13, 11 or 1.8.
-    #[arg(long, default_value = "22")]
-    profile: Profile,
+    /// Asterisk version to imitate: 22, 13, 11 or 1.8 (`--profile` is an old spelling).
+    #[arg(
+        long = "asterisk",
+        alias = "profile",
+        value_name = "VERSION",
+        default_value = "22"
+    )]
+    asterisk: Profile,
     /// Accounts, in manager.conf form ([name] with secret/read/write). Default: admin/amp111
     /// (read and write all) and events/events (read all, write system).
     #[arg(long)]
@@ -103,7 +108,7 @@ impl Args {
                 duration: Duration::from_millis(ms),
             });
         Ok(SimConfig {
-            profile: self.profile,
+            profile: self.asterisk,
             users,
             faults: Faults {
                 seed: self.seed,
@@ -222,6 +227,7 @@ mod tests {
         assert_eq!(config.tls, Some(TlsConfig::SelfSigned));
         assert_eq!(config.calls_per_second, Some(2.5));
         assert!(Wrapper::try_parse_from(["sim", "--profile", "12"]).is_err());
+        assert_eq!(super::tests::config(&["--asterisk", "13"]).profile, Profile::V13);
         assert!(Wrapper::try_parse_from(["sim", "--tls-cert", "x.pem"]).is_err());
     }
 }

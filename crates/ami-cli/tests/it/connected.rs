@@ -554,6 +554,69 @@ fn demo_walks_through_without_a_pbx() {
     }
 }
 
+/// Every command the demo shows works as printed, against `ami sim` kept running (here a
+/// simulator on a free port stands in for 127.0.0.1:5038).
+#[test]
+fn demo_commands_work_when_pasted() {
+    let output = run(ami().args(["demo", "--wait", "5"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let shown: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("    $ "))
+        .collect();
+    assert!(shown.len() >= 5, "{text}");
+    let export = shown
+        .iter()
+        .find_map(|line| line.split_once("; ").map(|(export, _)| export))
+        .filter(|export| export.starts_with("export AMI_HOST=127.0.0.1 AMI_PORT=5038"))
+        .unwrap_or_else(|| panic!("the login step exports the connection: {text}"));
+    let sim = Sim::start(Profile::V22);
+    let export = export.replace("AMI_PORT=5038", &format!("AMI_PORT={}", sim.port()));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_ami"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for command in shown {
+        let command = command.split_once("; ").map_or(command, |(_, rest)| rest);
+        if command.starts_with("ami sim") || command == "ami --help" {
+            continue;
+        }
+        // `ami events` follows until Ctrl-C: 3 s of it is enough to show that it runs.
+        let script = format!("{export}; timeout 3 {command}");
+        let output = run(Command::new("bash")
+            .args(["-c", &script])
+            .env("PATH", &path)
+            .env("HOME", empty_home())
+            .stdin(Stdio::null()));
+        let code = output.status.code();
+        let events = command.starts_with("ami events");
+        assert!(
+            code == Some(0) || (events && code == Some(124)),
+            "{command:?} as shown exits {code:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn demo_as_json_keeps_narration_off_stdout() {
+    let output = run(ami().args(["demo", "--wait", "5", "-o", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let documents: Vec<Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|error| panic!("stdout is JSON only ({error}):\n{text}"));
+    assert!(documents.len() >= 3, "{text}");
+    assert!(stderr(&output).contains("==> "), "{}", stderr(&output));
+}
+
 fn check_demo(text: &str) {
     for expected in [
         "Logged in",
