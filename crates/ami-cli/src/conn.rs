@@ -10,37 +10,39 @@ use ami_client::{Auth, Config, Tls, TlsTrust};
 use anyhow::{Context, bail};
 
 /// `--host`, `--port`, `--username`, `--secret-file`, `--tls` ... (flatten into a subcommand).
+/// Global, so that a command with subcommands of its own (`ami bench events`) takes them
+/// before or after its subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
     /// AMI server host; without one, commands that can start the simulator do so.
-    #[arg(long, env = "AMI_HOST")]
+    #[arg(long, global = true, env = "AMI_HOST")]
     pub host: Option<String>,
     /// AMI port (5038, or 5039 for TLS).
-    #[arg(long, env = "AMI_PORT")]
+    #[arg(long, global = true, env = "AMI_PORT")]
     pub port: Option<u16>,
     /// AMI user (`[name]` in manager.conf).
-    #[arg(long, env = "AMI_USERNAME")]
+    #[arg(long, global = true, env = "AMI_USERNAME")]
     pub username: Option<String>,
     /// The secret. Prefer AMI_SECRET or --secret-file: a flag is visible in the process list.
-    #[arg(long, env = "AMI_SECRET", hide_env_values = true)]
+    #[arg(long, global = true, env = "AMI_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// Read the secret from this file (first line).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
     /// MD5 challenge login: the secret never crosses the wire.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub md5: bool,
     /// AMI over TLS.
-    #[arg(long, env = "AMI_TLS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, env = "AMI_TLS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub tls: Option<bool>,
     /// Trust only the CA (or self-signed certificate) in this PEM file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
     /// Accept any TLS certificate (self-signed lab PBXs only: no protection against impostors).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub tls_insecure: bool,
     /// Connect + banner timeout, in seconds.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECONDS")]
     pub connect_timeout: f64,
 }
 

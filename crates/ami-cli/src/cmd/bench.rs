@@ -827,5 +827,19 @@ mod tests {
         assert_eq!(cli.what.common().asterisk, "13");
         let cli = Cli::parse_from(["x", "events", "--asterisk", "1.8"]);
         assert_eq!(cli.what.common().asterisk, "1.8");
+        // Connection flags before or after the subcommand.
+        #[derive(Debug, Parser)]
+        struct Bench {
+            #[command(flatten)]
+            args: Args,
+        }
+        for argv in [
+            ["x", "ping", "--host", "pbx", "--port", "5039"],
+            ["x", "--host", "pbx", "--port", "5039", "ping"],
+        ] {
+            let bench = Bench::parse_from(argv);
+            assert_eq!(bench.args.conn.host.as_deref(), Some("pbx"), "{argv:?}");
+            assert_eq!(bench.args.conn.port, Some(5039), "{argv:?}");
+        }
     }
 }

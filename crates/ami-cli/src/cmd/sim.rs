@@ -227,7 +227,10 @@ mod tests {
         assert_eq!(config.tls, Some(TlsConfig::SelfSigned));
         assert_eq!(config.calls_per_second, Some(2.5));
         assert!(Wrapper::try_parse_from(["sim", "--profile", "12"]).is_err());
-        assert_eq!(super::tests::config(&["--asterisk", "13"]).profile, Profile::V13);
+        assert_eq!(
+            super::tests::config(&["--asterisk", "13"]).profile,
+            Profile::V13
+        );
         assert!(Wrapper::try_parse_from(["sim", "--tls-cert", "x.pem"]).is_err());
     }
 }
