@@ -25,6 +25,9 @@ pub enum Format {
     Table,
     /// YAML (a `---` document per streamed item).
     Yaml,
+    /// One line per event or record: its name and the few headers that tell a call's story
+    /// (channel, state, extension, application, cause …), as `ami demo` shows events.
+    Summary,
 }
 
 /// A result to print.
@@ -105,6 +108,14 @@ pub fn write_document(out: &mut impl Write, format: Format, document: &Document)
             None => write_pairs(out, &document.value)?,
         },
         Format::Yaml => write_yaml(out, &document.value)?,
+        Format::Summary => match &document.records {
+            Some(records) => {
+                for record in records {
+                    writeln!(out, "{}", story_line(record))?;
+                }
+            }
+            None => writeln!(out, "{}", story_line(&document.value))?,
+        },
     }
     out.flush()
 }
@@ -126,8 +137,54 @@ pub fn write_stream_item(out: &mut impl Write, format: Format, value: &Value) ->
             out.write_all(b"---\n")?;
             write_yaml(out, value)?;
         }
+        Format::Summary => writeln!(out, "{}", story_line(value))?,
     }
     out.flush()
+}
+
+/// The headers worth reading in a one-line summary, in this order; the rest are left out.
+const STORY_HEADERS: [&str; 13] = [
+    "Channel",
+    "DestChannel",
+    "ChannelStateDesc",
+    "Exten",
+    "Application",
+    "AppData",
+    "Variable",
+    "Value",
+    "UserEvent",
+    "Response",
+    "Message",
+    "DialStatus",
+    "Cause-txt",
+];
+
+/// `Event  Name=value ...` with the headers of [`STORY_HEADERS`] a message has (an event, a
+/// list item or a response); a stream marker (`_lagged`, `_connection`) is shown whole.
+pub fn story_line(value: &Value) -> String {
+    let Some(object) = value.as_object() else {
+        return cell(value);
+    };
+    let Some(name) = object
+        .get("Event")
+        .or_else(|| object.get("Response"))
+        .and_then(Value::as_str)
+    else {
+        return summary_line(value);
+    };
+    let mut line = format!("{name:<18}");
+    for header in STORY_HEADERS {
+        if let Some(found) = object
+            .get(header)
+            .filter(|_| !(header == "Response" && !object.contains_key("Event")))
+        {
+            line.push_str(&format!(
+                " {header}={}",
+                cell(found).replace(['\r', '\n'], " ")
+            ));
+        }
+    }
+    line
 }
 
 /// True when `error` comes from writing to a reader that went away (`ami ... | head`): the

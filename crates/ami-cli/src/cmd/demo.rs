@@ -229,7 +229,11 @@ async fn tour(
             _ => {}
         }
         if format == Format::Table {
-            writeln!(out.out, "{}", summary(event.message()))?;
+            writeln!(
+                out.out,
+                "{}",
+                output::story_line(&output::message_value(event.message()))
+            )?;
         } else {
             output::write_stream_item(
                 &mut out.out,
@@ -247,30 +251,3 @@ async fn tour(
 
 /// The prefix of the originated call's channel names.
 const OUR_CHANNEL: &str = "Local/100@demo-";
-
-/// The headers worth reading in a tour, in this order; the rest are left out of the summary.
-const SUMMARY_HEADERS: [&str; 12] = [
-    "Channel",
-    "DestChannel",
-    "ChannelStateDesc",
-    "Exten",
-    "Application",
-    "AppData",
-    "Variable",
-    "Value",
-    "UserEvent",
-    "Response",
-    "DialStatus",
-    "Cause-txt",
-];
-
-/// `Event  Name=value ...` with the few headers that tell the story of a call.
-fn summary(message: &ami_client::Message) -> String {
-    let mut line = format!("{:<18}", message.event_name().unwrap_or_default());
-    for name in SUMMARY_HEADERS {
-        if let Some(value) = message.get(name) {
-            line.push_str(&format!(" {name}={value}"));
-        }
-    }
-    line
-}

@@ -31,7 +31,7 @@ use crate::output::{self, Format};
     !CLI COMMAND             run a CLI command, e.g. !core show channels\n  \
     :events on|off           show or hide events (shown by default)\n  \
     :filter [EXPR ...]       show only matching events (as ami events --filter); none clears\n  \
-    :output FORMAT           json, ndjson, table or yaml\n  \
+    :output FORMAT           json, ndjson, table, yaml or summary\n  \
     help, quit (or Ctrl-D)\n\n\
     Quote values with spaces: Originate Channel=Local/100@demo CallerID=\"Demo <100>\"\n\
     History is kept in $XDG_STATE_HOME/amikit/history (~/.local/state/amikit/history);\n\
@@ -144,7 +144,7 @@ const HELP: &str = "ACTION [Key=Value ...]   send an action, e.g. Getvar Variabl
 !CLI COMMAND             run a CLI command, e.g. !core show channels\n\
 :events on|off           show or hide events\n\
 :filter [EXPR ...]       show only matching events (Event=Hangup, Channel~PJSIP/, !Event=VarSet)\n\
-:output FORMAT           json, ndjson, table or yaml\n\
+:output FORMAT           json, ndjson, table, yaml or summary\n\
 quit                     leave (or Ctrl-D)";
 
 fn lock(view: &Mutex<EventView>) -> std::sync::MutexGuard<'_, EventView> {
@@ -187,10 +187,10 @@ fn builtin(text: &str, view: &Mutex<EventView>, format: &mut Format) -> anyhow::
         }
         "output" => {
             let [name] = rest else {
-                anyhow::bail!("usage: :output json|ndjson|table|yaml");
+                anyhow::bail!("usage: :output json|ndjson|table|yaml|summary");
             };
             *format = <Format as clap::ValueEnum>::from_str(name, true).map_err(|_| {
-                anyhow::anyhow!("unknown format {name:?}: use json, ndjson, table or yaml")
+                anyhow::anyhow!("unknown format {name:?}: use json, ndjson, table, yaml or summary")
             })?;
             lock(view).format = Some(*format);
         }

@@ -435,6 +435,49 @@ fn events_count_and_filter() {
 }
 
 #[test]
+fn events_in_the_one_line_summary_view() {
+    let sim = Sim::start(Profile::V22);
+    let mut child = sim
+        .ami()
+        .args([
+            "events",
+            "--count",
+            "2",
+            "-o",
+            "summary",
+            "--filter",
+            "Event=UserEvent",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut user_event = sim.ami();
+    user_event.args([
+        "action",
+        "UserEvent",
+        "UserEvent=CliTest",
+        "Channel=Local/1@demo",
+    ]);
+    let pump = Pump::start(user_event, Duration::from_millis(100));
+    let output = child.wait_with_output().unwrap();
+    pump.stop();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for line in lines {
+        assert!(line.starts_with("UserEvent "), "{line}");
+        assert!(line.contains(" UserEvent=CliTest"), "{line}");
+        assert!(line.contains(" Channel=Local/1@demo"), "{line}");
+        assert!(
+            !line.contains("Privilege="),
+            "only the story's headers: {line}"
+        );
+    }
+}
+
+#[test]
 fn events_duration_ends_the_stream() {
     let sim = Sim::start(Profile::V13);
     let started = Instant::now();
