@@ -173,10 +173,13 @@ pub fn story_line(value: &Value) -> String {
         return summary_line(value);
     };
     let mut line = format!("{name:<18}");
+    // A response is already named by its Response value; an event's Response header
+    // (OriginateResponse) is part of its story.
+    let is_event = object.contains_key("Event");
     for header in STORY_HEADERS {
         if let Some(found) = object
             .get(header)
-            .filter(|_| !(header == "Response" && !object.contains_key("Event")))
+            .filter(|_| is_event || header != "Response")
         {
             line.push_str(&format!(
                 " {header}={}",
