@@ -437,7 +437,7 @@ fn events_count_and_filter() {
 #[test]
 fn events_in_the_one_line_summary_view() {
     let sim = Sim::start(Profile::V22);
-    let mut child = sim
+    let child = sim
         .ami()
         .args([
             "events",
