@@ -55,6 +55,8 @@ pub struct Profile {
     pub tls: Option<bool>,
     /// PEM file of the CA (or self-signed certificate) to trust instead of the system roots.
     pub tls_ca: Option<PathBuf>,
+    /// SHA-256 fingerprint of the one server certificate to trust (see `--tls-pin`).
+    pub tls_pin: Option<String>,
     /// Accept any certificate (lab PBXs with self-signed certificates only).
     pub tls_insecure: Option<bool>,
     /// Name to check the certificate against, when it differs from `host`.
@@ -138,7 +140,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
         } else {
             message.push_str(
                 "\nfix: a profile is a `[profiles.NAME]` table with host, port, username, \
-                 secret_env or secret_file, tls, tls_ca, tls_insecure, tls_server_name, auth",
+                 secret_env or secret_file, tls, tls_ca, tls_pin, tls_insecure, tls_server_name, auth",
             );
         }
         anyhow::anyhow!(message)

@@ -38,6 +38,10 @@ pub struct ConnArgs {
     /// Trust only the CA (or self-signed certificate) in this PEM file.
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Trust only a server certificate with this SHA-256 fingerprint (64 hex digits, `:`
+    /// allowed, as `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints it).
+    #[arg(long, global = true, value_name = "SHA256", value_parser = parse_pin)]
+    pub tls_pin: Option<[u8; 32]>,
     /// Accept any TLS certificate (self-signed lab PBXs only: no protection against impostors).
     #[arg(long, global = true)]
     pub tls_insecure: bool,
@@ -70,7 +74,7 @@ impl ConnArgs {
     /// A client configuration for `host` (the flag's, or the one given, such as a simulator's
     /// address) with the other settings from flags and environment.
     pub fn config(&self, host: Option<(&str, u16)>) -> anyhow::Result<Config> {
-        let tls = self.tls.unwrap_or(false) || self.tls_ca.is_some() || self.tls_insecure;
+        let tls = self.wants_tls();
         let (host, port) = match host {
             Some((host, port)) => (host.to_owned(), port),
             None => {
@@ -88,18 +92,41 @@ impl ConnArgs {
             config = config.auth(Auth::Md5);
         }
         if tls {
-            let trust = match (&self.tls_ca, self.tls_insecure) {
-                (_, true) => TlsTrust::InsecureAcceptAny,
-                (Some(path), false) => TlsTrust::CaFile(path.clone()),
-                (None, false) => TlsTrust::SystemRoots,
-            };
             config = config.tls(Tls {
-                trust,
+                trust: self.trust(),
                 server_name: None,
             });
         }
         Ok(config)
     }
+
+    /// Whether TLS is asked for, by `--tls` or by any option that only TLS uses.
+    pub fn wants_tls(&self) -> bool {
+        self.tls.unwrap_or(false)
+            || self.tls_ca.is_some()
+            || self.tls_pin.is_some()
+            || self.tls_insecure
+    }
+
+    /// What the TLS connection trusts: `--tls-insecure` over `--tls-pin` over `--tls-ca` over
+    /// the system's roots.
+    pub fn trust(&self) -> TlsTrust {
+        match (self.tls_insecure, self.tls_pin, &self.tls_ca) {
+            (true, _, _) => TlsTrust::InsecureAcceptAny,
+            (false, Some(pin), _) => TlsTrust::Sha256Pins(vec![pin]),
+            (false, None, Some(path)) => TlsTrust::CaFile(path.clone()),
+            (false, None, None) => TlsTrust::SystemRoots,
+        }
+    }
+}
+
+/// `--tls-pin` / a profile's `tls_pin`.
+pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
+    ami_client::parse_sha256_pin(text).ok_or_else(|| {
+        "expected a SHA-256 fingerprint: 64 hex digits, `:` allowed (openssl x509 -noout \
+         -fingerprint -sha256 -in cert.pem)"
+            .to_owned()
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal};
 
-use ami_client::{Client, Config, Tls, TlsTrust};
+use ami_client::{Client, Config, Tls};
 
 use crate::config::{self, AuthMethod};
 use crate::conn::ConnArgs;
@@ -56,6 +56,13 @@ pub fn resolve(
         conn.username = conn.username.or_else(|| profile.username.clone());
         conn.tls = conn.tls.or(profile.tls);
         conn.tls_ca = conn.tls_ca.or_else(|| selected.tls_ca());
+        if conn.tls_pin.is_none()
+            && let Some(pin) = &profile.tls_pin
+        {
+            let pin = crate::conn::parse_pin(pin)
+                .map_err(|why| UsageError(format!("profile's tls_pin: {why}")))?;
+            conn.tls_pin = Some(pin);
+        }
         conn.tls_insecure |= profile.tls_insecure.unwrap_or(false);
         conn.md5 |= profile.auth == Some(AuthMethod::Md5);
         if conn.secret.is_none() && conn.secret_file.is_none() {
@@ -65,7 +72,7 @@ pub fn resolve(
                 .map(|secret| secret.expose().to_owned());
         }
     }
-    let tls = conn.tls.unwrap_or(false) || conn.tls_ca.is_some() || conn.tls_insecure;
+    let tls = conn.wants_tls();
     let username = conn.username.clone().unwrap_or_else(|| "admin".to_owned());
     if conn.host.as_deref().is_none_or(str::is_empty) {
         return Err(UsageError(
@@ -95,13 +102,8 @@ pub fn resolve(
         .and_then(|selected| selected.profile.tls_server_name.clone());
     if let (true, Some(server_name)) = (tls, server_name) {
         // The shared flags have no server-name option; a profile's replaces the host's.
-        let trust = match (conn.tls_insecure, conn.tls_ca) {
-            (true, _) => TlsTrust::InsecureAcceptAny,
-            (false, Some(ca)) => TlsTrust::CaFile(ca),
-            (false, None) => TlsTrust::SystemRoots,
-        };
         config = config.tls(Tls {
-            trust,
+            trust: conn.trust(),
             server_name: Some(server_name),
         });
     }
@@ -148,7 +150,8 @@ pub fn explain(
         format!(
             "the TLS connection to {address} failed: {text}\n\
              fix: for a self-signed or private-CA certificate pass --tls-ca FILE (or tls_ca in \
-             the profile); check that {address} is the TLS port (5039 by default); if the server \
+             the profile), or pin the server's certificate with --tls-pin SHA256 (tls_pin); \
+             check that {address} is the TLS port (5039 by default); if the server \
              does not speak TLS, leave out --tls / AMI_TLS"
         )
     } else if error.is_timeout() {

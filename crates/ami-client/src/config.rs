@@ -44,11 +44,33 @@ pub enum TlsTrust {
     /// with Mozilla's roots as a fallback when none is found.
     #[default]
     SystemRoots,
-    /// Only the CA certificate(s) in this PEM file (a private PBX CA, a self-signed cert).
+    /// Only the CA certificate(s) in this PEM file (a private PBX CA), or a server certificate
+    /// that is exactly one of them (and names the server): a self-signed PBX certificate made
+    /// with `openssl req -x509` is marked as a CA, which strict verification refuses as a
+    /// server's own.
     CaFile(PathBuf),
+    /// Only a server certificate whose SHA-256 fingerprint (of its DER bytes, as `openssl
+    /// x509 -fingerprint -sha256` prints it) is one of these, whatever names it carries.
+    /// Parse the text form with [`parse_sha256_pin`].
+    Sha256Pins(Vec<[u8; 32]>),
     /// Accept any certificate. Explicit, off by default: for self-signed lab PBXs only, as it
     /// offers no protection against an impostor.
     InsecureAcceptAny,
+}
+
+/// A SHA-256 certificate fingerprint from its text form: 64 hex digits, in either case, with
+/// or without `:` between bytes (`AB:CD:...` as openssl prints it). `None` if it is not one.
+pub fn parse_sha256_pin(text: &str) -> Option<[u8; 32]> {
+    let digits: Vec<u8> = text.trim().bytes().filter(|b| *b != b':').collect();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut pin = [0u8; 32];
+    for (byte, pair) in pin.iter_mut().zip(digits.chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(pin)
 }
 
 /// AMI over TLS (Asterisk's port 5039).

@@ -49,7 +49,7 @@ pub use ami_proto::{Action, Message};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust};
+pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
 pub use error::{Error, Result};
 pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
 

@@ -4,6 +4,7 @@ use std::io::BufReader;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use sha2::Digest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -50,22 +51,45 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::new(Kind::Tls(e.to_string())))?;
+    let custom = |check: Check| {
+        Arc::new(Verifier {
+            check,
+            provider: provider.clone(),
+        })
+    };
     let config = match &tls.trust {
         TlsTrust::InsecureAcceptAny => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_custom_certificate_verifier(custom(Check::AcceptAny))
             .with_no_client_auth(),
         TlsTrust::CaFile(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let added = add_pem_file(&mut roots, path)?;
-            if added == 0 {
+            let given = read_pem_certs(path)?;
+            if given.is_empty() {
                 return Err(Error::new(Kind::Config(format!(
                     "no certificate found in {}",
                     path.display()
                 ))));
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in &given {
+                // A certificate that cannot be a trust anchor may still be pinned exactly.
+                let _ = roots.add(cert.clone());
+            }
+            let chain = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .ok();
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(custom(Check::ChainOrExact { chain, given }))
+                .with_no_client_auth()
         }
+        TlsTrust::Sha256Pins(pins) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(custom(Check::Sha256(pins.clone())))
+            .with_no_client_auth(),
         TlsTrust::SystemRoots => {
             let mut roots = rustls::RootCertStore::empty();
             for bundle in SYSTEM_BUNDLES {
@@ -83,39 +107,97 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig> {
     Ok(config)
 }
 
-fn add_pem_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<usize> {
+/// The certificates of a PEM file.
+fn read_pem_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::new(Kind::Config(format!(
             "cannot read CA file {}: {e}",
             path.display()
         )))
     })?;
-    let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-        let cert = cert
-            .map_err(|e| Error::new(Kind::Config(format!("bad PEM in {}: {e}", path.display()))))?;
-        if roots.add(cert).is_ok() {
-            added += 1;
-        }
-    }
-    Ok(added)
+    rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::new(Kind::Config(format!("bad PEM in {}: {e}", path.display()))))
 }
 
-/// The explicit insecure mode: every certificate is accepted, signatures are still checked so
-/// the handshake itself is sound.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+fn add_pem_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<usize> {
+    Ok(read_pem_certs(path)?
+        .into_iter()
+        .filter(|cert| roots.add(cert.clone()).is_ok())
+        .count())
+}
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+/// How a server certificate is checked when the standard verifier alone will not do.
+#[derive(Debug)]
+enum Check {
+    /// The explicit insecure mode: every certificate is accepted.
+    AcceptAny,
+    /// A chain to one of the given certificates (when they can be trust anchors), or a server
+    /// certificate that is exactly one of them and names the server.
+    ChainOrExact {
+        chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+        given: Vec<rustls::pki_types::CertificateDer<'static>>,
+    },
+    /// A server certificate with one of these SHA-256 fingerprints.
+    Sha256(Vec<[u8; 32]>),
+}
+
+/// Checks the server certificate as [`Check`] says; handshake signatures are always checked,
+/// so the session itself is sound in every mode.
+#[derive(Debug)]
+struct Verifier {
+    check: Check,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
     ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        let accepted = rustls::client::danger::ServerCertVerified::assertion;
+        match &self.check {
+            Check::AcceptAny => Ok(accepted()),
+            Check::ChainOrExact { chain, given } => {
+                if given
+                    .iter()
+                    .any(|cert| cert.as_ref() == end_entity.as_ref())
+                {
+                    // Its chain is itself; its name must still be the server's.
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                    return Ok(accepted());
+                }
+                match chain {
+                    Some(chain) => chain.verify_server_cert(
+                        end_entity,
+                        intermediates,
+                        server_name,
+                        ocsp_response,
+                        now,
+                    ),
+                    None => Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::UnknownIssuer,
+                    )),
+                }
+            }
+            Check::Sha256(pins) => {
+                let fingerprint: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+                if pins.contains(&fingerprint) {
+                    Ok(accepted())
+                } else {
+                    Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::ApplicationVerificationFailure,
+                    ))
+                }
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -128,7 +210,7 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -142,11 +224,13 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -1107,6 +1107,62 @@ fn secret_is_asked_for_on_a_terminal_without_echo() {
 }
 
 #[test]
+fn tls_pin_trusts_exactly_one_certificate() {
+    use sha2::Digest;
+    let sim = Sim::with(SimConfig {
+        tls: Some(ami_sim::TlsConfig::SelfSigned),
+        ..SimConfig::default()
+    });
+    let pem = sim.handle().tls_cert_pem().unwrap().to_owned();
+    let der = rustls_pemfile::certs(&mut pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let pin: Vec<String> = sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let pin = pin.join(":");
+    let value = json(&run(sim.ami().args(["action", "Ping", "--tls-pin", &pin])));
+    assert_eq!(value["Response"], "Success");
+
+    // From a profile too.
+    let dir = empty_home().join(format!("pin-{}", sim.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.pinned]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"admin\"\n\
+             secret_env = \"LAB_SECRET\"\ntls_pin = \"{}\"\n",
+            sim.port(),
+            pin.to_lowercase().replace(':', "")
+        ),
+    )
+    .unwrap();
+    let value = json(&run(ami()
+        .args([
+            "action",
+            "Ping",
+            "--config",
+            config.to_str().unwrap(),
+            "--profile",
+            "pinned",
+        ])
+        .env("LAB_SECRET", "amp111")));
+    assert_eq!(value["Response"], "Success");
+
+    // Another certificate's pin is a TLS failure; a malformed pin an argument error.
+    let wrong = run(sim
+        .ami()
+        .args(["action", "Ping", "--tls-pin", &"00".repeat(32)]));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(stderr(&wrong).contains("TLS"), "{}", stderr(&wrong));
+    let malformed = run(sim.ami().args(["action", "Ping", "--tls-pin", "abc"]));
+    assert_eq!(malformed.status.code(), Some(2), "{}", stderr(&malformed));
+}
+
+#[test]
 fn tls_profile_with_a_private_ca_and_server_name() {
     let sim = Sim::with(SimConfig {
         tls: Some(ami_sim::TlsConfig::SelfSigned),

@@ -557,6 +557,54 @@ async fn tls_trust_modes(profile: Profile) {
     sim.shutdown().await;
 }
 
+/// A self-signed certificate as `openssl req -x509` makes it: marked as a CA, which strict
+/// verification refuses as a server's own certificate. Trusting that very file works, and so
+/// does pinning its SHA-256; another pin is refused.
+#[tokio::test]
+async fn a_self_signed_ca_certificate_is_trusted_exactly_or_by_pin() {
+    use sha2::Digest;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("certificate");
+    let dir = std::env::temp_dir().join(format!("amikit-client-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    let sim = spawn(Profile::V22, |config| {
+        config.tls = Some(ami_sim::TlsConfig::Files {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+        });
+    })
+    .await;
+    let tls = |trust| Tls {
+        trust,
+        server_name: Some("localhost".into()),
+    };
+    let exact = Client::connect(config(&sim).tls(tls(TlsTrust::CaFile(cert_path.clone()))))
+        .await
+        .expect("the very certificate given as the CA file");
+    exact.ping().await.expect("ping");
+    exact.close().await;
+    let fingerprint: [u8; 32] = sha2::Sha256::digest(cert.der()).into();
+    let text: Vec<String> = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+    let pin = ami_client::parse_sha256_pin(&text.join(":")).expect("openssl's form parses");
+    assert_eq!(pin, fingerprint);
+    let pinned = Client::connect(config(&sim).tls(tls(TlsTrust::Sha256Pins(vec![pin]))))
+        .await
+        .expect("pinned");
+    pinned.ping().await.expect("ping");
+    pinned.close().await;
+    let wrong = Client::connect(config(&sim).tls(tls(TlsTrust::Sha256Pins(vec![[7; 32]]))))
+        .await
+        .expect_err("another pin is refused");
+    assert!(wrong.is_io(), "{wrong}");
+    let _ = std::fs::remove_dir_all(&dir);
+    sim.shutdown().await;
+}
+
 macro_rules! every_profile {
     ($($module:ident => $profile:expr),* $(,)?) => {$(
         mod $module {
