@@ -55,6 +55,10 @@ pub struct ServerConfig {
     /// PEM file of the CA (or self-signed certificate) to trust for AMI over TLS.
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
+    /// SHA-256 fingerprint of the one certificate to trust for AMI over TLS (64 hex digits,
+    /// `:` allowed, as openssl prints it); wins over `tls_ca`.
+    #[serde(default)]
+    pub tls_pin: Option<String>,
     /// Timeout for each action, in milliseconds (default 10,000).
     #[serde(default = "default_action_timeout_ms")]
     pub action_timeout_ms: u64,
@@ -112,10 +116,20 @@ impl ServerConfig {
         if self.md5 {
             config = config.auth(ami_client::Auth::Md5);
         }
-        if self.tls || self.tls_ca.is_some() {
-            let trust = match &self.tls_ca {
-                Some(path) => ami_client::TlsTrust::CaFile(path.clone()),
-                None => ami_client::TlsTrust::SystemRoots,
+        if self.tls || self.tls_ca.is_some() || self.tls_pin.is_some() {
+            let pin = match &self.tls_pin {
+                Some(text) => Some(ami_client::parse_sha256_pin(text).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "server {:?}: tls_pin is not a SHA-256 fingerprint (64 hex digits)",
+                        self.name
+                    ))
+                })?),
+                None => None,
+            };
+            let trust = match (pin, &self.tls_ca) {
+                (Some(pin), _) => ami_client::TlsTrust::Sha256Pins(vec![pin]),
+                (None, Some(path)) => ami_client::TlsTrust::CaFile(path.clone()),
+                (None, None) => ami_client::TlsTrust::SystemRoots,
             };
             config = config.tls(ami_client::Tls {
                 trust,
@@ -375,6 +389,19 @@ mod tests {
         assert!(Config::parse(&minimal("secret_env = \"X\"\n")).is_err());
         assert!(Config::parse("servers = []").is_err());
         assert!(Config::parse("").is_err());
+    }
+
+    #[test]
+    fn a_tls_pin_is_checked_when_the_client_settings_are_made() {
+        let pin = "AB:".repeat(31) + "AB";
+        let good = Config::parse(&minimal(&format!("tls_pin = \"{pin}\"\n"))).expect("valid");
+        let client = good.servers[0].client_config().expect("a valid pin");
+        assert!(format!("{client:?}").contains("Sha256Pins"), "{client:?}");
+        let bad = Config::parse(&minimal("tls_pin = \"abc\"\n")).expect("parses");
+        let error = bad.servers[0]
+            .client_config()
+            .expect_err("not a fingerprint");
+        assert!(error.to_string().contains("tls_pin"), "{error}");
     }
 
     #[test]

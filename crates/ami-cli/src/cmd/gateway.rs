@@ -107,6 +107,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             md5: false,
             tls: false,
             tls_ca: None,
+            tls_pin: None,
             action_timeout_ms: 10_000,
         })
         .collect();
