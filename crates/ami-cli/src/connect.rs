@@ -16,6 +16,10 @@ pub struct Common {
     /// command unless --json; tables in shell].
     #[arg(long, short = 'o', value_enum, value_name = "FORMAT")]
     pub output: Option<Format>,
+    /// Table columns to show, in this order (comma-separated, any case), e.g.
+    /// `--columns Channel,ChannelStateDesc,Duration`.
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    pub columns: Option<Vec<String>>,
     /// Config file with connection profiles [default: ~/.config/amikit/config.toml].
     #[arg(long, env = "AMI_CONFIG", value_name = "PATH")]
     pub config: Option<std::path::PathBuf>,

@@ -68,6 +68,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let columns = match &cli.command {
+        Command::Action(args) => args.common.columns.clone(),
+        Command::Cli(args) => args.common.columns.clone(),
+        Command::Events(args) => args.common.columns.clone(),
+        Command::Shell(args) => args.common.columns.clone(),
+        _ => None,
+    };
+    output::set_table_style(output::TableStyle {
+        width: terminal_width(),
+        columns,
+    });
     let result = match cli.command {
         Command::Action(args) => run_connected(Connected::Action(args)),
         Command::Cli(args) => run_connected(Connected::Command(args)),
@@ -93,6 +104,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The width tables fit: the terminal's, when stdout is one (`COLUMNS` wins, as with `ls`).
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|columns| columns.parse().ok())
+        .or_else(|| terminal_size::terminal_size().map(|(width, _)| usize::from(width.0)))
 }
 
 /// The subcommands that talk to a server.

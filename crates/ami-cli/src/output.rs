@@ -206,15 +206,19 @@ fn write_compact_line(out: &mut impl Write, value: &Value) -> io::Result<()> {
 }
 
 /// A cell's text: strings as they are, repeated headers joined with `, `, `{"latin1": s}` as
-/// `s`, nested values as compact JSON.
+/// `s`, other objects as `key=value` pairs.
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(text) => text.clone(),
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
-        Value::Object(map) if map.len() == 1 && map.get("latin1").is_some_and(Value::is_string) => {
-            map.get("latin1").map(cell).unwrap_or_default()
-        }
+        Value::Object(map) if is_latin1(map) => map.get("latin1").map(cell).unwrap_or_default(),
+        // Never JSON text in a cell: `key=value` pairs.
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| format!("{key}={}", cell(value)))
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }
@@ -232,40 +236,171 @@ fn is_constant_noise(key: &str, rows: &[&Map<String, Value>]) -> bool {
     rows.iter().all(|row| row.get(key) == first)
 }
 
-/// Records as aligned columns; the columns are every key, in first-seen order. Records that
-/// are not objects (lines of CLI text) are printed one per line.
+/// How tables are laid out beyond their records: set once by `main` from the command line
+/// and the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStyle {
+    /// Fit this many columns of text (stdout is a terminal this wide): long cells are cut and
+    /// the columns that do not fit are left out, with a note saying so.
+    pub width: Option<usize>,
+    /// Only these columns, in this order (`--columns`; names compare case-insensitively).
+    pub columns: Option<Vec<String>>,
+}
+
+static TABLE_STYLE: std::sync::OnceLock<TableStyle> = std::sync::OnceLock::new();
+
+/// Sets how tables are laid out for the rest of the process (the first call wins).
+pub fn set_table_style(style: TableStyle) {
+    let _ = TABLE_STYLE.set(style);
+}
+
+/// Longest cell shown when a table is fitted to a terminal.
+const MAX_CELL_CHARS: usize = 40;
+
+/// Records as aligned columns, laid out as [`set_table_style`] says. The columns are every
+/// key, in first-seen order, nested values flattened (`members.0.name`); a list of several
+/// item types (QueueStatus: QueueParams, QueueMember, QueueEntry) gets one table per type;
+/// records that are not objects (lines of CLI text) are printed one per line; an empty list
+/// says so.
 pub fn write_table(out: &mut impl Write, records: &[Value]) -> io::Result<()> {
-    let objects: Vec<&Map<String, Value>> = records.iter().filter_map(Value::as_object).collect();
-    if objects.len() != records.len() {
+    write_table_styled(
+        out,
+        records,
+        TABLE_STYLE.get().unwrap_or(&TableStyle::default()),
+    )
+}
+
+fn write_table_styled(
+    out: &mut impl Write,
+    records: &[Value],
+    style: &TableStyle,
+) -> io::Result<()> {
+    if records.is_empty() {
+        return out.write_all(b"(no items)\n");
+    }
+    if records.iter().any(|record| !record.is_object()) {
         for record in records {
             out.write_all(cell(record).as_bytes())?;
             out.write_all(b"\n")?;
         }
         return Ok(());
     }
+    let flat: Vec<Map<String, Value>> = records.iter().map(flatten).collect();
+    // One table per item type, in the order the types first appear.
+    let mut kinds: Vec<Option<&Value>> = Vec::new();
+    for record in &flat {
+        let kind = record.get("Event");
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.len() < 2 {
+        let rows: Vec<&Map<String, Value>> = flat.iter().collect();
+        return write_one_table(out, &rows, style, false);
+    }
+    for (index, kind) in kinds.iter().enumerate() {
+        let rows: Vec<&Map<String, Value>> = flat
+            .iter()
+            .filter(|row| row.get("Event") == *kind)
+            .collect();
+        if index > 0 {
+            out.write_all(b"\n")?;
+        }
+        let name = kind.map(cell).unwrap_or_else(|| "(no Event)".to_owned());
+        writeln!(out, "{name} ({})", rows.len())?;
+        // The heading names the type: no Event column under it.
+        write_one_table(out, &rows, style, true)?;
+    }
+    Ok(())
+}
+
+/// A record with nested objects and arrays of objects spread into `parent.child` keys, so
+/// no cell ever holds JSON text.
+fn flatten(record: &Value) -> Map<String, Value> {
+    fn spread(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
+        match value {
+            Value::Object(map) if !is_latin1(map) => {
+                for (key, inner) in map {
+                    spread(&format!("{prefix}.{key}"), inner, out);
+                }
+            }
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                for (index, inner) in items.iter().enumerate() {
+                    spread(&format!("{prefix}.{index}"), inner, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.clone());
+            }
+        }
+    }
+    let mut out = Map::new();
+    match record.as_object() {
+        Some(map) => {
+            for (key, value) in map {
+                spread(key, value, &mut out);
+            }
+        }
+        None => {
+            out.insert("value".to_owned(), record.clone());
+        }
+    }
+    out
+}
+
+fn is_latin1(map: &Map<String, Value>) -> bool {
+    map.len() == 1 && map.get("latin1").is_some_and(Value::is_string)
+}
+
+fn write_one_table(
+    out: &mut impl Write,
+    objects: &[&Map<String, Value>],
+    style: &TableStyle,
+    under_heading: bool,
+) -> io::Result<()> {
     let mut columns: Vec<&str> = Vec::new();
-    for object in &objects {
+    for object in objects {
         for key in object.keys() {
             if !columns.contains(&key.as_str()) {
                 columns.push(key);
             }
         }
     }
-    columns.retain(|key| !is_constant_noise(key, &objects));
-    if columns.is_empty() {
-        return Ok(());
+    let named_by_heading = |key: &str| under_heading && key == "Event";
+    columns.retain(|key| !(is_constant_noise(key, objects) || named_by_heading(key)));
+    if let Some(chosen) = &style.columns {
+        columns = chosen
+            .iter()
+            .filter_map(|name| {
+                columns
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(name))
+                    .copied()
+            })
+            .collect();
     }
+    if columns.is_empty() {
+        return out.write_all(b"(no columns)\n");
+    }
+    let fit = |text: String| match style.width {
+        Some(_) if width(&text) > MAX_CELL_CHARS => {
+            let mut cut: String = text.chars().take(MAX_CELL_CHARS - 1).collect();
+            cut.push('…');
+            cut
+        }
+        _ => text,
+    };
     let rows: Vec<Vec<String>> = objects
         .iter()
         .map(|object| {
             columns
                 .iter()
                 .map(|key| object.get(*key).map(cell).unwrap_or_default())
-                .map(|text| text.replace(['\r', '\n', '\t'], " "))
+                .map(|text| fit(text.replace(['\r', '\n', '\t'], " ")))
                 .collect()
         })
         .collect();
-    let widths: Vec<usize> = columns
+    let mut widths: Vec<usize> = columns
         .iter()
         .enumerate()
         .map(|(index, name)| {
@@ -276,10 +411,43 @@ pub fn write_table(out: &mut impl Write, records: &[Value]) -> io::Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    let header: Vec<String> = columns.iter().map(|name| (*name).to_owned()).collect();
+    // On a terminal, the columns that fit, left to right (always at least the first).
+    let shown = match style.width {
+        Some(limit) => {
+            let mut used = 0usize;
+            widths
+                .iter()
+                .take_while(|w| {
+                    let next = used + **w + usize::from(used > 0) * 2;
+                    let fits = used == 0 || next <= limit;
+                    used = next;
+                    fits
+                })
+                .count()
+        }
+        None => columns.len(),
+    };
+    widths.truncate(shown);
+    let header: Vec<String> = columns[..shown]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
     write_row(out, &header, &widths)?;
     for row in &rows {
-        write_row(out, row, &widths)?;
+        write_row(out, &row[..shown], &widths)?;
+    }
+    if shown < columns.len() {
+        writeln!(
+            out,
+            "({} more columns: {} …; choose with --columns A,B or see all with -o json)",
+            columns.len() - shown,
+            columns[shown..]
+                .iter()
+                .take(4)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
     }
     Ok(())
 }
@@ -454,6 +622,82 @@ mod tests {
         String::from_utf8(out).expect("renderers write UTF-8")
     }
 
+    fn table(records: &[Value], style: &TableStyle) -> String {
+        let mut out = Vec::new();
+        write_table_styled(&mut out, records, style).expect("writing to a Vec never fails");
+        String::from_utf8(out).expect("renderers write UTF-8")
+    }
+
+    #[test]
+    fn an_empty_list_says_so() {
+        assert_eq!(table(&[], &TableStyle::default()), "(no items)\n");
+    }
+
+    #[test]
+    fn several_item_types_get_a_table_each() {
+        let records = vec![
+            json!({"Event": "QueueParams", "Queue": "support", "Calls": "2"}),
+            json!({"Event": "QueueMember", "Queue": "support", "Name": "Alice", "Paused": "0"}),
+            json!({"Event": "QueueMember", "Queue": "support", "Name": "Bob", "Paused": "1"}),
+            json!({"Event": "QueueEntry", "Queue": "support", "Position": "1"}),
+        ];
+        let text = table(&records, &TableStyle::default());
+        assert_eq!(
+            text,
+            "QueueParams (1)\nQueue    Calls\nsupport  2\n\n\
+             QueueMember (2)\nQueue    Name   Paused\nsupport  Alice  0\nsupport  Bob    1\n\n\
+             QueueEntry (1)\nQueue    Position\nsupport  1\n"
+        );
+    }
+
+    #[test]
+    fn nested_values_are_columns_not_json_text() {
+        let records = vec![
+            json!({"queue": "support", "members": [{"name": "Alice", "paused": false}], "uptime": {"seconds": 5}}),
+        ];
+        let text = table(&records, &TableStyle::default());
+        assert!(!text.contains('{') && !text.contains('"'), "{text}");
+        assert!(
+            text.contains("members.0.name") && text.contains("uptime.seconds"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_terminal_table_cuts_long_cells_and_leaves_out_what_does_not_fit() {
+        let long = "x".repeat(100);
+        let records = vec![json!({"A": long, "B": "b", "C": "c".repeat(30), "D": "d"})];
+        let text = table(
+            &records,
+            &TableStyle {
+                width: Some(50),
+                columns: None,
+            },
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.iter().take(2).all(|line| line.chars().count() <= 50),
+            "{text}"
+        );
+        assert!(lines[1].contains('…'), "{text}");
+        assert!(lines[2].starts_with("(2 more columns: C, D"), "{text}");
+        // Piped (no width): everything, whole.
+        assert!(table(&records, &TableStyle::default()).contains(&long));
+    }
+
+    #[test]
+    fn columns_are_chosen_in_the_order_given() {
+        let records = vec![json!({"Channel": "PJSIP/1", "State": "Up", "Duration": "00:01"})];
+        let style = TableStyle {
+            width: None,
+            columns: Some(vec!["duration".into(), "Channel".into()]),
+        };
+        assert_eq!(
+            table(&records, &style),
+            "Duration  Channel\n00:01     PJSIP/1\n"
+        );
+    }
+
     fn peers() -> Document {
         let items = vec![
             json!({"Event": "PeerEntry", "ActionID": "a1", "ObjectName": "100", "Status": "OK (5 ms)"}),
@@ -477,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn table_keeps_event_column_when_events_differ() {
+    fn table_splits_by_event_when_events_differ() {
         let records = vec![
             json!({"Event": "A", "X": "1"}),
             json!({"Event": "B", "X": "2"}),
@@ -489,7 +733,7 @@ mod tests {
                 records: Some(records),
             },
         );
-        assert_eq!(text, "Event  X\nA      1\nB      2\n");
+        assert_eq!(text, "A (1)\nX\n1\n\nB (1)\nX\n2\n");
     }
 
     #[test]
