@@ -71,7 +71,13 @@ enum Timer {
     AppDone(u64),
     /// A queue caller waited long enough.
     QueueTimeout(u64),
+    /// The demo calls have ended: place them again.
+    DemoRefresh,
 }
+
+/// The longest demo call lasts 120 s (`Dial` to 800 then `Wait 120`); a little after that
+/// they are placed again, so a demo PBX never runs out of calls to show.
+const DEMO_REFRESH_MS: u64 = 125_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
@@ -183,6 +189,9 @@ impl Pbx {
     /// Sets up the calls the recordings had up (`Local/800@demo-00000004;2` with
     /// `MYVAR=hello`, two callers in queue `support`, one agent busy): the state the
     /// getvar/status/queue scenarios were recorded in.
+    ///
+    /// They last 90 to 120 s and are placed again (under new channel names) a little after
+    /// they end, for as long as the PBX runs.
     pub fn preload_demo_calls(&mut self) {
         let app = |seconds: &str| Some(("Wait".to_owned(), seconds.to_owned()));
         for exten in ["300", "300"] {
@@ -216,6 +225,20 @@ impl Pbx {
             ..Default::default()
         });
         self.fast_forward(500);
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
+    }
+
+    /// The demo calls again, live (their events go out), and the next refresh.
+    fn refresh_demo_calls(&mut self) {
+        let app = |seconds: &str| Some(("Wait".to_owned(), seconds.to_owned()));
+        for exten in ["300", "300", "900", "600", "600"] {
+            let _ = self.originate(OriginateRequest {
+                channel: format!("Local/{exten}@demo"),
+                application: app("90"),
+                ..Default::default()
+            });
+        }
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
     }
 
     fn schedule(&mut self, after_ms: u64, timer: Timer) {
@@ -233,6 +256,7 @@ impl Pbx {
                 }
             }
             Timer::QueueTimeout(caller) => self.queue_timeout(caller),
+            Timer::DemoRefresh => self.refresh_demo_calls(),
         }
     }
 
@@ -399,6 +423,28 @@ mod tests {
         assert_eq!(pbx.originate(async_request), Ok(()));
         assert!(names(&mut pbx).iter().any(|n| n == "OriginateResponse"));
         assert!(pbx.channels.is_empty());
+    }
+
+    #[test]
+    fn demo_calls_are_placed_again_after_they_end() {
+        let mut pbx = Pbx::new(Profile::V22, 1);
+        pbx.preload_demo_calls();
+        assert!(!pbx.channels.is_empty());
+        pbx.handle_timeout(121_000);
+        assert!(pbx.channels.is_empty(), "the demo calls end after 120 s");
+        // The clock ticks as the server's does, so that the calls' own steps run in turn.
+        for ms in (DEMO_REFRESH_MS..DEMO_REFRESH_MS + 5_000).step_by(500) {
+            pbx.handle_timeout(ms);
+        }
+        let names: Vec<&str> = pbx.channels.values().map(|c| c.name.as_str()).collect();
+        assert!(
+            names.iter().any(|name| name.starts_with("Local/800@demo-")),
+            "placed again, the 900 -> 800 call included: {names:?}"
+        );
+        pbx.handle_timeout(2 * DEMO_REFRESH_MS - 4_000);
+        assert!(pbx.channels.is_empty());
+        pbx.handle_timeout(2 * DEMO_REFRESH_MS + 1_000);
+        assert!(!pbx.channels.is_empty(), "and again, for as long as the PBX runs");
     }
 
     #[test]
