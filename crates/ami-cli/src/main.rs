@@ -60,6 +60,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::completions::Args),
+    /// Write the manual pages (ami.1, ami-action.1 ...) into a directory.
+    Man(cmd::man::Args),
     /// Serve HTTP/JSON, SSE and WebSocket access to AMI servers (or an embedded simulator).
     Gateway(cmd::gateway::Args),
     /// Run an Asterisk-like AMI server (default 127.0.0.1:5038) until Ctrl-C.
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => cmd::decode::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Man(args) => cmd::man::run(args, Cli::command()),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };

@@ -8,5 +8,6 @@ pub mod decode;
 pub mod demo;
 pub mod events;
 pub mod gateway;
+pub mod man;
 pub mod shell;
 pub mod sim;

@@ -802,6 +802,36 @@ fn sim_on_a_port_in_use_says_how_to_choose_another() {
 }
 
 #[test]
+fn man_pages_are_written_for_every_subcommand() {
+    let dir = empty_home().join("man1");
+    let output = run(ami().arg("man").arg(&dir));
+    assert!(output.status.success(), "{}", stderr(&output));
+    for page in [
+        "ami",
+        "ami-action",
+        "ami-events",
+        "ami-gateway",
+        "ami-sim",
+        "ami-completions",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{page}.1")))
+            .unwrap_or_else(|error| panic!("{page}.1: {error}"));
+        assert!(text.contains(&format!(".TH {page} 1")), "{page}: {text}");
+    }
+    let action = std::fs::read_to_string(dir.join("ami-action.1")).unwrap();
+    assert!(
+        action.contains("tls\\-pin"),
+        "options come from the clap definitions"
+    );
+    let written = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        stdout(&output).lines().count(),
+        written,
+        "each page written is listed"
+    );
+}
+
+#[test]
 fn a_command_with_a_line_break_is_a_usage_error_before_connecting() {
     // No server at all: the command is refused first, once, with a fix.
     let output = run(ami().args(["command", "core show channels\nmodule unload chan_sip.so"]));
