@@ -20,7 +20,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -28,7 +28,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -36,7 +36,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Timeout",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -69,7 +69,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -77,7 +77,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Agent",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -85,7 +85,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Soft",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -113,7 +113,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -124,7 +124,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             source: Source::Rule,
             recorded: Versions(0b0000),
             eventlist: Versions(0b0000),
-            note: "item and completion events are documented, the link to the action is not; 1.8 and 11 end the list with AgentsComplete (corpus READMEs)",
+            note: "both events are documented (13, 22) but not linked to the action; the 1.8 and 11 corpus READMEs name AgentsComplete",
         }),
         privileges: &[
             Privilege {
@@ -148,7 +148,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -156,7 +156,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -164,7 +164,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Command",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -172,7 +172,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "CommandID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -205,7 +205,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -213,7 +213,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -221,7 +221,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChannelPrefix",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -229,7 +229,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "MsgType",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &["S", "D", "E"],
@@ -237,7 +237,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargeType",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &["NA", "FREE", "Currency", "Unit"],
@@ -245,7 +245,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "UnitAmount(0)",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -253,7 +253,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "UnitType(0)",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -261,7 +261,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "CurrencyName",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -269,7 +269,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "CurrencyAmount",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -277,7 +277,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "CurrencyMultiplier",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -293,7 +293,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "TotalType",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: Some("Total"),
                 values: &["Total", "SubTotal"],
@@ -301,7 +301,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "AOCBillingId",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -318,7 +318,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargingAssociationId",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -326,7 +326,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargingAssociationNumber",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -334,7 +334,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargingAssociationPlan",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -342,7 +342,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargedItem",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -358,7 +358,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "RateType",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -374,7 +374,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Time",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -382,7 +382,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "TimeScale",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -398,7 +398,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Granularity",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -406,7 +406,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "GranularityTimeScale",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -422,7 +422,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChargingType",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["ContinuousCharging", "StepFunction"],
@@ -430,7 +430,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "VolumeUnit",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["Octet", "Segment", "Message"],
@@ -438,7 +438,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Code",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -471,7 +471,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -479,7 +479,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -487,7 +487,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Exten",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -495,7 +495,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0011),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -503,7 +503,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b0011),
-                required: true,
+                required: Versions(0b0011),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -536,7 +536,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -544,7 +544,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -552,7 +552,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Exten",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -577,7 +577,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -585,7 +585,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel1",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -593,7 +593,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel2",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -601,7 +601,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Tone",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["no", "Channel1", "Channel2", "Both"],
@@ -634,7 +634,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -642,7 +642,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeUniqueid",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -667,7 +667,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -675,7 +675,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeUniqueid",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -707,7 +707,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -715,7 +715,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeUniqueid",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -723,7 +723,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -748,7 +748,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -756,7 +756,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeType",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -768,7 +768,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             source: Source::Rule,
             recorded: Versions(0b0000),
             eventlist: Versions(0b0000),
-            note: "corpus/asterisk-22/README.md (BridgeList exercised, BridgeListItem items)",
+            note: "corpus/asterisk-22/README.md (BridgeList exercised: BridgeListItem items)",
         }),
         privileges: &[
             Privilege {
@@ -787,7 +787,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -798,7 +798,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             source: Source::Rule,
             recorded: Versions(0b0000),
             eventlist: Versions(0b0000),
-            note: "corpus/asterisk-22/README.md (BridgeTechnologyList exercised, BridgeTechnologyListItem items)",
+            note: "corpus/asterisk-22/README.md (BridgeTechnologyList exercised: BridgeTechnologyListItem items)",
         }),
         privileges: &[
             Privilege {
@@ -818,7 +818,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -826,7 +826,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeTechnology",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -851,7 +851,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -859,7 +859,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "BridgeTechnology",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -884,7 +884,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -892,7 +892,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -917,7 +917,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -925,7 +925,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "AuthType",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &["MD5"],
@@ -958,7 +958,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -966,7 +966,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -974,7 +974,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "File",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1003,7 +1003,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1011,7 +1011,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Command",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1044,7 +1044,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1052,7 +1052,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1060,7 +1060,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1085,7 +1085,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1093,13 +1093,20 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["ConfbridgeList"],
+            complete: "ConfbridgeListComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, app_confbridge.c; the item event is documented",
+        }),
         privileges: &[
             Privilege {
                 version: Version::V22,
@@ -1117,12 +1124,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1110),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["ConfbridgeListRooms"],
+            complete: "ConfbridgeListRoomsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, app_confbridge.c; the item event is documented",
+        }),
         privileges: &[
             Privilege {
                 version: Version::V22,
@@ -1141,7 +1155,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1149,7 +1163,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1174,7 +1188,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1182,7 +1196,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1190,7 +1204,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1215,7 +1229,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1223,7 +1237,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1231,7 +1245,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1256,7 +1270,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1264,7 +1278,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1272,7 +1286,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "RecordFile",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1297,7 +1311,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1305,7 +1319,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1330,7 +1344,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1338,7 +1352,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1363,7 +1377,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1371,7 +1385,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1379,7 +1393,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1404,7 +1418,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1412,7 +1426,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1420,7 +1434,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Control",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &["stop", "forward", "reverse", "pause", "restart"],
@@ -1444,7 +1458,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -1475,7 +1489,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "Channel",
             versions: Versions(0b1000),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -1492,7 +1506,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -1530,7 +1544,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -1562,7 +1576,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1570,7 +1584,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1603,7 +1617,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1611,7 +1625,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1619,7 +1633,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Number",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1635,7 +1649,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1643,7 +1657,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1659,7 +1673,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1667,7 +1681,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1683,7 +1697,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1691,7 +1705,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1706,7 +1720,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -1721,7 +1735,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1729,13 +1743,20 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["DAHDIShowChannels"],
+            complete: "DAHDIShowChannelsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_dahdi.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -1752,7 +1773,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1760,7 +1781,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DAHDIChannel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1776,7 +1797,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1784,7 +1805,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Path",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1792,7 +1813,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Search",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1800,7 +1821,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filter",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1829,7 +1850,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1837,7 +1858,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Family",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1845,7 +1866,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1878,7 +1899,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1886,7 +1907,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Family",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1894,7 +1915,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1927,7 +1948,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1935,7 +1956,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Family",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1943,7 +1964,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1983,7 +2004,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1991,7 +2012,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Family",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -1999,7 +2020,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2025,7 +2046,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2033,7 +2054,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Family",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2041,7 +2062,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2049,7 +2070,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Val",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2081,7 +2102,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -2112,7 +2133,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2120,7 +2141,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2128,7 +2149,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Extension",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2136,7 +2157,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2144,7 +2165,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Application",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2152,7 +2173,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ApplicationData",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2160,7 +2181,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Replace",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2185,7 +2206,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2193,7 +2214,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2201,7 +2222,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Extension",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2209,7 +2230,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2234,7 +2255,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2242,7 +2263,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "EventMask",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &["on", "off", "system,call,log,..."],
@@ -2275,7 +2296,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2283,7 +2304,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Exten",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2291,7 +2312,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2323,7 +2344,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -2354,7 +2375,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2362,7 +2383,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "SessionNumber",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2380,12 +2401,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["FAXSessionsEntry"],
+            complete: "FAXSessionsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "both events are documented (13, 22) but not linked to the action (res_fax.c)",
+        }),
         privileges: &[Privilege {
             version: Version::V22,
             classes: &["call"],
@@ -2397,7 +2425,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -2415,7 +2443,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2423,7 +2451,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Operation",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["Add"],
@@ -2431,7 +2459,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "MatchCriteria",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -2444,7 +2472,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filter",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2480,7 +2508,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2488,7 +2516,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2496,7 +2524,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Category",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2504,7 +2532,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filter",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2537,7 +2565,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2545,7 +2573,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2553,7 +2581,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Category",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2561,7 +2589,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filter",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2594,7 +2622,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2602,7 +2630,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2610,7 +2638,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -2643,7 +2671,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2651,7 +2679,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2659,7 +2687,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cause",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2698,12 +2726,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["PeerEntry"],
+            complete: "PeerlistComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_iax2.c (same events as SIPpeers)",
+        }),
         privileges: &[],
     },
     Action {
@@ -2712,12 +2747,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["PeerEntry"],
+            complete: "PeerlistComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_iax2.c (same events as SIPpeers)",
+        }),
         privileges: &[],
     },
     Action {
@@ -2726,12 +2768,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["RegistryEntry"],
+            complete: "RegistrationsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_iax2.c (same events as SIPshowregistry)",
+        }),
         privileges: &[],
     },
     Action {
@@ -2741,7 +2790,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2749,7 +2798,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Jabber",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2757,7 +2806,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "JID",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2765,7 +2814,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Message",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2781,7 +2830,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2789,7 +2838,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Filename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2821,7 +2870,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -2853,7 +2902,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2861,7 +2910,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2893,7 +2942,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -2917,7 +2966,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2925,7 +2974,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Username",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2933,7 +2982,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "AuthType",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["plain", "MD5"],
@@ -2941,7 +2990,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Secret",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2949,7 +2998,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Key",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -2957,7 +3006,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Events",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["on", "off", "system,call,log,..."],
@@ -2989,7 +3038,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -3021,7 +3070,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3029,7 +3078,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3062,7 +3111,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3070,7 +3119,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3103,7 +3152,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3111,13 +3160,20 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Conference",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["MeetmeList"],
+            complete: "MeetmeListComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, app_meetme.c; the item event is documented",
+        }),
         privileges: &[],
     },
     Action {
@@ -3126,12 +3182,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1110),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["MeetmeListRooms"],
+            complete: "MeetmeListRoomsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, app_meetme.c; the item event is documented",
+        }),
         privileges: &[],
     },
     Action {
@@ -3141,7 +3204,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3149,7 +3212,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Meetme",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3157,7 +3220,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Usernum",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3173,7 +3236,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3181,7 +3244,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Meetme",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3189,7 +3252,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Usernum",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3205,7 +3268,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3213,7 +3276,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Destination",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3221,7 +3284,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "To",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3229,7 +3292,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "From",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3237,7 +3300,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Body",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3245,7 +3308,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Base64Body",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3253,7 +3316,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -3282,7 +3345,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3290,7 +3353,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3298,7 +3361,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "File",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3306,7 +3369,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Options",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3314,7 +3377,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Command",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3343,7 +3406,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3351,7 +3414,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3359,7 +3422,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Direction",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3367,7 +3430,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "State",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3400,7 +3463,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3408,7 +3471,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Module",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3441,7 +3504,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3449,7 +3512,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Module",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -3472,7 +3535,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "LoadType",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &["load", "unload", "reload", "refresh"],
@@ -3480,7 +3543,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Recursive",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3513,7 +3576,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3521,7 +3584,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3529,7 +3592,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "File",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3537,7 +3600,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Format",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3545,7 +3608,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mix",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3574,7 +3637,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3582,7 +3645,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3590,7 +3653,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Direction",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &["in", "out", "all"],
@@ -3598,7 +3661,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "State",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &["on", "off"],
@@ -3631,7 +3694,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3639,7 +3702,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3655,7 +3718,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3663,13 +3726,20 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["MWIGet"],
+            complete: "MWIGetComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "both events are documented (13, 22) but not linked to the action (res_mwi_external_ami.c)",
+        }),
         privileges: &[],
     },
     Action {
@@ -3679,7 +3749,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3687,7 +3757,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3695,7 +3765,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "OldMessages",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3703,7 +3773,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "NewMessages",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3719,7 +3789,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3727,7 +3797,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3735,7 +3805,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Exten",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3743,7 +3813,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3751,7 +3821,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3759,7 +3829,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Application",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3767,7 +3837,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Data",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3775,7 +3845,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Timeout",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: Some("30000"),
                 values: &[],
@@ -3783,7 +3853,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "CallerID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3791,7 +3861,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -3799,7 +3869,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Account",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3807,7 +3877,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "EarlyMedia",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3815,7 +3885,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Async",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3823,7 +3893,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Codecs",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3831,7 +3901,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ChannelId",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3839,7 +3909,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "OtherChannelId",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3847,7 +3917,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "PreDialGoSub",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3880,7 +3950,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3888,7 +3958,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3896,7 +3966,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "TimeoutChannel",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3904,7 +3974,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "AnnounceChannel",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3912,7 +3982,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Timeout",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3920,7 +3990,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Parkinglot",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3928,7 +3998,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ParkingSpace",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3936,7 +4006,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel2",
                 versions: Versions(0b0011),
-                required: true,
+                required: Versions(0b0011),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3969,7 +4039,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -3977,7 +4047,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ParkingLot",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4016,12 +4086,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1110),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["Parkinglot"],
+            complete: "ParkinglotsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, res_parking/parking_manager.c (features.c in 11)",
+        }),
         privileges: &[
             Privilege {
                 version: Version::V22,
@@ -4044,7 +4121,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4052,7 +4129,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4080,7 +4157,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -4112,7 +4189,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4120,7 +4197,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4128,7 +4205,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cause",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &["Response code", "Response code name"],
@@ -4144,7 +4221,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4152,7 +4229,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Endpoint",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4160,7 +4237,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "URI",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4168,7 +4245,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "channel",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4176,7 +4253,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Option",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4184,7 +4261,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0100),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -4200,7 +4277,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4208,7 +4285,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Endpoint",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4224,7 +4301,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4232,7 +4309,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Registration",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4248,7 +4325,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4256,7 +4333,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Endpoint",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4264,7 +4341,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "State",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &["on", "off"],
@@ -4322,7 +4399,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4330,7 +4407,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Endpoint",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4374,7 +4451,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4382,55 +4459,104 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Endpoint",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["PJSIPMaintenanceStatus"],
+            complete: "PJSIPMaintenanceStatusComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "completion event named in the action's documentation text (22), not in <responses>; the item event is documented",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowRegistrationInboundContactStatuses",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["ContactStatusDetail"],
+            complete: "ContactStatusDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowRegistrationsInbound",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["InboundRegistrationDetail"],
+            complete: "InboundRegistrationDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowRegistrationsOutbound",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["OutboundRegistrationDetail"],
+            complete: "OutboundRegistrationDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowResourceLists",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["ResourceListDetail"],
+            complete: "ResourceListDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowSubscriptionsInbound",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["InboundSubscriptionDetail"],
+            complete: "InboundSubscriptionDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
         name: "PJSIPShowSubscriptionsOutbound",
         documented: Versions(0b1100),
         params: &[],
-        list: None,
+        list: Some(ListReply {
+            items: &["OutboundSubscriptionDetail"],
+            complete: "OutboundSubscriptionDetailComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "events named in the action's documentation text (13, 22), not in <responses>",
+        }),
         privileges: &[],
     },
     Action {
@@ -4440,7 +4566,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4448,7 +4574,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Registration",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4464,7 +4590,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4472,7 +4598,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4480,7 +4606,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Digit",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4488,7 +4614,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Duration",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4496,7 +4622,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Receive",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4529,7 +4655,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4537,7 +4663,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4545,7 +4671,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Digit",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4553,7 +4679,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Duration",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4572,7 +4698,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4580,7 +4706,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Provider",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4608,7 +4734,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -4639,7 +4765,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4647,7 +4773,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "File",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4662,7 +4788,7 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1100),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
@@ -4677,7 +4803,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4685,7 +4811,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Span",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4693,7 +4819,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Level",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &["off", "on", "hex", "intense"],
@@ -4709,7 +4835,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4717,13 +4843,20 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Span",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
             },
         ],
-        list: None,
+        list: Some(ListReply {
+            items: &["PRIShowSpans"],
+            complete: "PRIShowSpansComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_dahdi.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -4733,7 +4866,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4741,7 +4874,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4749,7 +4882,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4757,7 +4890,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Penalty",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4765,7 +4898,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Paused",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4773,7 +4906,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Reason",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4781,7 +4914,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "MemberName",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4789,7 +4922,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "StateInterface",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4822,7 +4955,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4830,7 +4963,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4838,7 +4971,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Caller",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4846,7 +4979,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4854,7 +4987,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Immediate",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4873,7 +5006,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4881,7 +5014,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4889,7 +5022,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Event",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4897,7 +5030,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Uniqueid",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4905,7 +5038,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4913,7 +5046,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Message",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4946,7 +5079,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4954,7 +5087,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4962,7 +5095,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "RingInUse",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4970,7 +5103,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -4999,7 +5132,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5007,7 +5140,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5015,7 +5148,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Paused",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5023,7 +5156,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5031,7 +5164,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Reason",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5064,7 +5197,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5072,7 +5205,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5080,7 +5213,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Penalty",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5088,7 +5221,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5121,7 +5254,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5129,7 +5262,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5137,7 +5270,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Members",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["yes", "no"],
@@ -5145,7 +5278,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Rules",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["yes", "no"],
@@ -5153,7 +5286,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Parameters",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["yes", "no"],
@@ -5186,7 +5319,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5194,7 +5327,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5202,7 +5335,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Interface",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5235,7 +5368,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5243,7 +5376,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5276,7 +5409,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5284,7 +5417,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Rule",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5337,7 +5470,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5345,7 +5478,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5353,7 +5486,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Member",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5393,7 +5526,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5401,7 +5534,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5441,7 +5574,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5449,7 +5582,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Queue",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5457,7 +5590,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Caller",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5465,7 +5598,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "WithdrawInfo",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5484,7 +5617,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5492,7 +5625,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5500,7 +5633,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ExtraChannel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5508,7 +5641,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Exten",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5516,7 +5649,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ExtraExten",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5524,7 +5657,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5532,7 +5665,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ExtraContext",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5540,7 +5673,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Priority",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5548,7 +5681,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ExtraPriority",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5581,7 +5714,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5589,7 +5722,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Module",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5622,7 +5755,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5630,7 +5763,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5638,7 +5771,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Receive",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5657,7 +5790,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5665,7 +5798,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5673,7 +5806,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Message",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5681,7 +5814,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Content-Type",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: Some(""),
                 values: &[],
@@ -5714,7 +5847,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5722,7 +5855,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5730,7 +5863,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -5738,7 +5871,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Value",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5771,7 +5904,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5779,7 +5912,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Extension",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5787,7 +5920,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5827,7 +5960,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5835,7 +5968,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5843,7 +5976,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variable",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: true,
                 default: None,
                 values: &[],
@@ -5851,7 +5984,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Call-ID",
                 versions: Versions(0b0100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5866,12 +5999,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b0111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["PeerEntry"],
+            complete: "PeerlistComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "completion event named in the action's documentation text (11, 13); PeerEntry items per chan_sip.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -5881,7 +6021,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5889,7 +6029,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Peer",
                 versions: Versions(0b0110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5905,7 +6045,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5913,7 +6053,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Peer",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5929,7 +6069,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5937,7 +6077,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Peer",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -5952,12 +6092,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b0111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["RegistryEntry"],
+            complete: "RegistrationsComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "completion event named in the action's documentation text (11, 13); RegistryEntry items per chan_sip.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -5966,12 +6113,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b0111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["DeviceEntry"],
+            complete: "DevicelistComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_skinny.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -5980,12 +6134,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b0111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["LineEntry"],
+            complete: "LinelistComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, chan_skinny.c",
+        }),
         privileges: &[],
     },
     Action {
@@ -5995,7 +6156,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6003,7 +6164,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Device",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6019,7 +6180,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6027,7 +6188,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Line",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6043,7 +6204,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6051,7 +6212,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cache",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6076,7 +6237,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6084,7 +6245,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cache",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6092,7 +6253,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Object",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6117,7 +6278,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6125,7 +6286,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cache",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6150,7 +6311,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6158,7 +6319,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cache",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6183,7 +6344,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6191,7 +6352,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cache",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6199,7 +6360,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Object",
                 versions: Versions(0b1100),
-                required: true,
+                required: Versions(0b1100),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6207,7 +6368,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Reload",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6232,7 +6393,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6240,7 +6401,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6248,7 +6409,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Variables",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6256,7 +6417,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "AllVariables",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &["true", "false"],
@@ -6296,7 +6457,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6304,7 +6465,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b1110),
-                required: true,
+                required: Versions(0b1110),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6312,7 +6473,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "MixMonitorID",
                 versions: Versions(0b1110),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6341,7 +6502,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6349,7 +6510,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6378,7 +6539,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b0111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6386,7 +6547,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Channel",
                 versions: Versions(0b0111),
-                required: true,
+                required: Versions(0b0111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6415,7 +6576,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6423,7 +6584,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "SrcFilename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6431,7 +6592,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "DstFilename",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6439,7 +6600,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Reload",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6447,7 +6608,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "PreserveEffectiveContext",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6455,7 +6616,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Action-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -6472,7 +6633,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cat-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6480,7 +6641,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Var-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6488,7 +6649,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Value-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6496,7 +6657,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Match-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6504,7 +6665,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Line-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6512,7 +6673,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Options-000000",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -6529,7 +6690,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Action-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[
@@ -6546,7 +6707,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Cat-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6554,7 +6715,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Var-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6562,7 +6723,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Value-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6570,7 +6731,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Match-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6578,7 +6739,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Line-XXXXXX",
                 versions: Versions(0b0011),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6611,7 +6772,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6619,7 +6780,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "UserEvent",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6627,7 +6788,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Header1",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6635,7 +6796,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "HeaderN",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6668,7 +6829,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6676,7 +6837,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6684,7 +6845,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6703,7 +6864,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6711,7 +6872,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6719,7 +6880,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6727,7 +6888,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Folder",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6735,7 +6896,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ID",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6743,7 +6904,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ToContext",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6751,7 +6912,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ToMailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6759,7 +6920,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ToFolder",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6778,7 +6939,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6786,7 +6947,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6794,7 +6955,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6802,7 +6963,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Folder",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6810,7 +6971,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ID",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6818,7 +6979,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ToFolder",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6837,7 +6998,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6845,7 +7006,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6853,7 +7014,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1100),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6872,7 +7033,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6880,7 +7041,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6888,7 +7049,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6896,7 +7057,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Folder",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6904,7 +7065,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ID",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6922,12 +7083,19 @@ pub(crate) static ACTIONS: &[Action] = &[
         params: &[Param {
             name: "ActionID",
             versions: Versions(0b1111),
-            required: false,
+            required: Versions(0b0000),
             repeatable: false,
             default: None,
             values: &[],
         }],
-        list: None,
+        list: Some(ListReply {
+            items: &["VoicemailUserEntry"],
+            complete: "VoicemailUserEntryComplete",
+            source: Source::Rule,
+            recorded: Versions(0b0000),
+            eventlist: Versions(0b0000),
+            note: "Asterisk source, app_voicemail.c",
+        }),
         privileges: &[Privilege {
             version: Version::V22,
             classes: &["call", "reporting"],
@@ -6940,7 +7108,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1000),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6948,7 +7116,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Context",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6956,7 +7124,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Mailbox",
                 versions: Versions(0b1000),
-                required: true,
+                required: Versions(0b1000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6975,7 +7143,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "ActionID",
                 versions: Versions(0b1111),
-                required: false,
+                required: Versions(0b0000),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -6983,7 +7151,7 @@ pub(crate) static ACTIONS: &[Action] = &[
             Param {
                 name: "Timeout",
                 versions: Versions(0b1111),
-                required: true,
+                required: Versions(0b1111),
                 repeatable: false,
                 default: None,
                 values: &[],
@@ -12734,6 +12902,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "ConfbridgeListComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "ConfbridgeListRooms",
         source: Source::Documented,
         documented: Versions(0b1000),
@@ -12766,6 +12944,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &["Yes", "No"],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "ConfbridgeListRoomsComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -13568,6 +13756,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "ContactStatusDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "CoreShowChannel",
         source: Source::Documented,
         documented: Versions(0b1100),
@@ -13929,6 +14127,26 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "DAHDIShowChannels",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "DAHDIShowChannelsComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "DBGetComplete",
         source: Source::Recorded,
         documented: Versions(0b0000),
@@ -14088,6 +14306,26 @@ pub(crate) static EVENTS: &[Event] = &[
             versions: Versions(0b1000),
             values: &[],
         }],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "DeviceEntry",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "DevicelistComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -17298,6 +17536,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "InboundRegistrationDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "InboundSubscriptionDetail",
         source: Source::Documented,
         documented: Versions(0b1000),
@@ -17360,6 +17608,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "InboundSubscriptionDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -17632,6 +17890,26 @@ pub(crate) static EVENTS: &[Event] = &[
             }],
             note: "a caller leaves a queue",
         }),
+    },
+    Event {
+        name: "LineEntry",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "LinelistComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
     },
     Event {
         name: "ListDialplan",
@@ -18909,6 +19187,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "MeetmeListComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "MeetmeListRooms",
         source: Source::Documented,
         documented: Versions(0b1000),
@@ -18946,6 +19234,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "MeetmeListRoomsComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -21278,6 +21576,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "OutboundRegistrationDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "OutboundSubscriptionDetail",
         source: Source::Documented,
         documented: Versions(0b1000),
@@ -21340,6 +21648,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "OutboundSubscriptionDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -22062,6 +22380,46 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "Parkinglot",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "ParkinglotsComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "PeerEntry",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "PeerlistComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "PeerStatus",
         source: Source::Documented,
         documented: Versions(0b1100),
@@ -22286,6 +22644,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "PJSIPMaintenanceStatusComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "PresenceStateChange",
         source: Source::Documented,
         documented: Versions(0b1100),
@@ -22375,6 +22743,26 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "PRIShowSpans",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "PRIShowSpansComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -24012,6 +24400,16 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "RegistrationsComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
         name: "Registry",
         source: Source::Documented,
         documented: Versions(0b1100),
@@ -24044,6 +24442,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "RegistryEntry",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -24085,10 +24493,7 @@ pub(crate) static EVENTS: &[Event] = &[
                 fields: &["Channel", "Newname", "Uniqueid"],
             },
         ],
-        legacy: Some(Legacy {
-            replaced_by: &[],
-            note: "no modern counterpart: 12 and later do not announce channel renames",
-        }),
+        legacy: None,
     },
     Event {
         name: "RequestBadFormat",
@@ -24403,6 +24808,16 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "ResourceListDetailComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },
@@ -26638,6 +27053,26 @@ pub(crate) static EVENTS: &[Event] = &[
                 values: &[],
             },
         ],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "VoicemailUserEntry",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: None,
+    },
+    Event {
+        name: "VoicemailUserEntryComplete",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
         seen: &[],
         legacy: None,
     },

@@ -6,7 +6,7 @@
 //! use ami_catalog::{Version, action, closest_action, event};
 //!
 //! let originate = action("originate").unwrap(); // names match case-insensitively, as in Asterisk
-//! assert!(originate.param("Channel").unwrap().required);
+//! assert!(originate.param("Channel").unwrap().is_required());
 //! assert!(originate.param("Variable").unwrap().repeatable);
 //! assert_eq!(originate.classes(Version::V22), Some(&["originate"][..]));
 //!
@@ -156,8 +156,9 @@ pub struct Param {
     pub name: &'static str,
     /// Versions whose documentation lists the parameter.
     pub versions: Versions,
-    /// Marked required (flags as the newest documenting version gives them).
-    pub required: bool,
+    /// Versions whose documentation marks the parameter required. A few changed over time
+    /// (`AOCMessage`'s `Channel` is required up to 13, not in 22); see [`Param::is_required`].
+    pub required: Versions,
     /// May be given more than once: marked `multiple`, or a `Variable` header, all of which
     /// Asterisk reads although the documentation does not say so.
     pub repeatable: bool,
@@ -165,6 +166,16 @@ pub struct Param {
     pub default: Option<&'static str>,
     /// The documented enumerated values; empty when the value is free.
     pub values: &'static [&'static str],
+}
+
+impl Param {
+    /// Whether the newest version documenting the parameter marks it required.
+    pub fn is_required(&self) -> bool {
+        self.versions
+            .iter()
+            .last()
+            .is_some_and(|newest| self.required.contains(newest))
+    }
 }
 
 /// How a list action answers: an acknowledgement, item events, then a completion event.

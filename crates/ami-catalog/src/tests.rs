@@ -29,6 +29,41 @@ fn documented_counts_match_the_documentation() {
     }
 }
 
+/// The totals the README states.
+#[test]
+fn catalog_totals() {
+    assert_eq!(actions().len(), 172);
+    assert_eq!(events().len(), 235);
+    let lists = |source| {
+        actions()
+            .iter()
+            .filter(|a| a.list.as_ref().is_some_and(|l| l.source == source))
+            .count()
+    };
+    assert_eq!(
+        [
+            lists(Source::Documented),
+            lists(Source::Recorded),
+            lists(Source::Rule)
+        ],
+        [11, 4, 29]
+    );
+    let events_from = |source| events().iter().filter(|e| e.source == source).count();
+    assert_eq!(
+        [
+            events_from(Source::Documented),
+            events_from(Source::Recorded),
+            events_from(Source::Rule)
+        ],
+        [185, 15, 35]
+    );
+    let with_classes: Vec<usize> = [Version::V22, Version::V13, Version::V11, Version::V1_8]
+        .into_iter()
+        .map(|v| actions().iter().filter(|a| a.classes(v).is_some()).count())
+        .collect();
+    assert_eq!(with_classes, [110, 103, 72, 65]);
+}
+
 #[test]
 fn tables_are_sorted_and_unique_for_binary_search() {
     for pair in actions().windows(2) {
@@ -70,14 +105,24 @@ fn lookup_ignores_case() {
 fn originate_requires_channel_and_repeats_variable() {
     let originate = action("Originate").unwrap();
     let channel = originate.param("Channel").unwrap();
-    assert!(channel.required && !channel.repeatable);
+    assert!(channel.is_required() && !channel.repeatable);
+    assert_eq!(channel.required, Versions(0b1111));
     let variable = originate.param("Variable").unwrap();
-    assert!(variable.repeatable && !variable.required);
+    assert!(variable.repeatable && !variable.is_required());
     assert_eq!(originate.param("Timeout").unwrap().default, Some("30000"));
-    assert!(!originate.param("Exten").unwrap().required);
+    assert!(!originate.param("Exten").unwrap().is_required());
     assert!(originate.param("ActionID").is_some(), "xi:include resolved");
     assert_eq!(originate.documented, Versions(0b1111));
     assert!(originate.list.is_none());
+}
+
+#[test]
+fn required_flags_are_kept_per_version() {
+    let channel = action("AOCMessage").unwrap().param("Channel").unwrap();
+    assert!(channel.required.contains(Version::V13) && !channel.required.contains(Version::V22));
+    assert!(!channel.is_required());
+    let to = action("MessageSend").unwrap().param("To").unwrap();
+    assert_eq!(to.required, Versions(0b0110));
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub(crate) fn render(catalog: &Catalog) -> String {
                 "Param {{ name: {:?}, versions: {}, required: {}, repeatable: {}, default: {}, values: {} }},",
                 p.name,
                 versions(p.versions),
-                p.required,
+                versions(p.required),
                 p.repeatable,
                 option(p.default.as_deref()),
                 strs(&p.values)

@@ -104,7 +104,8 @@ pub(crate) enum Source {
 pub(crate) struct Param {
     pub name: String,
     pub versions: u8,
-    pub required: bool,
+    /// Versions whose documentation marks the parameter required (a few changed over time).
+    pub required: u8,
     pub repeatable: bool,
     pub default: Option<String>,
     pub values: Vec<String>,
@@ -189,16 +190,20 @@ fn build_actions(docs: &[(u8, DocSet)], recorded: &[(u8, Recorded)]) -> Vec<Acti
                 };
                 action.documented |= bit;
                 for param in &doc.params {
+                    let required = if param.required { *bit } else { 0 };
                     match action
                         .params
                         .iter_mut()
                         .find(|p| p.name.eq_ignore_ascii_case(&param.name))
                     {
-                        Some(known) => known.versions |= bit,
+                        Some(known) => {
+                            known.versions |= bit;
+                            known.required |= required;
+                        }
                         None => action.params.push(Param {
                             name: param.name.clone(),
                             versions: *bit,
-                            required: param.required,
+                            required,
                             repeatable: param.multiple
                                 || rules::REPEATED_PARAMS.contains(&param.name.as_str()),
                             default: param.default.clone(),
