@@ -17912,6 +17912,22 @@ pub(crate) static EVENTS: &[Event] = &[
         legacy: None,
     },
     Event {
+        name: "Link",
+        source: Source::Rule,
+        documented: Versions(0b0000),
+        recorded: Versions(0b0000),
+        classes: &[],
+        fields: &[],
+        seen: &[],
+        legacy: Some(Legacy {
+            replaced_by: &[Replacement {
+                when: None,
+                event: "BridgeEnter",
+            }],
+            note: "the 1.4/1.6 name, not in the 1.8 and 11 recordings (they send Bridge with Bridgestate: Link)",
+        }),
+    },
+    Event {
         name: "ListDialplan",
         source: Source::Rule,
         documented: Versions(0b0000),

@@ -33,7 +33,7 @@ fn documented_counts_match_the_documentation() {
 #[test]
 fn catalog_totals() {
     assert_eq!(actions().len(), 172);
-    assert_eq!(events().len(), 235);
+    assert_eq!(events().len(), 236);
     let lists = |source| {
         actions()
             .iter()
@@ -55,7 +55,7 @@ fn catalog_totals() {
             events_from(Source::Recorded),
             events_from(Source::Rule)
         ],
-        [185, 15, 35]
+        [185, 15, 36]
     );
     let with_classes: Vec<usize> = [Version::V22, Version::V13, Version::V11, Version::V1_8]
         .into_iter()
@@ -202,6 +202,12 @@ fn other_legacy_families_map() {
     );
     let leave = event("Leave").unwrap().legacy.as_ref().unwrap();
     assert_eq!(leave.modern(|_| None), Some("QueueCallerLeave"));
+    let link = event("Link").unwrap();
+    assert_eq!(link.source, Source::Rule);
+    assert_eq!(
+        link.legacy.as_ref().unwrap().modern(|_| None),
+        Some("BridgeEnter")
+    );
     let join = event("Join").unwrap();
     assert_eq!(
         join.legacy.as_ref().unwrap().modern(|_| None),

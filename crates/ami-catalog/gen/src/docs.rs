@@ -460,6 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn positional_and_prose_pointers() {
+        let text = r#"<docs xmlns:xi="http://www.w3.org/2001/XInclude">
+            <manager name="A"><syntax><parameter name="One"/><parameter name="Two"/></syntax></manager>
+            <manager name="B"><syntax>
+              <xi:include xpointer="xpointer(/docs/manager[@name='A']/syntax/parameter[2])" />
+              <parameter name="Three">
+                <xi:include xpointer="xpointer(/docs/manager[@name='A']/syntax/parameter[1]/node())" />
+              </parameter>
+            </syntax></manager></docs>"#;
+        let set = parse(text, "t").unwrap();
+        let names: Vec<&str> = set.actions["b"]
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["Two", "Three"]);
+    }
+
+    #[test]
     fn unsupported_pointer_is_an_error() {
         let text = r#"<docs xmlns:xi="http://www.w3.org/2001/XInclude"><manager name="A"><syntax>
             <xi:include xpointer="/docs/manager" /></syntax></manager></docs>"#;

@@ -19,34 +19,58 @@ use docs::{DocSet, FieldSpec, push_unique};
 /// Versions, newest first: where versions disagree, the newest one's facts are kept.
 const VERSIONS: [(&str, u8); 4] = [("22", 8), ("13", 4), ("11", 2), ("1.8", 1)];
 
+/// Why the catalog could not be generated.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GenError {
+    /// A documentation file or recording could not be read.
     #[error("reading {path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// A documentation file is not well-formed XML.
     #[error("{file}: {source}")]
     Xml {
+        /// The documentation file.
         file: String,
+        /// The parser's error, with its position.
         source: roxmltree::Error,
     },
+    /// An `xi:include` uses a pointer form the generator does not evaluate.
     #[error("{file}: unsupported xi:include pointer {pointer:?}")]
-    XPointer { file: String, pointer: String },
+    XPointer {
+        /// The documentation file.
+        file: String,
+        /// The `xpointer` attribute.
+        pointer: String,
+    },
+    /// An element lacks an attribute the generator needs (e.g. a `<parameter>` without `name`).
     #[error("{file}:{line}: <{element}> without the {attribute:?} attribute")]
     MissingAttribute {
+        /// The documentation file.
         file: String,
+        /// The element's tag name.
         element: String,
+        /// The missing attribute.
         attribute: String,
+        /// The element's line.
         line: u32,
     },
+    /// The snapshot placeholders cannot be expanded: `Newchannel` or `BridgeCreate` is no
+    /// longer documented as one bare snapshot, or the recordings lack it.
     #[error("asterisk {version}: cannot tell the {kind} snapshot fields: {why}")]
     Snapshot {
+        /// The version whose documentation uses the placeholders.
         version: &'static str,
+        /// `channel` or `bridge`.
         kind: &'static str,
+        /// What is missing.
         why: String,
     },
+    /// rustfmt could not be run or rejected the generated source.
     #[error("running rustfmt on the generated source: {0}")]
     Rustfmt(String),
 }

@@ -233,6 +233,11 @@ pub(crate) const LEGACY: &[LegacyRule] = &[
         note: "1.8 sends a separate Unlink where 11 sends Bridge with Bridgestate: Unlink",
     },
     LegacyRule {
+        event: "Link",
+        replaced_by: &[(None, "BridgeEnter")],
+        note: "the 1.4/1.6 name, not in the 1.8 and 11 recordings (they send Bridge with Bridgestate: Link)",
+    },
+    LegacyRule {
         event: "Join",
         replaced_by: &[(None, "QueueCallerJoin")],
         note: "a caller joins a queue; counterpart of Leave, which the 1.8 and 11 recordings show",
