@@ -18,7 +18,8 @@ pub(crate) struct RecEvent {
     pub fields: Vec<String>,
     /// Lower-case classes from `Privilege:` (without `all`); list items carry none.
     pub classes: Vec<String>,
-    /// Values seen per header, for the headers that tell legacy event variants apart.
+    /// Values seen per header, for the headers that tell legacy event variants apart
+    /// (see `rules::LEGACY`).
     pub values: BTreeMap<String, Vec<String>>,
 }
 
@@ -38,9 +39,6 @@ pub(crate) struct Recorded {
     /// Lower-case action name to (name, classes) from `ListCommands`; `(Priv: <none>)` is empty.
     pub privileges: BTreeMap<String, (String, Vec<String>)>,
 }
-
-/// Headers whose values are kept: they select the modern event a legacy one maps to.
-pub(crate) const DISCRIMINATORS: &[&str] = &["SubEvent", "Bridgestate", "State"];
 
 /// Actions whose replies carry their ActionID on events without being lists: `WaitEvent` hands
 /// back the session's queued events and ends with `WaitEventComplete` (no `EventList`).
@@ -97,7 +95,8 @@ fn note_event(recorded: &mut Recorded, name: &str, packet: &Packet) {
             continue;
         }
         push_unique(&mut entry.fields, field.clone());
-        if DISCRIMINATORS.iter().any(|d| d.eq_ignore_ascii_case(field)) {
+        // Values are kept only for the headers that select the modern event of a legacy one.
+        if crate::rules::discriminates(name, field) {
             push_unique(
                 entry.values.entry(field.clone()).or_default(),
                 value.clone(),

@@ -70,6 +70,18 @@ pub enum GenError {
         /// What is missing.
         why: String,
     },
+    /// A recording shows a variant of a 1.x event that the legacy rules do not map.
+    #[error("asterisk {version}: {event} with {header}: {value} is not covered by rules::LEGACY")]
+    UnmappedVariant {
+        /// The recorded version.
+        version: &'static str,
+        /// The legacy event.
+        event: String,
+        /// The discriminating header.
+        header: String,
+        /// The value no rule maps.
+        value: String,
+    },
     /// rustfmt could not be run or rejected the generated source.
     #[error("running rustfmt on the generated source: {0}")]
     Rustfmt(String),
@@ -468,6 +480,7 @@ fn build_events(
             .iter()
             .find(|l| l.event.eq_ignore_ascii_case(&key))
         {
+            check_variants(rule, &key, recorded)?;
             event.legacy = Some(Legacy {
                 replaced_by: rule
                     .replaced_by
@@ -487,6 +500,48 @@ fn build_events(
     Ok(events)
 }
 
+/// Every recorded value of a header that selects the modern event must be one a rule maps, so
+/// that a variant the rules never heard of fails the generation instead of mapping to nothing.
+fn check_variants(
+    rule: &rules::LegacyRule,
+    key: &str,
+    recorded: &[(u8, Recorded)],
+) -> Result<(), GenError> {
+    for (bit, rec) in recorded {
+        let Some(seen) = rec.events.get(key) else {
+            continue;
+        };
+        for (when, _) in rule.replaced_by {
+            let Some((header, _)) = when else { continue };
+            let Some(values) = seen
+                .values
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(header))
+                .map(|(_, v)| v)
+            else {
+                continue;
+            };
+            for value in values {
+                let mapped = rule.replaced_by.iter().any(|(w, _)| {
+                    w.is_some_and(|(h, v)| {
+                        h.eq_ignore_ascii_case(header) && v.eq_ignore_ascii_case(value)
+                    })
+                });
+                if !mapped {
+                    let version = VERSIONS.iter().find(|(_, b)| b == bit).map_or("?", |v| v.0);
+                    return Err(GenError::UnmappedVariant {
+                        version,
+                        event: rule.event.to_owned(),
+                        header: (*header).to_owned(),
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn add_field(fields: &mut Vec<Field>, name: &str, bit: u8, values: &[String]) {
     match fields
         .iter_mut()
@@ -503,5 +558,38 @@ fn add_field(fields: &mut Vec<Field>, name: &str, bit: u8, values: &[String]) {
             versions: bit,
             values: values.to_vec(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corpus::RecEvent;
+
+    fn recorded_dial(sub_events: &[&str]) -> Vec<(u8, Recorded)> {
+        let mut rec = Recorded::default();
+        rec.events.insert(
+            "dial".into(),
+            RecEvent {
+                name: "Dial".into(),
+                values: BTreeMap::from([(
+                    "SubEvent".into(),
+                    sub_events.iter().map(|s| (*s).to_owned()).collect(),
+                )]),
+                ..RecEvent::default()
+            },
+        );
+        vec![(1, rec)]
+    }
+
+    #[test]
+    fn recorded_variants_must_be_mapped() {
+        let rule = rules::LEGACY.iter().find(|r| r.event == "Dial").unwrap();
+        assert!(check_variants(rule, "dial", &recorded_dial(&["Begin", "end"])).is_ok());
+        let err = check_variants(rule, "dial", &recorded_dial(&["Begin", "Middle"])).unwrap_err();
+        assert!(
+            matches!(&err, GenError::UnmappedVariant { version: "1.8", value, .. } if value == "Middle"),
+            "{err}"
+        );
     }
 }

@@ -262,6 +262,17 @@ pub(crate) const LEGACY: &[LegacyRule] = &[
     },
 ];
 
+/// Whether `header` of `event` selects the modern counterpart in a [`LEGACY`] rule.
+pub(crate) fn discriminates(event: &str, header: &str) -> bool {
+    LEGACY.iter().any(|rule| {
+        rule.event.eq_ignore_ascii_case(event)
+            && rule
+                .replaced_by
+                .iter()
+                .any(|(when, _)| when.is_some_and(|(h, _)| h.eq_ignore_ascii_case(header)))
+    })
+}
+
 /// Asterisk reads every `Variable:` header of an action (`astman_get_variables`), though the
 /// documentation marks none of them `multiple`.
 pub(crate) const REPEATED_PARAMS: &[&str] = &["Variable"];
