@@ -138,6 +138,12 @@ impl Action {
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// Whether `version` has the action as far as the sources tell: its documentation lists it,
+    /// or its recorded `ListCommands` answer did (1.8 runs `MuteAudio` without documenting it).
+    pub fn known_on(&self, version: Version) -> bool {
+        self.documented.contains(version) || self.classes(version).is_some()
+    }
+
     /// The write privilege classes `version` asks for (`all` left out; empty when none is
     /// needed), or `None` when that version's server did not list the action.
     pub fn classes(&self, version: Version) -> Option<&'static [&'static str]> {
@@ -238,6 +244,11 @@ impl Event {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `version` documents the event or was recorded sending it (`Dial` on 1.8 and 11).
+    pub fn known_on(&self, version: Version) -> bool {
+        self.documented.contains(version) || self.recorded.contains(version)
     }
 
     /// The headers recorded for this event on `version`, if it was recorded there.

@@ -93,6 +93,16 @@ fn tables_are_sorted_and_unique_for_binary_search() {
 }
 
 #[test]
+fn known_on_counts_recordings_too() {
+    let mute = action("MuteAudio").unwrap();
+    assert!(!mute.documented.contains(Version::V1_8) && mute.known_on(Version::V1_8));
+    assert!(!action("Filter").unwrap().known_on(Version::V1_8));
+    let dial = event("Dial").unwrap();
+    assert!(dial.known_on(Version::V11) && !dial.known_on(Version::V22));
+    assert!(event("DialBegin").unwrap().known_on(Version::V13));
+}
+
+#[test]
 fn lookup_ignores_case() {
     assert_eq!(action("ORIGINATE").unwrap().name, "Originate");
     assert_eq!(action("coreshowchannels").unwrap().name, "CoreShowChannels");
