@@ -96,9 +96,13 @@ impl GenError {
     }
 }
 
-/// `<workspace>/../shared`, where the reference material lives next to the work trees.
+/// `$AMI_SHARED_DIR` if set, else `<workspace>/../shared`, where the reference material lives
+/// next to the work trees.
 pub fn default_shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared")
+    match std::env::var_os("AMI_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared"),
+    }
 }
 
 /// `crates/ami-catalog/src/generated.rs` of this workspace.

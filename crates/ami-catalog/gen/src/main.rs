@@ -1,5 +1,6 @@
 //! `cargo run -p ami-catalog-gen [-- --shared DIR] [--out FILE] [--check]`: regenerates
-//! `crates/ami-catalog/src/generated.rs` from `../shared` (or checks that it is up to date).
+//! `crates/ami-catalog/src/generated.rs` from `../shared` (or `$AMI_SHARED_DIR`), or checks that
+//! it is up to date.
 
 use std::path::PathBuf;
 
