@@ -1,0 +1,21 @@
+use crate::shared;
+
+#[test]
+fn generated_tables_match_the_generator() {
+    let Some(shared) = shared() else { return };
+    let fresh = ami_catalog_gen::generate(&shared).expect("generation succeeds");
+    let path = ami_catalog_gen::default_output_path();
+    let committed = std::fs::read_to_string(&path).expect("generated.rs is readable");
+    if fresh != committed {
+        let line = fresh
+            .lines()
+            .zip(committed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| fresh.lines().count().min(committed.lines().count()));
+        panic!(
+            "{} is out of date (first difference at line {}): run `cargo run -p ami-catalog-gen`",
+            path.display(),
+            line + 1
+        );
+    }
+}
