@@ -2,4 +2,5 @@
 //! simulator behind a [`proxy::RecordingProxy`] where what reached the PBX matters.
 
 pub mod denied;
+pub mod limits;
 pub mod proxy;
