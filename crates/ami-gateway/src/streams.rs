@@ -81,14 +81,14 @@ impl StreamQuery {
             .map_err(|_| AppError::bad_request("the query string could not be decoded"))?;
         let mut out = Self::default();
         let (mut servers, mut events, mut headers) = (0, 0, 0);
-        let split = |value: &str| {
+        // Lazily: a list is refused at its first item past the cap, before the rest is copied.
+        fn split(value: &str) -> impl Iterator<Item = String> + '_ {
             value
                 .split(',')
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
+        }
         for (key, value) in pairs {
             match key.as_str() {
                 "server" => {
