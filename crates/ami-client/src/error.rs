@@ -70,6 +70,17 @@ impl Error {
         matches!(self.kind, Kind::AuthFailed(_))
     }
 
+    /// The action was refused before anything was sent because it is over Asterisk's input
+    /// limits ([`ami_proto::MAX_ACTION_LINES`] lines, [`ami_proto::MAX_LINE_BYTES`] bytes per
+    /// line): the server would drop lines or answer without the ActionID, and the reply would
+    /// never come.
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            &self.kind,
+            Kind::Refused(ami_proto::session::StartError::Encode(error)) if error.is_too_large()
+        )
+    }
+
     /// A network or TLS error.
     pub fn is_io(&self) -> bool {
         matches!(self.kind, Kind::Io(_) | Kind::Tls(_))
@@ -133,7 +144,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             Kind::Io(error) => Some(error),
-            Kind::Refused(error) => Some(error),
+            // Not the refusal: its text is already this error's own, and a printed chain
+            // would say it twice.
             _ => None,
         }
     }

@@ -150,22 +150,70 @@ fn path_error(rejection: PathRejection) -> AppError {
 
 fn body_error(rejection: BytesRejection) -> AppError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
+        AppError::payload_too_large(format!(
+            "the request body is over {} KiB, more than any action Asterisk reads can take",
+            crate::MAX_BODY / 1024
+        ))
     } else {
         AppError::bad_request("the request body could not be read")
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+/// The body of `POST .../command`: only the `command` key, read without building a JSON tree
+/// (an unknown key is refused before its value is read).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    command: String,
+}
+
+const COMMAND_BODY_HINT: &str =
+    "expected {\"command\": \"<CLI command>\"} (only the \"command\" key is accepted)";
+
+fn parse_command_body(body: &[u8]) -> Result<String, AppError> {
+    // A derived struct would also take `["..."]`: only an object is a command body.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AppError::bad_request(COMMAND_BODY_HINT));
     }
-    serde_json::from_slice(body)
-        .map_err(|error| AppError::bad_request(format!("the body is not valid JSON: {error}")))
+    let parsed: CommandBody = serde_json::from_slice(body).map_err(|error| {
+        use serde_json::error::Category;
+        match error.classify() {
+            // These texts say what was expected where, never the input.
+            Category::Syntax | Category::Eof => {
+                AppError::bad_request(format!("the body is not valid JSON: {error}"))
+            }
+            // serde's texts for a wrong type may quote the value: say what is expected.
+            Category::Data | Category::Io => AppError::bad_request(COMMAND_BODY_HINT),
+        }
+    })?;
+    let command = parsed.command.trim();
+    if command.is_empty() {
+        return Err(AppError::bad_request(COMMAND_BODY_HINT));
+    }
+    Ok(command.to_owned())
+}
+
+/// The action named `name` with the headers of a JSON body (empty: none). Over Asterisk's
+/// limits is 413, anything else wrong 400; either way nothing is sent.
+fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let action = ami_proto::json::action_from_json_slice(name, body).map_err(|error| {
+        if error.is_too_large() {
+            AppError::payload_too_large(error.to_string())
+        } else {
+            AppError::bad_request(error.to_string())
+        }
+    })?;
+    if action.action_id().is_some() {
+        return Err(AppError::bad_request(
+            "ActionID is set by the gateway; leave it out",
+        ));
+    }
+    Ok(action)
 }
 
 async fn send(
@@ -237,17 +285,9 @@ pub(crate) async fn post_action(
             ));
         }
     }
-    let headers = parse_body(&body.map_err(body_error)?)?;
-    if headers
-        .as_object()
-        .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("ActionID")))
-    {
-        return Err(AppError::bad_request(
-            "ActionID is set by the gateway; leave it out",
-        ));
-    }
-    let action = ami_proto::json::action_from_json(&action_name, &headers)
-        .map_err(|error| AppError::bad_request(error.to_string()))?;
+    // Read straight into the action: no JSON tree, and reading stops at the first line past
+    // Asterisk's limits. The body is dropped here, before the wait for the reply.
+    let action = action_from_body(&action_name, &body.map_err(body_error)?)?;
     let reply = send(server, &action_name, action).await?;
     Ok(axum::Json(reply_json(&reply)).into_response())
 }
@@ -273,24 +313,19 @@ pub(crate) async fn post_command(
             "this token may not run Command".into(),
         ));
     }
-    let body = parse_body(&body.map_err(body_error)?)?;
-    let command = body
-        .get("command")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AppError::bad_request("expected {\"command\": \"<CLI command>\"}"))?;
-    if body.as_object().is_some_and(|o| o.len() > 1) {
-        return Err(AppError::bad_request(
-            "only the \"command\" key is accepted",
-        ));
-    }
+    let command = parse_command_body(&body.map_err(body_error)?)?;
+    let command = command.as_str();
     let action = ami_client::Action::new("Command").header("Command", command);
-    let mut probe = bytes::BytesMut::new();
-    if ami_proto::encode_action(&action, &mut probe).is_err() {
-        return Err(AppError::bad_request(
-            "the command contains a line break, which AMI cannot carry",
-        ));
+    match ami_proto::check_action(&action) {
+        Ok(()) => {}
+        Err(error) if error.is_too_large() => {
+            return Err(AppError::payload_too_large(error.to_string()));
+        }
+        Err(_) => {
+            return Err(AppError::bad_request(
+                "the command contains a line break, which AMI cannot carry",
+            ));
+        }
     }
     let reply = send(server, "Command", action).await?;
     let output = match &reply {
@@ -406,10 +441,46 @@ mod tests {
     }
 
     #[test]
-    fn empty_body_is_an_empty_object_and_bad_json_is_400() {
-        assert_eq!(parse_body(b"").expect("empty"), json!({}));
-        assert_eq!(parse_body(b" \n").expect("blank"), json!({}));
-        let error = parse_body(b"{nope").expect_err("bad");
-        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+    fn action_bodies_over_asterisks_limits_are_413_and_other_faults_400() {
+        assert!(
+            action_from_body("Ping", b" ")
+                .expect("empty")
+                .headers()
+                .is_empty()
+        );
+        let lines = format!("{{\"X\": [{}]}}", vec!["\"\""; 126].join(","));
+        let error = action_from_body("Ping", lines.as_bytes()).expect_err("128 lines");
+        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(error.code, "payload_too_large");
+        assert!(error.message.contains("at most 127"), "{}", error.message);
+        let line = format!("{{\"X\": \"{}\"}}", "v".repeat(1020));
+        let error = action_from_body("Ping", line.as_bytes()).expect_err("1023 bytes");
+        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(error.message.contains("1022 bytes"), "{}", error.message);
+        for body in [r#"{"actionid": "1"}"#, r#"{"Action": "Command"}"#, "{nope"] {
+            let error = action_from_body("Ping", body.as_bytes()).expect_err(body);
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body}");
+        }
+    }
+
+    #[test]
+    fn command_body_is_only_a_command_and_errors_never_quote_the_input() {
+        assert_eq!(
+            parse_command_body(br#"{"command": " core show uptime "}"#).expect("valid"),
+            "core show uptime"
+        );
+        for body in [
+            &b""[..],
+            b"{nope",
+            br#"{"command": ""}"#,
+            br#"{"command": 12345}"#,
+            br#"{"command": "x", "other": [1, 2, 3]}"#,
+            br#"{"command": "x", "command": "y"}"#,
+            br#"["core show uptime"]"#,
+        ] {
+            let error = parse_command_body(body).expect_err("refused");
+            assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            assert!(!error.message.contains("12345"), "{}", error.message);
+        }
     }
 }

@@ -76,6 +76,11 @@ impl AppError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 413: the body, or the action it describes, is over a limit (named in `message`).
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
     /// 429 with the seconds to wait.
     pub fn rate_limited(retry_after: u64) -> Self {
         Self {
@@ -119,6 +124,12 @@ impl AppError {
         }
         if error.is_closed() {
             return Self::unavailable();
+        }
+        if error.is_too_large() {
+            // The client's own check, should the gateway's ever let one through.
+            return Self::payload_too_large(
+                "the action is over Asterisk's limits (lines or line length)",
+            );
         }
         // Refused before sending (an encoding problem the JSON check missed): the caller's fault.
         Self::bad_request("the action could not be sent as given")
@@ -168,6 +179,7 @@ mod tests {
             AppError::not_found("x"),
             AppError::rate_limited(1),
             AppError::unavailable(),
+            AppError::payload_too_large("x"),
         ] {
             assert!(ERROR_CODES.contains(&error.code), "{}", error.code);
         }

@@ -50,8 +50,14 @@ pub use error::AppError;
 pub use state::AppState;
 pub use upstream::{LinkState, Upstream};
 
-/// Largest request body accepted (action headers are small).
-const MAX_BODY: usize = 1024 * 1024;
+/// Largest request body accepted: what the largest action Asterisk reads can take as JSON.
+///
+/// An action has at most 127 lines, `Action:` and the gateway's `ActionID:` among them, so 125
+/// headers of at most 1,022 bytes each (`ami_proto::MAX_ACTION_LINES`, `MAX_LINE_BYTES`):
+/// 127,750 bytes of header text. As JSON each gains quotes, a colon and a comma, and escapes or
+/// indentation add more; twice the text, rounded up, leaves room for that. A larger body cannot
+/// be a valid action and is refused (413) before it is read whole.
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 /// How long a graceful shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

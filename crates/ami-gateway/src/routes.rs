@@ -63,19 +63,19 @@ const STREAM_PARAMS: &[Param] = &[
     Param {
         name: "server",
         location: "query",
-        description: "Server names, comma-separated (or repeat the parameter); default: every server the token may use.",
+        description: "Server names, comma-separated (or repeat the parameter); default: every server the token may use. A name given twice counts once; more than 64 names (repeats included) is 400.",
         pattern: None,
     },
     Param {
         name: "event",
         location: "query",
-        description: "Event names, comma-separated (or repeat); default: all.",
+        description: "Event names, comma-separated (or repeat); default: all. A name given twice counts once; more than 256 names (repeats included) is 400.",
         pattern: None,
     },
     Param {
         name: "header",
         location: "query",
-        description: "A header match `Name:Value` (repeat for several; all must match, case-insensitive).",
+        description: "A header match `Name:Value` (repeat for several; all must match, case-insensitive). More than 64 matches (repeats included) is 400.",
         pattern: Some("^[^:]*[^:\\s][^:]*:.*$"),
     },
     Param {
@@ -198,7 +198,11 @@ pub(crate) const ROUTES: &[Route] = &[
             DENIED[0],
             DENIED[1],
             (404, "No such server.", Body::Error),
-            (413, "Body too large.", Body::Error),
+            (
+                413,
+                "Over a limit, nothing sent: a body over 256 KiB, or an action over what Asterisk reads (127 lines with Action and the gateway's ActionID, so 125 headers, arrays expanded; 1022 bytes per `Name: value` line). The message says which.",
+                Body::Error
+            ),
             (
                 422,
                 "The server answered Response: Error (its response is in error.response).",
@@ -231,7 +235,11 @@ pub(crate) const ROUTES: &[Route] = &[
             DENIED[0],
             DENIED[1],
             (404, "No such server.", Body::Error),
-            (413, "Body too large.", Body::Error),
+            (
+                413,
+                "A body over 256 KiB, or a command line over 1022 bytes with its `Command: ` name.",
+                Body::Error
+            ),
             (
                 422,
                 "The CLI or the server refused the command.",
@@ -331,6 +339,9 @@ pub(crate) const ROUTES: &[Route] = &[
     },
 ];
 
+/// Headers an action may carry: Asterisk's line limit less the `Action:` and `ActionID:` lines.
+const MAX_HEADERS: usize = ami_proto::MAX_ACTION_LINES - 2;
+
 fn schemas() -> Value {
     // What `action_from_json` accepts: single-line strings, numbers, booleans, Latin-1.
     let header_value = json!({
@@ -371,14 +382,15 @@ fn schemas() -> Value {
         },
         "ActionHeaders": {
             "type": "object",
-            "description": "Headers of the action (not ActionID, which the gateway sets; an Action key is ignored); an array sends the key once per element.",
+            "description": "Headers of the action (not ActionID, which the gateway sets, nor Action: the action is named in the path; either is 400); an array sends the key once per element. At most 125 headers in all, arrays expanded (Asterisk reads 127 lines, Action and ActionID included), each `Name: value` line at most 1022 bytes; over that is 413. A key given twice is 400.",
+            "maxProperties": MAX_HEADERS,
             "propertyNames": {
                 // As the encoder checks names: no CR, LF, colon, space or tab.
                 "pattern": "^[^:\r\n \t]+$",
-                "not": {"pattern": "^[Aa][Cc][Tt][Ii][Oo][Nn][Ii][Dd]$"},
+                "not": {"pattern": "^[Aa][Cc][Tt][Ii][Oo][Nn]([Ii][Dd])?$"},
             },
             "additionalProperties": {
-                "oneOf": [header_value.clone(), {"type": "array", "items": header_value}],
+                "oneOf": [header_value.clone(), {"type": "array", "items": header_value, "maxItems": MAX_HEADERS}],
             },
         },
         "ActionResult": {
@@ -572,6 +584,22 @@ mod tests {
                 "{}",
                 route.path
             );
+        }
+    }
+
+    #[test]
+    fn documented_limits_are_the_ones_enforced() {
+        let document = document().to_string().to_lowercase();
+        for limit in [
+            format!("body over {} kib", crate::MAX_BODY / 1024),
+            format!("{} lines", ami_proto::MAX_ACTION_LINES),
+            format!("{} headers", MAX_HEADERS),
+            format!("{} bytes per", ami_proto::MAX_LINE_BYTES),
+            format!("more than {} names", crate::streams::MAX_QUERY_SERVERS),
+            format!("more than {} names", crate::streams::MAX_QUERY_EVENTS),
+            format!("more than {} matches", crate::streams::MAX_QUERY_HEADERS),
+        ] {
+            assert!(document.contains(&limit), "{limit}");
         }
     }
 }

@@ -3,7 +3,10 @@
 //! Query: `server=pbx1` (repeatable or comma-separated; default every server the token may
 //! use), `event=Newchannel,Hangup` (default all), `header=Context:demo` (repeatable; all must
 //! match, case-insensitive), `backlog=N` (first the last N matching events the gateway saw, at
-//! most 256 kept per server). Every message is one JSON object with a `type`: `hello` first,
+//! most 256 kept per server). Each list is deduplicated (a server named twice would otherwise
+//! deliver every event twice on the one stream) and capped: at most [`MAX_QUERY_SERVERS`]
+//! servers, [`MAX_QUERY_EVENTS`] event names and [`MAX_QUERY_HEADERS`] header matches as given,
+//! repeats included, or 400. Every message is one JSON object with a `type`: `hello` first,
 //! then `event`, `connection`, `lagged` (the count of events this client missed, at the place
 //! they were missed), and `closing` before the gateway ends the stream.
 
@@ -28,6 +31,40 @@ use crate::queue::{QueueReceiver, Received, queue};
 use crate::state::AppState;
 use crate::upstream::{ClientShared, Filter, Registration};
 
+/// Most `server=` names one stream query may give (repeats included). A client that wants
+/// more servers than this leaves `server=` out and gets every server its token may use; a
+/// query naming more is refused, not trimmed, so nothing is silently dropped.
+pub(crate) const MAX_QUERY_SERVERS: usize = 64;
+/// Most `event=` names one stream query may give (repeats included): Asterisk has about 200
+/// event types.
+pub(crate) const MAX_QUERY_EVENTS: usize = 256;
+/// Most `header=` matches one stream query may give (repeats included): each is checked for
+/// every event that reaches the client's filter.
+pub(crate) const MAX_QUERY_HEADERS: usize = 64;
+
+/// Appends `item` unless `list` already has it (per `same`), refusing the list once more than
+/// `max` items were given: the count includes repeats, so the work done for one query stays
+/// bounded whatever it repeats.
+fn add_once<T>(
+    list: &mut Vec<T>,
+    given: &mut usize,
+    item: T,
+    max: usize,
+    what: &str,
+    same: impl Fn(&T, &T) -> bool,
+) -> Result<(), AppError> {
+    *given += 1;
+    if *given > max {
+        return Err(AppError::bad_request(format!(
+            "too many {what} in the query (at most {max}, repeats included)"
+        )));
+    }
+    if !list.iter().any(|existing| same(existing, &item)) {
+        list.push(item);
+    }
+    Ok(())
+}
+
 /// The parsed query of an event stream.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct StreamQuery {
@@ -43,17 +80,30 @@ impl StreamQuery {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|_| AppError::bad_request("the query string could not be decoded"))?;
         let mut out = Self::default();
-        let split = |value: &str| {
+        let (mut servers, mut events, mut headers) = (0, 0, 0);
+        // Lazily: a list is refused at its first item past the cap, before the rest is copied.
+        fn split(value: &str) -> impl Iterator<Item = String> + '_ {
             value
                 .split(',')
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
+        }
         for (key, value) in pairs {
             match key.as_str() {
-                "server" => out.servers.extend(split(&value)),
+                "server" => {
+                    for name in split(&value) {
+                        // Server names are matched exactly, as configured.
+                        add_once(
+                            &mut out.servers,
+                            &mut servers,
+                            name,
+                            MAX_QUERY_SERVERS,
+                            "servers",
+                            |a, b| a == b,
+                        )?;
+                    }
+                }
                 "backlog" => {
                     let wanted: u64 = value
                         .trim()
@@ -62,7 +112,19 @@ impl StreamQuery {
                     // More than is kept is not an error: it means "all there is".
                     out.backlog = wanted.min(crate::upstream::BACKLOG as u64) as usize;
                 }
-                "event" => out.events.extend(split(&value)),
+                "event" => {
+                    for name in split(&value) {
+                        // Event names are matched without regard to case.
+                        add_once(
+                            &mut out.events,
+                            &mut events,
+                            name,
+                            MAX_QUERY_EVENTS,
+                            "event names",
+                            |a, b| a.eq_ignore_ascii_case(b),
+                        )?;
+                    }
+                }
                 "header" => {
                     let (name, wanted) = value.split_once(':').ok_or_else(|| {
                         AppError::bad_request("header filters are written header=Name:Value")
@@ -73,8 +135,16 @@ impl StreamQuery {
                             "header filters are written header=Name:Value",
                         ));
                     }
-                    out.headers
-                        .push((name.to_owned(), wanted.trim().to_owned()));
+                    // Header names and values are matched without regard to case.
+                    let pair = (name.to_owned(), wanted.trim().to_owned());
+                    add_once(
+                        &mut out.headers,
+                        &mut headers,
+                        pair,
+                        MAX_QUERY_HEADERS,
+                        "header matches",
+                        |a, b| a.0.eq_ignore_ascii_case(&b.0) && a.1.eq_ignore_ascii_case(&b.1),
+                    )?;
                 }
                 other => {
                     return Err(AppError::bad_request(format!(
@@ -82,9 +152,6 @@ impl StreamQuery {
                     )));
                 }
             }
-        }
-        if out.events.len() > 256 || out.headers.len() > 64 || out.servers.len() > 256 {
-            return Err(AppError::bad_request("too many filters"));
         }
         Ok(out)
     }
@@ -454,6 +521,40 @@ mod tests {
             StreamQuery::parse(None).expect("empty"),
             StreamQuery::default()
         );
+    }
+
+    #[test]
+    fn query_lists_count_each_item_once_and_are_capped_as_given() {
+        let query = StreamQuery::parse(Some(
+            "server=sim,sim&server=sim&event=Hangup,hangup,HANGUP&header=Context:demo&header=context:DEMO",
+        ))
+        .expect("valid");
+        assert_eq!(query.servers, ["sim"]);
+        assert_eq!(query.events, ["Hangup"]);
+        assert_eq!(query.headers, [("Context".to_owned(), "demo".to_owned())]);
+        for (key, max) in [
+            ("server", MAX_QUERY_SERVERS),
+            ("event", MAX_QUERY_EVENTS),
+            ("header", MAX_QUERY_HEADERS),
+        ] {
+            // Header matches are repeated parameters; names may be comma-separated too.
+            let (item, separator) = if key == "header" {
+                ("A:b", "&header=")
+            } else {
+                ("a", ",")
+            };
+            let at_max = format!("{key}={}", vec![item; max].join(separator));
+            assert!(StreamQuery::parse(Some(&at_max)).is_ok(), "{key}");
+            // Repeats count: deduplication must not let a huge query through.
+            let over = format!("{at_max}&{key}={item}");
+            let error = StreamQuery::parse(Some(&over)).expect_err(key);
+            assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(
+                error.message.contains(&format!("at most {max}")),
+                "{}",
+                error.message
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,31 @@
 //! Actions to bytes. Strict: a CR or LF inside a name or value would let attacker-supplied
 //! text (a caller name, a CRM field) start a new header or a whole new action, so it is refused.
+//! So is an action over Asterisk's input limits ([`MAX_ACTION_LINES`], [`MAX_LINE_BYTES`]):
+//! Asterisk would drop lines or answer an error that names no ActionID, and the caller would
+//! wait for a reply that never comes.
 
 use bytes::{BufMut, BytesMut};
 
 use crate::message::Message;
+
+/// Most lines an action may have, its `Action:` and `ActionID:` lines included.
+///
+/// Asterisk reads at most `AST_MAX_MANHEADERS` (128) header lines per message
+/// (`main/manager.c`); Asterisk 1.8 and 11 keep only the first 127 and drop the rest without a
+/// word, newer versions answer "Too many lines in message" without an ActionID. The strictest
+/// era decides, so an action that fits is read whole by every version.
+pub const MAX_ACTION_LINES: usize = 127;
+
+/// Most bytes of one line (`Name: value`, without its CRLF).
+///
+/// Asterisk reads input into a 1024-byte buffer; a line whose content plus CRLF does not fit is
+/// discarded with "Failed to parse message: line too long" (recorded in the Asterisk 22 corpus,
+/// `huge_header`), and that error carries no ActionID either.
+pub const MAX_LINE_BYTES: usize = 1022;
+
+/// Longest header name an error repeats: a name is echoed to say which header was refused,
+/// but an error message must stay small whatever the input.
+const MAX_NAME_IN_ERROR: usize = 64;
 
 /// Why an action or message could not be encoded. Never carries the offending value, which
 /// may be a secret.
@@ -32,6 +54,58 @@ pub enum EncodeError {
         /// Byte position of the first CR or LF in the value.
         position: usize,
     },
+    /// The action has more lines than Asterisk reads ([`MAX_ACTION_LINES`]).
+    #[error(
+        "the action has too many lines ({lines}); Asterisk reads at most {max}, Action and ActionID included"
+    )]
+    TooManyLines {
+        /// Lines counted (when refused while still counting: the count at which it stopped).
+        lines: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// One `Name: value` line is longer than Asterisk reads ([`MAX_LINE_BYTES`]).
+    #[error(
+        "the line of header {name:?} is {len} bytes long; Asterisk reads at most {max} bytes per line (name, ': ' and value)"
+    )]
+    LineTooLong {
+        /// The header whose line was refused (escaped, and cut if very long).
+        name: String,
+        /// Bytes of `Name: value`.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl EncodeError {
+    /// Whether the action was refused for exceeding Asterisk's size limits (too many lines, a
+    /// line too long) rather than for its content.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::TooManyLines { .. } | Self::LineTooLong { .. })
+    }
+}
+
+/// A header name as an error shows it: escaped, and cut to a bounded length.
+fn name_for_error(name: &str) -> String {
+    let mut shown: String = name.chars().take(MAX_NAME_IN_ERROR).collect();
+    if shown.len() < name.len() {
+        shown.push_str("...");
+    }
+    shown.escape_debug().to_string()
+}
+
+/// Refuses a `Name: value` line longer than Asterisk reads.
+pub(crate) fn check_line_len(name: &str, value_len: usize) -> Result<(), EncodeError> {
+    let len = name.len().saturating_add(2).saturating_add(value_len);
+    if len > MAX_LINE_BYTES {
+        return Err(EncodeError::LineTooLong {
+            name: name_for_error(name),
+            len,
+            max: MAX_LINE_BYTES,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), EncodeError> {
@@ -44,7 +118,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), EncodeError> {
         .position(|b| matches!(b, b'\r' | b'\n' | b':' | b' ' | b'\t'))
     {
         Some(position) => Err(EncodeError::InvalidName {
-            name: name.escape_debug().to_string(),
+            name: name_for_error(name),
             position,
         }),
         None => Ok(()),
@@ -54,7 +128,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), EncodeError> {
 pub(crate) fn check_value(name: &str, value: &[u8]) -> Result<(), EncodeError> {
     match memchr::memchr2(b'\r', b'\n', value) {
         Some(position) => Err(EncodeError::LineBreakInValue {
-            name: name.escape_debug().to_string(),
+            name: name_for_error(name),
             position,
         }),
         None => Ok(()),
@@ -156,24 +230,57 @@ impl Action {
     }
 }
 
-/// Writes `action` to `out`: `Action:` first, then the headers in order, CRLF endings, and the
-/// blank line. Nothing is written if any name or value is refused.
-pub fn encode_action(action: &Action, out: &mut BytesMut) -> Result<(), EncodeError> {
+/// Checks everything [`encode_action`] checks, without writing: names and values (no line
+/// breaks, no bad names) and Asterisk's limits ([`MAX_ACTION_LINES`] lines, `Action:` and
+/// every `ActionID:` included; [`MAX_LINE_BYTES`] per line).
+pub fn check_action(action: &Action) -> Result<(), EncodeError> {
     check_value("Action", action.name.as_bytes())?;
-    if action.name.contains(':') {
+    if let Some(position) = action.name.find(':') {
         return Err(EncodeError::InvalidName {
-            name: action.name.escape_debug().to_string(),
-            position: action.name.find(':').unwrap_or(0),
+            name: name_for_error(&action.name),
+            position,
+        });
+    }
+    check_line_len("Action", action.name.len())?;
+    let lines = 1 + action.headers.len();
+    if lines > MAX_ACTION_LINES {
+        return Err(EncodeError::TooManyLines {
+            lines,
+            max: MAX_ACTION_LINES,
         });
     }
     for (name, value) in &action.headers {
         check_name(name)?;
         check_value(name, value)?;
+        check_line_len(name, value.len())?;
     }
+    Ok(())
+}
+
+/// Writes `action` to `out`: `Action:` first, then its first `ActionID` (wherever the caller
+/// put it), then the other headers in order, CRLF endings, and the blank line. Nothing is
+/// written if any name or value is refused or the action is over Asterisk's limits
+/// ([`check_action`]).
+///
+/// ActionID goes second so that a server which drops lines past its limit, or refuses the
+/// packet, still sees it and answers with it: written last, it is the first line lost, and the
+/// reply can then never be paired with its action.
+pub fn encode_action(action: &Action, out: &mut BytesMut) -> Result<(), EncodeError> {
+    check_action(action)?;
     out.reserve(action.encoded_len());
     write_line(out, b"Action", action.name.as_bytes());
-    for (name, value) in &action.headers {
+    let id = action
+        .headers
+        .iter()
+        .position(|(name, _)| name.eq_ignore_ascii_case("ActionID"));
+    if let Some(index) = id {
+        let (name, value) = &action.headers[index];
         write_line(out, name.as_bytes(), value);
+    }
+    for (index, (name, value)) in action.headers.iter().enumerate() {
+        if Some(index) != id {
+            write_line(out, name.as_bytes(), value);
+        }
     }
     out.put_slice(b"\r\n");
     Ok(())
@@ -216,16 +323,83 @@ mod tests {
     }
 
     #[test]
-    fn action_first_then_headers_in_caller_order_with_repeats() {
+    fn action_then_action_id_then_headers_in_caller_order_with_repeats() {
+        // The caller put ActionID last; it is written second all the same.
         let action = Action::new("Originate")
             .header("Channel", "Local/100@demo")
             .header("Variable", "a=1")
             .header("Variable", "b=2")
-            .header("ActionID", "7");
+            .header("actionid", "7");
         assert_eq!(
             encoded(&action).unwrap(),
-            b"Action: Originate\r\nChannel: Local/100@demo\r\nVariable: a=1\r\nVariable: b=2\r\nActionID: 7\r\n\r\n"
+            b"Action: Originate\r\nactionid: 7\r\nChannel: Local/100@demo\r\nVariable: a=1\r\nVariable: b=2\r\n\r\n"
         );
+        // Without one, nothing moves.
+        assert_eq!(
+            encoded(&Action::new("Ping").header("X", "1").header("Y", "2")).unwrap(),
+            b"Action: Ping\r\nX: 1\r\nY: 2\r\n\r\n"
+        );
+    }
+
+    /// `Action:` plus `headers` headers named `X` with empty values.
+    fn with_headers(headers: usize) -> Action {
+        (0..headers).fold(Action::new("Ping"), |action, _| action.header("X", ""))
+    }
+
+    #[test]
+    fn at_most_127_lines_action_and_action_id_included() {
+        let fits = with_headers(MAX_ACTION_LINES - 2).header("ActionID", "1");
+        let wire = encoded(&fits).unwrap();
+        assert_eq!(
+            wire.windows(2).filter(|w| w == b"\r\n").count(),
+            MAX_ACTION_LINES + 1,
+            "127 lines and the blank line"
+        );
+        let over = with_headers(MAX_ACTION_LINES - 1).header("ActionID", "1");
+        let mut out = BytesMut::new();
+        assert_eq!(
+            encode_action(&over, &mut out),
+            Err(EncodeError::TooManyLines {
+                lines: MAX_ACTION_LINES + 1,
+                max: MAX_ACTION_LINES
+            })
+        );
+        assert!(out.is_empty(), "nothing written");
+        assert!(check_action(&over).unwrap_err().is_too_large());
+    }
+
+    #[test]
+    fn a_line_of_at_most_1022_bytes_and_the_error_never_echoes_the_value() {
+        // "X: " and the value: 1022 bytes, which with CRLF fill Asterisk's 1024-byte buffer.
+        let fits = Action::new("Ping").header("X", "v".repeat(MAX_LINE_BYTES - 3));
+        assert!(encoded(&fits).is_ok());
+        let secret = format!("hunter2{}", "v".repeat(MAX_LINE_BYTES - 3 - 7 + 1));
+        let over = Action::new("Ping").header("X", secret);
+        let error = encoded(&over).unwrap_err();
+        assert_eq!(
+            error,
+            EncodeError::LineTooLong {
+                name: "X".into(),
+                len: MAX_LINE_BYTES + 1,
+                max: MAX_LINE_BYTES
+            }
+        );
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        // The action's own line counts too.
+        let long_name = Action::new("P".repeat(MAX_LINE_BYTES - 7));
+        assert!(matches!(
+            encoded(&long_name),
+            Err(EncodeError::LineTooLong { .. })
+        ));
+        assert!(encoded(&Action::new("P".repeat(MAX_LINE_BYTES - 8))).is_ok());
+    }
+
+    #[test]
+    fn a_long_name_is_cut_in_the_error() {
+        let error = encoded(&Action::new("Ping").header("N".repeat(5000), "")).unwrap_err();
+        let text = error.to_string();
+        assert!(text.len() < 300, "{text}");
+        assert!(matches!(error, EncodeError::LineTooLong { len: 5002, .. }));
     }
 
     #[test]
@@ -287,5 +461,6 @@ mod tests {
             encoded(&action).unwrap(),
             b"Action: Ping\r\nActionID: 9\r\nX: y\r\n\r\n"
         );
+        assert_eq!(action.headers().len(), 2);
     }
 }

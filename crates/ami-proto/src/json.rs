@@ -14,12 +14,16 @@
 //! - The banner maps to `{"_banner": "<whole line>", "_version": "<version>"}`.
 //!
 //! [`message_from_json`] turns such an object back into a message, and [`action_from_json`]
-//! turns a JSON object of headers into an [`Action`].
+//! (from a parsed value) or [`action_from_json_slice`] (from JSON text, without building a
+//! tree) turns a JSON object of headers into an [`Action`], both through one mapping.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::decode::{Banner, Packet};
-use crate::encode::{Action, EncodeError};
+use crate::encode::{self, Action, EncodeError, MAX_ACTION_LINES};
 use crate::message::Message;
 
 /// Key holding lines without a `name:` part.
@@ -55,9 +59,33 @@ pub enum JsonError {
         /// The header concerned.
         name: String,
     },
-    /// The header was refused by the encoder (line break, bad name).
+    /// The header was refused by the encoder (line break, bad name, over Asterisk's limits).
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// An `Action` key: the action is named by the caller (a path, an argument), and a second
+    /// `Action:` line would leave it to the server which one counts.
+    #[error("the action is named apart from its headers; leave the \"Action\" key out")]
+    ActionKey,
+    /// The same key twice in one object: JSON readers disagree on which one counts.
+    #[error("header {name:?} is given twice; give repeated headers as one array")]
+    DuplicateKey {
+        /// The header concerned.
+        name: String,
+    },
+    /// The text is not JSON. The message names what was expected and where, never the input.
+    #[error("not valid JSON: {message}")]
+    Syntax {
+        /// The parser's description, with line and column.
+        message: String,
+    },
+}
+
+impl JsonError {
+    /// Whether the headers were refused for exceeding Asterisk's size limits (too many lines,
+    /// a line too long) rather than for their content.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::Encode(error) if error.is_too_large())
+    }
 }
 
 /// Maps bytes to a JSON string, or `{"latin1": ...}` when they are not UTF-8.
@@ -182,20 +210,402 @@ fn for_each_header(
     Ok(())
 }
 
-/// Builds an action from a JSON object of headers (arrays for repeated keys). The `Action`
-/// key, if present in `headers`, is ignored in favour of `name`.
+/// Builds an action from a JSON object of headers (arrays for repeated keys, see
+/// [`action_from_json_slice`] for the rules).
 pub fn action_from_json(name: &str, headers: &Value) -> Result<Action, JsonError> {
-    let object = headers.as_object().ok_or(JsonError::NotAnObject)?;
-    let mut action = Action::new(name);
-    for_each_header(object, |header, value| {
-        if !header.eq_ignore_ascii_case("Action") {
-            action.push(header, value);
+    let mut builder = ActionBuilder::new(name);
+    let result = HeadersSeed(&mut builder).deserialize(headers);
+    builder.finish(result.map_err(|error| builder_error(&error)))
+}
+
+/// Builds an action from JSON text holding an object of headers, reading the text once without
+/// building a JSON tree: it stops at the first header past Asterisk's limits, so a huge array
+/// costs no more memory than the text itself.
+///
+/// Values are strings, numbers, booleans or `{"latin1": ...}`; an array sends its key once per
+/// element (an empty one sends nothing but counts as a line). Refused with a typed error: a
+/// key given twice, an `Action` key (the action is `name`), line breaks and bad names, more
+/// than [`MAX_ACTION_LINES`] lines once the session adds its `ActionID` (unless one is given),
+/// and lines over [`encode::MAX_LINE_BYTES`]. No error repeats a value.
+pub fn action_from_json_slice(name: &str, text: &[u8]) -> Result<Action, JsonError> {
+    let mut builder = ActionBuilder::new(name);
+    let mut reader = serde_json::Deserializer::from_slice(text);
+    let result = HeadersSeed(&mut builder)
+        .deserialize(&mut reader)
+        .and_then(|()| reader.end());
+    builder.finish(result.map_err(|error| builder_error(&error)))
+}
+
+/// The action being built, and the first typed error (a serde error can carry only text, and
+/// serde's own texts may quote the input).
+struct ActionBuilder {
+    action: Action,
+    /// Lines so far, `Action:` included.
+    lines: usize,
+    /// Keys seen, for the duplicate check (at most [`MAX_ACTION_LINES`]: each counts a line).
+    keys: Vec<String>,
+    /// The key whose value is being read, for errors about it.
+    current: Option<String>,
+    failure: Option<JsonError>,
+}
+
+/// What an error from the reader means, once the builder has had its say.
+enum ReadError {
+    /// Refused by the builder, or a type the mapping does not take: see the builder.
+    Data,
+    /// The text itself is not JSON.
+    Syntax(String),
+}
+
+fn builder_error(error: &serde_json::Error) -> ReadError {
+    match error.classify() {
+        // Syntax and end-of-input texts name what was expected and where, never the input.
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ReadError::Syntax(error.to_string())
+        }
+        serde_json::error::Category::Data | serde_json::error::Category::Io => ReadError::Data,
+    }
+}
+
+impl ActionBuilder {
+    fn new(name: &str) -> Self {
+        Self {
+            action: Action::new(name),
+            lines: 1,
+            keys: Vec::new(),
+            current: None,
+            failure: None,
+        }
+    }
+
+    /// Records why the input is refused, for [`ActionBuilder::finish`]; the returned serde
+    /// error only stops the reader.
+    fn fail<E: de::Error>(&mut self, error: JsonError) -> E {
+        self.failure.get_or_insert(error);
+        E::custom("refused")
+    }
+
+    fn bad_value<E: de::Error>(&mut self) -> E {
+        let name = self.current.clone().unwrap_or_default();
+        self.fail(JsonError::BadValue { name })
+    }
+
+    /// Counts one more line, refusing it as soon as the action cannot fit.
+    fn count_line<E: de::Error>(&mut self) -> Result<(), E> {
+        self.lines += 1;
+        if self.lines > MAX_ACTION_LINES {
+            let lines = self.lines;
+            return Err(self.fail(
+                EncodeError::TooManyLines {
+                    lines,
+                    max: MAX_ACTION_LINES,
+                }
+                .into(),
+            ));
         }
         Ok(())
-    })?;
-    let mut probe = bytes::BytesMut::new();
-    crate::encode::encode_action(&action, &mut probe)?;
-    Ok(action)
+    }
+
+    fn key<E: de::Error>(&mut self, key: &str) -> Result<(), E> {
+        let checked = encode::check_name(key).and_then(|()| encode::check_line_len(key, 0));
+        if let Err(error) = checked {
+            return Err(self.fail(error.into()));
+        }
+        if key.eq_ignore_ascii_case("Action") {
+            return Err(self.fail(JsonError::ActionKey));
+        }
+        if self.keys.iter().any(|seen| seen == key) {
+            let name = key.to_owned();
+            return Err(self.fail(JsonError::DuplicateKey { name }));
+        }
+        // Every key costs a line, even an empty array's: the count of keys stays bounded too.
+        self.count_line()?;
+        self.keys.push(key.to_owned());
+        self.current = Some(key.to_owned());
+        Ok(())
+    }
+
+    /// One value of the current key: checked, then appended.
+    fn value<E: de::Error>(&mut self, value: &[u8], first: bool) -> Result<(), E> {
+        let name = self.current.clone().unwrap_or_default();
+        if !first {
+            self.count_line()?;
+        }
+        let checked = encode::check_line_len(&name, value.len())
+            .and_then(|()| encode::check_value(&name, value));
+        if let Err(error) = checked {
+            return Err(self.fail(error.into()));
+        }
+        self.action.push(name, value.to_vec());
+        Ok(())
+    }
+
+    fn finish(mut self, read: Result<(), ReadError>) -> Result<Action, JsonError> {
+        match read {
+            Ok(()) => {}
+            Err(ReadError::Syntax(message)) => return Err(JsonError::Syntax { message }),
+            Err(ReadError::Data) => {
+                // A type the visitors do not take falls through serde's defaults, whose text
+                // may quote the value: say which header instead.
+                return Err(self.failure.take().unwrap_or(match self.current {
+                    Some(name) => JsonError::BadValue { name },
+                    None => JsonError::NotAnObject,
+                }));
+            }
+        }
+        // The session adds an ActionID when the caller gave none: it needs its line too.
+        let lines = self.lines + usize::from(self.action.action_id().is_none());
+        if lines > MAX_ACTION_LINES {
+            return Err(EncodeError::TooManyLines {
+                lines,
+                max: MAX_ACTION_LINES,
+            }
+            .into());
+        }
+        encode::check_action(&self.action)?;
+        Ok(self.action)
+    }
+}
+
+/// The top level: an object of headers.
+struct HeadersSeed<'a>(&'a mut ActionBuilder);
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadersSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of headers")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(KeySeed(&mut *self.0))?.is_some() {
+            map.next_value_seed(ValueSeed(&mut *self.0))?;
+            self.0.current = None;
+        }
+        Ok(())
+    }
+}
+
+/// A key: checked before it is copied, so a huge key costs nothing.
+struct KeySeed<'a>(&'a mut ActionBuilder);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a header name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        self.0.key(key)
+    }
+}
+
+/// A header's value: one scalar, or an array of them (the key repeated).
+struct ValueSeed<'a>(&'a mut ActionBuilder);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a header value or an array of them")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut first = true;
+        while seq
+            .next_element_seed(ScalarSeed {
+                builder: &mut *self.0,
+                first,
+            })?
+            .is_some()
+        {
+            first = false;
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        self.0.value(value.as_bytes(), true)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        ScalarSeed::new(self.0).visit_bool(value)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        ScalarSeed::new(self.0).visit_i64(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        ScalarSeed::new(self.0).visit_u64(value)
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        ScalarSeed::new(self.0).visit_f64(value)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        ScalarSeed::new(self.0).visit_map(map)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.0.bad_value())
+    }
+}
+
+/// One value: a string, number, boolean or `{"latin1": ...}` (nested arrays and other objects
+/// are refused as soon as they start).
+struct ScalarSeed<'a> {
+    builder: &'a mut ActionBuilder,
+    /// The key's first value, whose line the key already counted.
+    first: bool,
+}
+
+impl<'a> ScalarSeed<'a> {
+    fn new(builder: &'a mut ActionBuilder) -> Self {
+        Self {
+            builder,
+            first: true,
+        }
+    }
+
+    /// Numbers are written as serde_json writes them, whichever way they were read.
+    fn number<E: de::Error>(self, number: serde_json::Number) -> Result<(), E> {
+        self.builder
+            .value(number.to_string().as_bytes(), self.first)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, number, boolean or {\"latin1\": ...}")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        self.builder.value(value.as_bytes(), self.first)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        let text = if value { "true" } else { "false" };
+        self.builder.value(text.as_bytes(), self.first)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        self.number(value.into())
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        self.number(value.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        match serde_json::Number::from_f64(value) {
+            Some(number) => self.number(number),
+            None => Err(self.builder.bad_value()),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Only the {"latin1": "..."} wrapper, exactly.
+        let Some(key) = map.next_key::<LatinKey>()? else {
+            return Err(self.builder.bad_value());
+        };
+        if !key.0 {
+            return Err(self.builder.bad_value());
+        }
+        let text: LatinText = map.next_value()?;
+        if map.next_key::<LatinKey>()?.is_some() {
+            return Err(self.builder.bad_value());
+        }
+        match text.0 {
+            Some(bytes) => self.builder.value(&bytes, self.first),
+            None => {
+                let name = self.builder.current.clone().unwrap_or_default();
+                Err(self.builder.fail(JsonError::NotLatin1 { name }))
+            }
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.builder.bad_value())
+    }
+}
+
+/// Whether a wrapper's key is `latin1` (any other key is refused by the caller).
+struct LatinKey(bool);
+
+impl<'de> de::Deserialize<'de> for LatinKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = LatinKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"latin1\"")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<LatinKey, E> {
+                Ok(LatinKey(key == LATIN1_KEY))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A `latin1` string's bytes, or `None` when a character is above U+00FF.
+struct LatinText(Option<Vec<u8>>);
+
+impl<'de> de::Deserialize<'de> for LatinText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl Visitor<'_> for TextVisitor {
+            type Value = LatinText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<LatinText, E> {
+                let bytes = text
+                    .chars()
+                    .map(|c| u8::try_from(u32::from(c)).ok())
+                    .collect();
+                Ok(LatinText(bytes))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
 }
 
 /// Turns an object produced by [`message_to_json`] back into a message. Header bytes are
@@ -301,6 +711,180 @@ mod tests {
         assert!(matches!(
             action_from_json("Ping", &json!({"X": null})),
             Err(JsonError::BadValue { .. })
+        ));
+    }
+
+    #[test]
+    fn text_and_tree_give_the_same_action() {
+        let value = json!({
+            "Channel": "Local/100@demo", "Variable": ["a=1", 2, -3, 1.5, true],
+            "CallerID": {"latin1": "Jos\u{e9}"}, "Empty": [], "Big": 18446744073709551615u64,
+        });
+        let from_tree = action_from_json("Originate", &value).unwrap();
+        let from_text = action_from_json_slice("Originate", value.to_string().as_bytes()).unwrap();
+        assert_eq!(from_tree, from_text);
+        let values: Vec<&[u8]> = from_text
+            .headers()
+            .iter()
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                &b"Local/100@demo"[..],
+                b"a=1",
+                b"2",
+                b"-3",
+                b"1.5",
+                b"true",
+                b"Jos\xe9",
+                b"18446744073709551615"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_action_key_is_refused_not_dropped() {
+        for body in [
+            r#"{"Action": "Command"}"#,
+            r#"{"X": "1", "aCtIoN": ["Command"]}"#,
+        ] {
+            assert_eq!(
+                action_from_json_slice("Ping", body.as_bytes()),
+                Err(JsonError::ActionKey),
+                "{body}"
+            );
+            let value: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(action_from_json("Ping", &value), Err(JsonError::ActionKey));
+        }
+    }
+
+    /// `{"X": ["", "", ...]}` with `elements` elements.
+    fn array_body(elements: usize) -> String {
+        format!("{{\"X\": [{}]}}", vec!["\"\""; elements].join(","))
+    }
+
+    #[test]
+    fn lines_are_counted_with_the_action_id_the_session_adds() {
+        // Action: + 125 headers + the session's ActionID = 127.
+        let action = action_from_json_slice("Ping", array_body(125).as_bytes()).unwrap();
+        assert_eq!(action.headers().len(), 125);
+        assert_eq!(
+            action_from_json_slice("Ping", array_body(126).as_bytes()),
+            Err(JsonError::Encode(EncodeError::TooManyLines {
+                lines: 128,
+                max: MAX_ACTION_LINES
+            }))
+        );
+        // A caller that brings its own ActionID spends that line itself.
+        let own = format!(
+            "{{\"ActionID\": \"a\", \"X\": [{}]}}",
+            vec!["\"\""; 125].join(",")
+        );
+        assert_eq!(
+            action_from_json_slice("Ping", own.as_bytes())
+                .unwrap()
+                .headers()
+                .len(),
+            126
+        );
+        let value: Value = serde_json::from_str(&array_body(126)).unwrap();
+        assert!(action_from_json("Ping", &value).unwrap_err().is_too_large());
+        // Keys count even with nothing to send, so their number is bounded as well.
+        let keys: Vec<String> = (0..200).map(|i| format!("\"K{i}\": []")).collect();
+        let error = action_from_json_slice("Ping", format!("{{{}}}", keys.join(",")).as_bytes());
+        assert!(error.unwrap_err().is_too_large());
+    }
+
+    #[test]
+    fn reading_stops_at_the_first_line_past_the_limit() {
+        // Broken JSON after element 200: reached only if the reader went on past the limit.
+        let mut body = array_body(190_000);
+        body.replace_range(2000..2001, "}");
+        assert_eq!(
+            action_from_json_slice("Ping", body.as_bytes()),
+            Err(JsonError::Encode(EncodeError::TooManyLines {
+                lines: 128,
+                max: MAX_ACTION_LINES
+            }))
+        );
+    }
+
+    #[test]
+    fn a_line_over_1022_bytes_is_refused_without_echoing_it() {
+        let fits = format!("{{\"X\": \"{}\"}}", "v".repeat(crate::MAX_LINE_BYTES - 3));
+        assert!(action_from_json_slice("Ping", fits.as_bytes()).is_ok());
+        let over = format!(
+            "{{\"X\": \"hunter2{}\"}}",
+            "v".repeat(crate::MAX_LINE_BYTES - 9)
+        );
+        let error = action_from_json_slice("Ping", over.as_bytes()).unwrap_err();
+        assert_eq!(
+            error,
+            JsonError::Encode(EncodeError::LineTooLong {
+                name: "X".into(),
+                len: crate::MAX_LINE_BYTES + 1,
+                max: crate::MAX_LINE_BYTES
+            })
+        );
+        assert!(error.is_too_large());
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let long_key = format!("{{\"{}\": \"\"}}", "K".repeat(5000));
+        assert!(
+            action_from_json_slice("Ping", long_key.as_bytes())
+                .unwrap_err()
+                .is_too_large()
+        );
+    }
+
+    #[test]
+    fn bad_text_gives_typed_errors_that_never_quote_the_input() {
+        let cases: &[(&str, JsonError)] = &[
+            (r#"["hunter2"]"#, JsonError::NotAnObject),
+            (r#""hunter2""#, JsonError::NotAnObject),
+            (r#"{"X": null}"#, JsonError::BadValue { name: "X".into() }),
+            (
+                r#"{"X": [["hunter2"]]}"#,
+                JsonError::BadValue { name: "X".into() },
+            ),
+            (
+                r#"{"X": {"other": "hunter2"}}"#,
+                JsonError::BadValue { name: "X".into() },
+            ),
+            (
+                r#"{"X": {"latin1": "hunter2", "more": 1}}"#,
+                JsonError::BadValue { name: "X".into() },
+            ),
+            (
+                r#"{"X": {"latin1": ["hunter2"]}}"#,
+                JsonError::BadValue { name: "X".into() },
+            ),
+            (
+                r#"{"X": {"latin1": "hunter2\u20ac"}}"#,
+                JsonError::NotLatin1 { name: "X".into() },
+            ),
+            (
+                r#"{"X": "1", "X": "hunter2"}"#,
+                JsonError::DuplicateKey { name: "X".into() },
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = action_from_json_slice("Ping", body.as_bytes()).unwrap_err();
+            assert_eq!(&error, expected, "{body}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        for body in [r#"{"X": "hunter2""#, r#"{"X": "a"} hunter2"#, "{hunter2}"] {
+            let error = action_from_json_slice("Ping", body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, JsonError::Syntax { .. }),
+                "{body}: {error:?}"
+            );
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        let injection = action_from_json_slice("Ping", br#"{"X": "a\r\nAction: Command"}"#);
+        assert!(matches!(
+            injection,
+            Err(JsonError::Encode(EncodeError::LineBreakInValue { .. }))
         ));
     }
 }

@@ -37,5 +37,8 @@ mod message;
 pub mod session;
 
 pub use decode::{Banner, DecodeError, Decoder, END_COMMAND, Limits, Packet};
-pub use encode::{Action, EncodeError, encode_action, encode_message};
+pub use encode::{
+    Action, EncodeError, MAX_ACTION_LINES, MAX_LINE_BYTES, check_action, encode_action,
+    encode_message,
+};
 pub use message::{Field, Message, MessageBuilder, MessageKind};

@@ -222,6 +222,33 @@ fn server_error_exits_one_with_its_message() {
 }
 
 #[test]
+fn an_action_over_asterisks_limits_fails_at_once_naming_the_limit() {
+    let sim = Sim::start(Profile::V22);
+    // With Action: and the ActionID the client adds, 127 headers make 129 lines; Asterisk
+    // reads 127 and would answer without the ActionID, so the reply would never be paired.
+    let headers: Vec<String> = (0..127).map(|i| format!("X{i}=v")).collect();
+    let started = Instant::now();
+    let output = run(sim.ami().arg("action").arg("Ping").args(&headers));
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}: {error}",
+        started.elapsed()
+    );
+    assert!(
+        error.contains("too many lines") && error.contains("at most 127"),
+        "{error}"
+    );
+    assert!(!error.contains("no reply"), "{error}");
+    assert_eq!(
+        error.matches("too many lines").count(),
+        1,
+        "said once: {error}"
+    );
+}
+
+#[test]
 fn repeated_keys_are_all_sent() {
     let sim = Sim::start(Profile::V22);
     // Each Variable header becomes a VarSet event on the new channel: both must show up.

@@ -681,3 +681,33 @@ async fn a_reading_subscriber_keeps_up_with_a_flood_on_one_thread() {
     client.close().await;
     sim.shutdown().await;
 }
+
+/// An action over Asterisk's input limits would be cut or refused by the server without its
+/// ActionID, and the caller would wait out the action timeout: it fails at once instead, and
+/// the connection carries on.
+#[tokio::test]
+async fn an_action_over_asterisks_limits_fails_at_once() {
+    let sim = spawn(Profile::V22, |_| {}).await;
+    let client = connect(&sim).await;
+    // Action: + 125 headers + the client's ActionID = 127 lines: the most that fits.
+    let fits = (0..125).fold(Action::new("Ping"), |a, i| a.header(format!("X{i}"), "v"));
+    client.send(fits).await.expect("127 lines fit");
+    let cases = [
+        (0..126).fold(Action::new("Ping"), |a, i| a.header(format!("X{i}"), "v")),
+        Action::new("Ping").header("X", "v".repeat(ami_proto::MAX_LINE_BYTES - 2)),
+    ];
+    for action in cases {
+        let started = std::time::Instant::now();
+        let error = client.send(action).await.expect_err("over the limits");
+        assert!(error.is_too_large(), "{error}");
+        assert!(!error.is_timeout(), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{error}");
+        assert!(
+            error.to_string().contains("Asterisk reads at most"),
+            "{error}"
+        );
+    }
+    client.ping().await.expect("the connection goes on");
+    client.close().await;
+    sim.shutdown().await;
+}

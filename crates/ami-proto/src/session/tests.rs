@@ -374,6 +374,9 @@ struct Replay {
     done: Vec<Completion<String>>,
     lost: Vec<Completion<String>>,
     events: usize,
+    /// Recorded actions the encoder refuses as over Asterisk's limits (their recorded
+    /// replies then match nothing).
+    refused: Vec<String>,
 }
 
 fn replay(version: &str, scenario: &str) -> Replay {
@@ -382,15 +385,15 @@ fn replay(version: &str, scenario: &str) -> Replay {
     let recv = std::fs::read(dir.join(format!("{scenario}.recv"))).expect("recv file");
     let mut session = Session::new("never-");
     let mut out = BytesMut::new();
+    let mut refused = Vec::new();
     for action in recorded_actions(&sent) {
-        let label = format!(
-            "{}:{}",
-            action.name(),
-            String::from_utf8_lossy(action.action_id().unwrap_or_default())
-        );
-        session
-            .start_action(action, label, &mut out)
-            .expect("recorded action registers");
+        let id = String::from_utf8_lossy(action.action_id().unwrap_or_default()).into_owned();
+        let label = format!("{}:{id}", action.name());
+        match session.start_action(action, label, &mut out) {
+            Ok(_) => {}
+            Err(StartError::Encode(error)) if error.is_too_large() => refused.push(id),
+            Err(error) => panic!("{version}/{scenario}: recorded action refused: {error}"),
+        }
     }
     // Cut the stream at every 1000th byte as well, to exercise packets split across reads.
     let mut decoder = Decoder::new();
@@ -421,9 +424,13 @@ fn replay(version: &str, scenario: &str) -> Replay {
     }
     let mut events = 0;
     while let Some(event) = session.poll_event() {
-        // A response carrying an ActionID must have found its action.
+        // A response carrying an ActionID must have found its action, unless that action
+        // was refused here and only the recording holds its reply.
+        let refused_reply = event
+            .action_id()
+            .is_some_and(|id| refused.iter().any(|r| *r == id));
         assert!(
-            !(event.is_response() && event.action_id().is_some()),
+            !(event.is_response() && event.action_id().is_some()) || refused_reply,
             "{version}/{scenario}: misrouted {event:?}"
         );
         events += 1;
@@ -431,7 +438,12 @@ fn replay(version: &str, scenario: &str) -> Replay {
     let done = completions(&mut session);
     session.handle_close();
     let lost = completions(&mut session);
-    Replay { done, lost, events }
+    Replay {
+        done,
+        lost,
+        events,
+        refused,
+    }
 }
 
 fn scenarios(version: &str) -> Vec<String> {
@@ -520,6 +532,14 @@ fn replay_version(version: &str) {
             check_shape(version, scenario, completion);
         }
         actions += replay.done.len();
+        // The one recorded action over Asterisk's line limit (a 70,000-byte header, answered
+        // "line too long") is refused before it is written; every other one fits.
+        let expected: &[&str] = if scenario == "huge_header" {
+            &["huge-1"]
+        } else {
+            &[]
+        };
+        assert_eq!(replay.refused, expected, "{version}/{scenario}");
         if scenario.starts_with("originate") || scenario == "mixed_action_during_events" {
             assert!(replay.events > 0, "{version}/{scenario}: no events");
         }

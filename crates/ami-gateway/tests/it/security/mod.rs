@@ -2,6 +2,7 @@
 //! simulator behind a [`proxy::RecordingProxy`] where what reached the PBX matters.
 
 pub mod denied;
+pub mod limits;
 pub mod names;
 pub mod proxy;
 pub mod wildcard;
