@@ -5,7 +5,8 @@
 //! action is granted by `"*"` only when its classes cannot run code, start calls or change
 //! configuration; every other action must be named in the token's `allow` list, and an action
 //! whose classes are not known (the PBX did not list it, or has not been asked yet) is
-//! treated as sensitive.
+//! treated as sensitive. The classes `ami-catalog` recorded for the action on every Asterisk
+//! version must be safe too, so a PBX that under-reports an action's classes cannot widen `"*"`.
 
 use std::collections::HashMap;
 
@@ -160,10 +161,25 @@ pub fn wildcard_grants(action: &str, known: &ActionClasses) -> Result<(), NotByW
         return Err(NotByWildcard::AlwaysNamed(reason));
     }
     let classes = known.classes(action).ok_or(NotByWildcard::UnknownClass)?;
-    let reads = classes.iter().any(|class| class == "reporting");
+    first_unsafe(classes.iter().map(String::as_str))?;
+    // A second opinion that a PBX (or a proxy in front of it) cannot change: the classes the
+    // catalog recorded for the action on any Asterisk version.
+    if let Some(catalogued) = ami_catalog::action(action) {
+        for version in ami_catalog::Version::ALL {
+            if let Some(classes) = catalogued.classes(version) {
+                first_unsafe(classes.iter().copied())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first class of an action's set that `"*"` may not reach, as an error.
+fn first_unsafe<'a>(classes: impl Iterator<Item = &'a str> + Clone) -> Result<(), NotByWildcard> {
+    let reads = classes.clone().any(|class| class == "reporting");
     let safe = |class: &str| SAFE_CLASSES.contains(&class) || (reads && class == "system");
-    match classes.iter().find(|class| !safe(class)) {
-        Some(class) => Err(NotByWildcard::SensitiveClass(class.clone())),
+    match classes.into_iter().find(|class| !safe(class)) {
+        Some(class) => Err(NotByWildcard::SensitiveClass(class.to_owned())),
         None => Ok(()),
     }
 }
@@ -200,6 +216,18 @@ mod tests {
         ShowDialPlan: Show dialplan contexts and extensions  (Priv: config,reporting,all)\r\n\
         SorceryMemoryCacheExpire: Expire (remove) ALL objects from a sorcery memory cache.  (Priv: system,all)\r\n\
         UserEvent: Send an arbitrary event.  (Priv: user,all)\r\n\r\n";
+
+    #[test]
+    fn a_pbx_that_under_reports_classes_does_not_widen_the_wildcard() {
+        let mut lying = ActionClasses::default();
+        lying.insert("DialplanExtensionAdd", &["reporting"]);
+        lying.insert("Ping", &[]);
+        assert_eq!(
+            wildcard_grants("DialplanExtensionAdd", &lying),
+            Err(NotByWildcard::SensitiveClass("system".into()))
+        );
+        assert_eq!(wildcard_grants("Ping", &lying), Ok(()));
+    }
 
     #[test]
     fn list_commands_is_read_into_classes() {
