@@ -138,6 +138,17 @@ impl Action {
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// The parameter whose name is nearest to `name` (for "did you mean ...?"), on the same
+    /// terms as [`closest_action`].
+    pub fn closest_param(&self, name: &str) -> Option<&'static Param> {
+        closest(self.params, name, |p| p.name)
+    }
+
+    /// The parameters the newest documenting version marks required, in order.
+    pub fn required_params(&self) -> impl Iterator<Item = &'static Param> {
+        self.params.iter().filter(|p| p.is_required())
+    }
+
     /// Whether `version` has the action as far as the sources tell: its documentation lists it,
     /// or its recorded `ListCommands` answer did (1.8 runs `MuteAudio` without documenting it).
     pub fn known_on(&self, version: Version) -> bool {

@@ -283,6 +283,11 @@ fn closest_names_for_misspellings() {
     assert_eq!(closest_action("Originate").unwrap().name, "Originate");
     assert!(closest_action("Xyzzy").is_none());
     assert_eq!(closest_event("DailBegin").unwrap().name, "DialBegin");
+    let originate = action("Originate").unwrap();
+    assert_eq!(originate.closest_param("Chanel").unwrap().name, "Channel");
+    assert!(originate.closest_param("Frobnicate").is_none());
+    let required: Vec<&str> = originate.required_params().map(|p| p.name).collect();
+    assert_eq!(required, ["Channel"]);
 }
 
 #[test]

@@ -45,6 +45,11 @@ struct Cli {
 enum Command {
     /// Send any action and print its reply (for list actions: the items and the completion).
     Action(cmd::action::Args),
+    /// List the actions Asterisk documents (from the catalog; no server needed).
+    Actions(cmd::actions::Args),
+    /// Show an action's or event's parameters, versions and classes (and the server's own
+    /// description when a server is given).
+    Explain(cmd::explain::Args),
     /// Run a CLI command and print its output (--json: parsed into records).
     #[command(name = "command")]
     Cli(cmd::command::Args),
@@ -87,6 +92,8 @@ fn main() -> ExitCode {
         Command::Events(args) => run_connected(Connected::Events(args)),
         Command::Shell(args) => run_connected(Connected::Shell(args)),
         Command::Demo(args) => cmd::demo::main(args),
+        Command::Actions(args) => cmd::actions::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
@@ -148,9 +155,15 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
     // Arguments are checked before connecting: a typo should not cost a login.
     let ready = match command {
         Connected::Action(args) => {
-            let action = cmd::action::parse_headers(&args.headers)
-                .and_then(|headers| cmd::action::build_action(&args.name, headers))
+            let headers = cmd::action::parse_headers(&args.headers)
                 .map_err(|error| UsageError(format!("{error:#}")))?;
+            let action = cmd::action::build_action(&args.name, headers.clone())
+                .map_err(|error| UsageError(format!("{error:#}")))?;
+            for warning in
+                cmd::action::check_against_catalog(&args.name, &headers).map_err(UsageError)?
+            {
+                eprintln!("ami: warning: {warning}");
+            }
             Ready::Action(args.name, action, args.common)
         }
         Connected::Command(args) => {

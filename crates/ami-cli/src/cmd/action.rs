@@ -91,6 +91,66 @@ fn shown(text: &str) -> String {
     }
 }
 
+/// Checks an action against the catalog of documented actions before anything is sent. A
+/// missing required parameter is an error (the message, with its `fix:` line); what is only
+/// suspicious — an unknown parameter of a known action (Asterisk ignores it silently, so a
+/// misspelt `Chanel` on Originate does nothing), or an action the catalog does not have (a
+/// module's own, or a typo) — comes back as warnings, and the action is still sent.
+pub fn check_against_catalog(
+    name: &str,
+    headers: &[(String, String)],
+) -> Result<Vec<String>, String> {
+    let Some(known) = ami_catalog::action(name) else {
+        let hint = ami_catalog::closest_action(name)
+            .map(|close| format!("; did you mean {}?", close.name))
+            .unwrap_or_default();
+        return Ok(vec![format!(
+            "{} is not a documented action of Asterisk 1.8 to 22{hint} (sent anyway)",
+            shown(name)
+        )]);
+    };
+    let given = |param: &str| {
+        headers
+            .iter()
+            .any(|(key, _)| key.eq_ignore_ascii_case(param))
+    };
+    let missing: Vec<&str> = known
+        .required_params()
+        .map(|param| param.name)
+        .filter(|param| !given(param))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} needs {} (required)\nfix: ami action {} {} ...   (see: ami explain {})",
+            known.name,
+            missing.join(", "),
+            known.name,
+            missing
+                .iter()
+                .map(|param| format!("{param}=..."))
+                .collect::<Vec<_>>()
+                .join(" "),
+            known.name
+        ));
+    }
+    let mut warnings = Vec::new();
+    for (key, _) in headers {
+        if known.param(key).is_some() || key.eq_ignore_ascii_case("ActionID") {
+            continue;
+        }
+        let hint = known
+            .closest_param(key)
+            .map(|close| format!("; did you mean {}?", close.name))
+            .unwrap_or_default();
+        warnings.push(format!(
+            "{} has no documented parameter {}{hint} (sent anyway; Asterisk ignores what it does not know)",
+            known.name,
+            shown(key)
+        ));
+    }
+    Ok(warnings)
+}
+
 /// Builds the action from its name and parsed headers.
 pub fn build_action(name: &str, headers: Vec<(String, String)>) -> anyhow::Result<Action> {
     if name.is_empty()
@@ -144,6 +204,42 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalog_refuses_missing_required_parameters_and_warns_of_unknown_ones() {
+        let headers = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let error = check_against_catalog("originate", &headers(&[("Context", "demo")]))
+            .expect_err("Channel is required");
+        assert!(
+            error.starts_with("Originate needs Channel (required)\nfix:"),
+            "{error}"
+        );
+        let warnings = check_against_catalog(
+            "Originate",
+            &headers(&[
+                ("Chanel", "x"),
+                ("channel", "Local/1@demo"),
+                ("ActionID", "1"),
+            ]),
+        )
+        .expect("Channel given");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("did you mean Channel?"),
+            "{warnings:?}"
+        );
+        assert!(check_against_catalog("Ping", &[]).expect("fine").is_empty());
+        let unknown = check_against_catalog("Orignate", &[]).expect("sent anyway");
+        assert!(
+            unknown[0].contains("did you mean Originate?"),
+            "{unknown:?}"
+        );
+    }
 
     #[test]
     fn long_arguments_are_cut_in_messages() {

@@ -829,6 +829,83 @@ fn sim_on_a_port_in_use_says_how_to_choose_another() {
 }
 
 #[test]
+fn the_catalog_explains_lists_and_checks_actions_without_a_server() {
+    let explain = run(ami().args(["explain", "originate"]));
+    assert!(explain.status.success(), "{}", stderr(&explain));
+    let text = stdout(&explain);
+    assert!(
+        text.lines()
+            .any(|line| line.trim_start().starts_with("Channel") && line.contains("required")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Variable") && text.contains("repeatable"),
+        "{text}"
+    );
+
+    let unknown = run(ami().args(["explain", "Orignate"]));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("did you mean Originate?"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    // No server anywhere: the missing parameter is found before any connection is tried.
+    let missing = run(ami().args(["action", "Originate", "Context=demo"]));
+    assert_eq!(missing.status.code(), Some(2));
+    let error = stderr(&missing);
+    assert!(
+        error.contains("Originate needs Channel") && error.contains("fix:"),
+        "{error}"
+    );
+
+    let old = json(&run(ami().args([
+        "actions",
+        "--asterisk",
+        "1.8",
+        "-o",
+        "json",
+    ])));
+    let names: Vec<&str> = old
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["Action"].as_str())
+        .collect();
+    assert_eq!(names.len(), 89, "1.8 documents 89 actions");
+    assert!(
+        names.contains(&"Ping") && !names.contains(&"BlindTransfer"),
+        "{names:?}"
+    );
+    let all = json(&run(ami().args(["actions", "-o", "json"])));
+    assert!(all.as_array().unwrap().len() > 154, "{all}");
+}
+
+#[test]
+fn a_misspelt_parameter_is_sent_with_a_warning() {
+    let sim = Sim::start(Profile::V22);
+    let output = run(sim.ami().args(["action", "Ping", "Chanel=x"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("Ping has no documented parameter \"Chanel\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn explain_adds_the_servers_own_description_when_a_server_is_given() {
+    let sim = Sim::start(Profile::V22);
+    let output = run(sim.ami().args(["explain", "Ping", "-o", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value = json(&output);
+    assert_eq!(value["name"], "Ping");
+    let server = value["server"].as_str().unwrap_or_default();
+    assert!(server.contains("[Syntax]\nAction: Ping"), "{value}");
+}
+
+#[test]
 fn man_pages_are_written_for_every_subcommand() {
     let dir = empty_home().join("man1");
     let output = run(ami().arg("man").arg(&dir));

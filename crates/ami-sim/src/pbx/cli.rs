@@ -70,6 +70,10 @@ impl Pbx {
                     },
                 }
             }
+            ["manager", "show", "commands"] => ok(super::manager_help::show_commands(self.profile)),
+            ["manager", "show", "command", _, ..] => {
+                ok(super::manager_help::show_command(self.profile, &words[3..]))
+            }
             ["queue", "show"] => ok(self.queue_show(None)),
             ["queue", "show", _] => ok(self.queue_show(Some(words[2]))),
             _ => {

@@ -8,6 +8,7 @@ mod channel;
 pub(crate) mod cli;
 mod dialplan;
 mod events;
+mod manager_help;
 mod queue;
 
 use std::cmp::Reverse;

@@ -1,0 +1,152 @@
+//! `manager show command NAME ...` and `manager show commands`, answered from `ami-catalog`
+//! for the profile's version. The layout is Asterisk's; the prose (synopsis, description,
+//! arguments) is Asterisk's GPL text, which the project does not carry: those sections say
+//! `Not available`, as Asterisk itself does for an action without documentation.
+
+use ami_catalog::Version;
+
+use crate::profile::Profile;
+
+fn version(profile: Profile) -> Version {
+    match profile {
+        Profile::V22 => Version::V22,
+        Profile::V13 => Version::V13,
+        Profile::V11 => Version::V11,
+        Profile::V18 => Version::V1_8,
+    }
+}
+
+/// The `(Priv: ...)` text of an action on `version`: its classes with `all`, or `<none>`.
+fn privilege(action: &ami_catalog::Action, version: Version) -> String {
+    let classes = action
+        .classes(version)
+        .or_else(|| Version::ALL.iter().rev().find_map(|v| action.classes(*v)));
+    match classes {
+        Some([]) | None => "<none>".to_owned(),
+        Some(classes) => format!("{},all", classes.join(",")),
+    }
+}
+
+/// `manager show command A B ...`: one block per name the version has, nothing for others.
+pub(crate) fn show_command(profile: Profile, names: &[&str]) -> String {
+    let version = version(profile);
+    let mut out = String::new();
+    for name in names {
+        let Some(action) = ami_catalog::action(name).filter(|a| a.known_on(version)) else {
+            continue;
+        };
+        let mut syntax = format!("Action: {}\n", action.name);
+        for param in action
+            .params
+            .iter()
+            .filter(|p| p.versions.contains(version))
+        {
+            if param.required.contains(version) {
+                syntax.push_str(&format!("{}: <value>\n", param.name));
+            } else {
+                syntax.push_str(&format!("[{}:] <value>\n", param.name));
+            }
+        }
+        let responses = match &action.list {
+            Some(list) => list
+                .items
+                .iter()
+                .map(|item| format!("Event: {item}\n"))
+                .collect::<String>(),
+            None => "None\n".to_owned(),
+        };
+        let final_response = action
+            .list
+            .as_ref()
+            .map(|list| format!("Event: {}\n", list.complete))
+            .unwrap_or_else(|| "None\n".to_owned());
+        out.push_str(&format!(
+            "\n  -= Info about Manager Command '{}' =- \n\n\
+             [Synopsis]\nNot available\n\n[Provided By]\nNot available\n\n[Since]\nNot available\n\n\
+             [Description]\nNot available\n\n[Syntax]\n{syntax}\n[Arguments]\nNot available\n\n\
+             [Privilege]\n{}\n\n[See Also]\nNot available\n\n[List Responses]\n{responses}\
+             [End List Responses]\n\n[Final Response]\n{final_response}[End Final Response]\n",
+            action.name,
+            privilege(action, version),
+        ));
+    }
+    out
+}
+
+/// `manager show commands`: every action the version has, with its privilege.
+pub(crate) fn show_commands(profile: Profile) -> String {
+    let version = version(profile);
+    let actions: Vec<&ami_catalog::Action> = ami_catalog::actions()
+        .iter()
+        .filter(|a| a.known_on(version))
+        .collect();
+    let width = actions
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!(
+        "  {:<width$}  {:<30}  Synopsis\n  {:<width$}  {:<30}  --------\n",
+        "Action", "Privilege", "------", "---------"
+    );
+    for action in actions {
+        out.push_str(&format!(
+            "  {:<width$}  {:<30}  Not available\n",
+            action.name,
+            privilege(action, version)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_shows_its_syntax_and_privilege_for_the_version() {
+        let text = show_command(Profile::V22, &["originate"]);
+        assert!(
+            text.contains("-= Info about Manager Command 'Originate' =-"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[Syntax]\nAction: Originate\n[ActionID:] <value>\nChannel: <value>\n"),
+            "{text}"
+        );
+        assert!(text.contains("[Privilege]\noriginate,all\n"), "{text}");
+        assert!(text.contains("PreDialGoSub"), "22 has it");
+        assert!(!show_command(Profile::V18, &["Originate"]).contains("PreDialGoSub"));
+        assert!(
+            show_command(Profile::V18, &["BlindTransfer"]).is_empty(),
+            "12+ only"
+        );
+        let list = show_command(Profile::V13, &["CoreShowChannels"]);
+        assert!(
+            list.contains("[List Responses]\nEvent: CoreShowChannel\n"),
+            "{list}"
+        );
+        assert!(
+            list.contains("[Final Response]\nEvent: CoreShowChannelsComplete\n"),
+            "{list}"
+        );
+    }
+
+    #[test]
+    fn the_command_list_has_every_action_of_the_version() {
+        let text = show_commands(Profile::V18);
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with("Originate "))
+        );
+        assert!(!text.contains("BlindTransfer"));
+        assert_eq!(
+            text.lines().count() - 2,
+            ami_catalog::actions()
+                .iter()
+                .filter(|a| a.known_on(Version::V1_8))
+                .count()
+        );
+    }
+}
