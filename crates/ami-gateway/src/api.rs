@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::auth::{self, ActionDenial, TokenPolicy};
+use crate::auth::{self, ActionDenial, TokenPolicy, Use};
 use crate::error::AppError;
 use crate::state::{AppState, Denial};
 use crate::upstream::{LinkState, Upstream};
@@ -158,7 +158,11 @@ fn parse_body(body: &[u8]) -> Result<Value, AppError> {
         .map_err(|error| AppError::bad_request(format!("the body is not valid JSON: {error}")))
 }
 
+/// Sends `action` and waits for its reply, holding one of the caller's in-flight places
+/// meanwhile: a token whose actions wait on a slow PBX cannot take every request slot.
 async fn send(
+    state: &AppState,
+    caller: &Caller,
     server: &Upstream,
     name: &str,
     action: ami_client::Action,
@@ -167,6 +171,15 @@ async fn send(
     if !server.is_connected() {
         return Err(AppError::unavailable());
     }
+    let limit = caller
+        .0
+        .max_in_flight
+        .unwrap_or(state.connection_limits().max_in_flight_per_token);
+    let Some(_in_flight) = caller.0.hold(Use::InFlight, limit) else {
+        state.count_denied(Denial::TokenRequestLimit);
+        warn!(token = %caller.0.name, limit, "request denied (429): the token has its limit of requests in flight");
+        return Err(AppError::token_request_limit(limit));
+    };
     let started = Instant::now();
     let result = client.send(action).await;
     server
@@ -218,7 +231,7 @@ pub(crate) async fn post_action(
     }
     let action = ami_proto::json::action_from_json(&action_name, &headers)
         .map_err(|error| AppError::bad_request(error.to_string()))?;
-    let reply = send(server, &action_name, action).await?;
+    let reply = send(&state, &caller, server, &action_name, action).await?;
     Ok(axum::Json(reply_json(&reply)).into_response())
 }
 
@@ -258,7 +271,7 @@ pub(crate) async fn post_command(
             "the command contains a line break, which AMI cannot carry",
         ));
     }
-    let reply = send(server, "Command", action).await?;
+    let reply = send(&state, &caller, server, "Command", action).await?;
     let output = match &reply {
         Reply::Command(command) => command.output.clone(),
         Reply::Text(text) => text.clone(),
