@@ -172,7 +172,7 @@ impl Default for StreamLimits {
 pub struct ConnectionLimits {
     /// A connection must send a complete request head within this long (milliseconds) after
     /// it is accepted, and after each response on a keep-alive connection; otherwise it is
-    /// closed (with 408 if it had started a request). Open event streams are not affected.
+    /// closed (without a response). Open event streams are not affected.
     pub header_timeout_ms: u64,
     /// At most this many open connections from one client address (TLS handshakes and
     /// event streams included); further ones are closed as soon as they are accepted.
