@@ -117,7 +117,10 @@ fn role_gateway() {
     let sim = std::env::var("AMI_GW_BENCH_SIM").expect("sim address");
     let (host, port) = sim.rsplit_once(':').expect("host:port");
     let text = format!(
-        "[streams]\nmax_clients = 100000\n\
+        // Every load client is one token on one address: lift the per-token and per-address
+        // limits along with the global one.
+        "[streams]\nmax_clients = 100000\nmax_clients_per_token = 100000\n\
+         [connections]\nmax_per_ip = 100000\nmax_in_flight_per_token = 100000\n\
          [[servers]]\nname = \"sim\"\nhost = \"{host}\"\nport = {port}\nusername = \"admin\"\nsecret = \"amp111\"\n\
          [[tokens]]\nname = \"bench\"\nsha256 = \"{}\"\nservers = [\"*\"]\nactions = {{ allow = [\"*\"] }}\nevents = [\"*\"]\nrate_per_second = 0\n",
         ami_gateway::auth::hash_token_hex(TOKEN)

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::auth::{self, ActionDenial, TokenPolicy};
+use crate::auth::{self, ActionDenial, TokenPolicy, Use};
 use crate::error::AppError;
 use crate::privilege::NotByWildcard;
 use crate::state::{AppState, Denial};
@@ -216,7 +216,11 @@ fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppEr
     Ok(action)
 }
 
+/// Sends `action` and waits for its reply, holding one of the caller's in-flight places
+/// meanwhile: a token whose actions wait on a slow PBX cannot take every request slot.
 async fn send(
+    state: &AppState,
+    caller: &Caller,
     server: &Upstream,
     name: &str,
     action: ami_client::Action,
@@ -225,6 +229,16 @@ async fn send(
     if !server.is_connected() {
         return Err(AppError::unavailable());
     }
+    let limit = caller
+        .0
+        .max_in_flight
+        .unwrap_or(state.connection_limits().max_in_flight_per_token);
+    let Some(_in_flight) = caller.0.hold(Use::InFlight, limit) else {
+        if let Some(unlogged) = state.count_denied(Denial::TokenRequestLimit) {
+            warn!(token = %caller.0.name, limit, unlogged, "request denied (429): the token has its limit of requests in flight; `unlogged` more since the last such line");
+        }
+        return Err(AppError::token_request_limit(limit));
+    };
     let started = Instant::now();
     let result = client.send(action).await;
     // Labelled by the PBX's own spelling of actions it lists, so that junk names cannot
@@ -288,7 +302,7 @@ pub(crate) async fn post_action(
     // Read straight into the action: no JSON tree, and reading stops at the first line past
     // Asterisk's limits. The body is dropped here, before the wait for the reply.
     let action = action_from_body(&action_name, &body.map_err(body_error)?)?;
-    let reply = send(server, &action_name, action).await?;
+    let reply = send(&state, &caller, server, &action_name, action).await?;
     Ok(axum::Json(reply_json(&reply)).into_response())
 }
 
@@ -327,7 +341,7 @@ pub(crate) async fn post_command(
             ));
         }
     }
-    let reply = send(server, "Command", action).await?;
+    let reply = send(&state, &caller, server, "Command", action).await?;
     let output = match &reply {
         Reply::Command(command) => command.output.clone(),
         Reply::Text(text) => text.clone(),

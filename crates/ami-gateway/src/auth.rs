@@ -1,6 +1,7 @@
 //! Bearer tokens: stored as SHA-256 hashes, each with the servers, actions and event classes
 //! it may use and its own rate limit.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -82,9 +83,18 @@ pub struct TokenPolicy {
     /// Event classes (the `Privilege:` words: `call`, `agent`, `system` ...) it may receive;
     /// `"*"`: all, including events that carry no class.
     pub events: Vec<String>,
+    /// Stream clients this token may hold at once; `None`: `streams.max_clients_per_token`.
+    pub max_streams: Option<usize>,
+    /// Requests this token may have waiting on a PBX at once; `None`:
+    /// `connections.max_in_flight_per_token`.
+    pub max_in_flight: Option<usize>,
     limiter: Mutex<Bucket>,
     rate: f64,
     burst: f64,
+    /// Stream clients open now.
+    streams: AtomicUsize,
+    /// Requests waiting on a PBX now.
+    in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for TokenPolicy {
@@ -97,6 +107,8 @@ impl std::fmt::Debug for TokenPolicy {
             .field("events", &self.events)
             .field("rate", &self.rate)
             .field("burst", &self.burst)
+            .field("max_streams", &self.max_streams)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -110,9 +122,13 @@ impl Clone for TokenPolicy {
             actions: self.actions.clone(),
             every_action: self.every_action,
             events: self.events.clone(),
+            max_streams: self.max_streams,
+            max_in_flight: self.max_in_flight,
             limiter: Mutex::new(Bucket::full(self.burst)),
             rate: self.rate,
             burst: self.burst,
+            streams: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
         }
     }
 }
@@ -161,10 +177,31 @@ impl TokenPolicy {
             actions,
             every_action: false,
             events,
+            max_streams: None,
+            max_in_flight: None,
             limiter: Mutex::new(Bucket::full(burst)),
             rate: rate_per_second,
             burst,
+            streams: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
         })
+    }
+
+    /// Sets the token's own stream and in-flight limits (`None`: the global ones).
+    pub fn with_limits(
+        mut self,
+        max_streams: Option<usize>,
+        max_in_flight: Option<usize>,
+    ) -> Result<Self, String> {
+        if max_streams == Some(0) || max_in_flight == Some(0) {
+            return Err(format!(
+                "token {:?}: max_streams and max_in_flight must be at least 1",
+                self.name
+            ));
+        }
+        self.max_streams = max_streams;
+        self.max_in_flight = max_in_flight;
+        Ok(self)
     }
 
     /// A policy allowing every action, sensitive ones included, on every server. Only for
@@ -182,9 +219,13 @@ impl TokenPolicy {
             },
             every_action: true,
             events: vec!["*".into()],
+            max_streams: None,
+            max_in_flight: None,
             limiter: Mutex::new(Bucket::full(rate_per_second * 2.0)),
             rate: rate_per_second,
             burst: (rate_per_second * 2.0).max(1.0),
+            streams: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -224,6 +265,58 @@ impl TokenPolicy {
             let wait = (1.0 - bucket.tokens) / self.rate;
             Err(wait.ceil().max(1.0) as u64)
         }
+    }
+}
+
+/// Which of a token's concurrent uses a [`Held`] place counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// An open event stream.
+    Stream,
+    /// A request waiting on a PBX.
+    InFlight,
+}
+
+/// One of a token's places (a stream or a request in flight), given back when dropped.
+pub(crate) struct Held {
+    policy: Arc<TokenPolicy>,
+    kind: Use,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.policy
+            .counter(self.kind)
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl TokenPolicy {
+    fn counter(&self, kind: Use) -> &AtomicUsize {
+        match kind {
+            Use::Stream => &self.streams,
+            Use::InFlight => &self.in_flight,
+        }
+    }
+
+    /// How many places of `kind` the token holds now.
+    pub(crate) fn in_use(&self, kind: Use) -> usize {
+        self.counter(kind).load(Ordering::Relaxed)
+    }
+
+    /// Takes one place of `kind` if fewer than `limit` are held; `None` when at the limit.
+    pub(crate) fn hold(self: &Arc<Self>, kind: Use, limit: usize) -> Option<Held> {
+        let counter = self.counter(kind);
+        // Increment first and undo on overshoot: no lock, and concurrent takers can never
+        // both pass the last place.
+        if counter.fetch_add(1, Ordering::AcqRel) >= limit {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Held {
+            policy: self.clone(),
+            kind,
+        })
     }
 }
 
@@ -424,6 +517,23 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(unlimited.take(), Ok(()));
         }
+    }
+
+    #[test]
+    fn places_are_taken_up_to_the_limit_and_given_back() {
+        let policy = Arc::new(TokenPolicy::simulator_admin("p", "p", 0.0));
+        let first = policy.hold(Use::Stream, 2).expect("room");
+        let second = policy.hold(Use::Stream, 2).expect("room");
+        assert!(policy.hold(Use::Stream, 2).is_none());
+        assert_eq!(policy.in_use(Use::Stream), 2);
+        // The two kinds are counted apart.
+        let request = policy.hold(Use::InFlight, 1).expect("room");
+        assert!(policy.hold(Use::InFlight, 1).is_none());
+        drop(first);
+        assert!(policy.hold(Use::Stream, 2).is_some());
+        drop((second, request));
+        assert_eq!(policy.in_use(Use::Stream), 0);
+        assert_eq!(policy.in_use(Use::InFlight), 0);
     }
 
     #[test]

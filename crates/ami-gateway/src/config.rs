@@ -160,8 +160,12 @@ pub struct StreamLimits {
     pub max_lagged: u64,
     /// A client whose socket accepts nothing for this long is disconnected (milliseconds).
     pub write_timeout_ms: u64,
-    /// At most this many stream clients at once (further ones get 503).
+    /// At most this many stream clients at once (further ones get 503 `too_many_streams`).
     pub max_clients: usize,
+    /// At most this many stream clients per token (further ones get 429
+    /// `token_stream_limit`), so one token cannot take every place; a token's own
+    /// `max_streams` overrides it.
+    pub max_clients_per_token: usize,
 }
 
 impl Default for StreamLimits {
@@ -171,6 +175,33 @@ impl Default for StreamLimits {
             max_lagged: 10_000,
             write_timeout_ms: 10_000,
             max_clients: 10_000,
+            max_clients_per_token: 1_000,
+        }
+    }
+}
+
+/// Bounds of the gateway's own connections and requests.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// A connection must send a complete request head within this long (milliseconds) after
+    /// it is accepted, and after each response on a keep-alive connection; otherwise it is
+    /// closed (without a response). Open event streams are not affected.
+    pub header_timeout_ms: u64,
+    /// At most this many open connections from one client address (TLS handshakes and
+    /// event streams included); further ones are closed as soon as they are accepted.
+    pub max_per_ip: usize,
+    /// At most this many requests per token waiting on a PBX at once (further ones get 429
+    /// `token_request_limit`); a token's own `max_in_flight` overrides it.
+    pub max_in_flight_per_token: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 10_000,
+            max_per_ip: 256,
+            max_in_flight_per_token: 64,
         }
     }
 }
@@ -189,6 +220,10 @@ struct RawToken {
     rate_per_second: f64,
     #[serde(default)]
     burst: Option<f64>,
+    #[serde(default)]
+    max_streams: Option<usize>,
+    #[serde(default)]
+    max_in_flight: Option<usize>,
 }
 
 fn default_rate() -> f64 {
@@ -207,6 +242,8 @@ struct RawConfig {
     #[serde(default)]
     streams: StreamLimits,
     #[serde(default)]
+    connections: ConnectionLimits,
+    #[serde(default)]
     servers: Vec<ServerConfig>,
     #[serde(default)]
     tokens: Vec<RawToken>,
@@ -223,6 +260,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Event stream bounds.
     pub streams: StreamLimits,
+    /// Connection and request bounds.
+    pub connections: ConnectionLimits,
     /// The upstream servers, in file order.
     pub servers: Vec<ServerConfig>,
     /// The bearer tokens.
@@ -299,6 +338,8 @@ impl Config {
                 token.rate_per_second,
                 token.burst,
             )
+            .map_err(ConfigError::Invalid)?
+            .with_limits(token.max_streams, token.max_in_flight)
             .map_err(ConfigError::Invalid)?;
             if tokens.iter().any(|t| t.name == policy.name) {
                 return Err(ConfigError::Invalid(format!(
@@ -316,9 +357,23 @@ impl Config {
             }
             tokens.push(policy);
         }
-        if raw.streams.queue == 0 || raw.streams.max_clients == 0 {
+        if raw.streams.queue == 0
+            || raw.streams.max_clients == 0
+            || raw.streams.max_clients_per_token == 0
+        {
             return Err(ConfigError::Invalid(
-                "streams.queue and streams.max_clients must be at least 1".into(),
+                "streams.queue, streams.max_clients and streams.max_clients_per_token must be at least 1"
+                    .into(),
+            ));
+        }
+        let connections = raw.connections;
+        if connections.header_timeout_ms == 0
+            || connections.max_per_ip == 0
+            || connections.max_in_flight_per_token == 0
+        {
+            return Err(ConfigError::Invalid(
+                "connections.header_timeout_ms, connections.max_per_ip and connections.max_in_flight_per_token must be at least 1"
+                    .into(),
             ));
         }
         Ok(Self {
@@ -328,6 +383,7 @@ impl Config {
             cors_origins: raw.cors_origins,
             tls: raw.tls,
             streams: raw.streams,
+            connections,
             servers,
             tokens,
         })
@@ -362,6 +418,35 @@ mod tests {
         assert_eq!(config.servers[0].port, 5038);
         assert!(config.tokens.is_empty());
         assert_eq!(config.streams, StreamLimits::default());
+        assert_eq!(config.connections, ConnectionLimits::default());
+    }
+
+    #[test]
+    fn limits_refuse_zero_and_tokens_take_their_own() {
+        for zero in [
+            "[streams]\nmax_clients_per_token = 0\n",
+            "[connections]\nheader_timeout_ms = 0\n",
+            "[connections]\nmax_per_ip = 0\n",
+            "[connections]\nmax_in_flight_per_token = 0\n",
+        ] {
+            assert!(
+                Config::parse(&format!("{zero}{}", minimal(""))).is_err(),
+                "{zero}"
+            );
+        }
+        let token = |extra: &str| {
+            minimal(&format!(
+                "[[tokens]]\nname = \"ops\"\nsha256 = \"{HASH}\"\nservers = [\"*\"]\n{extra}"
+            ))
+        };
+        let config = Config::parse(&token("max_streams = 3\nmax_in_flight = 4\n")).expect("valid");
+        assert_eq!(config.tokens[0].max_streams, Some(3));
+        assert_eq!(config.tokens[0].max_in_flight, Some(4));
+        assert_eq!(
+            Config::parse(&token("")).expect("valid").tokens[0].max_streams,
+            None
+        );
+        assert!(Config::parse(&token("max_streams = 0\n")).is_err());
     }
 
     #[test]

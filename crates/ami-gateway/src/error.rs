@@ -37,6 +37,8 @@ pub const ERROR_CODES: &[&str] = &[
     "upstream_connection_lost",
     "upstream_timeout",
     "too_many_streams",
+    "token_stream_limit",
+    "token_request_limit",
     "internal",
 ];
 
@@ -89,6 +91,29 @@ impl AppError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many requests for this token; retry in {retry_after} s"),
+            )
+        }
+    }
+
+    /// 429: the token holds `limit` event streams, its most.
+    pub fn token_stream_limit(limit: usize) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "token_stream_limit",
+            format!("this token holds its limit of {limit} event streams; close one first"),
+        )
+    }
+
+    /// 429: the token has `limit` requests waiting on a PBX, its most.
+    pub fn token_request_limit(limit: usize) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "token_request_limit",
+                format!(
+                    "this token has its limit of {limit} requests waiting on a server; retry when one has finished"
+                ),
             )
         }
     }
@@ -178,6 +203,8 @@ mod tests {
             AppError::forbidden("x"),
             AppError::not_found("x"),
             AppError::rate_limited(1),
+            AppError::token_stream_limit(1),
+            AppError::token_request_limit(1),
             AppError::unavailable(),
             AppError::payload_too_large("x"),
         ] {

@@ -21,6 +21,7 @@
 mod api;
 pub mod auth;
 pub mod config;
+mod conn;
 mod console;
 mod error;
 mod metrics;
@@ -35,7 +36,7 @@ mod streams;
 pub mod tls;
 mod upstream;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,9 +44,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::{info, warn};
+use tracing::warn;
 
-pub use config::{Config, ConfigError, ServerConfig, StreamLimits};
+pub use config::{Config, ConfigError, ConnectionLimits, ServerConfig, StreamLimits};
 pub use error::AppError;
 pub use state::AppState;
 pub use upstream::{LinkState, Upstream};
@@ -58,9 +59,6 @@ pub use upstream::{LinkState, Upstream};
 /// indentation add more; twice the text, rounded up, leaves room for that. A larger body cannot
 /// be a valid action and is refused (413) before it is read whole.
 pub(crate) const MAX_BODY: usize = 256 * 1024;
-
-/// How long a graceful shutdown waits for open connections before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The whole HTTP application for `state`.
 pub fn app(state: AppState) -> Router {
@@ -105,48 +103,19 @@ pub fn app(state: AppState) -> Router {
     router.with_state(state)
 }
 
-/// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
-/// dropping any connection whose socket takes no data for the streams' `write_timeout_ms`;
-/// then shuts down gracefully: event streams say `closing` and end, requests in flight finish
-/// (for at most 10 s), and every AMI connection logs off.
+/// Serves `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes.
+///
+/// Each connection is served by hyper's HTTP/1.1 server: one whose socket takes no data for
+/// the streams' `write_timeout_ms` is dropped; one that sends no complete request head within
+/// `connections.header_timeout_ms` (after it is accepted, or after its last response) is
+/// closed; an address with `connections.max_per_ip` open has further connections closed at
+/// accept. Then it shuts down gracefully: event streams say `closing` and end, requests in
+/// flight finish (for at most 10 s), and every AMI connection logs off.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = app(state.clone());
-    let trigger = {
-        let state = state.clone();
-        async move {
-            shutdown.await;
-            info!("shutting down");
-            state.begin_shutdown();
-        }
-    };
-    let mut begun = state.shutdown_signal();
-    let deadline = async move {
-        let _ = begun.wait_for(|down| *down).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-        warn!("connections still open after the grace period; closing anyway");
-    };
-    let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
-    let result = match tls {
-        None => {
-            let listener = stall::GuardedListener::new(listener, write_timeout);
-            tokio::select! {
-                result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
-                _ = deadline => Ok(()),
-            }
-        }
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config, write_timeout);
-            tokio::select! {
-                result = axum::serve(listener, router).with_graceful_shutdown(trigger).into_future() => result,
-                _ = deadline => Ok(()),
-            }
-        }
-    };
-    state.shutdown().await;
-    result
+    conn::serve(listener, tls, state, shutdown).await
 }

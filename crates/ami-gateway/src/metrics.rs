@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::state::AppState;
+use crate::auth::Use;
+use crate::state::{AppState, Disconnect};
 use crate::upstream::Upstream;
 
 /// Label values come from requests and from the PBX: past this many distinct values a metric
@@ -313,22 +314,97 @@ pub(crate) fn render(state: &AppState) -> String {
             );
         }
     }
+    let disconnects = state.disconnect_counts();
+    header(
+        &mut out,
+        "ami_gateway_stream_disconnects_total",
+        "counter",
+        "Stream clients gone, by reason: client_closed, write_timeout (the socket took nothing for write_timeout_ms), lagged (missed max_lagged events), shutdown, upstream_gone.",
+    );
+    for (reason, n) in disconnects {
+        let _ = writeln!(
+            out,
+            "ami_gateway_stream_disconnects_total{{reason=\"{}\"}} {n}",
+            reason.label()
+        );
+    }
     header(
         &mut out,
         "ami_gateway_stream_write_timeouts_total",
         "counter",
-        "Stream clients disconnected because their socket accepted nothing for the write timeout.",
+        "Stream clients disconnected because their socket accepted nothing for the write timeout (the same count as ami_gateway_stream_disconnects_total{reason=\"write_timeout\"}).",
+    );
+    let write_timeouts = disconnects
+        .iter()
+        .find(|(reason, _)| *reason == Disconnect::WriteTimeout)
+        .map_or(0, |(_, n)| *n);
+    let _ = writeln!(
+        out,
+        "ami_gateway_stream_write_timeouts_total {write_timeouts}"
+    );
+    header(
+        &mut out,
+        "ami_gateway_token_streams",
+        "gauge",
+        "Event streams open per token.",
+    );
+    for token in state.tokens() {
+        let _ = writeln!(
+            out,
+            "ami_gateway_token_streams{{token=\"{}\"}} {}",
+            escape(&token.name),
+            token.in_use(Use::Stream)
+        );
+    }
+    header(
+        &mut out,
+        "ami_gateway_token_requests_in_flight",
+        "gauge",
+        "Requests waiting on a server per token.",
+    );
+    for token in state.tokens() {
+        let _ = writeln!(
+            out,
+            "ami_gateway_token_requests_in_flight{{token=\"{}\"}} {}",
+            escape(&token.name),
+            token.in_use(Use::InFlight)
+        );
+    }
+    let connections = state.connections();
+    header(
+        &mut out,
+        "ami_gateway_connections_open",
+        "gauge",
+        "Client connections open (TLS handshakes and event streams included).",
+    );
+    let _ = writeln!(out, "ami_gateway_connections_open {}", connections.open());
+    header(
+        &mut out,
+        "ami_gateway_connections_refused_total",
+        "counter",
+        "Client connections closed at accept, by reason (per_ip: the address had max_per_ip open).",
     );
     let _ = writeln!(
         out,
-        "ami_gateway_stream_write_timeouts_total {}",
-        state.stream_write_timeouts().load(Ordering::Relaxed)
+        "ami_gateway_connections_refused_total{{reason=\"per_ip\"}} {}",
+        connections.refused_per_ip()
+    );
+    header(
+        &mut out,
+        "ami_gateway_connections_header_timeouts_total",
+        "counter",
+        "Client connections closed because a request head they had started (or their first) was not complete within header_timeout_ms; keep-alive connections idle at the timeout are closed without being counted.",
+    );
+    let _ = writeln!(
+        out,
+        "ami_gateway_connections_header_timeouts_total {}",
+        connections.header_timeouts()
     );
     header(
         &mut out,
         "ami_gateway_denied_requests_total",
         "counter",
-        "Requests refused by access control, by reason (401, 403, 429).",
+        "Requests refused by access control, by reason (401, 403, 429 for the rate, stream and in-flight limits).",
     );
     for (reason, n) in state.denied_counts() {
         let _ = writeln!(

@@ -96,6 +96,20 @@ const DENIED: [(u16, &str, Body); 3] = [
     ),
 ];
 
+/// 429 on the action routes: the rate limit or the in-flight limit.
+const BUSY_REQUESTS: (u16, &str, Body) = (
+    429,
+    "The token's rate limit was hit (rate_limited), or it has its limit of requests waiting on a server (token_request_limit); see Retry-After.",
+    Body::Error,
+);
+
+/// 429 on the stream routes: the rate limit or the token's own stream limit.
+const BUSY_STREAMS: (u16, &str, Body) = (
+    429,
+    "The token's rate limit was hit (rate_limited, see Retry-After), or it holds its limit of event streams (token_stream_limit).",
+    Body::Error,
+);
+
 macro_rules! responses {
     ($($item:expr),* $(,)?) => { &[$($item),*] };
 }
@@ -208,7 +222,7 @@ pub(crate) const ROUTES: &[Route] = &[
                 "The server answered Response: Error (its response is in error.response).",
                 Body::Error
             ),
-            DENIED[2],
+            BUSY_REQUESTS,
             (
                 502,
                 "The AMI connection dropped with the action in flight.",
@@ -245,7 +259,7 @@ pub(crate) const ROUTES: &[Route] = &[
                 "The CLI or the server refused the command.",
                 Body::Error
             ),
-            DENIED[2],
+            BUSY_REQUESTS,
             (
                 502,
                 "The AMI connection dropped with the command in flight.",
@@ -272,8 +286,12 @@ pub(crate) const ROUTES: &[Route] = &[
             DENIED[0],
             DENIED[1],
             (404, "No such server.", Body::Error),
-            DENIED[2],
-            (503, "Too many streams.", Body::Error),
+            BUSY_STREAMS,
+            (
+                503,
+                "The gateway serves as many streams as it may (too_many_streams).",
+                Body::Error
+            ),
         ],
         handler: || get(streams::sse),
     },
@@ -293,8 +311,12 @@ pub(crate) const ROUTES: &[Route] = &[
             DENIED[0],
             DENIED[1],
             (404, "No such server.", Body::Error),
-            DENIED[2],
-            (503, "Too many streams.", Body::Error),
+            BUSY_STREAMS,
+            (
+                503,
+                "The gateway serves as many streams as it may (too_many_streams).",
+                Body::Error
+            ),
         ],
         handler: || get(streams::websocket),
     },

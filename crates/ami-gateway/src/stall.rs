@@ -4,20 +4,24 @@
 //! when the socket has room, so the stream itself never sees the eviction).
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
+
+use crate::conn::ConnectionShared;
 
 /// Wraps a stream; writes that make no progress for `timeout` fail with `TimedOut`.
 pub struct StallGuard<S> {
     inner: S,
     timeout: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// The gateway connection this guards: told when the guard fires (so the stream on it is
+    /// counted as a write timeout), and kept alive as long as the socket is.
+    connection: Option<Arc<ConnectionShared>>,
 }
 
 impl<S> StallGuard<S> {
@@ -27,6 +31,19 @@ impl<S> StallGuard<S> {
             inner,
             timeout,
             stalled: None,
+            connection: None,
+        }
+    }
+
+    /// Guards one of the gateway's accepted connections.
+    pub(crate) fn for_connection(
+        inner: S,
+        timeout: Duration,
+        connection: Arc<ConnectionShared>,
+    ) -> Self {
+        Self {
+            connection: Some(connection),
+            ..Self::new(inner, timeout)
         }
     }
 
@@ -37,10 +54,15 @@ impl<S> StallGuard<S> {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
         match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the peer accepted no data within the write timeout",
-            )),
+            Poll::Ready(()) => {
+                if let Some(connection) = &self.connection {
+                    connection.mark_stalled();
+                }
+                Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer accepted no data within the write timeout",
+                ))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -104,37 +126,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     }
 }
 
-/// A plain TCP listener whose connections carry a [`StallGuard`].
-pub struct GuardedListener {
-    listener: TcpListener,
-    timeout: Duration,
-}
-
-impl GuardedListener {
-    /// Wraps a bound listener.
-    pub fn new(listener: TcpListener, timeout: Duration) -> Self {
-        Self { listener, timeout }
-    }
-}
-
-impl axum::serve::Listener for GuardedListener {
-    type Io = StallGuard<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        (StallGuard::new(stream, self.timeout), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
 
     #[tokio::test]
     async fn a_peer_that_reads_nothing_fails_the_write_after_the_timeout() {

@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::TokenPolicy;
-use crate::config::{Config, ConfigError, StreamLimits};
+use crate::config::{Config, ConfigError, ConnectionLimits, StreamLimits};
+use crate::conn::Connections;
 use crate::upstream::Upstream;
 
 /// The gateway's shared state; cheap to clone. Build it with [`AppState::start`], serve it
@@ -22,16 +23,17 @@ struct Inner {
     servers: Vec<Arc<Upstream>>,
     tokens: Vec<Arc<TokenPolicy>>,
     streams: StreamLimits,
+    connections: Connections,
     cors_origins: Vec<String>,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stream_clients: AtomicUsize,
-    /// Stream clients dropped because their socket took nothing for the write timeout.
-    stream_write_timeouts: AtomicU64,
-    /// 401, 403, 429.
-    denied: [AtomicU64; 3],
+    /// Stream clients gone, by [`Disconnect`] reason.
+    stream_disconnects: [AtomicU64; Disconnect::ALL.len()],
+    /// By [`Denial`].
+    denied: [AtomicU64; Denial::ALL.len()],
     /// When each kind of denial was last logged, and how many went unlogged since.
-    denied_log: [std::sync::Mutex<DenialLog>; 3],
+    denied_log: [std::sync::Mutex<DenialLog>; Denial::ALL.len()],
     started: Instant,
 }
 
@@ -50,6 +52,66 @@ pub(crate) enum Denial {
     Unauthorized = 0,
     Forbidden = 1,
     RateLimited = 2,
+    /// The token holds as many event streams as it may.
+    TokenStreamLimit = 3,
+    /// The token has as many requests waiting on a PBX as it may.
+    TokenRequestLimit = 4,
+}
+
+impl Denial {
+    const ALL: [Denial; 5] = [
+        Denial::Unauthorized,
+        Denial::Forbidden,
+        Denial::RateLimited,
+        Denial::TokenStreamLimit,
+        Denial::TokenRequestLimit,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Denial::Unauthorized => "unauthorized",
+            Denial::Forbidden => "forbidden",
+            Denial::RateLimited => "rate_limited",
+            Denial::TokenStreamLimit => "token_stream_limit",
+            Denial::TokenRequestLimit => "token_request_limit",
+        }
+    }
+}
+
+/// Why a stream client went away, for `ami_gateway_stream_disconnects_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disconnect {
+    /// The client closed the stream or its connection (or the connection failed).
+    ClientClosed = 0,
+    /// The client's socket accepted nothing for `write_timeout_ms` (seen by the connection's
+    /// stall guard or by the WebSocket send timeout, whichever came first).
+    WriteTimeout = 1,
+    /// The client missed `max_lagged` events and was evicted.
+    Lagged = 2,
+    /// The gateway is shutting down.
+    Shutdown = 3,
+    /// Every server's fan-out stopped feeding the client.
+    UpstreamGone = 4,
+}
+
+impl Disconnect {
+    pub(crate) const ALL: [Disconnect; 5] = [
+        Disconnect::ClientClosed,
+        Disconnect::WriteTimeout,
+        Disconnect::Lagged,
+        Disconnect::Shutdown,
+        Disconnect::UpstreamGone,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Disconnect::ClientClosed => "client_closed",
+            Disconnect::WriteTimeout => "write_timeout",
+            Disconnect::Lagged => "lagged",
+            Disconnect::Shutdown => "shutdown",
+            Disconnect::UpstreamGone => "upstream_gone",
+        }
+    }
 }
 
 impl AppState {
@@ -74,11 +136,12 @@ impl AppState {
                 servers,
                 tokens: config.tokens.iter().cloned().map(Arc::new).collect(),
                 streams: config.streams,
+                connections: Connections::new(config.connections),
                 cors_origins: config.cors_origins.clone(),
                 shutdown,
                 tasks: std::sync::Mutex::new(tasks),
                 stream_clients: AtomicUsize::new(0),
-                stream_write_timeouts: AtomicU64::new(0),
+                stream_disconnects: Default::default(),
                 denied: Default::default(),
                 denied_log: Default::default(),
                 started: Instant::now(),
@@ -104,6 +167,14 @@ impl AppState {
         self.inner.streams
     }
 
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
+        self.inner.connections.limits()
+    }
+
+    pub(crate) fn connections(&self) -> &Connections {
+        &self.inner.connections
+    }
+
     pub(crate) fn cors_origins(&self) -> &[String] {
         &self.inner.cors_origins
     }
@@ -112,8 +183,17 @@ impl AppState {
         &self.inner.stream_clients
     }
 
-    pub(crate) fn stream_write_timeouts(&self) -> &AtomicU64 {
-        &self.inner.stream_write_timeouts
+    pub(crate) fn count_disconnect(&self, reason: Disconnect) {
+        self.inner.stream_disconnects[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn disconnect_counts(&self) -> [(Disconnect, u64); Disconnect::ALL.len()] {
+        Disconnect::ALL.map(|d| {
+            (
+                d,
+                self.inner.stream_disconnects[d as usize].load(Ordering::Relaxed),
+            )
+        })
     }
 
     pub(crate) fn uptime_seconds(&self) -> u64 {
@@ -142,13 +222,13 @@ impl AppState {
         }
     }
 
-    pub(crate) fn denied_counts(&self) -> [(&'static str, u64); 3] {
-        let n = |d: Denial| self.inner.denied[d as usize].load(Ordering::Relaxed);
-        [
-            ("unauthorized", n(Denial::Unauthorized)),
-            ("forbidden", n(Denial::Forbidden)),
-            ("rate_limited", n(Denial::RateLimited)),
-        ]
+    pub(crate) fn denied_counts(&self) -> [(&'static str, u64); Denial::ALL.len()] {
+        Denial::ALL.map(|d| {
+            (
+                d.label(),
+                self.inner.denied[d as usize].load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// Turns true when the gateway is shutting down (event streams end on it).

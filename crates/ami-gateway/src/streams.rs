@@ -26,9 +26,11 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use crate::api::{Caller, forbid, server_for};
+use crate::auth::{Held, Use};
+use crate::conn::Connection;
 use crate::error::AppError;
 use crate::queue::{QueueReceiver, Received, queue};
-use crate::state::AppState;
+use crate::state::{AppState, Denial, Disconnect};
 use crate::upstream::{ClientShared, Filter, Registration};
 
 /// Most `server=` names one stream query may give (repeats included). A client that wants
@@ -164,15 +166,55 @@ pub(crate) struct StreamClient {
     shared: Arc<ClientShared>,
     shutdown: watch::Receiver<bool>,
     hello: String,
-    _slot: Slot,
+    departure: Departure,
 }
 
-/// Holds one of the `max_clients` places until the stream ends.
-struct Slot(AppState);
+impl StreamClient {
+    /// Records why the stream ends, when the stream itself sees it (the first reason sticks).
+    fn end(&mut self, reason: Disconnect) {
+        self.departure.reason.get_or_insert(reason);
+    }
+}
 
-impl Drop for Slot {
+/// Holds one of the `max_clients` places and one of the token's until the stream ends, then
+/// counts and logs the disconnect with its reason. Dropped with the stream however it ends,
+/// so a client cut off underneath the stream (its connection dropped by the stall guard or by
+/// the peer) is counted too.
+struct Departure {
+    state: AppState,
+    token: String,
+    connection: Option<Connection>,
+    /// Why the stream ended, if the stream saw it; otherwise its connection went away.
+    reason: Option<Disconnect>,
+    /// Whether the client got its stream (a refused subscription is no disconnect).
+    opened: bool,
+    _token_place: Held,
+}
+
+impl Drop for Departure {
     fn drop(&mut self) {
-        self.0.stream_clients().fetch_sub(1, Ordering::AcqRel);
+        self.state.stream_clients().fetch_sub(1, Ordering::AcqRel);
+        if !self.opened {
+            return;
+        }
+        let stalled = self.connection.as_ref().is_some_and(Connection::stalled);
+        let reason = self.reason.unwrap_or(if stalled {
+            Disconnect::WriteTimeout
+        } else if *self.state.shutdown_signal().borrow() {
+            Disconnect::Shutdown
+        } else {
+            Disconnect::ClientClosed
+        });
+        self.state.count_disconnect(reason);
+        let peer = self.connection.as_ref().map(Connection::peer);
+        let label = reason.label();
+        // The gateway cutting a client off is worth seeing at the default level (as many
+        // lines at most as clients were let in); clients leaving and shutdown are not.
+        if matches!(reason, Disconnect::WriteTimeout | Disconnect::Lagged) {
+            tracing::info!(token = %self.token, ?peer, reason = label, "stream client disconnected");
+        } else {
+            tracing::debug!(token = %self.token, ?peer, reason = label, "stream client disconnected");
+        }
     }
 }
 
@@ -181,6 +223,7 @@ impl Drop for Slot {
 pub(crate) async fn open(
     state: &AppState,
     caller: &Caller,
+    connection: Option<Connection>,
     query: Option<&str>,
 ) -> Result<StreamClient, AppError> {
     let query = StreamQuery::parse(query)?;
@@ -200,6 +243,14 @@ pub(crate) async fn open(
         return Err(forbid(state, caller, "this token may use no server".into()));
     }
     let limits = state.stream_limits();
+    // The token's own limit first: one token at its limit must not use up the global places.
+    let per_token = caller.0.max_streams.unwrap_or(limits.max_clients_per_token);
+    let Some(token_place) = caller.0.hold(Use::Stream, per_token) else {
+        if let Some(unlogged) = state.count_denied(Denial::TokenStreamLimit) {
+            tracing::warn!(token = %caller.0.name, limit = per_token, unlogged, "stream refused (429): the token holds its limit of streams; `unlogged` more since the last such line");
+        }
+        return Err(AppError::token_stream_limit(per_token));
+    };
     if state.stream_clients().fetch_add(1, Ordering::AcqRel) >= limits.max_clients {
         state.stream_clients().fetch_sub(1, Ordering::AcqRel);
         return Err(AppError::new(
@@ -208,7 +259,14 @@ pub(crate) async fn open(
             "the gateway serves as many event streams as it may; retry later",
         ));
     }
-    let slot = Slot(state.clone());
+    let mut departure = Departure {
+        state: state.clone(),
+        token: caller.0.name.clone(),
+        connection,
+        reason: None,
+        opened: false,
+        _token_place: token_place,
+    };
     let (tx, rx) = queue(limits.queue);
     let shared = Arc::new(ClientShared::default());
     let mut names: Vec<Box<[u8]>> = query
@@ -261,12 +319,13 @@ pub(crate) async fn open(
         "headers": query.headers.iter().map(|(n, v)| format!("{n}:{v}")).collect::<Vec<_>>(),
     })
     .to_string();
+    departure.opened = true;
     Ok(StreamClient {
         rx,
         shared,
         shutdown: state.shutdown_signal(),
         hello,
-        _slot: slot,
+        departure,
     })
 }
 
@@ -278,9 +337,11 @@ fn closing(reason: &str) -> String {
 pub(crate) async fn sse(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    connection: Option<Extension<Connection>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let client = open(&state, &caller, query.as_deref()).await?;
+    let connection = connection.map(|Extension(c)| c);
+    let client = open(&state, &caller, connection, query.as_deref()).await?;
     let stream =
         futures_util::stream::unfold((client, Phase::Hello), |(mut client, phase)| async move {
             let event = |kind: &str, data: &str| {
@@ -296,18 +357,23 @@ pub(crate) async fn sse(
             }
             loop {
                 if client.shared.evicted.load(Ordering::Acquire) {
+                    client.end(Disconnect::Lagged);
                     let item = event("closing", &closing("slow_consumer"));
                     return Some((item, (client, Phase::Done)));
                 }
                 tokio::select! {
                     biased;
                     _ = client.shutdown.changed() => {
+                        client.end(Disconnect::Shutdown);
                         let item = event("closing", &closing("shutdown"));
                         return Some((item, (client, Phase::Done)));
                     }
                     _ = client.shared.notify.notified() => continue,
                     item = client.rx.recv() => {
-                        let item = item?;
+                        let Some(item) = item else {
+                            client.end(Disconnect::UpstreamGone);
+                            return None;
+                        };
                         let sse = event(item.kind, item.data.as_str());
                         return Some((sse, (client, Phase::Open)));
                     }
@@ -329,6 +395,7 @@ enum Phase {
 pub(crate) async fn websocket(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    connection: Option<Extension<Connection>>,
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
@@ -338,7 +405,8 @@ pub(crate) async fn websocket(
             rejection.body_text()
         ))
     })?;
-    let client = open(&state, &caller, query.as_deref()).await?;
+    let connection = connection.map(|Extension(c)| c);
+    let mut client = open(&state, &caller, connection, query.as_deref()).await?;
     let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
     // Small buffers: a stream client sends next to nothing, and with thousands of clients the
     // 128 KiB defaults would dominate the gateway's memory.
@@ -347,23 +415,13 @@ pub(crate) async fn websocket(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            if run_websocket(socket, client, write_timeout).await == End::WriteTimeout {
-                state
-                    .stream_write_timeouts()
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!("disconnected a WebSocket client whose socket took nothing");
+            // None: the connection failed under the stream; the departure then looks at the
+            // connection's stall guard to tell a write timeout from a client gone.
+            if let Some(reason) = run_websocket(socket, &mut client, write_timeout).await {
+                client.end(reason);
             }
         })
         .into_response())
-}
-
-/// Why a WebSocket stream ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// The client left, fell too far behind, or the gateway is stopping.
-    Normal,
-    /// The socket accepted nothing for the write timeout.
-    WriteTimeout,
 }
 
 /// Ends the reader task with the stream, whichever way the stream ends.
@@ -380,11 +438,12 @@ const READER_RUNNING: u8 = 0;
 const READER_CLIENT_GONE: u8 = 1;
 const READER_SHUTDOWN: u8 = 2;
 
+/// Serves the stream until it ends; why, when it can tell.
 async fn run_websocket(
     socket: WebSocket,
-    mut client: StreamClient,
+    client: &mut StreamClient,
     write_timeout: Duration,
-) -> End {
+) -> Option<Disconnect> {
     let (mut sink, mut stream) = socket.split();
     // The client's input is read by a task of its own, which runs only when input arrives
     // (or the gateway stops). Polled beside the writes instead, it was tried once per batch
@@ -431,17 +490,18 @@ async fn run_websocket(
         // Eviction raises an alert too, and the queue of an evicted client is full anyway.
         if client.shared.evicted.load(Ordering::Acquire) {
             say_closing(&mut sink, "slow_consumer", 1008, "slow consumer").await;
-            return End::Normal;
+            return Some(Disconnect::Lagged);
         }
         match client.rx.recv_many_or_alert(&mut batch, 64).await {
-            Received::Ended => return End::Normal,
+            Received::Ended => return Some(Disconnect::UpstreamGone),
             Received::Alerted => match why.load(Ordering::Acquire) {
                 READER_SHUTDOWN => {
                     say_closing(&mut sink, "shutdown", 1001, "gateway shutting down").await;
-                    return End::Normal;
+                    return Some(Disconnect::Shutdown);
                 }
-                // The client closed, or its connection ended.
-                READER_CLIENT_GONE => return End::Normal,
+                // The client closed, or its connection ended (a stalled connection's reads
+                // fail too: the departure checks the stall guard).
+                READER_CLIENT_GONE => return None,
                 // An eviction: seen at the top of the loop.
                 _ => {}
             },
@@ -476,12 +536,14 @@ where
     let _ = send_within(sink, Duration::from_secs(1), messages).await;
 }
 
-/// Writes messages and flushes, giving up after `timeout`; the error says which end.
+/// Writes messages and flushes, giving up after `timeout`. The error is the disconnect
+/// reason when this layer can tell (its own timeout), None when the socket failed (closed by
+/// the peer, or failed by the stall guard underneath).
 async fn send_within<S>(
     sink: &mut S,
     timeout: Duration,
     messages: Vec<WsMessage>,
-) -> Result<(), End>
+) -> Result<(), Option<Disconnect>>
 where
     S: Sink<WsMessage> + Unpin,
 {
@@ -493,8 +555,8 @@ where
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::Normal),
-        Err(_) => Err(End::WriteTimeout),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some(Disconnect::WriteTimeout)),
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ami_gateway::auth::{TokenPolicy, generate_token, hash_token_hex};
-use ami_gateway::{AppState, Config, ServerConfig, StreamLimits};
+use ami_gateway::{AppState, Config, ConnectionLimits, ServerConfig, StreamLimits};
 use anyhow::Context;
 
 /// The environment variable holding the admin token of `--sim` without a config file.
@@ -23,7 +23,8 @@ const TOKEN_ENV: &str = "AMI_GATEWAY_TOKEN";
     GET /v1/servers, GET /v1/events (SSE), GET /v1/events/ws, GET /metrics, /healthz,\n\
     /readyz, /v1/openapi.json; the browser console is at /.")]
 pub struct Args {
-    /// The gateway's configuration (TOML: servers, tokens, CORS, TLS, stream limits).
+    /// The gateway's configuration (TOML: servers, tokens, CORS, TLS, stream and connection
+    /// limits).
     #[arg(long, value_name = "FILE", required_unless_present_any = ["sim", "hash_token"])]
     config: Option<PathBuf>,
     /// Also front an embedded simulator, named `sim`. Without --config, the admin token is
@@ -122,6 +123,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             cors_origins: Vec::new(),
             tls: None,
             streams: StreamLimits::default(),
+            connections: ConnectionLimits::default(),
             servers: extra,
             tokens: Vec::new(),
         },

@@ -11,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct RecordingProxy {
     addr: SocketAddr,
     sent: Arc<Mutex<Vec<u8>>>,
+    /// While true, nothing more is forwarded towards the PBX (actions wait on it).
+    held: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,15 +23,27 @@ impl RecordingProxy {
         let addr = listener.local_addr().expect("proxy addr");
         let sent = Arc::new(Mutex::new(Vec::new()));
         let recorded = sent.clone();
+        let (held, hold) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, recorded.clone()));
+                tokio::spawn(relay(client, server, recorded.clone(), hold.clone()));
             }
         });
-        Self { addr, sent, task }
+        Self {
+            addr,
+            sent,
+            held,
+            task,
+        }
+    }
+
+    /// Stops (true) or resumes (false) forwarding towards the PBX: while held, actions the
+    /// gateway sends wait as they would on a PBX that does not answer.
+    pub fn hold(&self, held: bool) {
+        self.held.send_replace(held);
     }
 
     /// Where the gateway should connect.
@@ -67,7 +81,12 @@ impl Drop for RecordingProxy {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, sent: Arc<Mutex<Vec<u8>>>) {
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    sent: Arc<Mutex<Vec<u8>>>,
+    mut hold: tokio::sync::watch::Receiver<bool>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upward = async move {
@@ -77,6 +96,9 @@ async fn relay(client: TcpStream, server: TcpStream, sent: Arc<Mutex<Vec<u8>>>) 
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if hold.wait_for(|held| !held).await.is_err() {
+                break;
+            }
             sent.lock().expect("recording").extend_from_slice(&buf[..n]);
             if server_write.write_all(&buf[..n]).await.is_err() {
                 break;

@@ -1,0 +1,400 @@
+//! The gateway's own connections: accepting them (with a cap per client address), TLS,
+//! serving HTTP/1.1 on each with hyper (with a timeout for request heads), and graceful
+//! shutdown.
+//!
+//! `axum::serve` sets no timer on hyper, so a connection that never sent a request (or sent
+//! half of one, or idled between requests) stayed open for good: thousands of silent sockets
+//! held the gateway's memory. Each connection is served here by hyper's HTTP/1 builder with
+//! `header_read_timeout`, which runs while hyper waits for a request head (after accept and
+//! between keep-alive requests) and never while a response, such as an event stream, is being
+//! sent; an upgraded WebSocket leaves hyper altogether.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+use tracing::{debug, info, warn};
+
+use crate::config::ConnectionLimits;
+use crate::stall::StallGuard;
+use crate::state::AppState;
+
+/// How long a graceful shutdown waits for open connections before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Refusals and accept errors are logged at most once per this period, as a count: a flood
+/// must not turn into a flood of log lines.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Open connections, per client address and in total, and what happened to them.
+pub(crate) struct Connections {
+    limits: ConnectionLimits,
+    /// Open connections per address; an address leaves the map with its last connection, so
+    /// the map holds no more entries than there are open connections.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    open: AtomicUsize,
+    refused_per_ip: AtomicU64,
+    header_timeouts: AtomicU64,
+}
+
+impl Connections {
+    pub(crate) fn new(limits: ConnectionLimits) -> Self {
+        Self {
+            limits,
+            per_ip: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+            refused_per_ip: AtomicU64::new(0),
+            header_timeouts: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn limits(&self) -> ConnectionLimits {
+        self.limits
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at accept because their address had `max_per_ip` open.
+    pub(crate) fn refused_per_ip(&self) -> u64 {
+        self.refused_per_ip.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed for not sending a complete request head in time.
+    pub(crate) fn header_timeouts(&self) -> u64 {
+        self.header_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// A place for one more connection from `ip`, unless it has `max_per_ip` open.
+    fn admit(&self, state: &AppState, ip: IpAddr) -> Option<Admitted> {
+        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d: one address.
+        let ip = ip.to_canonical();
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let open = per_ip.entry(ip).or_insert(0);
+        if *open >= self.limits.max_per_ip {
+            drop(per_ip);
+            self.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *open += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Some(Admitted {
+            state: state.clone(),
+            ip,
+        })
+    }
+}
+
+/// One admitted connection's place; given back when dropped.
+struct Admitted {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let connections = self.state.connections();
+        connections.open.fetch_sub(1, Ordering::Relaxed);
+        let mut per_ip = connections.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = per_ip.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What the handlers of a request may know about its connection (a request extension; absent
+/// when the router is driven without a socket).
+#[derive(Clone)]
+pub(crate) struct Connection(Arc<ConnectionShared>);
+
+/// Shared by a connection's IO (through its [`StallGuard`]) and the requests on it. Holds the
+/// connection's per-address place, so an upgraded WebSocket keeps its place until its socket
+/// is dropped.
+pub(crate) struct ConnectionShared {
+    peer: SocketAddr,
+    /// Set by the stall guard when a write made no progress for the write timeout.
+    stalled: AtomicBool,
+    _admitted: Admitted,
+}
+
+impl ConnectionShared {
+    pub(crate) fn mark_stalled(&self) {
+        self.stalled.store(true, Ordering::Release);
+    }
+}
+
+impl Connection {
+    /// The client's address.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// Whether the connection's stall guard failed a write (the socket took nothing for the
+    /// write timeout).
+    pub(crate) fn stalled(&self) -> bool {
+        self.0.stalled.load(Ordering::Acquire)
+    }
+}
+
+/// Counts events and logs them at most once per [`LOG_EVERY`], with how many there were.
+struct Throttled {
+    what: &'static str,
+    pending: u64,
+    last_logged: Option<Instant>,
+    last_detail: String,
+}
+
+impl Throttled {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            pending: 0,
+            last_logged: None,
+            last_detail: String::new(),
+        }
+    }
+
+    /// Notes one occurrence; logs at once if nothing was logged for a while.
+    fn note(&mut self, detail: impl std::fmt::Display) {
+        self.pending += 1;
+        self.last_detail = detail.to_string();
+        if self.last_logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+            self.flush();
+        }
+    }
+
+    /// Logs what was counted since the last line, if anything.
+    fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        warn!(
+            count = self.pending,
+            last = %self.last_detail,
+            "{} (at most one such line per {} s)",
+            self.what,
+            LOG_EVERY.as_secs()
+        );
+        self.pending = 0;
+        self.last_logged = Some(Instant::now());
+    }
+}
+
+/// Accepts connections until `shutdown` completes (or the state's shutdown begins), then
+/// shuts down gracefully; see [`crate::serve`].
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = crate::app(state.clone());
+    let acceptor = tls.map(TlsAcceptor::from);
+    let limits = state.connection_limits();
+    let header_timeout = Duration::from_millis(limits.header_timeout_ms);
+    let write_timeout = Duration::from_millis(state.stream_limits().write_timeout_ms);
+    // Every connection task holds a receiver; `closed()` on the sender says they all ended.
+    let (open_tx, open_rx) = watch::channel(());
+    let mut refused = Throttled::new("refused connections: their address had max_per_ip open");
+    let mut accept_errors = Throttled::new("accepting connections failed");
+    let mut flush = tokio::time::interval(LOG_EVERY);
+    let mut begun = state.shutdown_signal();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            // (The guard `wait_for` returns is not Send: dropped inside.)
+            () = async { let _ = begun.wait_for(|down| *down).await; } => break,
+            _ = flush.tick() => {
+                refused.flush();
+                accept_errors.flush();
+                continue;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    accept_errors.note(error);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(admitted) = state.connections().admit(&state, peer.ip()) else {
+            // Dropping the socket closes it; nothing is read or written.
+            refused.note(peer.ip());
+            continue;
+        };
+        let shared = Arc::new(ConnectionShared {
+            peer,
+            stalled: AtomicBool::new(false),
+            _admitted: admitted,
+        });
+        tokio::spawn(connection(
+            tcp,
+            shared,
+            acceptor.clone(),
+            router.clone(),
+            state.clone(),
+            Timeouts {
+                header: header_timeout,
+                write: write_timeout,
+            },
+            open_rx.clone(),
+        ));
+    }
+    refused.flush();
+    accept_errors.flush();
+    info!("shutting down");
+    state.begin_shutdown();
+    drop(listener);
+    drop(open_rx);
+    if tokio::time::timeout(SHUTDOWN_GRACE, open_tx.closed())
+        .await
+        .is_err()
+    {
+        warn!("connections still open after the grace period; closing anyway");
+    }
+    state.shutdown().await;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    write: Duration,
+}
+
+/// One accepted connection: the TLS handshake if any, then HTTP until it ends.
+async fn connection(
+    tcp: TcpStream,
+    shared: Arc<ConnectionShared>,
+    acceptor: Option<TlsAcceptor>,
+    router: Router,
+    state: AppState,
+    timeouts: Timeouts,
+    _open: watch::Receiver<()>,
+) {
+    let peer = shared.peer;
+    match acceptor {
+        None => {
+            let io = StallGuard::for_connection(tcp, timeouts.write, shared.clone());
+            serve_http(io, shared, router, &state, timeouts.header).await;
+        }
+        Some(acceptor) => {
+            // A silent client must not hold its place past the header timeout either.
+            let limit = crate::tls::HANDSHAKE_TIMEOUT.min(timeouts.header);
+            match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => {
+                    let io = StallGuard::for_connection(tls, timeouts.write, shared.clone());
+                    serve_http(io, shared, router, &state, timeouts.header).await;
+                }
+                Ok(Err(error)) => debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_http<I>(
+    io: I,
+    shared: Arc<ConnectionShared>,
+    router: Router,
+    state: &AppState,
+    header_timeout: Duration,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = shared.peer;
+    let connection = Connection(shared);
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(connection.clone());
+        let mut router = router.clone();
+        async move { router.call(request).await }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut conn = pin!(
+        builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    let mut shutdown = state.shutdown_signal();
+    let mut draining = false;
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            // Idle connections close now; a request in flight finishes first (event streams
+            // end by themselves on the same signal).
+            () = async { let _ = shutdown.wait_for(|down| *down).await; }, if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    if let Err(error) = result {
+        if error.is_timeout() {
+            state
+                .connections()
+                .header_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            debug!(%peer, "closed a connection that sent no complete request in time");
+        } else {
+            debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn places_per_address_are_capped_and_given_back() {
+        let config = crate::Config::parse(
+            "[connections]\nmax_per_ip = 2\n[[servers]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 1\nusername = \"u\"\nsecret = \"s\"\n",
+        )
+        .expect("config");
+        let state = AppState::start(&config).expect("state");
+        let connections = state.connections();
+        let one: IpAddr = [10, 0, 0, 1].into();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
+        let other: IpAddr = [10, 0, 0, 2].into();
+        let first = connections.admit(&state, one).expect("room");
+        let second = connections.admit(&state, mapped).expect("room");
+        assert!(
+            connections.admit(&state, one).is_none(),
+            "the mapped form is the same address"
+        );
+        let third = connections.admit(&state, other).expect("another address");
+        assert_eq!((connections.open(), connections.refused_per_ip()), (3, 1));
+        drop(first);
+        let again = connections.admit(&state, one).expect("a place came back");
+        drop((second, third, again));
+        assert_eq!(connections.open(), 0);
+        assert!(
+            connections.per_ip.lock().expect("lock").is_empty(),
+            "addresses leave with their last connection"
+        );
+        state.shutdown().await;
+    }
+}
