@@ -428,7 +428,9 @@ fn duration_seconds(text: &str) -> Option<u64> {
             "second" => 1,
             _ => return None,
         };
-        total += count * scale;
+        // The numbers are the peer's text: a nonsense uptime must not overflow (a panic in
+        // debug builds, a wrong figure in release); it gives no seconds, the text stays.
+        total = total.checked_add(count.checked_mul(scale)?)?;
         any = true;
     }
     any.then_some(total)
@@ -547,6 +549,35 @@ Local/701@demo-00000 demo                 600                 1 Ringing AppQueue
         assert_eq!(parsed.value["last_reload_seconds"], 301);
         let seconds = parse_cli_output("core show uptime seconds", "System uptime: 3723\n");
         assert_eq!(seconds.value["system_uptime_seconds"], 3723);
+    }
+
+    #[test]
+    fn uptime_too_large_for_seconds_keeps_only_the_text() {
+        for text in [
+            // Over u64 already as a number.
+            "99999999999999999999 years",
+            // A u64, but not once multiplied by the seconds in a year.
+            "999999999999 years",
+            // Each part fits; their sum does not.
+            "500000000000 years, 500000000000 years",
+        ] {
+            let parsed = parse_cli_output("core show uptime", &format!("System uptime: {text}\n"));
+            assert_eq!(parsed.value["system_uptime"], text);
+            assert!(
+                parsed.value.get("system_uptime_seconds").is_none(),
+                "{text}: {:?}",
+                parsed.value
+            );
+        }
+        // The largest sum that fits still counts.
+        let parsed = parse_cli_output(
+            "core show uptime",
+            "System uptime: 584942417355 years, 259199 seconds\n",
+        );
+        assert_eq!(
+            parsed.value["system_uptime_seconds"],
+            584_942_417_355u64 * 365 * 86_400 + 259_199
+        );
     }
 
     #[test]

@@ -291,7 +291,7 @@ impl Decoder {
                 // missing: the packet is complete.
                 if let Some(marker) = complete_marker(&buf[search_from..]) {
                     let marker = search_from + marker;
-                    let mut message = self.take_message(buf, buf.len());
+                    let mut message = self.take_rest(buf)?;
                     message.body = Some((start as u32, marker as u32));
                     return Ok(Some(Packet::Message(message)));
                 }
@@ -326,10 +326,24 @@ impl Decoder {
             self.consume(buf, buf.len());
             return Ok(None);
         }
-        let mut message = self.take_message(buf, buf.len());
+        let mut message = self.take_rest(buf)?;
         message.body = body;
         message.truncated = true;
         Ok(Some(Packet::Message(message)))
+    }
+
+    /// At the end of the stream, everything left is the last packet. `decode` only knows a
+    /// lower bound of a legacy reply's end while the bytes after its marker are undecided (a
+    /// lone `\r` may start the blank line or the next packet), so the limit is checked again
+    /// here on the bytes the message would actually hold; over it, the packet is dropped with
+    /// the same error as in `decode` and nothing follows it to resynchronise to.
+    fn take_rest(&mut self, buf: &mut BytesMut) -> Result<Message, DecodeError> {
+        if buf.len() > self.limits.max_packet_bytes {
+            let error = self.too_large();
+            self.consume(buf, buf.len());
+            return Err(error);
+        }
+        Ok(self.take_message(buf, buf.len()))
     }
 
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
@@ -1221,6 +1235,77 @@ mod tests {
                 assert_eq!(message.get_all("Output").count(), 100_000)
             }
             other => panic!("expected the command output, got {other:?}"),
+        }
+    }
+
+    /// Found by the `decode` fuzz target (`tests/fixtures/fuzz/decode-crash-6ca30e0d`): the
+    /// marker's line end ends at the limit and a lone `\r` follows. `decode` rightly waits (the
+    /// `\r` may start the next packet), but `decode_eof` returned all 67 bytes as one message
+    /// over the 66-byte limit. Now it is the same typed error as any over-limit packet, in any
+    /// chunking, and every byte is consumed.
+    #[test]
+    fn legacy_reply_over_the_limit_only_at_eof_is_refused() {
+        let input = b"Response: Follows\r\nPrivilege: Command\r\nsome text\n--END COMMAND--\r\n\r";
+        assert_eq!(input.len(), 67);
+        for chunk in 1..=input.len() {
+            let mut decoder = small(66, 100);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                out.extend(drain(&mut decoder, &mut buf));
+            }
+            assert!(out.is_empty(), "chunk {chunk}: decode waits: {out:?}");
+            assert_eq!(
+                decoder.decode_eof(&mut buf),
+                Err(DecodeError::PacketTooLarge {
+                    offset: 0,
+                    limit: 66
+                }),
+                "chunk {chunk}"
+            );
+            assert_eq!(decoder.decode_eof(&mut buf), Ok(None), "chunk {chunk}");
+            assert!(buf.is_empty());
+            assert_eq!(decoder.position(), 67);
+        }
+        // One byte more of limit and the same bytes are a complete reply (the stray `\r` kept
+        // in its raw bytes, as before), so the check is on the size and nothing else.
+        let mut decoder = small(67, 100);
+        let mut buf = BytesMut::from(&input[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        match decoder.decode_eof(&mut buf) {
+            Ok(Some(Packet::Message(message))) => {
+                assert_eq!(message.raw().len(), 67);
+                assert_eq!(message.body(), Some(&b"some text\n"[..]));
+                assert!(!message.is_truncated());
+            }
+            other => panic!("expected the reply, got {other:?}"),
+        }
+    }
+
+    /// A reply cut off inside its body at the end of the stream stays within the limit too:
+    /// whatever the limit, `decode_eof` never returns more than it.
+    #[test]
+    fn truncated_legacy_reply_at_eof_never_exceeds_the_limit() {
+        let input = b"Response: Follows\r\nPrivilege: Command\r\nsome text\n--END COMMAND--\r\n\r";
+        for end in 1..=input.len() {
+            for limit in 2..=input.len() + 1 {
+                let mut decoder = small(limit, 100);
+                let mut buf = BytesMut::from(&input[..end]);
+                let mut out = drain(&mut decoder, &mut buf);
+                loop {
+                    match decoder.decode_eof(&mut buf) {
+                        Ok(None) => break,
+                        item => out.push(item.map(|packet| packet.expect("Some"))),
+                    }
+                }
+                assert!(buf.is_empty());
+                for item in out.iter().flatten() {
+                    if let Packet::Message(message) = item {
+                        assert!(message.raw().len() <= limit, "end {end} limit {limit}");
+                    }
+                }
+            }
         }
     }
 

@@ -322,7 +322,15 @@ impl<T> Session<T> {
             .into_boxed_slice();
         let action_id = want_id.then(|| String::from_utf8_lossy(&key).into_owned());
         if kind == Kind::Queues {
-            let barrier_id = self.fresh_id();
+            // The action itself is not in the map yet, so `fresh_id` alone could hand out the
+            // caller's own ActionID (`t-1` chosen by hand): the action would then replace its
+            // barrier, and the Ping's reply would complete it in place of its text.
+            let barrier_id = loop {
+                let id = self.fresh_id();
+                if *id.as_bytes() != *key {
+                    break id;
+                }
+            };
             let barrier = Action::new("Ping").header("ActionID", barrier_id.clone());
             if let Err(error) = encode_action(&barrier, out) {
                 out.truncate(mark);

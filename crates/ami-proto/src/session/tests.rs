@@ -171,6 +171,39 @@ fn queues_text_ends_at_its_barrier_ping() {
     assert!(session.pending.is_empty());
 }
 
+/// A caller's own ActionID that is also the session's next one (`t-1`) must not be given to
+/// the barrier Ping: the Queues action would replace it and complete with the Ping's reply.
+#[test]
+fn queues_barrier_never_shares_the_callers_action_id() {
+    let mut session = Session::new("t-");
+    let mut out = BytesMut::new();
+    session
+        .start_action(
+            Action::new("Queues").header("ActionID", "t-1"),
+            "q".to_owned(),
+            &mut out,
+        )
+        .unwrap();
+    let wire = String::from_utf8(out.to_vec()).unwrap();
+    assert!(
+        wire.ends_with("Action: Ping\r\nActionID: t-2\r\n\r\n"),
+        "{wire}"
+    );
+    feed(
+        &mut session,
+        b"support has 0 calls\r\n\r\n\r\n\r\n\
+          Response: Success\r\nActionID: t-2\r\nPing: Pong\r\n\r\n",
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].action_id, "t-1");
+    assert_eq!(
+        done[0].result,
+        Ok(Reply::Text("support has 0 calls\n".into()))
+    );
+    assert!(session.pending.is_empty());
+}
+
 #[test]
 fn queues_on_a_modern_server_is_the_servers_error() {
     let mut session = Session::new("t-");

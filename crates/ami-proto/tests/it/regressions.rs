@@ -151,3 +151,44 @@ fn the_size_limit_is_checked_before_the_line_count() {
     assert_eq!(items[0], too_large(0, 32));
     assert_eq!(message(&items[1]).event_name().as_deref(), Some("Y"));
 }
+
+/// Found by the `decode` fuzz target after about 600,000 runs (the input is kept in
+/// `tests/fixtures/fuzz/`): legacy `Follows` replies with NULs and non-UTF-8 bytes, the last one
+/// ending in its marker line and a lone CR. `decode_eof` returned that reply, CR included, one
+/// byte over the packet limit. Under every limit the input can meet, no message is over it and
+/// every chunking agrees.
+#[test]
+fn no_message_over_the_limit_at_the_end_of_the_stream() {
+    let path = crate::support::fixtures()
+        .join("fuzz/decode-crash-6ca30e0d188d891e58b97d55851d11999e4dae5f");
+    let input = std::fs::read(&path).expect("the fuzz finding is in the fixtures");
+    let mut refused = 0;
+    for max_packet_bytes in 2..=input.len() + 1 {
+        let limits = Limits {
+            max_packet_bytes,
+            max_fields: 1024,
+        };
+        for item in decode_every_way(&input, limits) {
+            match item {
+                Ok(Packet::Message(message)) => assert!(
+                    message.raw().len() <= max_packet_bytes,
+                    "a {}-byte message under a {max_packet_bytes}-byte limit",
+                    message.raw().len()
+                ),
+                Ok(Packet::Banner(_)) => {}
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 0, "small limits must refuse some packets");
+    // The minimised case: one byte over at the end of the stream, however it arrives.
+    let reply = b"Response: Follows\r\nPrivilege: Command\r\nsome text\n--END COMMAND--\r\n\r";
+    let limits = Limits {
+        max_packet_bytes: reply.len() - 1,
+        max_fields: 16,
+    };
+    assert_eq!(
+        decode_every_way(reply, limits),
+        vec![too_large(0, reply.len() - 1)]
+    );
+}

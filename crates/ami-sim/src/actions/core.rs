@@ -41,7 +41,16 @@ impl ServerSession {
             self.reply("Error", request, "Filter Not Supported");
             return;
         }
-        self.filters.add(filter);
+        if let Err(error) = self.filters.add(filter) {
+            tracing::debug!(filter, %error, "Filter refused");
+            // Asterisk's answer when regcomp fails (manager.c, action_filter), every version.
+            self.reply(
+                "Error",
+                request,
+                "Filter did not compile.  Check the syntax of the filter given.",
+            );
+            return;
+        }
         self.reply("Success", request, "Success");
     }
 

@@ -405,3 +405,56 @@ async fn generated_traffic_keeps_calls_up() {
     assert!(current > 0, "{status:?}");
     sim.shutdown().await;
 }
+
+/// A filter that does not compile gets Asterisk's own error and changes nothing; groups and
+/// alternation work, `!` excludes.
+#[tokio::test]
+async fn filters_use_posix_syntax_and_refuse_what_does_not_compile() {
+    for profile in Profile::ALL.into_iter().filter(|p| p.has_filter()) {
+        let sim = sim(fast(profile)).await;
+        let mut c = Conn::connect(sim.addr()).await;
+        c.login("admin", "amp111").await;
+        c.send("Action: Filter\nActionID: bad\nOperation: Add\nFilter: UserEvent: (Pass")
+            .await;
+        let (reply, _) = c.response("bad").await;
+        assert_eq!(reply.response().as_deref(), Some("Error"), "{profile}");
+        assert_eq!(
+            reply.get("Message").as_deref(),
+            Some("Filter did not compile.  Check the syntax of the filter given."),
+            "{profile}"
+        );
+        for (id, filter) in [
+            ("in", "UserEvent: (Pass|Also)"),
+            ("out", "!UserEvent: Also"),
+        ] {
+            c.send(&format!(
+                "Action: Filter\nActionID: {id}\nOperation: Add\nFilter: {filter}"
+            ))
+            .await;
+            let (reply, _) = c.response(id).await;
+            assert_eq!(
+                reply.response().as_deref(),
+                Some("Success"),
+                "{profile} {id}"
+            );
+        }
+        for name in ["Blocked", "Also", "Pass"] {
+            c.send(&format!(
+                "Action: UserEvent\nActionID: u-{name}\nUserEvent: {name}"
+            ))
+            .await;
+        }
+        // Events are published in order: once `Pass` is here, the other two were dropped.
+        let (_, seen) = c
+            .until(WAIT, |m| {
+                m.is_event() && m.get("UserEvent").as_deref() == Some("Pass")
+            })
+            .await;
+        let events: Vec<String> = seen
+            .iter()
+            .filter(|m| m.is_event())
+            .map(|m| m.get("UserEvent").unwrap_or_default().into_owned())
+            .collect();
+        assert!(events.is_empty(), "{profile}: {events:?}");
+    }
+}
