@@ -30,6 +30,7 @@
 //! [`DecodeError`] and decoding resumes at the next packet.
 
 pub mod cli_output;
+pub mod connection;
 mod decode;
 mod encode;
 pub mod json;
