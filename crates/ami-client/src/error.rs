@@ -28,6 +28,7 @@ pub(crate) enum Kind {
     Closed,
     Protocol(String),
     Refused(ami_proto::session::StartError),
+    Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
 }
@@ -68,6 +69,13 @@ impl Error {
     /// The server refused the username or secret (`Authentication failed`).
     pub fn is_auth_failed(&self) -> bool {
         matches!(self.kind, Kind::AuthFailed(_))
+    }
+
+    /// The server is not reading fast enough: the output buffer toward it and the line
+    /// waiting for room were full (see [`crate::Config::max_output_bytes`]), or the action
+    /// alone is larger than the buffer. The action was not sent.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self.kind, Kind::Overloaded(_))
     }
 
     /// A network or TLS error.
@@ -117,6 +125,7 @@ impl fmt::Display for Error {
             Kind::Closed => f.write_str("client closed"),
             Kind::Protocol(what) => write!(f, "protocol error: {what}"),
             Kind::Refused(error) => write!(f, "action refused: {error}"),
+            Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
         }
@@ -134,6 +143,7 @@ impl std::error::Error for Error {
         match &self.kind {
             Kind::Io(error) => Some(error),
             Kind::Refused(error) => Some(error),
+            Kind::Overloaded(error) => Some(error),
             _ => None,
         }
     }
