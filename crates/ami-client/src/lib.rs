@@ -25,13 +25,17 @@
 //! ```
 //!
 //! The shape is handle + driver: [`Client`] is cheap to clone and usable from any task; one
-//! connection task per socket owns it, with an [`ami_proto::session::Session`] that pairs each
-//! response with its caller **by ActionID** and gathers list actions whatever the server
-//! version. Events go to each [`Subscriber`] through its own bounded queue; the reader never
-//! waits for a subscriber, and one that falls behind reads [`EventItem::Lagged`] with the number
-//! it missed. On a drop the client reconnects with back-off, logs in again, restores the event
-//! mask and filters, and tells subscribers with [`EventItem::Connection`]; actions in flight
-//! fail with [`Error::is_connection_lost`], never silently retried.
+//! connection task per socket is a thin IO pump around an [`ami_proto::connection::Connection`],
+//! the sans-IO state that logs in, keeps every action's deadline, pings, and caps the output
+//! buffer, over an [`ami_proto::session::Session`] that pairs each response with its caller
+//! **by ActionID** and gathers list actions whatever the server version. [`Client::connect`]
+//! spawns that task; [`Client::connect_split`] hands it back as a [`Connection`] future to run
+//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue;
+//! the reader never waits for a subscriber, and one that falls behind reads
+//! [`EventItem::Lagged`] with the number it missed. On a drop the client reconnects with
+//! back-off, logs in again, restores the event mask and filters, and tells subscribers with
+//! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
+//! silently retried.
 
 mod config;
 mod conn;

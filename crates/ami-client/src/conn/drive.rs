@@ -1,7 +1,9 @@
 //! Running a logged-in connection: reads, writes, callers' commands and the one timer, until
 //! the connection ends.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use ami_proto::connection::{End, Lost, Refused};
@@ -17,6 +19,11 @@ use bytes::BytesMut;
 /// new actions while this side works on old replies, instead of the two taking turns.
 const DECODE_SLICE: usize = 8;
 
+/// Turns that found input while output waited, before the output is written anyway. Writing
+/// once the input has run dry makes each write carry every action its callers sent meanwhile;
+/// the bound keeps a flood of events from holding actions back for long.
+const INPUT_TURNS_BEFORE_WRITE: u32 = 8;
+
 /// Commands taken from the queue in one go before the socket gets a turn.
 const COMMAND_BATCH: usize = 256;
 
@@ -27,7 +34,11 @@ pub(super) enum Exit {
 }
 
 impl Conn {
-    /// The main loop, until the connection ends.
+    /// The main loop, until the connection ends. Each turn does, in this order, whatever is
+    /// ready without waiting: due timeouts, input (a slice of replies, then letting their
+    /// callers run), the commands those callers queued, and the output, which waits while
+    /// input keeps coming (up to `INPUT_TURNS_BEFORE_WRITE` turns). Only a turn that found
+    /// nothing waits, for whichever comes first. No kind of work can starve another.
     pub(super) async fn run(&mut self, commands: &mut mpsc::Receiver<Command>) -> Exit {
         // One timer for everything the connection waits for (the earliest action deadline,
         // keepalive, the logoff grace): moved only when that earliest moment changes.
@@ -35,14 +46,9 @@ impl Conn {
         tokio::pin!(timer);
         let mut armed: Option<std::time::Instant> = None;
         let mut commands_open = true;
+        let mut input_turns_unwritten = 0;
         loop {
-            if let Some(end) = self.connection.end() {
-                let exit = match end {
-                    End::Closed => Exit::Closed(self.close_ack.take()),
-                    End::Lost(lost) => Exit::Dropped(lost.to_string()),
-                    End::LoginFailed(error) => Exit::Dropped(error.to_string()),
-                };
-                self.deliver();
+            if let Some(exit) = self.exit() {
                 return exit;
             }
             let next = self.connection.poll_timeout();
@@ -52,61 +58,123 @@ impl Conn {
                 }
                 armed = next;
             }
+            let mut progress = false;
+            if armed.is_some() && poll_now(timer.as_mut()).await.is_some() {
+                // Fired: re-armed from `poll_timeout` at the top of the loop.
+                armed = None;
+                self.handle_timer();
+                progress = true;
+            }
+            let mut had_input = true;
+            if self.more_input {
+                // Not reading while decoded-but-unhandled input remains keeps `inbuf` bounded.
+                self.handle_more_input().await;
+            } else if let Some(read) = poll_now(self.reader.read_buf(&mut self.inbuf)).await {
+                self.handle_read(read).await;
+            } else {
+                had_input = false;
+            }
+            progress |= had_input;
+            if commands_open && let Some(command) = poll_now(commands.recv()).await {
+                commands_open = self.take_commands(command, commands);
+                progress = true;
+            }
+            if self.connection.poll_transmit().is_some() {
+                if had_input && input_turns_unwritten < INPUT_TURNS_BEFORE_WRITE {
+                    input_turns_unwritten += 1;
+                } else if let Some(written) = self.write_without_waiting().await {
+                    input_turns_unwritten = 0;
+                    self.handle_write(written).await;
+                    progress = true;
+                }
+            }
+            if progress {
+                continue;
+            }
             let writing = self.connection.poll_transmit().is_some();
             tokio::select! {
-                // Not reading while decoded-but-unhandled input remains keeps `inbuf` bounded.
-                () = std::future::ready(()), if self.more_input => {
-                    let before = self.events_received();
-                    self.handle_input_slice();
-                    let_others_run(self.events_received() != before).await;
-                }
                 read = self.reader.read_buf(&mut self.inbuf), if !self.more_input => {
-                    match read {
-                        Ok(0) => self.lost(Lost::ClosedByPeer),
-                        Ok(n) => {
-                            if n >= self.read_size && self.read_size < MAX_READ {
-                                self.read_size *= 2;
-                            }
-                            let before = self.events_received();
-                            self.handle_input_slice();
-                            if self.inbuf.capacity() - self.inbuf.len() < self.read_size / 2 {
-                                self.inbuf.reserve(self.read_size);
-                            }
-                            let dispatched = self.events_received() != before;
-                            if self.more_input || dispatched {
-                                let_others_run(dispatched).await;
-                            }
-                        }
-                        Err(error) => self.lost(Lost::Transport(format!("read error: {error}"))),
-                    }
+                    self.handle_read(read).await;
                 }
                 written = self.writer.write(self.connection.poll_transmit().unwrap_or_default()), if writing => {
-                    match written {
-                        Ok(n) if n > 0 => {
-                            self.connection.handle_written(n);
-                            if self.connection.poll_transmit().is_none()
-                                && let Err(error) = self.writer.flush().await
-                            {
-                                self.lost(Lost::Transport(format!("write error: {error}")));
-                            }
-                            // Room made lets waiting actions in; one that cannot be written
-                            // now has a caller to tell.
-                            self.deliver();
-                        }
-                        Ok(_) => self.lost(Lost::Transport("write error: wrote nothing".into())),
-                        Err(error) => self.lost(Lost::Transport(format!("write error: {error}"))),
-                    }
+                    self.handle_write(written).await;
                 }
                 command = commands.recv(), if commands_open => {
                     commands_open = self.take_commands(command, commands);
                 }
                 () = &mut timer, if armed.is_some() => {
-                    // Fired: re-armed from `poll_timeout` at the top of the loop.
                     armed = None;
-                    self.connection.handle_timeout(Instant::now().into_std());
-                    self.deliver();
+                    self.handle_timer();
                 }
             }
+        }
+    }
+
+    /// How the connection ended, once it has, with everything it had for callers handed out.
+    fn exit(&mut self) -> Option<Exit> {
+        let exit = match self.connection.end()? {
+            End::Closed => Exit::Closed(self.close_ack.take()),
+            End::Lost(lost) => Exit::Dropped(lost.to_string()),
+            End::LoginFailed(error) => Exit::Dropped(error.to_string()),
+        };
+        self.deliver();
+        Some(exit)
+    }
+
+    fn handle_timer(&mut self) {
+        self.connection.handle_timeout(Instant::now().into_std());
+        self.deliver();
+    }
+
+    async fn handle_more_input(&mut self) {
+        let before = self.events_received();
+        self.handle_input_slice();
+        let_others_run(self.events_received() != before).await;
+    }
+
+    async fn handle_read(&mut self, read: std::io::Result<usize>) {
+        match read {
+            Ok(0) => self.lost(Lost::ClosedByPeer),
+            Ok(n) => {
+                if n >= self.read_size && self.read_size < MAX_READ {
+                    self.read_size *= 2;
+                }
+                let before = self.events_received();
+                self.handle_input_slice();
+                if self.inbuf.capacity() - self.inbuf.len() < self.read_size / 2 {
+                    self.inbuf.reserve(self.read_size);
+                }
+                let dispatched = self.events_received() != before;
+                if self.more_input || dispatched {
+                    let_others_run(dispatched).await;
+                }
+            }
+            Err(error) => self.lost(Lost::Transport(format!("read error: {error}"))),
+        }
+    }
+
+    /// One write attempt that returns `None` instead of waiting when the socket is full (the
+    /// task is then woken when it has room, like any pending write).
+    async fn write_without_waiting(&mut self) -> Option<std::io::Result<usize>> {
+        let bytes = self.connection.poll_transmit().unwrap_or_default();
+        poll_now(self.writer.write(bytes)).await
+    }
+
+    async fn handle_write(&mut self, written: std::io::Result<usize>) {
+        match written {
+            Ok(n) if n > 0 => {
+                self.connection.handle_written(n);
+                if self.connection.poll_transmit().is_none()
+                    && let Err(error) = self.writer.flush().await
+                {
+                    self.lost(Lost::Transport(format!("write error: {error}")));
+                }
+                // Room made lets waiting actions in; one that cannot be written now has a
+                // caller to tell.
+                self.deliver();
+            }
+            Ok(_) => self.lost(Lost::Transport("write error: wrote nothing".into())),
+            Err(error) => self.lost(Lost::Transport(format!("write error: {error}"))),
         }
     }
 
@@ -190,6 +258,17 @@ impl Conn {
             }
         }
     }
+}
+
+/// Polls `future` once: its output if ready, `None` instead of waiting (the task is then woken
+/// when it is ready, as for any pending future).
+async fn poll_now<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 /// Lets the callers and subscribers just handed something run before reading more (never
