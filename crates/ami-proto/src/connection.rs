@@ -499,6 +499,8 @@ impl<T: Caller> Connection<T> {
             Phase::Established => {
                 self.phase = Phase::Closing;
                 self.phase_deadline = now.checked_add(self.config.close_grace);
+                // No keepalive while closing; a tick left due would fire again and again.
+                self.next_tick = None;
                 self.send_internal(Action::new("Logoff"), Internal::Logoff);
             }
             Phase::Closing | Phase::Ended(_) => {}

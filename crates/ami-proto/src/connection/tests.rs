@@ -683,3 +683,37 @@ fn limited_input_stops_after_that_many_responses_but_not_for_events() {
     conn.drain_events_into(&mut events);
     assert_eq!(events.len(), 2);
 }
+
+#[test]
+fn every_timeout_handled_moves_the_next_one_later_whatever_the_phase() {
+    let mut wire = Wire::new();
+    let mut config = config();
+    config.keepalive = Some(SECOND);
+    let mut conn = established(config, &mut wire);
+    conn.send_action(
+        Action::new("Ping"),
+        label("slow"),
+        10 * SECOND,
+        wire.at(0.0),
+    )
+    .expect("taken");
+    let mut handled = Vec::new();
+    while let Some(at) = conn.poll_timeout() {
+        assert!(handled.last().is_none_or(|last| at > *last), "{at:?} again");
+        conn.handle_timeout(at);
+        handled.push(at);
+        // A peer that answers every keepalive Ping, and closes nothing.
+        for action in wire.take(&mut conn) {
+            if action.value_is("Action", "Ping") && action.action_id().as_deref() != Some("c-2") {
+                answer(&mut conn, &action, "", at);
+            }
+        }
+        if at >= wire.at(2.5) && conn.end().is_none() && conn.is_established() {
+            // Closing with a keepalive tick due: only the grace is left to wait for.
+            conn.close(at);
+            assert_eq!(conn.poll_timeout(), at.checked_add(2 * SECOND));
+        }
+    }
+    assert_eq!(conn.end(), Some(&End::Closed));
+    assert_eq!(handled.last(), Some(&wire.at(5.0)), "{handled:?}");
+}
