@@ -4,16 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How to log in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Auth {
-    /// `Secret:` sent as is (fine over TLS or loopback).
-    #[default]
-    Plain,
-    /// `Action: Challenge`, then `AuthType: MD5` with `Key: md5(challenge + secret)`: the
-    /// secret never crosses the wire.
-    Md5,
-}
+pub use ami_proto::connection::Auth;
 
 /// Which events the server should send, set at login (and restored after a reconnect).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,6 +121,7 @@ pub struct Config {
     pub(crate) reconnect: Option<Backoff>,
     pub(crate) action_id_prefix: Option<String>,
     pub(crate) split: bool,
+    pub(crate) max_output: usize,
 }
 
 impl fmt::Debug for Config {
@@ -149,13 +141,14 @@ impl fmt::Debug for Config {
             .field("keepalive", &self.keepalive)
             .field("reconnect", &self.reconnect)
             .field("split", &self.split)
+            .field("max_output", &self.max_output)
             .finish()
     }
 }
 
 impl Config {
     /// Plain TCP to `host:5038`, plaintext login, all events, keepalive every 30 s, reconnect
-    /// on, timeouts 10 s (connect, login) and 30 s (actions).
+    /// on, timeouts 10 s (connect, login) and 30 s (actions), a 1 MiB output cap.
     pub fn new(
         host: impl Into<String>,
         username: impl Into<String>,
@@ -176,6 +169,7 @@ impl Config {
             reconnect: Some(Backoff::default()),
             action_id_prefix: None,
             split: false,
+            max_output: ami_proto::connection::DEFAULT_MAX_OUTPUT,
         }
     }
 
@@ -244,6 +238,17 @@ impl Config {
     /// one for events, so a flood of events never delays a response.
     pub fn split_connections(mut self, split: bool) -> Self {
         self.split = split;
+        self
+    }
+
+    /// Caps the actions waiting to be written to the server at `bytes` (default 1 MiB, some
+    /// ten thousand ordinary actions). When a server stops reading, actions beyond the cap
+    /// wait in line for room, up to as many bytes again, each failing with
+    /// [`crate::Error::is_timeout`] if its timeout passes first; past that, or for an action
+    /// larger than the cap, they fail at once with [`crate::Error::is_overloaded`]. Memory for
+    /// a stalled server is so bounded by twice the cap, whatever callers keep sending.
+    pub fn max_output_bytes(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
         self
     }
 

@@ -28,6 +28,7 @@ pub(crate) enum Kind {
     Closed,
     Protocol(String),
     Refused(ami_proto::session::StartError),
+    Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
 }
@@ -81,6 +82,13 @@ impl Error {
         )
     }
 
+    /// The server is not reading fast enough: the output buffer toward it and the line
+    /// waiting for room were full (see [`crate::Config::max_output_bytes`]), or the action
+    /// alone is larger than the buffer. The action was not sent.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self.kind, Kind::Overloaded(_))
+    }
+
     /// A network or TLS error.
     pub fn is_io(&self) -> bool {
         matches!(self.kind, Kind::Io(_) | Kind::Tls(_))
@@ -128,6 +136,7 @@ impl fmt::Display for Error {
             Kind::Closed => f.write_str("client closed"),
             Kind::Protocol(what) => write!(f, "protocol error: {what}"),
             Kind::Refused(error) => write!(f, "action refused: {error}"),
+            Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
         }
@@ -144,8 +153,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             Kind::Io(error) => Some(error),
-            // Not the refusal: its text is already this error's own, and a printed chain
-            // would say it twice.
+            // Not the refusal nor the overload: their text is already this error's own,
+            // and a printed chain would say it twice.
             _ => None,
         }
     }

@@ -25,13 +25,17 @@
 //! ```
 //!
 //! The shape is handle + driver: [`Client`] is cheap to clone and usable from any task; one
-//! connection task per socket owns it, with an [`ami_proto::session::Session`] that pairs each
-//! response with its caller **by ActionID** and gathers list actions whatever the server
-//! version. Events go to each [`Subscriber`] through its own bounded queue; the reader never
-//! waits for a subscriber, and one that falls behind reads [`EventItem::Lagged`] with the number
-//! it missed. On a drop the client reconnects with back-off, logs in again, restores the event
-//! mask and filters, and tells subscribers with [`EventItem::Connection`]; actions in flight
-//! fail with [`Error::is_connection_lost`], never silently retried.
+//! connection task per socket is a thin IO pump around an [`ami_proto::connection::Connection`],
+//! the sans-IO state that logs in, keeps every action's deadline, pings, and caps the output
+//! buffer, over an [`ami_proto::session::Session`] that pairs each response with its caller
+//! **by ActionID** and gathers list actions whatever the server version. [`Client::connect`]
+//! spawns that task; [`Client::connect_split`] hands it back as a [`Connection`] future to run
+//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue;
+//! the reader never waits for a subscriber, and one that falls behind reads
+//! [`EventItem::Lagged`] with the number it missed. On a drop the client reconnects with
+//! back-off, logs in again, restores the event mask and filters, and tells subscribers with
+//! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
+//! silently retried.
 
 mod config;
 mod conn;
@@ -40,8 +44,11 @@ mod events;
 mod transport;
 pub mod typed;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use ami_proto::session::{CommandOutput, List, Reply};
@@ -98,11 +105,36 @@ pub struct Metrics {
 
 const COMMAND_QUEUE: usize = 1024;
 
+/// One socket's driver: the connection task's body.
+type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The work of a client's connection(s), from [`Client::connect_split`]: reads, writes,
+/// timeouts, keepalive and reconnects. Poll it (spawn it) for the [`Client`] to work; it
+/// completes once the client is closed, or its connection dropped with reconnect off.
+#[must_use = "the client does nothing until its connection future runs"]
+pub struct Connection {
+    work: Driver,
+}
+
+impl Future for Connection {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.work.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
 impl Client {
     /// Connects, reads the banner and logs in (both within the configured timeouts), then
     /// spawns the connection task(s). A refused login is [`Error::is_auth_failed`].
     pub async fn connect(config: Config) -> Result<Self> {
-        Self::connect_with_hub(config, Arc::new(Hub::default())).await
+        Self::connect_spawned(config, Arc::new(Hub::default())).await
     }
 
     /// Like [`Client::connect`], with a subscriber that exists before the connection does: it
@@ -115,11 +147,62 @@ impl Client {
     ) -> Result<(Self, Subscriber)> {
         let hub = Arc::new(Hub::default());
         let subscriber = hub.subscribe(subscription);
-        let client = Self::connect_with_hub(config, hub).await?;
+        let client = Self::connect_spawned(config, hub).await?;
         Ok((client, subscriber))
     }
 
-    async fn connect_with_hub(config: Config, hub: Arc<Hub>) -> Result<Self> {
+    /// Like [`Client::connect`], but spawns nothing: the returned [`Connection`] is the
+    /// future that does all the work on the socket(s) (reads, writes, timeouts, keepalive,
+    /// reconnects), to run wherever the caller likes, as with tokio-postgres. Until it is
+    /// polled, actions wait (and time out) and no event arrives. It completes once the client
+    /// is closed (or its connection dropped with reconnect off).
+    ///
+    /// ```
+    /// use ami_client::{Client, Config};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sim = ami_sim::spawn(ami_sim::SimConfig::default()).await?;
+    /// # let (host, port) = (sim.addr().ip().to_string(), sim.addr().port());
+    /// let (client, connection) =
+    ///     Client::connect_split(Config::new(host, "admin", "amp111").port(port)).await?;
+    /// // Here on this runtime; a dedicated runtime or a `LocalSet` would do as well.
+    /// let driver = tokio::spawn(connection);
+    ///
+    /// let pong = client.ping().await?;
+    /// assert!(pong.value_is("Ping", "Pong"));
+    ///
+    /// client.close().await;
+    /// driver.await?; // the connection future ends with the client
+    /// # sim.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_split(config: Config) -> Result<(Self, Connection)> {
+        let (client, drivers) = Self::connect_with_hub(config, Arc::new(Hub::default())).await?;
+        let work: Pin<Box<dyn Future<Output = ()> + Send>> = match <[_; 2]>::try_from(drivers) {
+            // Split mode: both sockets in the one future.
+            Ok([first, second]) => Box::pin(async move {
+                tokio::join!(first, second);
+            }),
+            Err(drivers) => Box::pin(async move {
+                for driver in drivers {
+                    driver.await;
+                }
+            }),
+        };
+        Ok((client, Connection { work }))
+    }
+
+    async fn connect_spawned(config: Config, hub: Arc<Hub>) -> Result<Self> {
+        let (client, drivers) = Self::connect_with_hub(config, hub).await?;
+        let tasks = drivers.into_iter().map(tokio::spawn).collect();
+        *client.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        Ok(client)
+    }
+
+    /// Connects and logs in; returns the client and the driver of each socket, not yet running.
+    async fn connect_with_hub(config: Config, hub: Arc<Hub>) -> Result<(Self, Vec<Driver>)> {
         if config.host.is_empty() {
             return Err(Error::new(Kind::Config("empty host".into())));
         }
@@ -136,7 +219,7 @@ impl Client {
             settings: settings.clone(),
             ami_version: ami_version.clone(),
         });
-        let mut tasks = Vec::new();
+        let mut drivers: Vec<Driver> = Vec::new();
         let (actions, events) = if config.split {
             // The action connection wants no events; the event connection carries the settings.
             let action_shared = Arc::new(Shared {
@@ -155,22 +238,22 @@ impl Client {
             second.announce();
             let (action_tx, action_rx) = mpsc::channel(COMMAND_QUEUE);
             let (event_tx, event_rx) = mpsc::channel(COMMAND_QUEUE);
-            tasks.push(conn::spawn(
+            drivers.push(Box::pin(conn::driver(
                 first,
                 config.clone(),
                 Events::Off,
                 action_prefix,
                 Role::Actions,
                 action_rx,
-            ));
-            tasks.push(conn::spawn(
+            )));
+            drivers.push(Box::pin(conn::driver(
                 second,
                 config.clone(),
                 config.events.clone(),
                 event_prefix,
                 Role::Events,
                 event_rx,
-            ));
+            )));
             (action_tx, event_tx)
         } else {
             let conn_prefix = format!("{prefix}c");
@@ -178,17 +261,17 @@ impl Client {
             // Only a `connect_subscribed` subscriber exists yet to see what arrived during login.
             first.announce();
             let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-            tasks.push(conn::spawn(
+            drivers.push(Box::pin(conn::driver(
                 first,
                 config.clone(),
                 config.events.clone(),
                 conn_prefix,
                 Role::Single,
                 rx,
-            ));
+            )));
             (tx.clone(), tx)
         };
-        Ok(Self {
+        let client = Self {
             inner: Arc::new(Inner {
                 actions,
                 events,
@@ -199,9 +282,10 @@ impl Client {
                 prefix,
                 next_id: AtomicU64::new(1),
                 action_timeout: config.action_timeout,
-                tasks: Mutex::new(tasks),
+                tasks: Mutex::new(Vec::new()),
             }),
-        })
+        };
+        Ok((client, drivers))
     }
 
     /// The AMI version from the server's banner (`11.0.0` on Asterisk 22, `2.10.6` on 13 ...).

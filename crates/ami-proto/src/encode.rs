@@ -219,7 +219,7 @@ impl Action {
     }
 
     /// Encoded size, for buffer reservation.
-    fn encoded_len(&self) -> usize {
+    pub(crate) fn encoded_len(&self) -> usize {
         "Action: \r\n\r\n".len()
             + self.name.len()
             + self

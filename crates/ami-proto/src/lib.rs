@@ -1,5 +1,8 @@
-//! Sans-IO codec for the Asterisk Manager Interface (AMI): bytes in, packets out; actions in,
-//! bytes out. No sockets, no async runtime, no clock, so every quirk is testable in memory.
+//! The Asterisk Manager Interface (AMI) protocol without IO: bytes in, packets out; actions in,
+//! bytes out; and the client's protocol state on top ([`session`] pairs replies with actions,
+//! [`connection`] adds login, deadlines, keepalive and a capped output buffer). No sockets, no
+//! async runtime, no clock (time is passed in), so every quirk and timeout is testable in
+//! memory.
 //!
 //! ```
 //! use ami_proto::{Action, Decoder, Packet, encode_action};
@@ -30,6 +33,7 @@
 //! [`DecodeError`] and decoding resumes at the next packet.
 
 pub mod cli_output;
+pub mod connection;
 mod decode;
 mod encode;
 pub mod json;

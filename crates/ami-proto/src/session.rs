@@ -362,6 +362,22 @@ impl<T> Session<T> {
         Ok(action_id)
     }
 
+    /// At least as many bytes as [`Session::start_action`] would write for `action`: its own
+    /// encoding, plus the ActionID the session would add and a `Queues` barrier Ping. Lets a
+    /// capped output buffer refuse an action before anything is registered or written.
+    pub fn encoded_len_bound(&self, action: &Action) -> usize {
+        // "ActionID: " + prefix + the counter's 20 digits at most + CRLF.
+        let generated_id = 10 + self.prefix.len() + 20 + 2;
+        let mut bound = action.encoded_len();
+        if action.action_id().is_none() {
+            bound += generated_id;
+        }
+        if action.name().eq_ignore_ascii_case("Queues") {
+            bound += "Action: Ping\r\n\r\n".len() + generated_id;
+        }
+        bound
+    }
+
     fn fresh_id(&mut self) -> String {
         loop {
             let id = format!("{}{}", self.prefix, self.next_id);

@@ -1,5 +1,7 @@
 //! Integration tests: scripted peers for exact quirks, and the simulator for every profile.
 
+mod backpressure;
+mod embedding;
 mod peer;
 mod scripted;
 mod sim;
