@@ -444,7 +444,10 @@ mod tests {
         pbx.handle_timeout(2 * DEMO_REFRESH_MS - 4_000);
         assert!(pbx.channels.is_empty());
         pbx.handle_timeout(2 * DEMO_REFRESH_MS + 1_000);
-        assert!(!pbx.channels.is_empty(), "and again, for as long as the PBX runs");
+        assert!(
+            !pbx.channels.is_empty(),
+            "and again, for as long as the PBX runs"
+        );
     }
 
     #[test]
