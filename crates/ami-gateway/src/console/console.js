@@ -151,7 +151,9 @@ const COLUMNS = [
 function renderChannels() {
   const body = $("channels").querySelector("tbody");
   body.textContent = "";
-  const sorted = [...channels.values()].sort((a, b) => known(a.Channel).localeCompare(known(b.Channel)));
+  // Newest first, so a new call shows without scrolling; the halves of a call stay together.
+  const sorted = [...channels.values()].sort((a, b) =>
+    (b.created - a.created) || known(a.Channel).localeCompare(known(b.Channel)));
   for (const ch of sorted) {
     const row = document.createElement("tr");
     row.dataset.channel = known(ch.Channel);
