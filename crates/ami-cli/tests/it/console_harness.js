@@ -32,7 +32,8 @@
         Cause: "16", Uniqueid: "1.2" },
       { Event: "QueueCallerJoin", Channel: "PJSIP/carol-00000003", Queue: "support",
         CallerIDNum: "300", CallerIDName: "<unknown>" },
-      { Event: "OriginateResponse", Channel: "Local/300@demo", Response: "Failure" },
+      { Event: "OriginateResponse", Channel: "Local/300@demo", Application: "Wait",
+        Data: "5", Response: "Failure" },
     ];
     for (const fields of story) handleMessage(event(fields));
     results.summaries = logTexts().reverse();

@@ -766,7 +766,7 @@ fn console_log_and_table_logic_in_headless_chromium() {
             "NewConnectedLine PJSIP/alice-00000001 connected Bob <200>",
             "Hangup PJSIP/bob-00000002 cause Normal Clearing",
             "QueueCallerJoin PJSIP/carol-00000003 caller 300 queue support",
-            "OriginateResponse Local/300@demo response Failure",
+            "OriginateResponse Local/300@demo app Wait(5) response Failure",
         ]
     );
     // The time is the local wall clock; the entry opens to the event's full JSON.

@@ -90,8 +90,9 @@ function summarize(e) {
   const exten = known(e.Exten) || known(e.DestExten);
   const context = known(e.Context) || known(e.DestContext);
   add("exten", exten && context ? `${exten}@${context}` : exten, "Exten@Context");
-  add("app", application(e.Application, e.AppData !== undefined ? e.AppData : e.ApplicationData),
-    "Application(AppData)");
+  // Newexten says AppData, CoreShowChannel ApplicationData, OriginateResponse Data.
+  const data = [e.AppData, e.ApplicationData, e.Data].find((d) => d !== undefined);
+  add("app", application(e.Application, data), "Application(AppData)");
   add("dial", known(e.DialString), "DialString");
   add("status", known(e.DialStatus), "DialStatus");
   add("cause", known(e["Cause-txt"]), "Cause-txt");
@@ -299,7 +300,7 @@ function handleMessage(message) {
   } else if (message.type === "connection") {
     setStatus(`${message.server} ${message.state}`, message.state);
     addLog({ kind: "connection", arrived, text: `${message.server} ${message.state}` });
-    if (message.state === "connected") loadChannels();
+    if (message.state === "connected") loadChannels().catch(unreachable);
   } else if (message.type === "lagged") {
     addLog({ kind: "lagged", arrived, text: `missed ${message.missed} events` });
   } else if (message.type === "closing") {
@@ -355,6 +356,13 @@ async function loadChannels() {
   renderChannels();
 }
 
+// A fetch that failed without an HTTP status: the gateway is down or the network is.
+function unreachable(error) {
+  setStatus(`gateway unreachable (${error.message})`, "disconnected");
+}
+
+function connectOrSay() { connect().catch(unreachable); }
+
 async function connect() {
   sessionStorage.setItem("amikit-token", token());
   const reply = await api("GET", "/v1/servers");
@@ -390,8 +398,12 @@ async function sendAction(event) {
   }
   const name = $("action-name").value.trim();
   const server = $("server").value;
-  const reply = await api("POST", `/v1/servers/${encodeURIComponent(server)}/actions/${encodeURIComponent(name)}`, headers);
-  $("action-result").textContent = `HTTP ${reply.status}\n` + JSON.stringify(reply.json, null, 2);
+  try {
+    const reply = await api("POST", `/v1/servers/${encodeURIComponent(server)}/actions/${encodeURIComponent(name)}`, headers);
+    $("action-result").textContent = `HTTP ${reply.status}\n` + JSON.stringify(reply.json, null, 2);
+  } catch (error) {
+    $("action-result").textContent = "the gateway did not answer: " + error.message;
+  }
 }
 
 function init() {
@@ -402,15 +414,15 @@ function init() {
     history.replaceState(null, "", location.pathname);
   }
   $("token").value = sessionStorage.getItem("amikit-token") || "";
-  $("connect").addEventListener("click", connect);
-  $("server").addEventListener("change", connect);
+  $("connect").addEventListener("click", connectOrSay);
+  $("server").addEventListener("change", connectOrSay);
   $("action-form").addEventListener("submit", sendAction);
   $("log-filter").addEventListener("input", applyFilter);
   $("log-pause").addEventListener("click", togglePause);
   $("log-clear").addEventListener("click", clearLog);
   renderChannels();
   setInterval(tickDurations, 1000);
-  if (token()) connect();
+  if (token()) connectOrSay();
 }
 
 init();
