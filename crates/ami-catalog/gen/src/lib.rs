@@ -1,6 +1,6 @@
 //! Builds `ami-catalog`'s `src/generated.rs` from Asterisk's documentation XML
 //! (`<shared>/asterisk-docs/<version>/core-en_US.xml`), the recorded sessions
-//! (`<shared>/corpus/asterisk-<version>/`) and the hand-written [`rules`].
+//! (`<shared>/corpus/asterisk-<version>/`) and the hand-written `rules` module.
 //!
 //! Run by hand with `cargo run -p ami-catalog-gen`; `ami-catalog`'s drift test calls [`generate`]
 //! and compares the result with the committed file byte for byte.

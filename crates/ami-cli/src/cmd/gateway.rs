@@ -48,7 +48,7 @@ pub struct Args {
     /// `listen`, else 127.0.0.1:8080).
     #[arg(long, value_parser = crate::listen::parse)]
     listen: Option<SocketAddr>,
-    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Overrides [tls].
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Overrides the tls table of the config file.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// Private key (PEM) for --tls-cert.

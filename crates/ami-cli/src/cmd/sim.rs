@@ -23,7 +23,7 @@ pub struct Args {
         default_value = "22"
     )]
     asterisk: Profile,
-    /// Accounts, in manager.conf form ([name] with secret/read/write). Default: admin/amp111
+    /// Accounts, in manager.conf form (one section per user, with secret/read/write). Default: admin/amp111
     /// (read and write all) and events/events (read all, write system).
     #[arg(long)]
     users: Option<PathBuf>,

@@ -10,13 +10,13 @@ use ami_sim::{Profile, SimConfig, SimHandle};
 use serde_json::Value;
 
 /// A simulator running on its own runtime for the length of a test.
-struct Sim {
+pub(crate) struct Sim {
     handle: SimHandle,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Sim {
-    fn start(profile: Profile) -> Self {
+    pub(crate) fn start(profile: Profile) -> Self {
         Self::with(SimConfig {
             profile,
             demo_calls: true,
@@ -24,7 +24,7 @@ impl Sim {
         })
     }
 
-    fn with(config: SimConfig) -> Self {
+    pub(crate) fn with(config: SimConfig) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -54,7 +54,7 @@ impl Sim {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    fn port(&self) -> String {
+    pub(crate) fn port(&self) -> String {
         self.handle().addr().port().to_string()
     }
 
@@ -97,13 +97,13 @@ fn ami() -> Command {
     command
 }
 
-fn empty_home() -> PathBuf {
+pub(crate) fn empty_home() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ami-cli-it-home-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

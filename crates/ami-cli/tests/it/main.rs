@@ -2,4 +2,5 @@
 
 mod connected;
 mod decode;
+mod docs;
 mod gateway;
