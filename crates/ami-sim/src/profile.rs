@@ -159,8 +159,9 @@ impl Profile {
         }
     }
 
-    /// The recorded ListCommands lines (`Name: Synopsis.  (Priv: ...)`).
-    pub(crate) fn list_commands_text(self) -> &'static str {
+    /// The actions the recorded server of this version had registered, one name per line, in
+    /// the order its `ListCommands` listed them (their classes come from `ami-catalog`).
+    pub(crate) fn registered_actions(self) -> &'static str {
         match self {
             Profile::V22 => include_str!("../data/v22_list_commands.txt"),
             Profile::V13 => include_str!("../data/v13_list_commands.txt"),
@@ -202,19 +203,16 @@ impl Profile {
         let index = Profile::ALL.iter().position(|p| *p == self).unwrap_or(0);
         TABLES[index].get_or_init(|| {
             let mut table: Vec<ActionEntry> = self
-                .list_commands_text()
+                .registered_actions()
                 .lines()
-                .filter_map(|line| {
-                    let (action, rest) = line.split_once(": ")?;
-                    let privs = rest.rsplit_once("(Priv: ")?.1.trim_end_matches(')');
-                    // The trailing `all` is decoration (`system,all`), not the class `all`.
-                    let classes: Vec<&str> = privs.split(',').filter(|c| *c != "all").collect();
-                    let perms = classes.join(",").parse().unwrap_or(Perms::NONE);
-                    Some(ActionEntry {
-                        key: action.to_ascii_lowercase().into_bytes().into_boxed_slice(),
-                        name: action,
-                        perms,
-                    })
+                .map(|action| ActionEntry {
+                    key: action.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                    name: action,
+                    perms: self
+                        .write_classes(action)
+                        .join(",")
+                        .parse()
+                        .unwrap_or(Perms::NONE),
                 })
                 .collect();
             // The recorded lists hold no two names that differ only in case (a test checks),
@@ -222,6 +220,16 @@ impl Profile {
             table.sort_by(|a, b| by_length_then_bytes(&a.key, &b.key));
             table
         })
+    }
+}
+
+impl Profile {
+    /// The write classes this version's server asks for `action`, from the catalog (which read
+    /// them from the recorded `ListCommands` answers); empty when none is needed.
+    pub(crate) fn write_classes(self, action: &str) -> &'static [&'static str] {
+        ami_catalog::action(action)
+            .and_then(|a| a.classes(crate::pbx::catalog_version(self)))
+            .unwrap_or_default()
     }
 }
 
@@ -287,5 +295,24 @@ mod tests {
             assert!(table.len() > 50, "{profile}: {}", table.len());
             assert!(table.iter().all(|entry| entry.key.len() <= MAX_ACTION_NAME));
         }
+    }
+
+    #[test]
+    fn every_registered_action_has_its_classes_in_the_catalog() {
+        // A name the catalog does not know (or knows without this version's classes) would
+        // silently need no class at all: the permission check would wave it through.
+        let version = |profile| crate::pbx::catalog_version(profile);
+        for profile in Profile::ALL {
+            for name in profile.registered_actions().lines() {
+                let action = ami_catalog::action(name)
+                    .unwrap_or_else(|| panic!("{profile}: {name} is not catalogued"));
+                assert!(
+                    action.classes(version(profile)).is_some(),
+                    "{profile}: {name} has no classes for this version"
+                );
+            }
+        }
+        assert_eq!(Profile::V22.write_classes("Originate"), &["originate"][..]);
+        assert!(Profile::V22.write_classes("Ping").is_empty());
     }
 }

@@ -93,9 +93,17 @@ impl ServerSession {
     }
 
     pub(super) fn action_list_commands(&mut self, request: &Request) {
+        // Asterisk's `Name: Synopsis  (Priv: classes,all)`, with the synopsis (Asterisk's own
+        // prose, which the project does not carry) left empty.
         let mut packet = Packet::response_to("Success", action_id(request));
-        for line in self.profile.list_commands_text().lines() {
-            packet = packet.raw_line(line.as_bytes());
+        for name in self.profile.registered_actions().lines() {
+            let classes = self.profile.write_classes(name);
+            let privilege = if classes.is_empty() {
+                "<none>".to_owned()
+            } else {
+                format!("{},all", classes.join(","))
+            };
+            packet = packet.raw_line(format!("{name}:   (Priv: {privilege})").as_bytes());
         }
         self.send(packet.finish());
     }

@@ -74,6 +74,16 @@ impl Pbx {
             ["manager", "show", "command", _, ..] => {
                 ok(super::manager_help::show_command(self.profile, &words[3..]))
             }
+            ["manager", "show", "events"]
+                if super::manager_help::show_events(self.profile).is_some() =>
+            {
+                ok(super::manager_help::show_events(self.profile).unwrap_or_default())
+            }
+            ["manager", "show", "event", _]
+                if super::manager_help::show_event(self.profile, words[3]).is_some() =>
+            {
+                ok(super::manager_help::show_event(self.profile, words[3]).unwrap_or_default())
+            }
             ["queue", "show"] => ok(self.queue_show(None)),
             ["queue", "show", _] => ok(self.queue_show(Some(words[2]))),
             _ => {

@@ -1,5 +1,5 @@
-//! `manager show command NAME ...` and `manager show commands`, answered from `ami-catalog`
-//! for the profile's version. The layout is Asterisk's; the prose (synopsis, description,
+//! `manager show command NAME ...`, `manager show commands`, `manager show events` and
+//! `manager show event NAME`, answered from `ami-catalog` for the profile's version. The layout is Asterisk's; the prose (synopsis, description,
 //! arguments) is Asterisk's GPL text, which the project does not carry: those sections say
 //! `Not available`, as Asterisk itself does for an action without documentation.
 
@@ -7,7 +7,7 @@ use ami_catalog::Version;
 
 use crate::profile::Profile;
 
-fn version(profile: Profile) -> Version {
+pub(crate) fn version(profile: Profile) -> Version {
     match profile {
         Profile::V22 => Version::V22,
         Profile::V13 => Version::V13,
@@ -100,6 +100,56 @@ pub(crate) fn show_commands(profile: Profile) -> String {
     out
 }
 
+/// `manager show events`: the events the version documents, sorted by byte value, three to a
+/// line in 20-column cells, under a rule of three dashes. `None` where the version has no
+/// event documentation to list (1.8: the CLI command does not exist there).
+pub(crate) fn show_events(profile: Profile) -> Option<String> {
+    let version = version(profile);
+    let mut names: Vec<&str> = ami_catalog::events_documented_in(version)
+        .map(|e| e.name)
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort_unstable();
+    let mut out = String::from("Events:\n");
+    out.push_str(&format!("{}\n", "  --------------------".repeat(3) + "  "));
+    let mut row = String::new();
+    for (index, name) in names.iter().enumerate() {
+        let cell: String = name.chars().take(20).collect();
+        row.push_str(&format!("  {cell:<20}"));
+        if (index + 1) % 3 == 0 {
+            out.push_str(&row);
+            out.push('\n');
+            row.clear();
+        }
+    }
+    // Asterisk tests the count plus one here, so a list of 2, 5, 8 ... names ends without
+    // flushing its last row, and a list of 3, 6 ... ends with an empty line.
+    if (names.len() + 1) % 3 != 0 {
+        out.push_str(&row);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// `manager show event NAME`: its syntax (the fields the version documents); the prose
+/// sections Asterisk prints only when it has text for them, so they are left out. `None` where
+/// the version has no event documentation (the CLI command does not exist there).
+pub(crate) fn show_event(profile: Profile, name: &str) -> Option<String> {
+    let version = version(profile);
+    ami_catalog::events_documented_in(version).next()?;
+    let Some(event) = ami_catalog::event(name).filter(|e| e.documented.contains(version)) else {
+        return Some(format!("Could not find event '{name}'\n"));
+    };
+    let mut out = format!("Event: {name}\n[Syntax]\nEvent: {}\n", event.name);
+    for field in event.fields.iter().filter(|f| f.versions.contains(version)) {
+        out.push_str(&format!("{}: <value>\n", field.name));
+    }
+    out.push_str("\n\n");
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +198,48 @@ mod tests {
                 .filter(|a| a.known_on(Version::V1_8))
                 .count()
         );
+    }
+
+    #[test]
+    fn the_event_list_is_sorted_three_to_a_line() {
+        let text = show_events(Profile::V22).expect("22 documents events");
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("Events:"));
+        assert!(
+            lines
+                .next()
+                .is_some_and(|rule| rule.matches("----").count() == 15)
+        );
+        let names: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .flat_map(str::split_whitespace)
+            .collect();
+        let documented = ami_catalog::events_documented_in(Version::V22).count();
+        assert_eq!(names.len(), documented);
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        assert!(names.contains(&"Hangup") && names.contains(&"DialBegin"));
+        assert!(text.lines().skip(2).all(|l| l.len() <= 66), "{text}");
+        assert!(
+            show_events(Profile::V18).is_none(),
+            "1.8 documents no events"
+        );
+    }
+
+    #[test]
+    fn an_event_shows_its_fields_for_the_version() {
+        let text = show_event(Profile::V13, "hangup").expect("13 documents events");
+        assert!(
+            text.starts_with("Event: hangup\n[Syntax]\nEvent: Hangup\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nChannel: <value>\n") && text.contains("\nCause: <value>\n"));
+        assert_eq!(
+            show_event(Profile::V22, "NoSuchEvent").as_deref(),
+            Some("Could not find event 'NoSuchEvent'\n")
+        );
+        assert!(show_event(Profile::V18, "Hangup").is_none());
     }
 }

@@ -103,7 +103,14 @@ pub fn shapes(bytes: &[u8]) -> Vec<Shape> {
                         text.push(text_key(&field.value_str()));
                     }
                     if COMPARED.iter().any(|c| field.name_is(c)) {
-                        values.push((field_name.clone(), mask(&field.value_str())));
+                        let value = field.value_str();
+                        // A ListCommands line (`Synopsis  (Priv: ...)`): the synopsis is
+                        // Asterisk's prose, which the simulator leaves out; the classes count.
+                        let value = match value.rfind("(Priv: ") {
+                            Some(at) => &value[at..],
+                            None => &value[..],
+                        };
+                        values.push((field_name.clone(), mask(value)));
                     }
                     headers.push(field_name);
                 }
