@@ -1,7 +1,8 @@
 //! `ami shell`: an interactive AMI session. Lines are actions (`Getvar Variable=X`), `!` runs
 //! a CLI command; events are printed above the prompt as they arrive without garbling what is
 //! being typed (rustyline's external printer). History is kept between sessions and action
-//! names complete with Tab (the server's own list, from ListCommands).
+//! names complete with Tab (the server's own list, from ListCommands), then the action's
+//! parameter names and enumerated values (from the catalog).
 //!
 //! When standard input is not a terminal the same commands are read line by line, so a script
 //! can be piped in (`printf 'Ping\n' | ami shell`).
@@ -337,7 +338,8 @@ fn history_path() -> Option<PathBuf> {
     Some(base.join("amikit").join("history"))
 }
 
-/// Tab completion of action names (and the shell's own commands) for the first word.
+/// Tab completion: action names (and the shell's own commands) for the first word; then the
+/// action's parameter names (`Channel=`) and enumerated values (`EventMask=on`) from the catalog.
 struct ShellHelper {
     names: Vec<String>,
 }
@@ -351,8 +353,71 @@ impl Completer for ShellHelper {
         pos: usize,
         _ctx: &rustyline::Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
-        Ok((0, complete_first_word(&self.names, &line[..pos])))
+        Ok(complete(&self.names, &line[..pos]))
     }
+}
+
+/// Where the word being typed starts, and its candidates.
+fn complete(names: &[String], before_cursor: &str) -> (usize, Vec<String>) {
+    let start = before_cursor
+        .rfind(char::is_whitespace)
+        .map_or(0, |at| at + 1);
+    if start == 0 {
+        return (0, complete_first_word(names, before_cursor));
+    }
+    (start, complete_parameter(before_cursor))
+}
+
+/// Candidates for a `Key=Value` word after a catalogued action: parameter names the line does
+/// not have yet (repeatable ones always), as `Name=`; after the `=`, the enumerated values.
+fn complete_parameter(before_cursor: &str) -> Vec<String> {
+    let words: Vec<&str> = before_cursor.split_whitespace().collect();
+    let typing_new_word = before_cursor.ends_with(char::is_whitespace);
+    let (Some(action_name), typed) = (
+        words.first(),
+        if typing_new_word {
+            ""
+        } else {
+            words.last().copied().unwrap_or("")
+        },
+    ) else {
+        return Vec::new();
+    };
+    // Quotes are for values; a word still inside one is left alone.
+    if action_name.starts_with(['!', ':']) || typed.contains(['"', '\'']) {
+        return Vec::new();
+    }
+    let Some(action) = ami_catalog::action(action_name) else {
+        return Vec::new();
+    };
+    if let Some((key, value)) = typed.split_once('=') {
+        let Some(param) = action.param(key) else {
+            return Vec::new();
+        };
+        let value = value.to_ascii_lowercase();
+        return param
+            .values
+            .iter()
+            .filter(|candidate| candidate.to_ascii_lowercase().starts_with(&value))
+            .map(|candidate| format!("{}={candidate}", param.name))
+            .collect();
+    }
+    let earlier = &words[1..words.len() - usize::from(!typing_new_word)];
+    let given = |name: &str| {
+        earlier.iter().any(|word| {
+            word.split_once('=')
+                .is_some_and(|(key, _)| key.eq_ignore_ascii_case(name))
+        })
+    };
+    let typed = typed.to_ascii_lowercase();
+    action
+        .params
+        .iter()
+        .filter(|param| !param.name.eq_ignore_ascii_case("ActionID"))
+        .filter(|param| param.repeatable || !given(param.name))
+        .filter(|param| param.name.to_ascii_lowercase().starts_with(&typed))
+        .map(|param| format!("{}=", param.name))
+        .collect()
 }
 
 /// Candidates for the word being typed when it is the first one; none afterwards.
@@ -531,6 +596,35 @@ mod tests {
         assert_eq!(complete_first_word(&names, ":e"), vec![":events"]);
         assert!(complete_first_word(&names, "Ping Act").is_empty());
         assert!(complete_first_word(&names, "!core").is_empty());
+    }
+
+    #[test]
+    fn completes_parameter_names_and_enumerated_values() {
+        let names = vec!["Originate".to_owned(), "Events".to_owned()];
+        let (start, candidates) = complete(&names, "Originate Chan");
+        assert_eq!(start, 10);
+        assert_eq!(
+            candidates,
+            vec!["Channel=".to_owned(), "ChannelId=".to_owned()]
+        );
+        let (_, all) = complete(&names, "Originate ");
+        assert!(all.contains(&"Context=".to_owned()) && !all.contains(&"ActionID=".to_owned()));
+        // Given once, a parameter is not offered again, unless it may repeat.
+        let (_, rest) = complete(&names, "originate Channel=Local/100@demo ");
+        assert!(!rest.contains(&"Channel=".to_owned()));
+        assert!(rest.contains(&"Variable=".to_owned()), "{rest:?}");
+        let (start, values) = complete(&names, "Events EventMask=o");
+        assert_eq!(
+            (start, values),
+            (
+                7,
+                vec!["EventMask=on".to_owned(), "EventMask=off".to_owned()]
+            )
+        );
+        assert!(complete(&names, "Events Nope=").1.is_empty());
+        assert!(complete(&names, "Frobnicate Chan").1.is_empty());
+        assert!(complete(&names, "Originate Data=\"a b").1.is_empty());
+        assert!(complete(&names, "!core show chan").1.is_empty());
     }
 
     #[test]

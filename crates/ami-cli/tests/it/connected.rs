@@ -1124,6 +1124,15 @@ fn shell_on_a_terminal_completes_keeps_history_and_prints_events_above_the_promp
     tmux.wait_for("completion", |screen| {
         last_line(screen).starts_with("ami> CoreShowChannel")
     });
+    // Then the action's parameter names and enumerated values, from the catalog.
+    tmux.send(&["C-u", "Events EventM", "Tab"]);
+    tmux.wait_for("a parameter name", |screen| {
+        last_line(screen) == "ami> Events EventMask="
+    });
+    tmux.send(&["of", "Tab"]);
+    tmux.wait_for("an enumerated value", |screen| {
+        last_line(screen) == "ami> Events EventMask=off"
+    });
     tmux.send(&["C-u", ":filter UserEvent=FromTmux", "Enter"]);
     // Keys typed before the next prompt may be dropped when the terminal goes back to raw
     // mode, as in most line editors: wait for it.
