@@ -1,0 +1,5 @@
+//! The live state against the recordings of real Asterisk 22, 13, 11 and 1.8 servers, and
+//! against event sequences of each era.
+
+mod corpus;
+mod sequences;
