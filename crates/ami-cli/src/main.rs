@@ -57,6 +57,8 @@ enum Command {
     Events(cmd::events::Args),
     /// Interactive session: history, Tab completion of action names, events as they arrive.
     Shell(cmd::shell::Args),
+    /// The live state of the PBX (channels, calls, bridges, queues); --verify checks it.
+    State(cmd::state::Args),
     /// A guided tour against the embedded simulator: no PBX and no flags needed.
     Demo(cmd::demo::Args),
     /// Decode raw AMI bytes (as a server sent them) into NDJSON, one object per packet.
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Cli(args) => args.common.columns.clone(),
         Command::Events(args) => args.common.columns.clone(),
         Command::Shell(args) => args.common.columns.clone(),
+        Command::State(args) => args.common.columns.clone(),
         _ => None,
     };
     output::set_table_style(output::TableStyle {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Cli(args) => run_connected(Connected::Command(args)),
         Command::Events(args) => run_connected(Connected::Events(args)),
         Command::Shell(args) => run_connected(Connected::Shell(args)),
+        Command::State(args) => run_connected(Connected::State(args)),
         Command::Demo(args) => cmd::demo::main(args),
         Command::Actions(args) => cmd::actions::run(args),
         Command::Explain(args) => cmd::explain::run(args),
@@ -139,6 +143,8 @@ enum Connected {
     Events(cmd::events::Args),
     /// `ami shell`.
     Shell(cmd::shell::Args),
+    /// `ami state`.
+    State(cmd::state::Args),
 }
 
 /// A subcommand whose arguments have been checked.
@@ -147,6 +153,7 @@ enum Ready {
     Command(cmd::command::Args, ami_client::Action),
     Events(cmd::events::Args),
     Shell(cmd::shell::Args),
+    State(cmd::state::Args),
 }
 
 /// Checks the arguments, connects (with events only for the subcommands that show them), runs
@@ -172,13 +179,15 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
         }
         Connected::Events(args) => Ready::Events(args),
         Connected::Shell(args) => Ready::Shell(args),
+        Connected::State(args) => Ready::State(args),
     };
-    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_));
+    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_) | Ready::State(_));
     let common = match &ready {
         Ready::Action(_, _, common) => common,
         Ready::Command(args, _) => &args.common,
         Ready::Events(args) => &args.common,
         Ready::Shell(args) => &args.common,
+        Ready::State(args) => &args.common,
     }
     .clone();
     let resolved = resolve(
@@ -213,6 +222,11 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
             args,
             &client,
             format.unwrap_or(Format::Ndjson),
+        )),
+        Ready::State(args) => runtime.block_on(cmd::state::run(
+            args,
+            &client,
+            format.unwrap_or(Format::Table),
         )),
     };
     // Logging off is a courtesy: a server that does not answer must not hold up the exit.

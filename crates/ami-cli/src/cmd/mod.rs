@@ -13,3 +13,4 @@ pub mod gateway;
 pub mod man;
 pub mod shell;
 pub mod sim;
+pub mod state;

@@ -1361,3 +1361,48 @@ fn tls_profile_with_a_private_ca_and_server_name() {
         "{error}"
     );
 }
+
+#[test]
+fn state_lists_channels_and_calls_on_every_era() {
+    for profile in [Profile::V22, Profile::V13, Profile::V11, Profile::V18] {
+        let sim = Sim::start(profile);
+        let output = run(sim.ami().args(["state", "-o", "json"]));
+        assert!(output.status.success(), "{profile:?}: {}", stderr(&output));
+        let state = json(&output);
+        let channels = state["channels"].as_object().expect("channels");
+        assert!(
+            channels.len() >= 4,
+            "{profile:?}: the demo calls are up: {state}"
+        );
+        assert!(!state["calls"].as_array().expect("calls").is_empty());
+        let support = &state["queues"]["support"];
+        assert_eq!(
+            support["members"].as_object().map(|m| m.len()),
+            Some(2),
+            "{state}"
+        );
+    }
+}
+
+#[test]
+fn state_verify_finds_no_difference_while_calls_come_and_go() {
+    for profile in [Profile::V22, Profile::V18] {
+        let sim = Sim::with(SimConfig {
+            profile,
+            demo_calls: true,
+            calls_per_second: Some(4.0),
+            ..SimConfig::default()
+        });
+        let output = run(sim
+            .ami()
+            .args(["state", "--verify", "--watch", "3s", "-o", "json"]));
+        assert!(
+            output.status.success(),
+            "{profile:?}: {}\n{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        assert_eq!(json(&output)["differences"], serde_json::json!([]));
+        assert!(stderr(&output).contains("matches the PBX's lists"));
+    }
+}
