@@ -616,6 +616,13 @@ impl State {
             !bridge.id.contains('+')
         });
         for item in items {
+            // The list is the PBX's word: a channel it shows is up, even under a Uniqueid
+            // remembered as hung up (a restarted PBX numbers its channels from 0 again).
+            if let Some(uniqueid) = first(item, &["Uniqueid", "UniqueID"])
+                && self.gone.remove(&uniqueid)
+            {
+                self.gone_order.retain(|id| *id != uniqueid);
+            }
             self.upsert_channel(item);
         }
         // 12+: BridgeId of each channel. 1.x: BridgedUniqueID pairs.

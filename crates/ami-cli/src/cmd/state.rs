@@ -1,12 +1,13 @@
-//! `ami state [--verify]`: the live state of the PBX (channels, calls, bridges, queues) built
-//! with `ami-state` from list actions and events, printed once; `--verify` keeps it from
-//! events for a while, then compares it with fresh lists and exits 1 on any difference.
+//! `ami state [--verify]`: the live state of the PBX (channels, calls, bridges, queues), an
+//! `ami_client::live::LiveState`, printed once; `--verify` keeps it from events for a while,
+//! then compares it with fresh lists and exits 1 on any difference.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ami_client::{Action, Client, EventItem, Reply, Subscriber, Subscription};
-use ami_state::{ListKind, State};
+use ami_client::Client;
+use ami_client::live::LiveState;
+use ami_state::State;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -31,57 +32,6 @@ pub struct Args {
     /// With --verify: how long to follow events before comparing (30s, 500ms, 5m ...).
     #[arg(long, value_name = "D", default_value = "2s", value_parser = crate::cmd::events::parse_duration)]
     pub watch: Duration,
-}
-
-/// The items of each list of a resync, in the plan's order.
-async fn fetch_lists(client: &Client) -> anyhow::Result<Vec<(ListKind, Vec<ami_client::Message>)>> {
-    let mut lists = Vec::new();
-    for kind in ami_state::RESYNC_PLAN {
-        let reply = client
-            .send(Action::new(kind.action()))
-            .await
-            .with_context(|| format!("{} failed", kind.action()))?;
-        let items = match reply {
-            Reply::List(list) => list.items,
-            _ => Vec::new(),
-        };
-        lists.push((*kind, items));
-    }
-    Ok(lists)
-}
-
-/// Applies every event already received; a gap (lag, reconnect) starts a new resync.
-fn drain(subscriber: &mut Subscriber, state: &mut State) -> bool {
-    let mut gap = false;
-    while let Ok(Some(item)) = subscriber.try_recv() {
-        match item {
-            EventItem::Event(event) => state.handle_event(event.message()),
-            EventItem::Lagged(_) | EventItem::Connection(_) => gap = true,
-        }
-    }
-    gap
-}
-
-/// Resyncs until one resync completes without a gap.
-async fn resync(
-    client: &Client,
-    subscriber: &mut Subscriber,
-    state: &mut State,
-) -> anyhow::Result<()> {
-    for _ in 0..5 {
-        state.begin_resync();
-        let lists = fetch_lists(client).await?;
-        let gap = drain(subscriber, state);
-        for (kind, items) in &lists {
-            state.handle_list(*kind, items);
-        }
-        if !gap && !state.needs_resync() {
-            return Ok(());
-        }
-    }
-    anyhow::bail!(
-        "the event stream kept falling behind during the resync; try again on a quieter moment"
-    )
 }
 
 fn document(state: &State) -> Document {
@@ -122,41 +72,27 @@ fn document(state: &State) -> Document {
 
 /// Builds the state, prints it (or verifies it).
 pub async fn run(args: Args, client: &Client, format: Format) -> anyhow::Result<ExitCode> {
-    let mut subscriber = client.subscribe(Subscription::all());
-    let mut state = State::new();
-    resync(client, &mut subscriber, &mut state).await?;
+    let live = LiveState::attach(client)
+        .await
+        .context("building the state (CoreShowChannels, QueueStatus)")?;
     if !args.verify {
-        drain(&mut subscriber, &mut state);
-        output::write_document(&mut std::io::stdout().lock(), format, &document(&state))?;
+        let document = live.with(document);
+        output::write_document(&mut std::io::stdout().lock(), format, &document)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let deadline = tokio::time::Instant::now() + args.watch;
-    loop {
-        let item = tokio::select! {
-            item = subscriber.recv() => item,
-            () = tokio::time::sleep_until(deadline) => break,
-        };
-        match item {
-            Some(EventItem::Event(event)) => state.handle_event(event.message()),
-            Some(EventItem::Lagged(_) | EventItem::Connection(_)) => {
-                resync(client, &mut subscriber, &mut state).await?;
-            }
-            None => anyhow::bail!("the connection to the server ended"),
-        }
+    tokio::time::sleep(args.watch).await;
+    if !live.is_connected() {
+        anyhow::bail!("the connection to the server dropped while following events");
     }
     // A difference must persist: a call that changes while the lists are read is not one.
-    let mut differences = Vec::new();
+    let mut differences: Vec<String> = Vec::new();
     for attempt in 0..3 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        if drain(&mut subscriber, &mut state) {
-            resync(client, &mut subscriber, &mut state).await?;
-        }
-        let lists = State::from_lists(&fetch_lists(client).await?);
-        drain(&mut subscriber, &mut state);
-        let now: Vec<String> = state
-            .verify(&lists)
+        let now: Vec<String> = live
+            .verify()
+            .await?
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -173,21 +109,20 @@ pub async fn run(args: Args, client: &Client, format: Format) -> anyhow::Result<
         }
     }
     if differences.is_empty() {
-        let snapshot = state.snapshot();
+        let snapshot = live.snapshot();
         eprintln!(
             "ami: the state built from events matches the PBX's lists ({} channels, {} queues)",
             snapshot.channels.len(),
             snapshot.queues.len()
         );
     }
-    let mut out = std::io::stdout().lock();
     let value = json!({ "differences": differences });
     let records: Vec<Value> = differences
         .iter()
         .map(|d| json!({ "Difference": d }))
         .collect();
     output::write_document(
-        &mut out,
+        &mut std::io::stdout().lock(),
         format,
         &Document {
             value,

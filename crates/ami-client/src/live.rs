@@ -1,0 +1,265 @@
+//! A live state of the PBX attached to a [`Client`]: an [`ami_state::State`] kept from the
+//! client's events by a task of its own, resynchronised with list actions at attach, after
+//! every reconnect and after every gap, with queries and actions on its objects.
+//!
+//! ```
+//! use ami_client::{Client, Config, live::LiveState};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sim = ami_sim::spawn(ami_sim::SimConfig { demo_calls: true, ..Default::default() }).await?;
+//! # let (host, port) = (sim.addr().ip().to_string(), sim.addr().port());
+//! let client = Client::connect(Config::new(host, "admin", "amp111").port(port)).await?;
+//! let live = LiveState::attach(&client).await?;
+//! let snapshot = live.snapshot();
+//! println!("{} calls, {} queues", snapshot.calls.len(), snapshot.queues.len());
+//! if let Some(queue) = live.with(|state| state.queue("support").cloned()) {
+//!     println!("{} callers waiting in {}", queue.callers.len(), queue.name);
+//! }
+//! assert!(live.verify().await?.is_empty());
+//! # client.close().await;
+//! # sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ami_proto::{Action, Message};
+use ami_state::{Change, Difference, ListKind, Snapshot, State};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::{Client, EventItem, Reply, Result, Subscriber, Subscription};
+
+/// How many changes a slow change subscriber may fall behind before it misses some.
+const CHANGE_BUFFER: usize = 4096;
+
+struct Shared {
+    state: Mutex<State>,
+    /// Whether the upstream connection is up, as the last connection item said.
+    connected: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A handler that panicked leaves a state that is still a state; keep serving it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The live state of one PBX, kept by a background task until dropped.
+pub struct LiveState {
+    client: Client,
+    shared: Arc<Shared>,
+    changes: broadcast::Sender<Change>,
+    generation: watch::Receiver<u64>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LiveState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveState").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LiveState {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The items of every list of a resync, fetched in the plan's order.
+async fn fetch_lists(client: &Client) -> Result<Vec<(ListKind, Vec<Message>)>> {
+    let mut lists = Vec::with_capacity(ami_state::RESYNC_PLAN.len());
+    for kind in ami_state::RESYNC_PLAN {
+        let items = match client.send(Action::new(kind.action())).await? {
+            Reply::List(list) => list.items,
+            _ => Vec::new(),
+        };
+        lists.push((*kind, items));
+    }
+    Ok(lists)
+}
+
+/// Applies a resync's lists to the shared state.
+async fn resync(client: &Client, shared: &Shared) -> Result<()> {
+    shared.lock().begin_resync();
+    let lists = fetch_lists(client).await?;
+    let mut state = shared.lock();
+    for (kind, items) in &lists {
+        state.handle_list(*kind, items);
+    }
+    Ok(())
+}
+
+impl LiveState {
+    /// Subscribes to the client's events, resyncs (CoreShowChannels, QueueStatus) and starts
+    /// the task that keeps the state. Fails if the first resync fails.
+    pub async fn attach(client: &Client) -> Result<LiveState> {
+        // Subscribed before the lists are asked for: no event between them is missed.
+        let subscriber = client.subscribe(Subscription::all());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new()),
+            connected: std::sync::atomic::AtomicBool::new(true),
+        });
+        resync(client, &shared).await?;
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+        let (generation_tx, generation) = watch::channel(0u64);
+        let task = tokio::spawn(keep(
+            client.clone(),
+            subscriber,
+            Arc::clone(&shared),
+            changes.clone(),
+            generation_tx,
+        ));
+        Ok(LiveState {
+            client: client.clone(),
+            shared,
+            changes,
+            generation,
+            task,
+        })
+    }
+
+    /// A copy of the whole state.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.lock().snapshot()
+    }
+
+    /// Runs `f` on the state (queries: a queue by name, a channel, the calls), under its lock.
+    pub fn with<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.shared.lock())
+    }
+
+    /// Every change from now on. A receiver that falls more than 4,096 changes behind gets
+    /// `RecvError::Lagged` and should read a fresh [`LiveState::snapshot`].
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// A counter that moves whenever the state changes: what a screen waits on to redraw.
+    pub fn generation(&self) -> watch::Receiver<u64> {
+        self.generation.clone()
+    }
+
+    /// Whether the client's connection is up (the state is kept across reconnects and resynced
+    /// after each).
+    pub fn is_connected(&self) -> bool {
+        self.shared
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Compares the state with fresh list actions: every difference (empty when exact).
+    pub async fn verify(&self) -> Result<Vec<Difference>> {
+        let lists = State::from_lists(&fetch_lists(&self.client).await?);
+        Ok(self.shared.lock().verify(&lists))
+    }
+
+    fn channel_name(&self, uniqueid: &str) -> Option<String> {
+        self.with(|state| state.channel(uniqueid).map(|c| c.name.clone()))
+    }
+
+    /// Hangs up a channel of the state, by Uniqueid. `Ok(false)` if it is not (or no longer)
+    /// up.
+    pub async fn hangup(&self, uniqueid: &str) -> Result<bool> {
+        let Some(name) = self.channel_name(uniqueid) else {
+            return Ok(false);
+        };
+        self.client
+            .send(Action::new("Hangup").header("Channel", name))
+            .await?;
+        Ok(true)
+    }
+
+    /// Sends a channel of the state to `context,exten,priority`. `Ok(false)` if it is not up.
+    pub async fn redirect(
+        &self,
+        uniqueid: &str,
+        context: &str,
+        exten: &str,
+        priority: &str,
+    ) -> Result<bool> {
+        let Some(name) = self.channel_name(uniqueid) else {
+            return Ok(false);
+        };
+        self.client
+            .send(
+                Action::new("Redirect")
+                    .header("Channel", name)
+                    .header("Context", context)
+                    .header("Exten", exten)
+                    .header("Priority", priority),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Pauses or unpauses a queue member (by its interface) in one queue.
+    pub async fn pause_member(&self, queue: &str, interface: &str, paused: bool) -> Result<()> {
+        self.client
+            .send(
+                Action::new("QueuePause")
+                    .header("Queue", queue)
+                    .header("Interface", interface)
+                    .header("Paused", if paused { "true" } else { "false" }),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The task: applies events, resyncs after a reconnect or a gap, publishes changes.
+async fn keep(
+    client: Client,
+    mut subscriber: Subscriber,
+    shared: Arc<Shared>,
+    changes: broadcast::Sender<Change>,
+    generation: watch::Sender<u64>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        batch.clear();
+        if subscriber.recv_many(&mut batch, 256).await == 0 {
+            return;
+        }
+        let mut needs_resync = false;
+        {
+            let mut state = shared.lock();
+            for item in &batch {
+                match item {
+                    EventItem::Event(event) => state.handle_event(event.message()),
+                    EventItem::Lagged(_) => needs_resync = true,
+                    EventItem::Connection(crate::ConnectionState::Connected { .. }) => {
+                        shared
+                            .connected
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        needs_resync = true;
+                    }
+                    EventItem::Connection(_) => {
+                        shared
+                            .connected
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        // A resync that fails (the connection dropped again) is retried at the next
+        // reconnect, which sends its own Connected item.
+        if needs_resync {
+            let _ = resync(&client, &shared).await;
+        }
+        let mut state = shared.lock();
+        let mut changed = false;
+        while let Some(change) = state.poll_change() {
+            changed = true;
+            // No receiver is fine: changes are for those who ask.
+            let _ = changes.send(change);
+        }
+        drop(state);
+        if changed || needs_resync {
+            generation.send_modify(|g| *g += 1);
+        }
+    }
+}
