@@ -59,6 +59,8 @@ enum Command {
     Shell(cmd::shell::Args),
     /// The live state of the PBX (channels, calls, bridges, queues); --verify checks it.
     State(cmd::state::Args),
+    /// A full-screen live view of the PBX (calls, queues, members), like htop.
+    Top(cmd::top::Args),
     /// A guided tour against the embedded simulator: no PBX and no flags needed.
     Demo(cmd::demo::Args),
     /// Decode raw AMI bytes (as a server sent them) into NDJSON, one object per packet.
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Events(args) => args.common.columns.clone(),
         Command::Shell(args) => args.common.columns.clone(),
         Command::State(args) => args.common.columns.clone(),
+        Command::Top(args) => args.common.columns.clone(),
         _ => None,
     };
     output::set_table_style(output::TableStyle {
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Events(args) => run_connected(Connected::Events(args)),
         Command::Shell(args) => run_connected(Connected::Shell(args)),
         Command::State(args) => run_connected(Connected::State(args)),
+        Command::Top(args) => run_connected(Connected::Top(args)),
         Command::Demo(args) => cmd::demo::main(args),
         Command::Actions(args) => cmd::actions::run(args),
         Command::Explain(args) => cmd::explain::run(args),
@@ -145,6 +149,8 @@ enum Connected {
     Shell(cmd::shell::Args),
     /// `ami state`.
     State(cmd::state::Args),
+    /// `ami top`.
+    Top(cmd::top::Args),
 }
 
 /// A subcommand whose arguments have been checked.
@@ -154,6 +160,7 @@ enum Ready {
     Events(cmd::events::Args),
     Shell(cmd::shell::Args),
     State(cmd::state::Args),
+    Top(cmd::top::Args),
 }
 
 /// Checks the arguments, connects (with events only for the subcommands that show them), runs
@@ -180,14 +187,19 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
         Connected::Events(args) => Ready::Events(args),
         Connected::Shell(args) => Ready::Shell(args),
         Connected::State(args) => Ready::State(args),
+        Connected::Top(args) => Ready::Top(args),
     };
-    let wants_events = matches!(ready, Ready::Events(_) | Ready::Shell(_) | Ready::State(_));
+    let wants_events = matches!(
+        ready,
+        Ready::Events(_) | Ready::Shell(_) | Ready::State(_) | Ready::Top(_)
+    );
     let common = match &ready {
         Ready::Action(_, _, common) => common,
         Ready::Command(args, _) => &args.common,
         Ready::Events(args) => &args.common,
         Ready::Shell(args) => &args.common,
         Ready::State(args) => &args.common,
+        Ready::Top(args) => &args.common,
     }
     .clone();
     let resolved = resolve(
@@ -201,6 +213,7 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
         Events::Off
     });
     let (username, tls) = (resolved.username, resolved.tls);
+    let server = config.address();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -228,6 +241,7 @@ fn run_connected(command: Connected) -> anyhow::Result<ExitCode> {
             &client,
             format.unwrap_or(Format::Table),
         )),
+        Ready::Top(args) => runtime.block_on(cmd::top::run(args, &client, server, format)),
     };
     // Logging off is a courtesy: a server that does not answer must not hold up the exit.
     runtime.block_on(async {

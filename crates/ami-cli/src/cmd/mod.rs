@@ -14,3 +14,4 @@ pub mod man;
 pub mod shell;
 pub mod sim;
 pub mod state;
+pub mod top;

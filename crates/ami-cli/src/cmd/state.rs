@@ -34,7 +34,7 @@ pub struct Args {
     pub watch: Duration,
 }
 
-fn document(state: &State) -> Document {
+pub(crate) fn document(state: &State) -> Document {
     let snapshot = state.snapshot();
     // Oldest first: a Uniqueid is `<epoch seconds>.<sequence>`, compared as two numbers.
     let mut channels: Vec<&ami_state::Channel> = snapshot.channels.values().collect();

@@ -1406,3 +1406,139 @@ fn state_verify_finds_no_difference_while_calls_come_and_go() {
         assert!(stderr(&output).contains("matches the PBX's lists"));
     }
 }
+
+/// `ami top` as a user runs it, in tmux at 80x24 and 200x50: the calls and queues appear,
+/// pausing a member and hanging up a call each ask first and then happen on the PBX, and `q`
+/// ends it with the terminal restored.
+#[test]
+fn top_in_a_terminal_shows_calls_and_queues_and_acts_after_asking() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install tmux (.ci/run does) so the terminal tests run"
+        );
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    for (width, height) in ["80x24", "200x50"].map(|size| size.split_once('x').unwrap()) {
+        let sim = Sim::start(Profile::V22);
+        let tmux = Tmux {
+            socket: format!("ami-top-{}-{}", std::process::id(), sim.port()),
+        };
+        // The pane outlives ami top so that its last screen can be read.
+        let shell = format!(
+            "env -u AMI_PROFILE -u AMI_CONFIG AMI_HOST=127.0.0.1 AMI_PORT={} AMI_USERNAME=admin \
+             AMI_SECRET=amp111 HOME={} {} top; echo top-exited-$?; sleep 30",
+            sim.port(),
+            empty_home().display(),
+            env!("CARGO_BIN_EXE_ami")
+        );
+        let status = tmux
+            .command()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "ami",
+                "-x",
+                width,
+                "-y",
+                height,
+                &shell,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let screen = tmux.wait_for("the calls and queues", |screen| {
+            screen.contains("ami top - 127.0.0.1:")
+                && screen.contains("Local/300@demo-")
+                && screen.contains("Agent Two")
+        });
+        assert!(screen.contains("AMI 11.0.0 - connected"), "{screen}");
+        assert!(
+            screen
+                .lines()
+                .all(|line| line.chars().count() <= width.parse().unwrap()),
+            "{screen}"
+        );
+        if width == "80" && std::env::var_os("AMIKIT_BLESS").is_some() {
+            // The guide's picture of `ami top` (docs/img/top.txt), retaken from this run.
+            let path =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img/top.txt");
+            std::fs::write(path, &screen).unwrap();
+        }
+
+        // Pause Agent Two: Tab to the members, down to the second, p, then y.
+        tmux.send(&["Tab", "j", "p"]);
+        tmux.wait_for("the pause question", |screen| {
+            last_line(screen).contains("Pause Agent Two in support? (y/n)")
+        });
+        tmux.send(&["y"]);
+        tmux.wait_for("the member paused", |screen| {
+            screen.contains("paused Local/701@demo/n in support")
+                && screen
+                    .lines()
+                    .any(|l| l.contains("Agent Two") && l.contains("paused"))
+        });
+        let output = run(sim.ami().args(["action", "QueueStatus", "Queue=support"]));
+        let status = json(&output);
+        let paused = status["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|item| item["Name"] == "Agent Two")
+            .map(|item| item["Paused"].clone());
+        assert_eq!(paused, Some(serde_json::json!("1")), "{status}");
+
+        // Hang up the first call: Tab back, h, n cancels; h, y hangs it up.
+        tmux.send(&["Tab", "h"]);
+        let screen = tmux.wait_for("the hang-up question", |screen| {
+            last_line(screen).starts_with("Hang up ")
+        });
+        let channel = last_line(&screen)
+            .trim_start_matches("Hang up ")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        tmux.send(&["n"]);
+        tmux.wait_for("the cancellation", |screen| {
+            last_line(screen) == "cancelled"
+        });
+        tmux.send(&["h"]);
+        tmux.wait_for("the question again", |screen| {
+            last_line(screen).starts_with("Hang up ")
+        });
+        tmux.send(&["y"]);
+        tmux.wait_for("the hang-up", |screen| {
+            last_line(screen).contains("hung up")
+        });
+        let output = run(sim.ami().args(["state", "-o", "json"]));
+        let state = json(&output);
+        assert!(
+            !state["channels"]
+                .as_object()
+                .expect("channels")
+                .values()
+                .any(|c| c["name"] == channel.as_str()),
+            "{channel} is gone: {state}"
+        );
+
+        tmux.send(&["q"]);
+        tmux.wait_for("the exit", |screen| screen.contains("top-exited-0"));
+    }
+}
+
+#[test]
+fn top_once_prints_a_snapshot_for_scripts() {
+    let sim = Sim::start(Profile::V18);
+    let output = run(sim.ami().args(["top", "--once", "-o", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let state = json(&output);
+    assert!(
+        state["channels"].as_object().is_some_and(|c| c.len() >= 4),
+        "{state}"
+    );
+    assert!(state["queues"]["support"]["callers"].is_array(), "{state}");
+}
