@@ -97,8 +97,14 @@ impl LiveState {
     /// Subscribes to the client's events, resyncs (CoreShowChannels, QueueStatus) and starts
     /// the task that keeps the state. Fails if the first resync fails.
     pub async fn attach(client: &Client) -> Result<LiveState> {
+        Self::attach_with(client, Subscription::all()).await
+    }
+
+    /// As [`LiveState::attach`], with the subscription the state reads its events from (its
+    /// buffer size, say). A subscription that filters events out makes the state wrong.
+    pub async fn attach_with(client: &Client, subscription: Subscription) -> Result<LiveState> {
         // Subscribed before the lists are asked for: no event between them is missed.
-        let subscriber = client.subscribe(Subscription::all());
+        let subscriber = client.subscribe(subscription);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new()),
             connected: std::sync::atomic::AtomicBool::new(true),

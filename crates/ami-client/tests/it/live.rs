@@ -94,3 +94,89 @@ async fn live_state_on_22() {
 async fn live_state_on_1_8() {
     follows_calls_restarts_and_verifies(Profile::V18).await;
 }
+
+/// The differences that persist over three comparisons 300 ms apart: under a steady call
+/// load a call may change between the lists and the comparison; a real drift stays.
+async fn persistent_differences(live: &LiveState) -> Vec<String> {
+    let mut differences: Vec<String> = Vec::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let now: Vec<String> = live
+            .verify()
+            .await
+            .expect("verify")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        differences = if attempt == 0 {
+            now
+        } else {
+            differences
+                .into_iter()
+                .filter(|d| now.contains(d))
+                .collect()
+        };
+    }
+    differences
+}
+
+/// Soak (short here): calls at a steady rate with queue calls, a consumer made slow on purpose
+/// (the state's lock held while events pile up behind a 32-event buffer, so it lags and
+/// resyncs), a restart; at every checkpoint the state equals the PBX's own lists.
+async fn soak(profile: Profile) {
+    let sim = ami_sim::spawn(SimConfig {
+        profile,
+        demo_calls: true,
+        calls_per_second: Some(20.0),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let config = Config::new("127.0.0.1", "admin", "amp111")
+        .port(sim.addr().port())
+        .reconnect(Some(Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        }));
+    let client = Client::connect(config).await.expect("connect");
+    let live = LiveState::attach_with(
+        &client,
+        ami_client::Subscription::all().buffer(ami_client::Buffer::Events(32)),
+    )
+    .await
+    .expect("attach");
+    let mut gaps = 0;
+    for checkpoint in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        // The slow consumer: nothing is applied while the lock is held.
+        let before = *live.generation().borrow();
+        live.with(|_| std::thread::sleep(Duration::from_millis(400)));
+        gaps += usize::from(*live.generation().borrow() >= before);
+        if checkpoint == 2 {
+            sim.restart();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let differences = persistent_differences(&live).await;
+        assert!(
+            differences.is_empty(),
+            "{profile:?} checkpoint {checkpoint}: {differences:?}"
+        );
+    }
+    assert!(gaps > 0);
+    let snapshot = live.snapshot();
+    assert!(!snapshot.channels.is_empty(), "{profile:?}: calls are up");
+    client.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_on_22() {
+    soak(Profile::V22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_on_1_8() {
+    soak(Profile::V18).await;
+}
