@@ -23,8 +23,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 
 use crate::decode::{Banner, Packet};
-use crate::encode::{self, Action, EncodeError, MAX_ACTION_LINES};
+use crate::encode::{self, Action};
 use crate::message::Message;
+use crate::syntax::{self, EncodeError, MAX_ACTION_LINES};
 
 /// Key holding lines without a `name:` part.
 pub const TEXT_KEY: &str = "_text";
@@ -226,7 +227,7 @@ pub fn action_from_json(name: &str, headers: &Value) -> Result<Action, JsonError
 /// element (an empty one sends nothing but counts as a line). Refused with a typed error: a
 /// key given twice, an `Action` key (the action is `name`), line breaks and bad names, more
 /// than [`MAX_ACTION_LINES`] lines once the session adds its `ActionID` (unless one is given),
-/// and lines over [`encode::MAX_LINE_BYTES`]. No error repeats a value.
+/// and lines over [`syntax::MAX_LINE_BYTES`]. No error repeats a value.
 pub fn action_from_json_slice(name: &str, text: &[u8]) -> Result<Action, JsonError> {
     let mut builder = ActionBuilder::new(name);
     let mut reader = serde_json::Deserializer::from_slice(text);
@@ -307,7 +308,7 @@ impl ActionBuilder {
     }
 
     fn key<E: de::Error>(&mut self, key: &str) -> Result<(), E> {
-        let checked = encode::check_name(key).and_then(|()| encode::check_line_len(key, 0));
+        let checked = syntax::check_name(key).and_then(|()| syntax::check_line_len(key, 0));
         if let Err(error) = checked {
             return Err(self.fail(error.into()));
         }
@@ -331,8 +332,8 @@ impl ActionBuilder {
         if !first {
             self.count_line()?;
         }
-        let checked = encode::check_line_len(&name, value.len())
-            .and_then(|()| encode::check_value(&name, value));
+        let checked = syntax::check_line_len(&name, value.len())
+            .and_then(|()| syntax::check_value(&name, value));
         if let Err(error) = checked {
             return Err(self.fail(error.into()));
         }

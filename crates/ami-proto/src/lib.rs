@@ -39,10 +39,9 @@ mod encode;
 pub mod json;
 mod message;
 pub mod session;
+pub mod syntax;
 
-pub use decode::{Banner, DecodeError, Decoder, END_COMMAND, Limits, Packet};
-pub use encode::{
-    Action, EncodeError, MAX_ACTION_LINES, MAX_LINE_BYTES, check_action, encode_action,
-    encode_message,
-};
+pub use decode::{Banner, DecodeError, Decoder, Limits, Packet};
+pub use encode::{Action, check_action, encode_action, encode_message};
 pub use message::{Field, Message, MessageBuilder, MessageKind};
+pub use syntax::{END_COMMAND, EncodeError, MAX_ACTION_LINES, MAX_LINE_BYTES};

@@ -47,8 +47,9 @@ use std::fmt;
 use bytes::BytesMut;
 
 use crate::decode::{Banner, Packet};
-use crate::encode::{Action, EncodeError, encode_action};
+use crate::encode::{Action, encode_action};
 use crate::message::{Message, MessageKind};
+use crate::syntax::EncodeError;
 
 /// A completed action: whatever the caller attached to it, its ActionID, and the outcome.
 #[derive(Debug)]
