@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use ami_proto::cli_output::{parse_cli_output, strip_ansi};
+use ami_json::cli_output::{parse_cli_output, strip_ansi};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

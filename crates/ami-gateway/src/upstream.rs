@@ -774,7 +774,7 @@ impl Pump {
 }
 
 /// `{"type":"event","server":<server_json>,"event":{...}}`, the event as
-/// `ami_proto::json::message_to_json` maps it. The common event (every header named once, no
+/// `ami_json::message_to_json` maps it. The common event (every header named once, no
 /// text lines or body, all UTF-8) is written straight out, byte for byte what the general
 /// mapping gives but without building a JSON map first (that was most of the cost of
 /// rendering); any other goes through the general mapping.
@@ -786,7 +786,7 @@ fn render_event(server_json: &str, event: &Message) -> String {
     let start = out.len();
     if !write_plain_event(&mut out, event) {
         out.truncate(start);
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        let body = serde_json::Value::Object(ami_json::message_to_json(event));
         // Writing a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut out, &body);
     }
@@ -919,7 +919,7 @@ mod tests {
 
     /// What rendering was before the direct path: the general mapping, then its text.
     fn general(server_json: &str, event: &Message) -> String {
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
+        let body = serde_json::Value::Object(ami_json::message_to_json(event));
         format!("{{\"type\":\"event\",\"server\":{server_json},\"event\":{body}}}")
     }
 

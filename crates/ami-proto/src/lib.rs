@@ -32,11 +32,9 @@
 //! Size and line-count [`Limits`] bound memory; a packet over a limit is a typed
 //! [`DecodeError`] and decoding resumes at the next packet.
 
-pub mod cli_output;
 pub mod connection;
 mod decode;
 mod encode;
-pub mod json;
 mod message;
 pub mod session;
 pub mod syntax;

@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
+/// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
+/// The one implementation lives in `ami-proto`, whose legacy `Queues` reply needs it too.
+pub use ami_proto::session::strip_ansi;
+
 /// The parsed form of one command's output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedOutput {
@@ -42,25 +46,6 @@ pub fn parse_cli_output(command: &str, text: &str) -> ParsedOutput {
         _ => ("lines", lines(&clean)),
     };
     ParsedOutput { format, value }
-}
-
-/// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for next in chars.by_ref() {
-                if next.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn lines(text: &str) -> Value {
