@@ -2,7 +2,7 @@
 //! bytes out; and the client's protocol state on top ([`session`] pairs replies with actions,
 //! [`connection`] adds login, deadlines, keepalive and a capped output buffer). No sockets, no
 //! async runtime, no clock (time is passed in), so every quirk and timeout is testable in
-//! memory.
+//! memory; no serde either (the JSON form of AMI is the `ami-json` crate's).
 //!
 //! ```
 //! use ami_proto::{Action, Decoder, Packet, encode_action};
