@@ -16,6 +16,10 @@
 //! [`message_from_json`] turns such an object back into a message, and [`action_from_json`]
 //! (from a parsed value) or [`action_from_json_slice`] (from JSON text, without building a
 //! tree) turns a JSON object of headers into an [`Action`], both through one mapping.
+//!
+//! Two ways out, one mapping: [`message_to_json`] builds the object (to inspect or extend it),
+//! [`MessageJson`] writes the same text through serde without building it, taking a direct
+//! path for the common event (each name once, all UTF-8), which is what event streams carry.
 
 use std::fmt;
 
