@@ -6,7 +6,9 @@
 
 #![no_main]
 
-use ami_proto::cli_output::{parse_cli_output, strip_ansi};
+use ami_json::cli_output::{
+    duration_seconds, parse_cli_output, strip_ansi, system_uptime_seconds,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -34,4 +36,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // Stripping only removes.
     assert!(strip_ansi(text).len() <= text.len());
+    // The duration parser sums the server's numbers with checked arithmetic: any text gives a
+    // figure or none, never a panic; the gateway's uptime reads through the same parser.
+    let _ = duration_seconds(text);
+    let _ = system_uptime_seconds(text);
 });

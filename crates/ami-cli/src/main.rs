@@ -1,4 +1,12 @@
-//! `ami`: the Asterisk Manager Interface from the command line, as JSON.
+//! `ami`: the Asterisk Manager Interface from the command line, as JSON. `main` parses the
+//! arguments and dispatches to one module per subcommand under `cmd/`; the protocol, the client
+//! and the JSON form are the library crates'.
+//!
+//! ```text
+//! ami demo                        # a guided tour against the embedded simulator
+//! ami decode session.recv         # recorded AMI bytes to NDJSON, one object per packet
+//! ami action CoreShowChannels     # against AMI_HOST (see `ami --help` for the connection)
+//! ```
 
 mod cmd;
 mod config;

@@ -8,9 +8,9 @@
 
 use std::io::{self, Write};
 
+use ami_json::cli_output::ParsedOutput;
+use ami_json::message_to_json;
 use ami_proto::Message;
-use ami_proto::cli_output::ParsedOutput;
-use ami_proto::json::message_to_json;
 use ami_proto::session::{List, Reply};
 use serde_json::{Map, Value, json};
 
@@ -74,7 +74,7 @@ pub fn list_document(list: &List) -> Document {
     }
 }
 
-/// A CLI output parsed by `ami_proto::cli_output`: arrays are records (table rows or lines).
+/// A CLI output parsed by `ami_json::cli_output`: arrays are records (table rows or lines).
 pub fn parsed_document(parsed: ParsedOutput) -> Document {
     let records = parsed.value.as_array().cloned();
     Document {
@@ -83,7 +83,7 @@ pub fn parsed_document(parsed: ParsedOutput) -> Document {
     }
 }
 
-/// A message in the one JSON mapping of `ami_proto::json`.
+/// A message in the one JSON mapping of `ami_json`.
 pub fn message_value(message: &Message) -> Value {
     Value::Object(message_to_json(message))
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ami_client::Reply;
+use ami_json::cli_output::parse_cli_output;
 use ami_proto::Message;
-use ami_proto::cli_output::parse_cli_output;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -103,7 +103,7 @@ fn no_such_server(name: &str) -> AppError {
 }
 
 fn message_value(message: &Message) -> Value {
-    Value::Object(ami_proto::json::message_to_json(message))
+    Value::Object(ami_json::message_to_json(message))
 }
 
 /// A reply in the JSON form of `ami action`: the response, plus the items and the completion
@@ -201,7 +201,7 @@ fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppEr
     } else {
         body
     };
-    let action = ami_proto::json::action_from_json_slice(name, body).map_err(|error| {
+    let action = ami_json::action_from_json_slice(name, body).map_err(|error| {
         if error.is_too_large() {
             AppError::payload_too_large(error.to_string())
         } else {

@@ -127,9 +127,7 @@ impl AppError {
                 .or_else(|| error.command_output().map(|t| t.trim_end().to_owned()))
                 .unwrap_or_else(|| "the server refused the action".to_owned());
             return Self {
-                response: Some(Box::new(Value::Object(ami_proto::json::message_to_json(
-                    response,
-                )))),
+                response: Some(Box::new(Value::Object(ami_json::message_to_json(response)))),
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "action_failed", message)
             };
         }

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod config;
 mod conn;
 mod console;
+mod envelope;
 mod error;
 mod metrics;
 pub mod openapi;

@@ -22,12 +22,12 @@ use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Sink, SinkExt, StreamExt};
-use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use crate::api::{Caller, forbid, server_for};
 use crate::auth::{Held, Use};
 use crate::conn::Connection;
+use crate::envelope::Envelope;
 use crate::error::AppError;
 use crate::queue::{QueueReceiver, Received, queue};
 use crate::state::{AppState, Denial, Disconnect};
@@ -312,13 +312,17 @@ pub(crate) async fn open(
             ));
         }
     }
-    let hello = json!({
-        "type": "hello",
-        "servers": servers,
-        "events": query.events,
-        "headers": query.headers.iter().map(|(n, v)| format!("{n}:{v}")).collect::<Vec<_>>(),
-    })
-    .to_string();
+    let headers: Vec<String> = query
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}"))
+        .collect();
+    let hello = Envelope::Hello {
+        servers: &servers,
+        events: &query.events,
+        headers: &headers,
+    }
+    .render();
     departure.opened = true;
     Ok(StreamClient {
         rx,
@@ -330,7 +334,7 @@ pub(crate) async fn open(
 }
 
 fn closing(reason: &str) -> String {
-    json!({ "type": "closing", "reason": reason }).to_string()
+    Envelope::Closing { reason }.render()
 }
 
 /// `GET /v1/events`: Server-Sent Events; each SSE `event:` field is the message's `type`.

@@ -17,11 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ami_client::{
     Action, Backoff, Buffer, Client, ConnectionState, EventItem, Reply, Subscriber, Subscription,
 };
+use ami_json::cli_output::system_uptime_seconds;
 use ami_proto::Message;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, warn};
 
+use crate::envelope::{self, Envelope};
 use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
 use crate::privilege::ActionClasses;
@@ -169,7 +171,6 @@ struct Reg {
 /// One upstream server.
 pub struct Upstream {
     name: String,
-    name_json: String,
     client: RwLock<Option<Client>>,
     status: Mutex<Status>,
     metrics: ServerMetrics,
@@ -198,7 +199,6 @@ impl Upstream {
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let (register, registrations) = mpsc::unbounded_channel();
         let upstream = Arc::new(Self {
-            name_json: serde_json::Value::String(name.clone()).to_string(),
             name: name.clone(),
             client: RwLock::new(None),
             status: Mutex::new(Status {
@@ -344,19 +344,15 @@ impl Upstream {
 
     fn connection_item(&self, state: LinkState) -> StreamItem {
         let status = self.status();
-        let version = status
-            .ami_version
-            .map(serde_json::Value::String)
-            .unwrap_or(serde_json::Value::Null);
+        let data = Envelope::Connection {
+            server: &self.name,
+            state: state.as_str(),
+            ami_version: status.ami_version.as_deref(),
+        }
+        .render();
         StreamItem {
             kind: "connection",
-            data: format!(
-                "{{\"type\":\"connection\",\"server\":{},\"state\":\"{}\",\"ami_version\":{}}}",
-                self.name_json,
-                state.as_str(),
-                version
-            )
-            .into(),
+            data: data.into(),
         }
     }
 }
@@ -538,7 +534,7 @@ impl Pump {
             )
             .await
         {
-            Ok(Reply::Command(output)) => parse_uptime(&output.output),
+            Ok(Reply::Command(output)) => system_uptime_seconds(&output.output),
             _ => None,
         };
         self.upstream
@@ -585,10 +581,12 @@ impl Pump {
                             .metrics
                             .upstream_lagged
                             .fetch_add(missed, Ordering::Relaxed);
-                        let data = format!(
-                            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed},\"upstream\":true}}",
-                            self.upstream.name_json
-                        );
+                        let data = Envelope::Lagged {
+                            server: &self.upstream.name,
+                            missed,
+                            upstream: true,
+                        }
+                        .render();
                         self.broadcast(StreamItem {
                             kind: "lagged",
                             data: data.into(),
@@ -616,7 +614,7 @@ impl Pump {
 
     /// An event as a stream message.
     fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
-        render_event(&self.upstream.name_json, event).into()
+        envelope::event(&self.upstream.name, event).into()
     }
 
     fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
@@ -773,69 +771,15 @@ impl Pump {
     }
 }
 
-/// `{"type":"event","server":<server_json>,"event":{...}}`, the event as
-/// `ami_proto::json::message_to_json` maps it. The common event (every header named once, no
-/// text lines or body, all UTF-8) is written straight out, byte for byte what the general
-/// mapping gives but without building a JSON map first (that was most of the cost of
-/// rendering); any other goes through the general mapping.
-fn render_event(server_json: &str, event: &Message) -> String {
-    let mut out = Vec::with_capacity(event.raw().len() + event.raw().len() / 4 + 64);
-    out.extend_from_slice(b"{\"type\":\"event\",\"server\":");
-    out.extend_from_slice(server_json.as_bytes());
-    out.extend_from_slice(b",\"event\":");
-    let start = out.len();
-    if !write_plain_event(&mut out, event) {
-        out.truncate(start);
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
-        // Writing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &body);
-    }
-    out.push(b'}');
-    // Only JSON text was written; a failure here would be a bug, so say so rather than panic.
-    String::from_utf8(out).unwrap_or_else(|error| {
-        warn!(%error, "an event rendered as invalid UTF-8");
-        String::from_utf8_lossy(error.as_bytes()).into_owned()
-    })
-}
-
-/// Writes `{"Name":"value",...}` for an event that needs nothing of the general mapping but
-/// names and values; false (with `out` partly written) for any other.
-fn write_plain_event(out: &mut Vec<u8>, event: &Message) -> bool {
-    if event.body().is_some() || event.is_truncated() {
-        return false;
-    }
-    let mut names: Vec<&[u8]> = Vec::with_capacity(event.len());
-    out.push(b'{');
-    for field in event.fields() {
-        if field.is_text_line() || names.contains(&field.name()) {
-            return false;
-        }
-        let (Ok(name), Ok(value)) = (
-            std::str::from_utf8(field.name()),
-            std::str::from_utf8(field.value()),
-        ) else {
-            return false;
-        };
-        if !names.is_empty() {
-            out.push(b',');
-        }
-        names.push(field.name());
-        // The same escaping as serde_json's own for a string value.
-        let _ = serde_json::to_writer(&mut *out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
-    }
-    out.push(b'}');
-    true
-}
-
 fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
     StreamItem {
         kind: "lagged",
-        data: format!(
-            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed}}}",
-            upstream.name_json
-        )
+        data: Envelope::Lagged {
+            server: &upstream.name,
+            missed,
+            upstream: false,
+        }
+        .render()
         .into(),
     }
 }
@@ -878,105 +822,4 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
         return true;
     }
     false
-}
-
-/// The PBX uptime from `core show uptime seconds`: `System uptime: 3600`, or the worded form
-/// (`2 weeks, 1 day, 3 hours, 5 minutes, 10 seconds`) some versions print regardless.
-fn parse_uptime(text: &str) -> Option<u64> {
-    let rest = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("System uptime:"))?
-        .trim();
-    if let Ok(seconds) = rest.parse() {
-        return Some(seconds);
-    }
-    let mut total = 0u64;
-    let mut any = false;
-    for part in rest.split(',') {
-        let mut words = part.split_whitespace();
-        let (Some(n), Some(unit)) = (words.next(), words.next()) else {
-            return None;
-        };
-        let n: u64 = n.trim_start_matches('<').parse().ok()?;
-        let size = match unit.trim_end_matches('s') {
-            "year" => 365 * 86_400,
-            "week" => 7 * 86_400,
-            "day" => 86_400,
-            "hour" => 3_600,
-            "minute" => 60,
-            "second" => 1,
-            _ => return None,
-        };
-        total = total.saturating_add(n.saturating_mul(size));
-        any = true;
-    }
-    any.then_some(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What rendering was before the direct path: the general mapping, then its text.
-    fn general(server_json: &str, event: &Message) -> String {
-        let body = serde_json::Value::Object(ami_proto::json::message_to_json(event));
-        format!("{{\"type\":\"event\",\"server\":{server_json},\"event\":{body}}}")
-    }
-
-    #[test]
-    fn events_render_exactly_as_the_general_mapping_does() {
-        let plain = Message::builder()
-            .header("Event", "Hangup")
-            .header("Privilege", "call,all")
-            .header("Channel", "Local/400@demo-00000001;1")
-            .header("AccountCode", "")
-            .header("Quoted", "a \"b\" \\ c\t\u{1}é ☎ </script>")
-            .build()
-            .expect("valid");
-        let repeated = Message::builder()
-            .header("Event", "VarSet")
-            .header("Variable", "A")
-            .header("Variable", "B")
-            .header("variable", "c")
-            .build()
-            .expect("valid");
-        let latin1 = Message::builder()
-            .header("Event", "Odd")
-            .header("Value", b"caf\xe9")
-            .build()
-            .expect("valid");
-        let mut with_text = Message::builder().header("Event", "Text");
-        with_text.push_text_line(b"a line without a name");
-        let with_text = with_text.build().expect("valid");
-        let with_body = Message::builder()
-            .header("Response", "Follows")
-            .legacy_body("output\n")
-            .build()
-            .expect("valid");
-        for server in ["\"sim\"", "\"p\\\"bx\""] {
-            for message in [&plain, &repeated, &latin1, &with_text, &with_body] {
-                let fast = render_event(server, message);
-                assert_eq!(fast, general(server, message));
-                assert!(
-                    serde_json::from_str::<serde_json::Value>(&fast).is_ok(),
-                    "{fast}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn uptime_is_read_from_the_seconds_form() {
-        assert_eq!(
-            parse_uptime("System uptime: 3600\nLast reload: 60\n"),
-            Some(3600)
-        );
-        assert_eq!(parse_uptime("System uptime: 1 hour\n"), Some(3600));
-        assert_eq!(
-            parse_uptime("System uptime: 2 weeks, 1 day, 7 minutes, 16 seconds\n"),
-            Some(15 * 86_400 + 436)
-        );
-        assert_eq!(parse_uptime("System uptime: a while\n"), None);
-        assert_eq!(parse_uptime(""), None);
-    }
 }

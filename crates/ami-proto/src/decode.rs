@@ -11,9 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
 use crate::message::{FieldSpan, Message, MessageKind, classify};
-
-/// The marker that ends a legacy (Asterisk 13 and older) `Response: Follows` Command body.
-pub const END_COMMAND: &[u8] = b"--END COMMAND--";
+use crate::syntax::{END_COMMAND, LineEnd, line_end};
 
 const BANNER_PREFIX: &[u8] = b"Asterisk Call Manager";
 
@@ -210,12 +208,6 @@ impl Partial {
         self.kind = None;
         self.follows = false;
     }
-}
-
-enum LineEnd {
-    Found(usize),
-    Other,
-    NeedMore,
 }
 
 impl Decoder {
@@ -720,15 +712,6 @@ fn is_legacy_header(line: &[u8], crlf: bool) -> bool {
     }
     let name = &line[..span.name_end as usize];
     crlf || name.eq_ignore_ascii_case(b"Privilege") || name.eq_ignore_ascii_case(b"ActionID")
-}
-
-fn line_end(rest: &[u8]) -> LineEnd {
-    match rest {
-        [] | [b'\r'] => LineEnd::NeedMore,
-        [b'\n', ..] => LineEnd::Found(1),
-        [b'\r', b'\n', ..] => LineEnd::Found(2),
-        _ => LineEnd::Other,
-    }
 }
 
 #[cfg(test)]

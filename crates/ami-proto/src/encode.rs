@@ -1,139 +1,16 @@
 //! Actions to bytes. Strict: a CR or LF inside a name or value would let attacker-supplied
 //! text (a caller name, a CRM field) start a new header or a whole new action, so it is refused.
-//! So is an action over Asterisk's input limits ([`MAX_ACTION_LINES`], [`MAX_LINE_BYTES`]):
+//! So is an action over Asterisk's input limits ([`MAX_ACTION_LINES`], [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES)):
 //! Asterisk would drop lines or answer an error that names no ActionID, and the caller would
 //! wait for a reply that never comes.
 
 use bytes::{BufMut, BytesMut};
 
 use crate::message::Message;
-
-/// Most lines an action may have, its `Action:` and `ActionID:` lines included.
-///
-/// Asterisk reads at most `AST_MAX_MANHEADERS` (128) header lines per message
-/// (`main/manager.c`); Asterisk 1.8 and 11 keep only the first 127 and drop the rest without a
-/// word, newer versions answer "Too many lines in message" without an ActionID. The strictest
-/// era decides, so an action that fits is read whole by every version.
-pub const MAX_ACTION_LINES: usize = 127;
-
-/// Most bytes of one line (`Name: value`, without its CRLF).
-///
-/// Asterisk reads input into a 1024-byte buffer; a line whose content plus CRLF does not fit is
-/// discarded with "Failed to parse message: line too long" (recorded in the Asterisk 22 corpus,
-/// `huge_header`), and that error carries no ActionID either.
-pub const MAX_LINE_BYTES: usize = 1022;
-
-/// Longest header name an error repeats: a name is echoed to say which header was refused,
-/// but an error message must stay small whatever the input.
-const MAX_NAME_IN_ERROR: usize = 64;
-
-/// Why an action or message could not be encoded. Never carries the offending value, which
-/// may be a secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    /// A header name was empty.
-    #[error("empty header name")]
-    EmptyName,
-    /// A header name held CR, LF or `:`, which would change how the line is split.
-    #[error(
-        "header name {name:?} contains a forbidden byte (CR, LF or ':') at position {position}"
-    )]
-    InvalidName {
-        /// The name, lossily decoded, with the forbidden bytes escaped.
-        name: String,
-        /// Byte position of the first forbidden byte.
-        position: usize,
-    },
-    /// A value held CR or LF (header injection).
-    #[error(
-        "value of header {name:?} contains a line break at byte {position}; AMI values are single lines"
-    )]
-    LineBreakInValue {
-        /// The header whose value was refused.
-        name: String,
-        /// Byte position of the first CR or LF in the value.
-        position: usize,
-    },
-    /// The action has more lines than Asterisk reads ([`MAX_ACTION_LINES`]).
-    #[error(
-        "the action has too many lines ({lines}); Asterisk reads at most {max}, Action and ActionID included"
-    )]
-    TooManyLines {
-        /// Lines counted (when refused while still counting: the count at which it stopped).
-        lines: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// One `Name: value` line is longer than Asterisk reads ([`MAX_LINE_BYTES`]).
-    #[error(
-        "the line of header {name:?} is {len} bytes long; Asterisk reads at most {max} bytes per line (name, ': ' and value)"
-    )]
-    LineTooLong {
-        /// The header whose line was refused (escaped, and cut if very long).
-        name: String,
-        /// Bytes of `Name: value`.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-}
-
-impl EncodeError {
-    /// Whether the action was refused for exceeding Asterisk's size limits (too many lines, a
-    /// line too long) rather than for its content.
-    pub fn is_too_large(&self) -> bool {
-        matches!(self, Self::TooManyLines { .. } | Self::LineTooLong { .. })
-    }
-}
-
-/// A header name as an error shows it: escaped, and cut to a bounded length.
-fn name_for_error(name: &str) -> String {
-    let mut shown: String = name.chars().take(MAX_NAME_IN_ERROR).collect();
-    if shown.len() < name.len() {
-        shown.push_str("...");
-    }
-    shown.escape_debug().to_string()
-}
-
-/// Refuses a `Name: value` line longer than Asterisk reads.
-pub(crate) fn check_line_len(name: &str, value_len: usize) -> Result<(), EncodeError> {
-    let len = name.len().saturating_add(2).saturating_add(value_len);
-    if len > MAX_LINE_BYTES {
-        return Err(EncodeError::LineTooLong {
-            name: name_for_error(name),
-            len,
-            max: MAX_LINE_BYTES,
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn check_name(name: &str) -> Result<(), EncodeError> {
-    if name.is_empty() {
-        return Err(EncodeError::EmptyName);
-    }
-    // A space or tab would make the receiver read the line as text rather than a header.
-    match name
-        .bytes()
-        .position(|b| matches!(b, b'\r' | b'\n' | b':' | b' ' | b'\t'))
-    {
-        Some(position) => Err(EncodeError::InvalidName {
-            name: name_for_error(name),
-            position,
-        }),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn check_value(name: &str, value: &[u8]) -> Result<(), EncodeError> {
-    match memchr::memchr2(b'\r', b'\n', value) {
-        Some(position) => Err(EncodeError::LineBreakInValue {
-            name: name_for_error(name),
-            position,
-        }),
-        None => Ok(()),
-    }
-}
+use crate::syntax::{
+    CRLF, END_COMMAND, EncodeError, HEADER_SEPARATOR, MAX_ACTION_LINES, check_line_len, check_name,
+    check_value, name_for_error,
+};
 
 /// An action to send: its name and headers in the caller's order. Repeated names (several
 /// `Variable`) are allowed. Values are bytes so a Latin-1 PBX can be spoken to in Latin-1.
@@ -232,7 +109,7 @@ impl Action {
 
 /// Checks everything [`encode_action`] checks, without writing: names and values (no line
 /// breaks, no bad names) and Asterisk's limits ([`MAX_ACTION_LINES`] lines, `Action:` and
-/// every `ActionID:` included; [`MAX_LINE_BYTES`] per line).
+/// every `ActionID:` included; [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per line).
 pub fn check_action(action: &Action) -> Result<(), EncodeError> {
     check_value("Action", action.name.as_bytes())?;
     if let Some(position) = action.name.find(':') {
@@ -282,7 +159,7 @@ pub fn encode_action(action: &Action, out: &mut BytesMut) -> Result<(), EncodeEr
             write_line(out, name.as_bytes(), value);
         }
     }
-    out.put_slice(b"\r\n");
+    out.put_slice(CRLF);
     Ok(())
 }
 
@@ -293,29 +170,30 @@ pub fn encode_message(message: &Message, out: &mut BytesMut) {
     for field in message.fields() {
         if field.is_text_line() {
             out.put_slice(field.value());
-            out.put_slice(b"\r\n");
+            out.put_slice(CRLF);
         } else {
             write_line(out, field.name(), field.value());
         }
     }
     if let Some(body) = message.body() {
         out.put_slice(body);
-        out.put_slice(crate::decode::END_COMMAND);
-        out.put_slice(b"\r\n");
+        out.put_slice(END_COMMAND);
+        out.put_slice(CRLF);
     }
-    out.put_slice(b"\r\n");
+    out.put_slice(CRLF);
 }
 
 fn write_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(name);
-    out.put_slice(b": ");
+    out.put_slice(HEADER_SEPARATOR);
     out.put_slice(value);
-    out.put_slice(b"\r\n");
+    out.put_slice(CRLF);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syntax::MAX_LINE_BYTES;
 
     fn encoded(action: &Action) -> Result<Vec<u8>, EncodeError> {
         let mut out = BytesMut::new();

@@ -2,7 +2,7 @@
 //! bytes out; and the client's protocol state on top ([`session`] pairs replies with actions,
 //! [`connection`] adds login, deadlines, keepalive and a capped output buffer). No sockets, no
 //! async runtime, no clock (time is passed in), so every quirk and timeout is testable in
-//! memory.
+//! memory; no serde either (the JSON form of AMI is the `ami-json` crate's).
 //!
 //! ```
 //! use ami_proto::{Action, Decoder, Packet, encode_action};
@@ -32,17 +32,14 @@
 //! Size and line-count [`Limits`] bound memory; a packet over a limit is a typed
 //! [`DecodeError`] and decoding resumes at the next packet.
 
-pub mod cli_output;
 pub mod connection;
 mod decode;
 mod encode;
-pub mod json;
 mod message;
 pub mod session;
+pub mod syntax;
 
-pub use decode::{Banner, DecodeError, Decoder, END_COMMAND, Limits, Packet};
-pub use encode::{
-    Action, EncodeError, MAX_ACTION_LINES, MAX_LINE_BYTES, check_action, encode_action,
-    encode_message,
-};
+pub use decode::{Banner, DecodeError, Decoder, Limits, Packet};
+pub use encode::{Action, check_action, encode_action, encode_message};
 pub use message::{Field, Message, MessageBuilder, MessageKind};
+pub use syntax::{END_COMMAND, EncodeError, MAX_ACTION_LINES, MAX_LINE_BYTES};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::encode::{EncodeError, check_name, check_value};
+use crate::syntax::{CRLF, END_COMMAND, EncodeError, HEADER_SEPARATOR, check_name, check_value};
 
 /// How a message presents itself. The first line decides, as Asterisk writes it: an
 /// `OriginateResponse` event carries a `Response:` header further down and is still an event.
@@ -254,11 +254,11 @@ impl MessageBuilder {
         let name_start = self.buf.len() as u32;
         self.buf.put_slice(name.as_bytes());
         let name_end = self.buf.len() as u32;
-        self.buf.put_slice(b": ");
+        self.buf.put_slice(HEADER_SEPARATOR);
         let value_start = self.buf.len() as u32;
         self.buf.put_slice(value);
         let value_end = self.buf.len() as u32;
-        self.buf.put_slice(b"\r\n");
+        self.buf.put_slice(CRLF);
         self.fields.push(FieldSpan {
             name_start,
             name_end,
@@ -279,7 +279,7 @@ impl MessageBuilder {
         let start = self.buf.len() as u32;
         self.buf.put_slice(line);
         let end = self.buf.len() as u32;
-        self.buf.put_slice(b"\r\n");
+        self.buf.put_slice(CRLF);
         self.fields.push(FieldSpan {
             name_start: start,
             name_end: start,
@@ -304,11 +304,11 @@ impl MessageBuilder {
             let start = self.buf.len() as u32;
             self.buf.put_slice(&text);
             let end = self.buf.len() as u32;
-            self.buf.put_slice(crate::decode::END_COMMAND);
-            self.buf.put_slice(b"\r\n");
+            self.buf.put_slice(END_COMMAND);
+            self.buf.put_slice(CRLF);
             (start, end)
         });
-        self.buf.put_slice(b"\r\n");
+        self.buf.put_slice(CRLF);
         let kind = classify(
             self.fields
                 .first()

@@ -47,8 +47,9 @@ use std::fmt;
 use bytes::BytesMut;
 
 use crate::decode::{Banner, Packet};
-use crate::encode::{Action, EncodeError, encode_action};
+use crate::encode::{Action, encode_action};
 use crate::message::{Message, MessageKind};
+use crate::syntax::EncodeError;
 
 /// A completed action: whatever the caller attached to it, its ActionID, and the outcome.
 #[derive(Debug)]
@@ -482,7 +483,7 @@ impl<T> Session<T> {
             return;
         };
         if let Some(pending) = self.pending.remove(&queues_id) {
-            let text = strip_ansi(&pending.text);
+            let text = queues_text(&pending.text);
             let action_id = String::from_utf8_lossy(&queues_id).into_owned();
             self.complete(pending, action_id, Ok(Reply::Text(text)));
         }
@@ -708,13 +709,32 @@ fn command_result(response: Message) -> Result<Reply, ActionFailure> {
 }
 
 /// The `Queues` text without ANSI colour codes, CRLF made LF, trailing blank lines dropped.
-fn strip_ansi(raw: &[u8]) -> String {
-    let text = crate::cli_output::strip_ansi(&String::from_utf8_lossy(raw));
+fn queues_text(raw: &[u8]) -> String {
+    let text = strip_ansi(&String::from_utf8_lossy(raw));
     let mut text = text.trim_end_matches(['\r', '\n']).replace("\r\n", "\n");
     if !text.is_empty() {
         text.push('\n');
     }
     text
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

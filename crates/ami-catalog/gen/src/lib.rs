@@ -4,6 +4,13 @@
 //!
 //! Run by hand with `cargo run -p ami-catalog-gen`; `ami-catalog`'s drift test calls [`generate`]
 //! and compares the result with the committed file byte for byte.
+//!
+//! ```no_run
+//! // `shared` holds asterisk-docs/ and corpus/ (the project's ../shared).
+//! let source = ami_catalog_gen::generate("../shared".as_ref())?;
+//! std::fs::write("crates/ami-catalog/src/generated.rs", source)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod corpus;
 mod docs;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use ami_client::{Action, Client, Reply};
-use ami_proto::cli_output::parse_cli_output;
+use ami_json::cli_output::parse_cli_output;
 
 use crate::output::{self, Format};
 

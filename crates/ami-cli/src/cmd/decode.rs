@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ami_proto::{Decoder, json};
+use ami_proto::Decoder;
 use anyhow::Context;
 use bytes::BytesMut;
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 decoder.decode(&mut buf)
             };
             let line = match next {
-                Ok(Some(packet)) => Value::Object(json::packet_to_json(&packet)),
+                Ok(Some(packet)) => Value::Object(ami_json::packet_to_json(&packet)),
                 Ok(None) => break,
                 Err(error) => json!({"_error": {
                     "code": error.code(),

@@ -8,9 +8,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-/// The shared fixtures: ami-proto's copy of the corpus and its golden files.
+/// The shared fixtures: ami-proto's copy of the corpus.
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami-proto/tests/fixtures")
+}
+
+/// The golden files: ami-json's, since they are the corpus in its JSON mapping.
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami-json/tests/fixtures/golden")
 }
 
 fn ami() -> Command {
@@ -26,10 +31,7 @@ fn recordings() -> Vec<(PathBuf, PathBuf)> {
         for file in std::fs::read_dir(&version).unwrap() {
             let recv = file.unwrap().path();
             let scenario = recv.file_stem().unwrap().to_string_lossy().into_owned();
-            let golden = fixtures()
-                .join("golden")
-                .join(&name)
-                .join(format!("{scenario}.ndjson"));
+            let golden = golden().join(&name).join(format!("{scenario}.ndjson"));
             pairs.push((recv, golden));
         }
     }
@@ -105,7 +107,7 @@ fn every_recording_decodes_to_its_golden_file() {
 #[test]
 fn reads_standard_input_without_argument_and_with_dash() {
     let recv = fixtures().join("corpus/asterisk-13/command_verbose_long.recv");
-    let golden = fixtures().join("golden/asterisk-13/command_verbose_long.ndjson");
+    let golden = golden().join("asterisk-13/command_verbose_long.ndjson");
     let expected = std::fs::read(golden).unwrap();
     for args in [&[][..], &["-".as_ref()][..]] {
         let output = run_decode(args, std::fs::read(&recv).unwrap());

@@ -5,8 +5,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::decode::DecodeError;
-use crate::encode::{Action, EncodeError};
+use crate::encode::Action;
 use crate::session::Reply;
+use crate::syntax::EncodeError;
 
 /// How to log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

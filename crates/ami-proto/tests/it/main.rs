@@ -1,8 +1,10 @@
-//! Integration tests of ami-proto: golden files over the real-traffic corpus, property tests
-//! (any cut of the input decodes the same, round trips, limits), and the allocation count.
+//! Integration tests of ami-proto: the real-traffic corpus, property tests (any cut of the
+//! input decodes the same, round trips, limits), and the allocation count. The golden files
+//! (the corpus in the JSON mapping) are ami-json's.
 
 mod alloc;
-mod golden;
+mod corpus;
+mod generate;
 mod props;
 mod regressions;
 mod stream;

@@ -2,16 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use ami_proto::{DecodeError, Decoder, Limits, Packet, json};
+use ami_proto::{DecodeError, Decoder, Limits, Packet};
 use bytes::BytesMut;
-use serde_json::{Value, json};
 
 /// One decoded item, as the decoder returns it.
 pub type Item = Result<Packet, DecodeError>;
 
-/// `tests/fixtures` of this crate.
+/// ami-proto's `tests/fixtures` (written from the crate's parent, so that ami-json's tests,
+/// which include this file, find them too).
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ami-proto/tests/fixtures")
 }
 
 /// Every `.recv` file under `tests/fixtures/corpus`, as `(version, scenario, path)`, sorted.
@@ -91,26 +91,4 @@ pub fn decode_whole(input: &[u8], limits: Limits) -> Vec<Item> {
 pub fn decode_pieces(input: &[u8], size: usize, limits: Limits) -> Vec<Item> {
     let cuts: Vec<usize> = (size..input.len()).step_by(size.max(1)).collect();
     decode_cut(input, &cuts, limits)
-}
-
-/// One NDJSON line exactly as `ami decode` prints it.
-pub fn item_to_json(item: &Item) -> Value {
-    match item {
-        Ok(packet) => Value::Object(json::packet_to_json(packet)),
-        Err(error) => json!({"_error": {
-            "code": error.code(),
-            "offset": error.offset(),
-            "message": error.to_string(),
-        }}),
-    }
-}
-
-/// The whole NDJSON output for `items`.
-pub fn to_ndjson(items: &[Item]) -> String {
-    let mut out = String::new();
-    for item in items {
-        out.push_str(&item_to_json(item).to_string());
-        out.push('\n');
-    }
-    out
 }

@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
+/// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
+/// The one implementation lives in `ami-proto`, whose legacy `Queues` reply needs it too.
+pub use ami_proto::session::strip_ansi;
+
 /// The parsed form of one command's output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedOutput {
@@ -42,25 +46,6 @@ pub fn parse_cli_output(command: &str, text: &str) -> ParsedOutput {
         _ => ("lines", lines(&clean)),
     };
     ParsedOutput { format, value }
-}
-
-/// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for next in chars.by_ref() {
-                if next.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn lines(text: &str) -> Value {
@@ -409,7 +394,13 @@ fn uptime(text: &str) -> Value {
     Value::Object(object)
 }
 
-fn duration_seconds(text: &str) -> Option<u64> {
+/// The seconds of a duration as the CLI prints it: plain seconds (`3723`, from `core show
+/// uptime seconds`) or worded (`1 year, 2 weeks, 3 days, 4 hours, 5 minutes, 6 seconds`,
+/// singular or plural, any subset in any order). `None` for anything else, and for a duration
+/// too large for a `u64`: the numbers are the server's text, so the arithmetic is checked (a
+/// nonsense uptime must neither panic nor give a wrong figure).
+pub fn duration_seconds(text: &str) -> Option<u64> {
+    let text = text.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(seconds);
     }
@@ -417,7 +408,8 @@ fn duration_seconds(text: &str) -> Option<u64> {
     let mut any = false;
     for part in text.split(',') {
         let mut words = part.split_whitespace();
-        let count: u64 = words.next()?.parse().ok()?;
+        // A leading `<` (as in `<1 second`) is read as the number itself.
+        let count: u64 = words.next()?.trim_start_matches('<').parse().ok()?;
         let unit = words.next()?;
         let scale = match unit.trim_end_matches('s') {
             "year" => 365 * 86_400,
@@ -428,12 +420,21 @@ fn duration_seconds(text: &str) -> Option<u64> {
             "second" => 1,
             _ => return None,
         };
-        // The numbers are the peer's text: a nonsense uptime must not overflow (a panic in
-        // debug builds, a wrong figure in release); it gives no seconds, the text stays.
         total = total.checked_add(count.checked_mul(scale)?)?;
         any = true;
     }
     any.then_some(total)
+}
+
+/// The PBX's uptime in seconds from the output of `core show uptime` (either form, see
+/// [`duration_seconds`]): the value of its `System uptime:` line.
+pub fn system_uptime_seconds(text: &str) -> Option<u64> {
+    let value = strip_ansi(text).lines().find_map(|line| {
+        line.trim()
+            .strip_prefix("System uptime:")
+            .map(str::to_owned)
+    })?;
+    duration_seconds(&value)
 }
 
 /// `pjsip show endpoints` and friends: after the `=====` rule, each object starts with a line
@@ -578,6 +579,54 @@ Local/701@demo-00000 demo                 600                 1 Ringing AppQueue
             parsed.value["system_uptime_seconds"],
             584_942_417_355u64 * 365 * 86_400 + 259_199
         );
+    }
+
+    /// Moved from the gateway, which had its own (saturating) copy of the parser.
+    #[test]
+    fn uptime_is_read_from_the_seconds_form() {
+        assert_eq!(
+            system_uptime_seconds("System uptime: 3600\nLast reload: 60\n"),
+            Some(3600)
+        );
+        assert_eq!(system_uptime_seconds("System uptime: 1 hour\n"), Some(3600));
+        assert_eq!(
+            system_uptime_seconds("System uptime: 2 weeks, 1 day, 7 minutes, 16 seconds\n"),
+            Some(15 * 86_400 + 436)
+        );
+        assert_eq!(system_uptime_seconds("System uptime: a while\n"), None);
+        assert_eq!(system_uptime_seconds(""), None);
+    }
+
+    #[test]
+    fn every_unit_and_overflowing_durations() {
+        assert_eq!(
+            duration_seconds("1 year, 2 weeks, 3 days, 4 hours, 5 minutes, 6 seconds"),
+            Some(365 * 86_400 + 14 * 86_400 + 3 * 86_400 + 4 * 3_600 + 5 * 60 + 6)
+        );
+        assert_eq!(duration_seconds("<1 second"), Some(1));
+        assert_eq!(duration_seconds("0 seconds"), Some(0));
+        assert_eq!(duration_seconds("3 fortnights"), None);
+        assert_eq!(duration_seconds(""), None);
+        // Past u64 in the count, in the product, and in the sum: no panic, no figure.
+        for text in [
+            "99999999999999999999 seconds",
+            "584942417356 years",
+            "584942417355 years, 2271616 seconds",
+            "18446744073709551615 seconds, 1 second",
+        ] {
+            assert_eq!(duration_seconds(text), None, "{text}");
+            assert_eq!(
+                system_uptime_seconds(&format!("System uptime: {text}\n")),
+                None,
+                "{text}"
+            );
+        }
+        // The largest sum, to the second.
+        assert_eq!(
+            duration_seconds("584942417355 years, 2271615 seconds"),
+            Some(u64::MAX)
+        );
+        assert_eq!(duration_seconds("18446744073709551615"), Some(u64::MAX));
     }
 
     #[test]

@@ -16,15 +16,18 @@
 //! [`message_from_json`] turns such an object back into a message, and [`action_from_json`]
 //! (from a parsed value) or [`action_from_json_slice`] (from JSON text, without building a
 //! tree) turns a JSON object of headers into an [`Action`], both through one mapping.
+//!
+//! Two ways out, one mapping: [`message_to_json`] builds the object (to inspect or extend it),
+//! [`MessageJson`] writes the same text through serde without building it, taking a direct
+//! path for the common event (each name once, all UTF-8), which is what event streams carry.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::decode::{Banner, Packet};
-use crate::encode::{self, Action, EncodeError, MAX_ACTION_LINES};
-use crate::message::Message;
+use ami_proto::syntax::{self, EncodeError, MAX_ACTION_LINES};
+use ami_proto::{Action, Banner, Message, Packet};
 
 /// Key holding lines without a `name:` part.
 pub const TEXT_KEY: &str = "_text";
@@ -167,6 +170,54 @@ pub fn packet_to_json(packet: &Packet) -> Map<String, Value> {
     }
 }
 
+/// A message in the same mapping as [`message_to_json`], written by serde straight into the
+/// output (`serde_json::to_writer(&mut out, &MessageJson(&message))`).
+///
+/// Two paths, one mapping: the common event (every header named once, no text lines or body,
+/// not truncated, all UTF-8) is, in this mapping, just its names and values in wire order, so
+/// it is written as such without building a map first (that was most of the cost of an event
+/// stream); any other message goes through [`message_to_json`].
+#[derive(Debug, Clone, Copy)]
+pub struct MessageJson<'a>(pub &'a Message);
+
+impl serde::Serialize for MessageJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match plain_fields(self.0) {
+            Some(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (name, value) in fields {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+            None => message_to_json(self.0).serialize(serializer),
+        }
+    }
+}
+
+/// The names and values of a message that needs nothing of the mapping but those (see
+/// [`MessageJson`]); `None` for any other.
+fn plain_fields(message: &Message) -> Option<Vec<(&str, &str)>> {
+    if message.body().is_some() || message.is_truncated() {
+        return None;
+    }
+    let mut fields: Vec<(&str, &str)> = Vec::with_capacity(message.len());
+    for field in message.fields() {
+        if field.is_text_line() {
+            return None;
+        }
+        let name = std::str::from_utf8(field.name()).ok()?;
+        // A repeated name becomes an array: the general path's job. Events have a few dozen
+        // headers at most, so a scan beats hashing.
+        if fields.iter().any(|(seen, _)| *seen == name) {
+            return None;
+        }
+        fields.push((name, std::str::from_utf8(field.value()).ok()?));
+    }
+    Some(fields)
+}
+
 /// Recovers the bytes of one JSON value: a string, a number or boolean (as written), or the
 /// `{"latin1": ...}` wrapper.
 pub fn json_to_bytes(name: &str, value: &Value) -> Result<Vec<u8>, JsonError> {
@@ -226,7 +277,7 @@ pub fn action_from_json(name: &str, headers: &Value) -> Result<Action, JsonError
 /// element (an empty one sends nothing but counts as a line). Refused with a typed error: a
 /// key given twice, an `Action` key (the action is `name`), line breaks and bad names, more
 /// than [`MAX_ACTION_LINES`] lines once the session adds its `ActionID` (unless one is given),
-/// and lines over [`encode::MAX_LINE_BYTES`]. No error repeats a value.
+/// and lines over [`syntax::MAX_LINE_BYTES`]. No error repeats a value.
 pub fn action_from_json_slice(name: &str, text: &[u8]) -> Result<Action, JsonError> {
     let mut builder = ActionBuilder::new(name);
     let mut reader = serde_json::Deserializer::from_slice(text);
@@ -307,7 +358,7 @@ impl ActionBuilder {
     }
 
     fn key<E: de::Error>(&mut self, key: &str) -> Result<(), E> {
-        let checked = encode::check_name(key).and_then(|()| encode::check_line_len(key, 0));
+        let checked = syntax::check_name(key).and_then(|()| syntax::check_line_len(key, 0));
         if let Err(error) = checked {
             return Err(self.fail(error.into()));
         }
@@ -331,8 +382,8 @@ impl ActionBuilder {
         if !first {
             self.count_line()?;
         }
-        let checked = encode::check_line_len(&name, value.len())
-            .and_then(|()| encode::check_value(&name, value));
+        let checked = syntax::check_line_len(&name, value.len())
+            .and_then(|()| syntax::check_value(&name, value));
         if let Err(error) = checked {
             return Err(self.fail(error.into()));
         }
@@ -362,7 +413,7 @@ impl ActionBuilder {
             }
             .into());
         }
-        encode::check_action(&self.action)?;
+        ami_proto::check_action(&self.action)?;
         Ok(self.action)
     }
 }
@@ -635,13 +686,65 @@ pub fn message_from_json(object: &Map<String, Value>) -> Result<Message, JsonErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Decoder;
+    use ami_proto::Decoder;
     use bytes::BytesMut;
     use serde_json::json;
 
     fn decode_one(bytes: &[u8]) -> Message {
         let mut buf = BytesMut::from(bytes);
         match Decoder::new().decode(&mut buf).unwrap().unwrap() {
+            Packet::Message(message) => message,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// The fast path writes exactly what the general mapping gives, for messages it takes and
+    /// for every kind it hands on.
+    #[test]
+    fn both_paths_write_the_same_text() {
+        let plain = Message::builder()
+            .header("Event", "Hangup")
+            .header("Privilege", "call,all")
+            .header("Channel", "Local/400@demo-00000001;1")
+            .header("AccountCode", "")
+            .header("Quoted", "a \"b\" \\ c\t\u{1}é ☎ </script>")
+            .build()
+            .expect("valid");
+        let repeated = Message::builder()
+            .header("Event", "VarSet")
+            .header("Variable", "A")
+            .header("Variable", "B")
+            .header("variable", "c")
+            .build()
+            .expect("valid");
+        let latin1 = Message::builder()
+            .header("Event", "Odd")
+            .header("Value", b"caf\xe9")
+            .build()
+            .expect("valid");
+        let mut with_text = Message::builder().header("Event", "Text");
+        with_text.push_text_line(b"a line without a name");
+        let with_text = with_text.build().expect("valid");
+        let with_body = Message::builder()
+            .header("Response", "Follows")
+            .legacy_body("output\n")
+            .build()
+            .expect("valid");
+        let truncated = decode_eof_one(b"Event: Cut\r\nChannel: x\r\n");
+        assert!(truncated.is_truncated());
+        assert!(plain_fields(&plain).is_some());
+        for message in [
+            &plain, &repeated, &latin1, &with_text, &with_body, &truncated,
+        ] {
+            let general = Value::Object(message_to_json(message)).to_string();
+            let fast = serde_json::to_string(&MessageJson(message)).unwrap();
+            assert_eq!(fast, general);
+        }
+    }
+
+    fn decode_eof_one(bytes: &[u8]) -> Message {
+        let mut buf = BytesMut::from(bytes);
+        match Decoder::new().decode_eof(&mut buf).unwrap().unwrap() {
             Packet::Message(message) => message,
             other => panic!("expected a message, got {other:?}"),
         }
@@ -812,19 +915,22 @@ mod tests {
 
     #[test]
     fn a_line_over_1022_bytes_is_refused_without_echoing_it() {
-        let fits = format!("{{\"X\": \"{}\"}}", "v".repeat(crate::MAX_LINE_BYTES - 3));
+        let fits = format!(
+            "{{\"X\": \"{}\"}}",
+            "v".repeat(ami_proto::MAX_LINE_BYTES - 3)
+        );
         assert!(action_from_json_slice("Ping", fits.as_bytes()).is_ok());
         let over = format!(
             "{{\"X\": \"hunter2{}\"}}",
-            "v".repeat(crate::MAX_LINE_BYTES - 9)
+            "v".repeat(ami_proto::MAX_LINE_BYTES - 9)
         );
         let error = action_from_json_slice("Ping", over.as_bytes()).unwrap_err();
         assert_eq!(
             error,
             JsonError::Encode(EncodeError::LineTooLong {
                 name: "X".into(),
-                len: crate::MAX_LINE_BYTES + 1,
-                max: crate::MAX_LINE_BYTES
+                len: ami_proto::MAX_LINE_BYTES + 1,
+                max: ami_proto::MAX_LINE_BYTES
             })
         );
         assert!(error.is_too_large());
