@@ -1,5 +1,4 @@
-//! One upstream Asterisk server: its ami-client connection (kept up by a task of its own),
-//! status, metrics, PBX gauges, and the fan-out of its events to stream clients.
+//! The fan-out of one server's events to its stream clients, and the loop that runs it.
 //!
 //! A single task per server owns the connection's one event subscription and every stream
 //! client's registration: it filters each event once per distinct filter among the interested
@@ -8,73 +7,20 @@
 //! events and never slows the AMI socket or anyone else.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use ami_client::{
-    Action, Backoff, Buffer, Client, ConnectionState, EventItem, Reply, Subscriber, Subscription,
-};
+use ami_client::{Client, ConnectionState, EventItem};
 use ami_proto::Message;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tracing::{Instrument, debug, info, warn};
+use tracing::{info, warn};
 
-use crate::metrics::ServerMetrics;
-use crate::pbx::PbxGauges;
-use crate::privilege::ActionClasses;
+use super::link::{Link, LinkEvent, LinkState};
+use super::{Upstream, snapshot};
+use crate::item::StreamItem;
 use crate::queue::{QueueSender, TrySendError};
-
-/// How many events the gateway's own subscription may hold before the client drops some
-/// (about a second at 50,000 events/s).
-const UPSTREAM_BUFFER: usize = 65_536;
-
-/// Connection state as shown by `GET /v1/servers`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkState {
-    /// First connect (or a fresh connect after the client closed) in progress.
-    Connecting,
-    /// Logged in.
-    Connected,
-    /// Down; the client is reconnecting.
-    Disconnected,
-}
-
-impl LinkState {
-    /// The word used in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connecting => "connecting",
-            Self::Connected => "connected",
-            Self::Disconnected => "disconnected",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Status {
-    pub(crate) state: LinkState,
-    pub(crate) ami_version: Option<String>,
-    /// When the state last changed.
-    pub(crate) since: Instant,
-    pub(crate) since_unix: u64,
-    pub(crate) last_error: Option<String>,
-    /// The PBX's uptime in seconds when measured, and when that was.
-    pub(crate) pbx_uptime: Option<(u64, Instant)>,
-}
-
-/// One message for a stream client, already rendered as JSON text. Shared by every client
-/// that gets it: `Utf8Bytes` so a WebSocket frame can carry it without a copy, or a UTF-8
-/// check, per client.
-#[derive(Debug, Clone)]
-pub(crate) struct StreamItem {
-    /// `event`, `lagged`, `connection`.
-    pub(crate) kind: &'static str,
-    /// JSON text.
-    pub(crate) data: Utf8Bytes,
-}
 
 /// What a stream client shares with the fan-out tasks.
 #[derive(Debug, Default)]
@@ -166,209 +112,12 @@ struct Reg {
     missed: u64,
 }
 
-/// One upstream server.
-pub struct Upstream {
-    name: String,
-    name_json: String,
-    client: RwLock<Option<Client>>,
-    status: Mutex<Status>,
-    metrics: ServerMetrics,
-    gauges: Mutex<PbxGauges>,
-    /// Each action's write classes, from the PBX's `ListCommands` at every login (empty until
-    /// the first answer: then every action is sensitive to a `"*"`).
-    action_classes: RwLock<Arc<ActionClasses>>,
-    register: mpsc::UnboundedSender<Registration>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
-impl Upstream {
-    /// Starts the server's task: it connects (retrying with back-off until it succeeds), keeps
-    /// the status current and fans events out, until `shutdown` turns true.
-    pub(crate) fn start(
-        name: String,
-        config: ami_client::Config,
-        limits: crate::config::StreamLimits,
-        shutdown: watch::Receiver<bool>,
-    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
-        let (register, registrations) = mpsc::unbounded_channel();
-        let upstream = Arc::new(Self {
-            name_json: serde_json::Value::String(name.clone()).to_string(),
-            name: name.clone(),
-            client: RwLock::new(None),
-            status: Mutex::new(Status {
-                state: LinkState::Connecting,
-                ami_version: None,
-                since: Instant::now(),
-                since_unix: unix_now(),
-                last_error: None,
-                pbx_uptime: None,
-            }),
-            metrics: ServerMetrics::default(),
-            gauges: Mutex::new(PbxGauges::default()),
-            action_classes: RwLock::new(Arc::default()),
-            register,
-        });
-        let task = Pump {
-            upstream: upstream.clone(),
-            config,
-            limits,
-            regs: Vec::new(),
-            by_name: HashMap::new(),
-            any_name: Vec::new(),
-            targets: Vec::new(),
-            recent: std::collections::VecDeque::with_capacity(BACKLOG),
-        };
-        let span = tracing::info_span!("upstream", server = %name);
-        let run = task.run(registrations, shutdown).instrument(span);
-        // Every event of the server goes through this one task, and each event wakes stream
-        // tasks: in the shared workers' queue the task then waited behind the hundreds of stream
-        // tasks it had just woken, and under load events piled up upstream. On a thread and a
-        // runtime of its own (which also runs the AMI connection it spawns), the OS schedules
-        // it beside the workers instead. A plain thread, not the blocking pool: that pool is
-        // bounded, and a large fleet would have used it up.
-        let workers = tokio::runtime::Handle::current();
-        let (done, finished) = oneshot::channel::<()>();
-        // Shared with the thread so that the task is still at hand if the thread cannot start.
-        let task = Arc::new(Mutex::new(Some(run)));
-        let spawned = std::thread::Builder::new()
-            .name("ami-gw-fanout".into())
-            .spawn({
-                let (task, workers) = (task.clone(), workers.clone());
-                move || {
-                    let Some(run) = task.lock().unwrap_or_else(|p| p.into_inner()).take() else {
-                        return;
-                    };
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => runtime.block_on(run),
-                        Err(error) => {
-                            warn!(%error, "no runtime of its own for the upstream task; using the workers'");
-                            workers.block_on(run);
-                        }
-                    }
-                    let _ = done.send(());
-                }
-            });
-        let handle = match spawned {
-            // Ends when the thread does (also if it panicked: `done` is dropped then).
-            Ok(_) => workers.spawn(async move {
-                let _ = finished.await;
-            }),
-            Err(error) => {
-                warn!(%error, "no thread of its own for the upstream task; sharing the workers'");
-                let run = task.lock().unwrap_or_else(|p| p.into_inner()).take();
-                workers.spawn(async move {
-                    if let Some(run) = run {
-                        run.await;
-                    }
-                })
-            }
-        };
-        (upstream, handle)
-    }
-
-    /// The configured name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The client, while connected (or reconnecting after a drop).
-    pub fn client(&self) -> Option<Client> {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Whether the AMI session is logged in.
-    pub fn is_connected(&self) -> bool {
-        self.status().state == LinkState::Connected
-    }
-
-    /// Each action's write classes as the PBX last listed them.
-    pub fn action_classes(&self) -> Arc<ActionClasses> {
-        self.action_classes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn status(&self) -> Status {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn metrics(&self) -> &ServerMetrics {
-        &self.metrics
-    }
-
-    /// Reconnect attempts: the client's own after drops plus failed first connects.
-    pub(crate) fn reconnects(&self) -> u64 {
-        let client = self.client().map(|c| c.metrics().reconnects).unwrap_or(0);
-        client + self.metrics.connect_failures.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn with_gauges<T>(&self, f: impl FnOnce(&PbxGauges) -> T) -> T {
-        f(&self.gauges.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Hands a stream client's registration to the fan-out task.
-    pub(crate) fn register(&self, registration: Registration) -> bool {
-        self.register.send(registration).is_ok()
-    }
-
-    fn set_status(&self, state: LinkState, ami_version: Option<String>, error: Option<String>) {
-        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        if status.state != state {
-            status.since = Instant::now();
-            status.since_unix = unix_now();
-        }
-        status.state = state;
-        if ami_version.is_some() {
-            status.ami_version = ami_version;
-        }
-        if error.is_some() {
-            status.last_error = error;
-        }
-    }
-
-    fn connection_item(&self, state: LinkState) -> StreamItem {
-        let status = self.status();
-        let version = status
-            .ami_version
-            .map(serde_json::Value::String)
-            .unwrap_or(serde_json::Value::Null);
-        StreamItem {
-            kind: "connection",
-            data: format!(
-                "{{\"type\":\"connection\",\"server\":{},\"state\":\"{}\",\"ami_version\":{}}}",
-                self.name_json,
-                state.as_str(),
-                version
-            )
-            .into(),
-        }
-    }
-}
-
-type ConnectFuture = Pin<Box<dyn Future<Output = ami_client::Result<Client>> + Send>>;
-
 /// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
 pub(crate) const BACKLOG: usize = 256;
 
-struct Pump {
+/// The fan-out of one server: its registrations, indexed for delivery, and recent events.
+pub(crate) struct Pump {
     upstream: Arc<Upstream>,
-    config: ami_client::Config,
     limits: crate::config::StreamLimits,
     regs: Vec<Option<Reg>>,
     /// Registrations that name the event, grouped by conditions.
@@ -382,68 +131,43 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run(
+    pub(crate) fn new(upstream: Arc<Upstream>, limits: crate::config::StreamLimits) -> Self {
+        Self {
+            upstream,
+            limits,
+            regs: Vec::new(),
+            by_name: HashMap::new(),
+            any_name: Vec::new(),
+            targets: Vec::new(),
+            recent: std::collections::VecDeque::with_capacity(BACKLOG),
+        }
+    }
+
+    /// Runs until `shutdown` turns true (or every registration sender is gone), then logs off.
+    pub(crate) async fn run(
         mut self,
+        mut link: Link,
         mut registrations: mpsc::UnboundedReceiver<Registration>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let backoff = Backoff::default();
-        let mut attempt = 0u32;
-        let mut connect: Option<ConnectFuture> =
-            Some(Box::pin(Client::connect(self.config.clone())));
-        let retry = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(retry);
-        let mut waiting_retry = false;
-        let mut subscriber: Option<Subscriber> = None;
         let mut items = Vec::with_capacity(512);
         // Prunes departed clients and tells lag to clients whose queues have room again.
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
-                result = async { connect.as_mut().expect("guarded").await }, if connect.is_some() => {
-                    connect = None;
-                    match result {
-                        Ok(client) => {
-                            attempt = 0;
-                            subscriber = Some(client.subscribe(
-                                Subscription::all().buffer(Buffer::Events(UPSTREAM_BUFFER)),
-                            ));
-                            *self.upstream.client.write().unwrap_or_else(|p| p.into_inner()) =
-                                Some(client.clone());
-                            self.connected(&client, client.ami_version()).await;
-                        }
-                        Err(error) => {
-                            self.upstream.metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
-                            warn!(%error, attempt, "connect failed");
-                            self.upstream.set_status(LinkState::Disconnected, None, Some(error.to_string()));
-                            retry.as_mut().reset(tokio::time::Instant::now() + backoff.delay(attempt, rand::random()));
-                            attempt = attempt.saturating_add(1);
-                            waiting_retry = true;
-                        }
-                    }
-                }
-                _ = &mut retry, if waiting_retry => {
-                    waiting_retry = false;
-                    self.upstream.set_status(LinkState::Connecting, None, None);
-                    connect = Some(Box::pin(Client::connect(self.config.clone())));
-                }
-                n = async { subscriber.as_mut().expect("guarded").recv_many(&mut items, 512).await }, if subscriber.is_some() => {
-                    if n == 0 {
-                        // The client closed for good: start over with a fresh one.
-                        subscriber = None;
-                        *self.upstream.client.write().unwrap_or_else(|p| p.into_inner()) = None;
-                        self.upstream.set_status(LinkState::Disconnected, None, Some("client closed".into()));
-                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
-                        retry.as_mut().reset(tokio::time::Instant::now() + backoff.delay(attempt, rand::random()));
-                        waiting_retry = true;
-                    } else {
+                seen = link.next(&self.upstream, &mut items, 512) => match seen {
+                    LinkEvent::Up(client) => self.connected(&client, client.ami_version()).await,
+                    LinkEvent::Items => {
                         self.handle_items(&mut items).await;
                         // The subscription is always ready during a burst, so this task would
                         // never yield, and the stream tasks it just woke would wait in this
                         // worker's LIFO slot until the burst ends. Yield after each batch.
                         tokio::task::yield_now().await;
                     }
-                }
+                    LinkEvent::Closed => {
+                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
+                    }
+                },
                 registration = registrations.recv() => {
                     match registration {
                         Some(registration) => self.add(registration),
@@ -454,13 +178,7 @@ impl Pump {
                 _ = shutdown.changed() => break,
             }
         }
-        let client = self
-            .upstream
-            .client
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(client) = client {
+        if let Some(client) = self.upstream.set_client(None) {
             client.close().await;
         }
         info!("upstream task ended");
@@ -470,82 +188,15 @@ impl Pump {
     /// clients. The classes come first so that no request is judged before they are known.
     async fn connected(&mut self, client: &Client, ami_version: String) {
         info!(%ami_version, "connected");
-        self.learn_action_classes(client).await;
+        if let Some(classes) = snapshot::learn_action_classes(client).await {
+            self.upstream.set_action_classes(classes);
+        }
         self.upstream
             .set_status(LinkState::Connected, Some(ami_version), None);
-        self.resync(client).await;
+        // The pump waits for this on purpose: events that arrive meanwhile queue in the
+        // subscription and are applied after the snapshot.
+        snapshot::take(client, || {}).await.apply(&self.upstream);
         self.broadcast(self.upstream.connection_item(LinkState::Connected));
-    }
-
-    /// Asks the PBX for each action's write classes (`ListCommands`, on every version). On
-    /// failure the classes already known are kept: a reconnect to the same PBX does not
-    /// change them, and with none known every action stays sensitive to a `"*"`.
-    async fn learn_action_classes(&mut self, client: &Client) {
-        match client
-            .send_with_timeout(Action::new("ListCommands"), Duration::from_secs(10))
-            .await
-        {
-            Ok(Reply::Response(response)) => {
-                let classes = ActionClasses::from_list_commands(&response);
-                debug!(actions = classes.len(), "action classes learnt");
-                *self
-                    .upstream
-                    .action_classes
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(classes);
-            }
-            Ok(_) => warn!("ListCommands answered in an unexpected form; action classes unchanged"),
-            Err(error) => {
-                warn!(%error, "ListCommands failed; action classes unchanged")
-            }
-        }
-    }
-
-    /// Seeds the PBX gauges and the uptime. The pump waits for this on purpose: events that
-    /// arrive meanwhile queue in the subscription and are applied after the snapshot.
-    async fn resync(&mut self, client: &Client) {
-        let timeout = Duration::from_secs(10);
-        let list = |reply: ami_client::Result<Reply>| match reply {
-            Ok(Reply::List(list)) => Some(list.items),
-            Ok(_) => Some(Vec::new()),
-            Err(error) => {
-                debug!(%error, "snapshot action failed");
-                None
-            }
-        };
-        let channels = list(
-            client
-                .send_with_timeout(Action::new("CoreShowChannels"), timeout)
-                .await,
-        );
-        let queues = list(
-            client
-                .send_with_timeout(Action::new("QueueStatus"), timeout)
-                .await,
-        );
-        if let Some(channels) = &channels {
-            let mut gauges = self
-                .upstream
-                .gauges
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            gauges.reset(channels, queues.as_deref().unwrap_or_default());
-        }
-        let uptime = match client
-            .send_with_timeout(
-                Action::new("Command").header("Command", "core show uptime seconds"),
-                timeout,
-            )
-            .await
-        {
-            Ok(Reply::Command(output)) => parse_uptime(&output.output),
-            _ => None,
-        };
-        self.upstream
-            .status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pbx_uptime = uptime.map(|secs| (secs, Instant::now()));
     }
 
     async fn handle_items(&mut self, items: &mut Vec<EventItem>) {
@@ -880,39 +531,6 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
     false
 }
 
-/// The PBX uptime from `core show uptime seconds`: `System uptime: 3600`, or the worded form
-/// (`2 weeks, 1 day, 3 hours, 5 minutes, 10 seconds`) some versions print regardless.
-fn parse_uptime(text: &str) -> Option<u64> {
-    let rest = text
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("System uptime:"))?
-        .trim();
-    if let Ok(seconds) = rest.parse() {
-        return Some(seconds);
-    }
-    let mut total = 0u64;
-    let mut any = false;
-    for part in rest.split(',') {
-        let mut words = part.split_whitespace();
-        let (Some(n), Some(unit)) = (words.next(), words.next()) else {
-            return None;
-        };
-        let n: u64 = n.trim_start_matches('<').parse().ok()?;
-        let size = match unit.trim_end_matches('s') {
-            "year" => 365 * 86_400,
-            "week" => 7 * 86_400,
-            "day" => 86_400,
-            "hour" => 3_600,
-            "minute" => 60,
-            "second" => 1,
-            _ => return None,
-        };
-        total = total.saturating_add(n.saturating_mul(size));
-        any = true;
-    }
-    any.then_some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -963,20 +581,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn uptime_is_read_from_the_seconds_form() {
-        assert_eq!(
-            parse_uptime("System uptime: 3600\nLast reload: 60\n"),
-            Some(3600)
-        );
-        assert_eq!(parse_uptime("System uptime: 1 hour\n"), Some(3600));
-        assert_eq!(
-            parse_uptime("System uptime: 2 weeks, 1 day, 7 minutes, 16 seconds\n"),
-            Some(15 * 86_400 + 436)
-        );
-        assert_eq!(parse_uptime("System uptime: a while\n"), None);
-        assert_eq!(parse_uptime(""), None);
     }
 }
