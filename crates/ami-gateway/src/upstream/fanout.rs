@@ -9,16 +9,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ami_client::{Client, ConnectionState, EventItem};
 use ami_proto::Message;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::Upstream;
 use super::link::{Link, LinkEvent, LinkState};
-use super::{Upstream, snapshot};
+use super::snapshot::{Progress, Resync};
 use crate::item::StreamItem;
 use crate::queue::{QueueSender, TrySendError};
 
@@ -144,6 +145,8 @@ impl Pump {
     }
 
     /// Runs until `shutdown` turns true (or every registration sender is gone), then logs off.
+    /// Nothing here waits on the PBX: resyncs run as tasks of their own ([`Resync`]) whose
+    /// reports are one more input of the loop.
     pub(crate) async fn run(
         mut self,
         mut link: Link,
@@ -151,21 +154,38 @@ impl Pump {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut items = Vec::with_capacity(512);
+        let mut resync = Resync::new();
         // Prunes departed clients and tells lag to clients whose queues have room again.
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
                 seen = link.next(&self.upstream, &mut items, 512) => match seen {
-                    LinkEvent::Up(client) => self.connected(&client, client.ami_version()).await,
+                    LinkEvent::Up(client) => {
+                        let version = client.ami_version();
+                        self.logged_in(&mut resync, client, version);
+                    }
                     LinkEvent::Items => {
-                        self.handle_items(&mut items).await;
+                        self.handle_items(&mut items, &mut resync);
                         // The subscription is always ready during a burst, so this task would
                         // never yield, and the stream tasks it just woke would wait in this
                         // worker's LIFO slot until the burst ends. Yield after each batch.
                         tokio::task::yield_now().await;
                     }
                     LinkEvent::Closed => {
-                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
+                        resync.stop(&self.upstream);
+                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
+                    }
+                },
+                progress = resync.next() => match progress {
+                    Progress::Classes(Some(classes)) => self.upstream.set_action_classes(classes),
+                    Progress::Classes(None) => {}
+                    Progress::LinkUp { ami_version } => {
+                        info!(%ami_version, "connected");
+                        self.upstream.set_status(LinkState::Connected, Some(ami_version), None);
+                    }
+                    Progress::Done(snapshot) => {
+                        snapshot.apply(&self.upstream);
+                        resync.poll_start(&self.upstream, Instant::now());
                     }
                 },
                 registration = registrations.recv() => {
@@ -174,95 +194,104 @@ impl Pump {
                         None => break,
                     }
                 }
-                _ = tick.tick() => self.prune(),
+                _ = tick.tick() => {
+                    self.prune();
+                    resync.poll_start(&self.upstream, Instant::now());
+                }
                 _ = shutdown.changed() => break,
             }
         }
+        resync.stop(&self.upstream);
         if let Some(client) = self.upstream.set_client(None) {
             client.close().await;
         }
         info!("upstream task ended");
     }
 
-    /// A (re)connect: the actions' classes, status, PBX snapshot, uptime, then tell stream
-    /// clients. The classes come first so that no request is judged before they are known.
-    async fn connected(&mut self, client: &Client, ami_version: String) {
-        info!(%ami_version, "connected");
-        if let Some(classes) = snapshot::learn_action_classes(client).await {
-            self.upstream.set_action_classes(classes);
-        }
-        self.upstream
-            .set_status(LinkState::Connected, Some(ami_version), None);
-        // The pump waits for this on purpose: events that arrive meanwhile queue in the
-        // subscription and are applied after the snapshot.
-        snapshot::take(client, || {}).await.apply(&self.upstream);
-        self.broadcast(self.upstream.connection_item(LinkState::Connected));
+    /// A session logged in (the first, or one after a drop). Stream clients are told at once,
+    /// in order with the events: what follows is the new session's. The status turns
+    /// connected once the resync job has learnt the action classes (no request is judged
+    /// before they are known) and seeded the gauges and uptime, or waited long enough.
+    fn logged_in(&mut self, resync: &mut Resync, client: Client, ami_version: String) {
+        debug!(%ami_version, "logged in; resync started");
+        self.broadcast(
+            self.upstream
+                .connection_item(LinkState::Connected, Some(&ami_version)),
+        );
+        resync.start_login(&self.upstream, client, ami_version);
     }
 
-    async fn handle_items(&mut self, items: &mut Vec<EventItem>) {
+    fn handle_items(&mut self, items: &mut Vec<EventItem>, resync: &mut Resync) {
         let mut counts: HashMap<String, u64> = HashMap::new();
         let mut name_buf = Vec::with_capacity(64);
-        let mut pending_connected = None;
-        {
-            let upstream = self.upstream.clone();
-            let mut gauges = upstream.gauges.lock().unwrap_or_else(|p| p.into_inner());
-            for item in items.drain(..) {
-                match item {
-                    EventItem::Event(event) => {
-                        let Some(name) = event.get_bytes("Event").filter(|_| event.is_event())
-                        else {
-                            continue;
-                        };
-                        match std::str::from_utf8(name) {
-                            Ok(text) => match counts.get_mut(text) {
-                                Some(n) => *n += 1,
-                                None => {
-                                    counts.insert(text.to_owned(), 1);
-                                }
-                            },
-                            Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
-                        }
-                        gauges.handle_event(&event);
-                        name_buf.clear();
-                        name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
-                        self.fan_out(&name_buf, &event);
-                        if self.recent.len() == BACKLOG {
-                            self.recent.pop_front();
-                        }
-                        self.recent.push_back((name_buf.as_slice().into(), event));
+        let upstream = self.upstream.clone();
+        // Held across the batch (one lock per batch, not per event); let go where the resync
+        // takes it itself.
+        let mut gauges = Some(upstream.lock_gauges());
+        for item in items.drain(..) {
+            match item {
+                EventItem::Event(event) => {
+                    let Some(name) = event.get_bytes("Event").filter(|_| event.is_event()) else {
+                        continue;
+                    };
+                    match std::str::from_utf8(name) {
+                        Ok(text) => match counts.get_mut(text) {
+                            Some(n) => *n += 1,
+                            None => {
+                                counts.insert(text.to_owned(), 1);
+                            }
+                        },
+                        Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
                     }
-                    EventItem::Lagged(missed) => {
-                        self.upstream
-                            .metrics
-                            .upstream_lagged
-                            .fetch_add(missed, Ordering::Relaxed);
-                        let data = format!(
-                            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed},\"upstream\":true}}",
-                            self.upstream.name_json
-                        );
-                        self.broadcast(StreamItem {
-                            kind: "lagged",
-                            data: data.into(),
-                        });
+                    gauges
+                        .get_or_insert_with(|| upstream.lock_gauges())
+                        .handle_event(&event);
+                    name_buf.clear();
+                    name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
+                    self.fan_out(&name_buf, &event);
+                    if self.recent.len() == BACKLOG {
+                        self.recent.pop_front();
                     }
-                    EventItem::Connection(ConnectionState::Connected { ami_version }) => {
-                        pending_connected = Some(ami_version);
+                    self.recent.push_back((name_buf.as_slice().into(), event));
+                }
+                EventItem::Lagged(missed) => {
+                    self.upstream
+                        .metrics
+                        .upstream_lagged
+                        .fetch_add(missed, Ordering::Relaxed);
+                    let data = format!(
+                        "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed},\"upstream\":true}}",
+                        self.upstream.name_json
+                    );
+                    self.broadcast(StreamItem {
+                        kind: "lagged",
+                        data: data.into(),
+                    });
+                    gauges = None;
+                    debug!(
+                        missed,
+                        "the gateway's subscription lost events; resyncing the gauges"
+                    );
+                    resync.handle_lagged(&self.upstream);
+                }
+                EventItem::Connection(ConnectionState::Connected { ami_version }) => {
+                    gauges = None;
+                    if let Some(client) = self.upstream.client() {
+                        self.logged_in(resync, client, ami_version);
                     }
-                    EventItem::Connection(ConnectionState::Disconnected { reason }) => {
-                        warn!(%reason, "connection lost");
-                        self.upstream
-                            .set_status(LinkState::Disconnected, None, Some(reason));
-                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
-                    }
+                }
+                EventItem::Connection(ConnectionState::Disconnected { reason }) => {
+                    warn!(%reason, "connection lost");
+                    gauges = None;
+                    resync.stop(&self.upstream);
+                    self.upstream
+                        .set_status(LinkState::Disconnected, None, Some(reason));
+                    self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                 }
             }
         }
+        drop(gauges);
         self.upstream.metrics.events(&mut counts);
-        if let Some(version) = pending_connected
-            && let Some(client) = self.upstream.client()
-        {
-            self.connected(&client, version).await;
-        }
     }
 
     /// An event as a stream message.

@@ -204,12 +204,16 @@ impl Upstream {
             .pbx_uptime = uptime;
     }
 
-    fn connection_item(&self, state: LinkState) -> StreamItem {
-        let status = self.status();
-        let version = status
-            .ami_version
-            .map(serde_json::Value::String)
-            .unwrap_or(serde_json::Value::Null);
+    /// A `connection` message: `state`, with `ami_version` (or the last one known).
+    fn connection_item(&self, state: LinkState, ami_version: Option<&str>) -> StreamItem {
+        let version = match ami_version {
+            Some(version) => serde_json::Value::String(version.to_owned()),
+            None => self
+                .status()
+                .ami_version
+                .map(serde_json::Value::String)
+                .unwrap_or(serde_json::Value::Null),
+        };
         StreamItem {
             kind: "connection",
             data: format!(
