@@ -28,10 +28,6 @@ use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
 use crate::privilege::ActionClasses;
 
-/// How many events the gateway's own subscription may hold before the client drops some
-/// (about a second at 50,000 events/s).
-const UPSTREAM_BUFFER: usize = 65_536;
-
 /// One upstream server.
 pub struct Upstream {
     name: String,
@@ -67,7 +63,7 @@ impl Upstream {
             register,
         });
         let pump = fanout::Pump::new(upstream.clone(), limits);
-        let link = link::Link::new(config, UPSTREAM_BUFFER);
+        let link = link::Link::new(config, limits.upstream_buffer);
         let span = tracing::info_span!("upstream", server = %name);
         let run = pump.run(link, registrations, shutdown).instrument(span);
         // Every event of the server goes through this one task, and each event wakes stream
