@@ -24,6 +24,7 @@ pub mod config;
 mod conn;
 mod console;
 mod error;
+mod exposition;
 mod item;
 mod metrics;
 pub mod openapi;
