@@ -427,6 +427,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Unknown paths.
+/// The OpenAPI document's text, as the app hands it to [`openapi`] (`crate::openapi` builds it).
+#[derive(Clone, Copy)]
+pub(crate) struct OpenApiDocument(pub(crate) &'static str);
+
+/// `GET /v1/openapi.json`.
+pub(crate) async fn openapi(Extension(document): Extension<OpenApiDocument>) -> Response {
+    let mut response = document.0.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 pub(crate) async fn not_found() -> AppError {
     AppError::not_found("no such endpoint")
 }

@@ -73,6 +73,10 @@ pub fn app(state: AppState) -> Router {
             public = public.route(route.path, (route.handler)());
         }
     }
+    // Only the public routes need it (the document is one of them).
+    let public = public.layer(axum::Extension(api::OpenApiDocument(
+        openapi::document_json(),
+    )));
     let secured = secured.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         api::require_token,
