@@ -29,6 +29,7 @@ mod item;
 mod metrics;
 pub mod openapi;
 mod pbx;
+mod peer;
 pub mod privilege;
 mod queue;
 mod routes;
