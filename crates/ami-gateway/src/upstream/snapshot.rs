@@ -146,7 +146,7 @@ pub(crate) enum Progress {
 pub(crate) struct Resync {
     reports: mpsc::UnboundedSender<(u64, Progress)>,
     received: mpsc::UnboundedReceiver<(u64, Progress)>,
-    /// Tags the current job's reports: a stopped job's late reports are ignored.
+    /// Tags reports with the session they belong to: a stopped job's late reports are ignored.
     epoch: u64,
     job: Option<JoinHandle<()>>,
     /// Events were lost since the running job started: take another snapshot after it.
@@ -251,9 +251,10 @@ impl Resync {
         }
     }
 
-    /// A new job's epoch and report channel; the gauges start journalling.
+    /// A new job's report channel; the gauges start journalling. The epoch stays: it counts
+    /// sessions, not jobs, so a login job's last report still counts after a snapshot for
+    /// lost events has started behind it.
     fn begin(&mut self, upstream: &Upstream) -> mpsc::UnboundedSender<(u64, Progress)> {
-        self.epoch += 1;
         self.last_start = Some(Instant::now());
         upstream.lock_gauges().begin_resync();
         self.reports.clone()
