@@ -132,6 +132,7 @@ impl ConnectionShared {
 }
 
 impl Connection {
+    /// What the requests on the connection `shared` may know of it.
     pub(crate) fn new(shared: Arc<ConnectionShared>) -> Self {
         Self(shared)
     }

@@ -132,6 +132,7 @@ pub(crate) struct Pump {
 }
 
 impl Pump {
+    /// The fan-out of `upstream`, with no registrations yet.
     pub(crate) fn new(upstream: Arc<Upstream>, limits: crate::config::StreamLimits) -> Self {
         Self {
             upstream,

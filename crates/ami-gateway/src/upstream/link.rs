@@ -48,6 +48,7 @@ pub(crate) struct Status {
 }
 
 impl Status {
+    /// Connecting, since now.
     pub(crate) fn new() -> Self {
         Self {
             state: LinkState::Connecting,

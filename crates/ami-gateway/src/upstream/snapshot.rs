@@ -155,6 +155,7 @@ pub(crate) struct Resync {
 }
 
 impl Resync {
+    /// No job running, none due.
     pub(crate) fn new() -> Self {
         let (reports, received) = mpsc::unbounded_channel();
         Self {
