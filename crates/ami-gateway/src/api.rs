@@ -418,7 +418,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = crate::metrics::render(&state).into_response();
+    let mut response = crate::exposition::render(&state).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -427,6 +427,20 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Unknown paths.
+/// The OpenAPI document's text, as the app hands it to [`openapi`] (`crate::openapi` builds it).
+#[derive(Clone, Copy)]
+pub(crate) struct OpenApiDocument(pub(crate) &'static str);
+
+/// `GET /v1/openapi.json`.
+pub(crate) async fn openapi(Extension(document): Extension<OpenApiDocument>) -> Response {
+    let mut response = document.0.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 pub(crate) async fn not_found() -> AppError {
     AppError::not_found("no such endpoint")
 }

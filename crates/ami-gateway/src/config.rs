@@ -166,6 +166,10 @@ pub struct StreamLimits {
     /// `token_stream_limit`), so one token cannot take every place; a token's own
     /// `max_streams` overrides it.
     pub max_clients_per_token: usize,
+    /// Events the gateway's own subscription to each server may hold before the client drops
+    /// some (about a second at 50,000 events/s by default). A loss is told to stream clients
+    /// as an `upstream` lag and makes the gateway take a fresh snapshot for its PBX gauges.
+    pub upstream_buffer: usize,
 }
 
 impl Default for StreamLimits {
@@ -176,6 +180,7 @@ impl Default for StreamLimits {
             write_timeout_ms: 10_000,
             max_clients: 10_000,
             max_clients_per_token: 1_000,
+            upstream_buffer: 65_536,
         }
     }
 }
@@ -360,9 +365,10 @@ impl Config {
         if raw.streams.queue == 0
             || raw.streams.max_clients == 0
             || raw.streams.max_clients_per_token == 0
+            || raw.streams.upstream_buffer == 0
         {
             return Err(ConfigError::Invalid(
-                "streams.queue, streams.max_clients and streams.max_clients_per_token must be at least 1"
+                "streams.queue, streams.max_clients, streams.max_clients_per_token and streams.upstream_buffer must be at least 1"
                     .into(),
             ));
         }

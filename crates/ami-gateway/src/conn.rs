@@ -9,12 +9,9 @@
 //! between keep-alive requests) and never while a response, such as an event stream, is being
 //! sent; an upgraded WebSocket leaves hyper altogether.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -27,7 +24,9 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::{debug, info, warn};
 
-use crate::config::ConnectionLimits;
+// Re-exported for the stream handlers, which take the request's connection from here.
+pub(crate) use crate::peer::Connection;
+use crate::peer::ConnectionShared;
 use crate::stall::StallGuard;
 use crate::state::AppState;
 
@@ -37,121 +36,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Refusals and accept errors are logged at most once per this period, as a count: a flood
 /// must not turn into a flood of log lines.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// Open connections, per client address and in total, and what happened to them.
-pub(crate) struct Connections {
-    limits: ConnectionLimits,
-    /// Open connections per address; an address leaves the map with its last connection, so
-    /// the map holds no more entries than there are open connections.
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-    open: AtomicUsize,
-    refused_per_ip: AtomicU64,
-    header_timeouts: AtomicU64,
-}
-
-impl Connections {
-    pub(crate) fn new(limits: ConnectionLimits) -> Self {
-        Self {
-            limits,
-            per_ip: Mutex::new(HashMap::new()),
-            open: AtomicUsize::new(0),
-            refused_per_ip: AtomicU64::new(0),
-            header_timeouts: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn limits(&self) -> ConnectionLimits {
-        self.limits
-    }
-
-    /// Connections open now.
-    pub(crate) fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
-    /// Connections closed at accept because their address had `max_per_ip` open.
-    pub(crate) fn refused_per_ip(&self) -> u64 {
-        self.refused_per_ip.load(Ordering::Relaxed)
-    }
-
-    /// Connections closed for not sending a complete request head in time.
-    pub(crate) fn header_timeouts(&self) -> u64 {
-        self.header_timeouts.load(Ordering::Relaxed)
-    }
-
-    /// A place for one more connection from `ip`, unless it has `max_per_ip` open.
-    fn admit(&self, state: &AppState, ip: IpAddr) -> Option<Admitted> {
-        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d: one address.
-        let ip = ip.to_canonical();
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let open = per_ip.entry(ip).or_insert(0);
-        if *open >= self.limits.max_per_ip {
-            drop(per_ip);
-            self.refused_per_ip.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        *open += 1;
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Some(Admitted {
-            state: state.clone(),
-            ip,
-        })
-    }
-}
-
-/// One admitted connection's place; given back when dropped.
-struct Admitted {
-    state: AppState,
-    ip: IpAddr,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        let connections = self.state.connections();
-        connections.open.fetch_sub(1, Ordering::Relaxed);
-        let mut per_ip = connections.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = per_ip.get_mut(&self.ip) {
-            *open -= 1;
-            if *open == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// What the handlers of a request may know about its connection (a request extension; absent
-/// when the router is driven without a socket).
-#[derive(Clone)]
-pub(crate) struct Connection(Arc<ConnectionShared>);
-
-/// Shared by a connection's IO (through its [`StallGuard`]) and the requests on it. Holds the
-/// connection's per-address place, so an upgraded WebSocket keeps its place until its socket
-/// is dropped.
-pub(crate) struct ConnectionShared {
-    peer: SocketAddr,
-    /// Set by the stall guard when a write made no progress for the write timeout.
-    stalled: AtomicBool,
-    _admitted: Admitted,
-}
-
-impl ConnectionShared {
-    pub(crate) fn mark_stalled(&self) {
-        self.stalled.store(true, Ordering::Release);
-    }
-}
-
-impl Connection {
-    /// The client's address.
-    pub(crate) fn peer(&self) -> SocketAddr {
-        self.0.peer
-    }
-
-    /// Whether the connection's stall guard failed a write (the socket took nothing for the
-    /// write timeout).
-    pub(crate) fn stalled(&self) -> bool {
-        self.0.stalled.load(Ordering::Acquire)
-    }
-}
 
 /// Counts events and logs them at most once per [`LOG_EVERY`], with how many there were.
 struct Throttled {
@@ -237,16 +121,12 @@ pub(crate) async fn serve(
                 }
             },
         };
-        let Some(admitted) = state.connections().admit(&state, peer.ip()) else {
+        let Some(admitted) = state.connections().admit(peer.ip()) else {
             // Dropping the socket closes it; nothing is read or written.
             refused.note(peer.ip());
             continue;
         };
-        let shared = Arc::new(ConnectionShared {
-            peer,
-            stalled: AtomicBool::new(false),
-            _admitted: admitted,
-        });
+        let shared = Arc::new(ConnectionShared::new(peer, admitted));
         tokio::spawn(connection(
             tcp,
             shared,
@@ -292,7 +172,7 @@ async fn connection(
     timeouts: Timeouts,
     _open: watch::Receiver<()>,
 ) {
-    let peer = shared.peer;
+    let peer = shared.peer();
     match acceptor {
         None => {
             let io = StallGuard::for_connection(tcp, timeouts.write, shared.clone());
@@ -322,8 +202,8 @@ async fn serve_http<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = shared.peer;
-    let connection = Connection(shared);
+    let peer = shared.peer();
+    let connection = Connection::new(shared);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(connection.clone());
         let mut router = router.clone();
@@ -353,48 +233,10 @@ async fn serve_http<I>(
     };
     if let Err(error) = result {
         if error.is_timeout() {
-            state
-                .connections()
-                .header_timeouts
-                .fetch_add(1, Ordering::Relaxed);
+            state.connections().count_header_timeout();
             debug!(%peer, "closed a connection that sent no complete request in time");
         } else {
             debug!(%peer, %error, "connection ended with an error");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn places_per_address_are_capped_and_given_back() {
-        let config = crate::Config::parse(
-            "[connections]\nmax_per_ip = 2\n[[servers]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 1\nusername = \"u\"\nsecret = \"s\"\n",
-        )
-        .expect("config");
-        let state = AppState::start(&config).expect("state");
-        let connections = state.connections();
-        let one: IpAddr = [10, 0, 0, 1].into();
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("address");
-        let other: IpAddr = [10, 0, 0, 2].into();
-        let first = connections.admit(&state, one).expect("room");
-        let second = connections.admit(&state, mapped).expect("room");
-        assert!(
-            connections.admit(&state, one).is_none(),
-            "the mapped form is the same address"
-        );
-        let third = connections.admit(&state, other).expect("another address");
-        assert_eq!((connections.open(), connections.refused_per_ip()), (3, 1));
-        drop(first);
-        let again = connections.admit(&state, one).expect("a place came back");
-        drop((second, third, again));
-        assert_eq!(connections.open(), 0);
-        assert!(
-            connections.per_ip.lock().expect("lock").is_empty(),
-            "addresses leave with their last connection"
-        );
-        state.shutdown().await;
     }
 }

@@ -15,8 +15,26 @@
 //! ```
 //!
 //! [`app`] builds the whole [`axum::Router`] from an [`AppState`], so tests drive it with or
-//! without a socket. Routes, their documentation and the OpenAPI document come from one table
-//! (`routes.rs`); every error is an [`AppError`] with a stable JSON body.
+//! without a socket; every error is an [`AppError`] with a stable JSON body.
+//!
+//! Its modules, and the ones each imports (no circles; the crate root, [`app`] and [`serve`],
+//! puts them together):
+//!
+//! - `routes` (the route table, which builds the router) → `api`, `streams`, `console`,
+//!   `state`; [`openapi`] (the document generated from it) → `routes`, `error`.
+//! - `api` (actions, commands, servers, health, the token middleware) → [`auth`], `state`,
+//!   `upstream`, `exposition`, `error`, [`privilege`]; `streams` (SSE, WebSocket) → `api`,
+//!   [`auth`], `conn`, `queue`, `state`, `upstream`, `error`.
+//! - `state` (what every handler shares) → `upstream`, `peer`, [`auth`], [`config`].
+//! - `upstream` (one AMI server: `link` keeps the connection up and shows its status,
+//!   `fanout` delivers its events to stream clients, `snapshot` resyncs the gauges of `pbx`)
+//!   → `metrics`, `queue`, `item`, `pbx`, [`privilege`], [`auth`], [`config`].
+//! - `exposition` (what `/metrics` shows) → `metrics` (counters in `registry`, the text format
+//!   in `render`), `state`, `upstream`, [`auth`].
+//! - `conn` (accept loop, hyper, graceful shutdown) → `peer` (per-address places), [`stall`],
+//!   [`tls`], `state`; [`stall`] → `peer` → [`config`] → [`auth`] → [`privilege`];
+//!   `queue` → `item` (one rendered stream message).
+//! - Leaves: `error`, `item`, `metrics`, `pbx`, [`privilege`], `console`, [`tls`].
 
 mod api;
 pub mod auth;
@@ -25,9 +43,12 @@ mod conn;
 mod console;
 mod envelope;
 mod error;
+mod exposition;
+mod item;
 mod metrics;
 pub mod openapi;
 mod pbx;
+mod peer;
 pub mod privilege;
 mod queue;
 mod routes;
@@ -72,6 +93,10 @@ pub fn app(state: AppState) -> Router {
             public = public.route(route.path, (route.handler)());
         }
     }
+    // Only the public routes need it (the document is one of them).
+    let public = public.layer(axum::Extension(api::OpenApiDocument(
+        openapi::document_json(),
+    )));
     let secured = secured.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         api::require_token,

@@ -12,7 +12,7 @@ use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
 
-use crate::upstream::StreamItem;
+use crate::item::StreamItem;
 
 /// A drained queue keeps at most this much room (a burst's worth of room is not held for good).
 const KEPT_ROOM: usize = 64;

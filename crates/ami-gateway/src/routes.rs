@@ -1,10 +1,9 @@
-//! The route table: one list that both builds the router and generates the OpenAPI document,
-//! so the document cannot name a path or method the router does not serve (or miss one).
+//! The route table: one list that both builds the router (`crate::app`) and generates the
+//! OpenAPI document (`crate::openapi`), so the document cannot name a path or method the
+//! router does not serve (or miss one).
 
 use axum::routing::{MethodRouter, get, post};
-use serde_json::{Map, Value, json};
 
-use crate::error::ERROR_CODES;
 use crate::state::AppState;
 use crate::{api, console, streams};
 
@@ -169,7 +168,7 @@ pub(crate) const ROUTES: &[Route] = &[
         params: &[],
         request: None,
         responses: responses![(200, "The OpenAPI document.", Body::Json("Document"))],
-        handler: || get(crate::openapi::serve),
+        handler: || get(api::openapi),
     },
     Route {
         method: "get",
@@ -361,241 +360,9 @@ pub(crate) const ROUTES: &[Route] = &[
     },
 ];
 
-/// Headers an action may carry: Asterisk's line limit less the `Action:` and `ActionID:` lines.
-const MAX_HEADERS: usize = ami_proto::MAX_ACTION_LINES - 2;
-
-fn schemas() -> Value {
-    // What `action_from_json` accepts: single-line strings, numbers, booleans, Latin-1.
-    let header_value = json!({
-        "oneOf": [
-            {"type": "string", "pattern": "^[^\r\n]*$"},
-            {"type": "number"},
-            {"type": "boolean"},
-            {"$ref": "#/components/schemas/Latin1"},
-        ]
-    });
-    json!({
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "enum": ERROR_CODES},
-                        "message": {"type": "string"},
-                        "response": {"$ref": "#/components/schemas/Message"},
-                    },
-                },
-            },
-        },
-        "Latin1": {
-            "type": "object",
-            "description": "Bytes that are not UTF-8: each character is one byte (U+0000-U+00FF).",
-            "required": ["latin1"],
-            "properties": {"latin1": {"type": "string", "pattern": "^[\\u0000-\\u0009\\u000b\\u000c\\u000e-\\u00ff]*$"}},
-            "additionalProperties": false,
-        },
-        "Message": {
-            "type": "object",
-            "description": "An AMI message in the one JSON mapping: header names as sent; a repeated name maps to an array; `_text` holds lines without a name, `_body` a legacy Command body.",
-            "additionalProperties": true,
-        },
-        "ActionHeaders": {
-            "type": "object",
-            "description": "Headers of the action (not ActionID, which the gateway sets, nor Action: the action is named in the path; either is 400); an array sends the key once per element. At most 125 headers in all, arrays expanded (Asterisk reads 127 lines, Action and ActionID included), each `Name: value` line at most 1022 bytes; over that is 413. A key given twice is 400.",
-            "maxProperties": MAX_HEADERS,
-            "propertyNames": {
-                // As the encoder checks names: no CR, LF, colon, space or tab.
-                "pattern": "^[^:\r\n \t]+$",
-                "not": {"pattern": "^[Aa][Cc][Tt][Ii][Oo][Nn]([Ii][Dd])?$"},
-            },
-            "additionalProperties": {
-                "oneOf": [header_value.clone(), {"type": "array", "items": header_value, "maxItems": MAX_HEADERS}],
-            },
-        },
-        "ActionResult": {
-            "type": "object",
-            "properties": {
-                "response": {"$ref": "#/components/schemas/Message"},
-                "items": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
-                "complete": {"$ref": "#/components/schemas/Message"},
-                "output": {"type": "string", "description": "CLI text of a Command action."},
-                "text": {"type": "string", "description": "Raw text of the legacy Queues action."},
-            },
-        },
-        "CommandRequest": {
-            "type": "object",
-            "required": ["command"],
-            "properties": {"command": {"type": "string", "pattern": "^[^\r\n]*\\S[^\r\n]*$"}},
-            "additionalProperties": false,
-        },
-        "CommandResult": {
-            "type": "object",
-            "required": ["command", "format", "parsed", "output"],
-            "properties": {
-                "command": {"type": "string"},
-                "format": {"type": "string", "description": "Which parser read the output (channels_concise, queues, uptime, table, lines ...)."},
-                "parsed": {"description": "Records (an array) or an object (uptime)."},
-                "output": {"type": "string"},
-            },
-        },
-        "Server": {
-            "type": "object",
-            "required": ["name", "state", "state_since", "ami_version", "connected_seconds", "uptime_seconds", "reconnects", "last_error"],
-            "properties": {
-                "name": {"type": "string"},
-                "state": {"type": "string", "enum": ["connecting", "connected", "disconnected"]},
-                "state_since": {"type": "integer", "description": "Unix time of the last state change."},
-                "ami_version": {"type": ["string", "null"]},
-                "connected_seconds": {"type": ["integer", "null"]},
-                "uptime_seconds": {"type": ["integer", "null"], "description": "The PBX's uptime (core show uptime), when the AMI user may run Command."},
-                "reconnects": {"type": "integer"},
-                "last_error": {"type": ["string", "null"]},
-            },
-        },
-        "ServerList": {
-            "type": "object",
-            "required": ["servers"],
-            "properties": {"servers": {"type": "array", "items": {"$ref": "#/components/schemas/Server"}}},
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "uptime_seconds"],
-            "properties": {"status": {"type": "string", "enum": ["ok"]}, "uptime_seconds": {"type": "integer"}},
-        },
-        "Ready": {
-            "type": "object",
-            "required": ["status", "servers", "connected"],
-            "properties": {
-                "status": {"type": "string", "enum": ["ready", "not_ready"]},
-                "servers": {"type": "integer"},
-                "connected": {"type": "integer"},
-            },
-        },
-        "Document": {"type": "object"},
-    })
-}
-
-fn response_object(description: &str, body: Body) -> Value {
-    let mut response = json!({ "description": description });
-    let content = match body {
-        Body::Json(schema) => Some((
-            "application/json",
-            json!({ "$ref": format!("#/components/schemas/{schema}") }),
-        )),
-        Body::Error => Some((
-            "application/json",
-            json!({ "$ref": "#/components/schemas/Error" }),
-        )),
-        Body::EventStream => Some(("text/event-stream", json!({ "type": "string" }))),
-        Body::Text(media) => Some((media, json!({ "type": "string" }))),
-        Body::Empty => None,
-    };
-    if let Some((media, schema)) = content {
-        response["content"] = json!({ media: { "schema": schema } });
-    }
-    response
-}
-
-/// The OpenAPI 3.1 document, generated from [`ROUTES`].
-pub(crate) fn document() -> Value {
-    let mut paths = Map::new();
-    for route in ROUTES.iter().filter(|r| !r.hidden) {
-        let mut responses = Map::new();
-        for (status, description, body) in route.responses {
-            responses.insert(status.to_string(), response_object(description, *body));
-        }
-        let parameters: Vec<Value> = route
-            .params
-            .iter()
-            .map(|param| {
-                let mut schema = json!({ "type": "string" });
-                if let Some(pattern) = param.pattern {
-                    schema["pattern"] = json!(pattern);
-                }
-                json!({
-                    "name": param.name,
-                    "in": param.location,
-                    "required": param.location == "path",
-                    "description": param.description,
-                    "schema": schema,
-                })
-            })
-            .collect();
-        let mut operation = json!({
-            "operationId": route.operation_id,
-            "summary": route.summary,
-            "tags": [route.tag],
-            "responses": responses,
-        });
-        if !parameters.is_empty() {
-            operation["parameters"] = Value::Array(parameters);
-        }
-        if let Some((schema, required)) = route.request {
-            operation["requestBody"] = json!({
-                "required": required,
-                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
-            });
-        }
-        operation["security"] = if route.secured {
-            json!([{ "bearer": [] }])
-        } else {
-            json!([])
-        };
-        let item = paths
-            .entry(route.path.to_owned())
-            .or_insert_with(|| json!({}));
-        item[route.method] = operation;
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "amikit gateway",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "HTTP/JSON, SSE and WebSocket access to a fleet of Asterisk servers over AMI. Errors are {\"error\": {\"code\", \"message\"}}.",
-        },
-        "paths": paths,
-        "components": {
-            "schemas": schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_documented_ref_exists() {
-        let document = document();
-        let text = document.to_string();
-        let schemas = document["components"]["schemas"]
-            .as_object()
-            .expect("schemas");
-        for piece in text.split("#/components/schemas/").skip(1) {
-            let name: String = piece.chars().take_while(|c| c.is_alphanumeric()).collect();
-            assert!(schemas.contains_key(&name), "missing schema {name}");
-        }
-    }
-
-    #[test]
-    fn every_route_is_documented_once_unless_hidden() {
-        let document = document();
-        for route in ROUTES {
-            let documented = document["paths"][route.path][route.method].is_object();
-            assert_eq!(documented, !route.hidden, "{} {}", route.method, route.path);
-        }
-        let operations: usize = document["paths"]
-            .as_object()
-            .expect("paths")
-            .values()
-            .map(|item| item.as_object().map_or(0, |o| o.len()))
-            .sum();
-        assert_eq!(operations, ROUTES.iter().filter(|r| !r.hidden).count());
-    }
 
     #[test]
     fn secured_routes_document_401_and_429() {
@@ -606,22 +373,6 @@ mod tests {
                 "{}",
                 route.path
             );
-        }
-    }
-
-    #[test]
-    fn documented_limits_are_the_ones_enforced() {
-        let document = document().to_string().to_lowercase();
-        for limit in [
-            format!("body over {} kib", crate::MAX_BODY / 1024),
-            format!("{} lines", ami_proto::MAX_ACTION_LINES),
-            format!("{} headers", MAX_HEADERS),
-            format!("{} bytes per", ami_proto::MAX_LINE_BYTES),
-            format!("more than {} names", crate::streams::MAX_QUERY_SERVERS),
-            format!("more than {} names", crate::streams::MAX_QUERY_EVENTS),
-            format!("more than {} matches", crate::streams::MAX_QUERY_HEADERS),
-        ] {
-            assert!(document.contains(&limit), "{limit}");
         }
     }
 }

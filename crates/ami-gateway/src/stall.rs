@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::conn::ConnectionShared;
+use crate::peer::ConnectionShared;
 
 /// Wraps a stream; writes that make no progress for `timeout` fail with `TimedOut`.
 pub struct StallGuard<S> {

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::TokenPolicy;
 use crate::config::{Config, ConfigError, ConnectionLimits, StreamLimits};
-use crate::conn::Connections;
+use crate::peer::Connections;
 use crate::upstream::Upstream;
 
 /// The gateway's shared state; cheap to clone. Build it with [`AppState::start`], serve it
@@ -23,7 +23,7 @@ struct Inner {
     servers: Vec<Arc<Upstream>>,
     tokens: Vec<Arc<TokenPolicy>>,
     streams: StreamLimits,
-    connections: Connections,
+    connections: Arc<Connections>,
     cors_origins: Vec<String>,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -136,7 +136,7 @@ impl AppState {
                 servers,
                 tokens: config.tokens.iter().cloned().map(Arc::new).collect(),
                 streams: config.streams,
-                connections: Connections::new(config.connections),
+                connections: Arc::new(Connections::new(config.connections)),
                 cors_origins: config.cors_origins.clone(),
                 shutdown,
                 tasks: std::sync::Mutex::new(tasks),
@@ -171,7 +171,7 @@ impl AppState {
         self.inner.connections.limits()
     }
 
-    pub(crate) fn connections(&self) -> &Connections {
+    pub(crate) fn connections(&self) -> &Arc<Connections> {
         &self.inner.connections
     }
 

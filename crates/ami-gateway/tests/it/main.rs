@@ -2,6 +2,7 @@
 
 mod api;
 mod fleet;
+mod resync;
 mod security;
 mod streams;
 mod support;

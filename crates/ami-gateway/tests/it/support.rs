@@ -120,6 +120,15 @@ impl Gateway {
         (gateway, proxy)
     }
 
+    /// A gateway whose server `sim` is another AMI server at `upstream` (a scripted one); the
+    /// simulator it also starts stays idle.
+    pub async fn start_at(upstream: SocketAddr, extra: &str) -> Self {
+        let sim = ami_sim::spawn(SimConfig::default())
+            .await
+            .expect("simulator");
+        Self::serve(sim, upstream, extra, None).await
+    }
+
     /// A gateway whose server `sim` is reached at `upstream` (the simulator or a proxy).
     async fn serve(
         sim: SimHandle,

@@ -1,0 +1,17 @@
+//! What flows from the fan-out to a stream client: one message, rendered once.
+//!
+//! A leaf of its own so that the queue that carries items and the fan-out that makes them
+//! need not import each other.
+
+use axum::extract::ws::Utf8Bytes;
+
+/// One message for a stream client, already rendered as JSON text. Shared by every client
+/// that gets it: `Utf8Bytes` so a WebSocket frame can carry it without a copy, or a UTF-8
+/// check, per client.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamItem {
+    /// `event`, `lagged`, `connection`.
+    pub(crate) kind: &'static str,
+    /// JSON text.
+    pub(crate) data: Utf8Bytes,
+}

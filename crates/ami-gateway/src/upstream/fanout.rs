@@ -1,0 +1,511 @@
+//! The fan-out of one server's events to its stream clients, and the loop that runs it.
+//!
+//! A single task per server owns the connection's one event subscription and every stream
+//! client's registration: it filters each event once per distinct filter among the interested
+//! clients (clients are indexed by event name, then grouped by their header and class
+//! conditions) and hands it over with `try_send`, so a slow client only ever loses its own
+//! events and never slows the AMI socket or anyone else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ami_client::{Client, ConnectionState, EventItem};
+use ami_proto::Message;
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use super::Upstream;
+use super::link::{Link, LinkEvent, LinkState};
+use super::snapshot::{Progress, Resync};
+use crate::envelope::{self, Envelope};
+use crate::item::StreamItem;
+use crate::queue::{QueueSender, TrySendError};
+
+/// What a stream client shares with the fan-out tasks.
+#[derive(Debug, Default)]
+pub(crate) struct ClientShared {
+    /// Set once the client fell too far behind; its task then says so and disconnects.
+    pub(crate) evicted: AtomicBool,
+    pub(crate) notify: Notify,
+    /// Events this client missed, over all servers.
+    pub(crate) missed_total: AtomicU64,
+}
+
+/// What a stream client wants from one server's events.
+#[derive(Debug, Clone)]
+pub(crate) struct Filter {
+    /// Lowercase event names; empty: all.
+    pub(crate) names: Vec<Box<[u8]>>,
+    /// `(header, value)` pairs that must all match (case-insensitive).
+    pub(crate) headers: Vec<(String, String)>,
+    /// Event classes the token may receive (`*`: all).
+    pub(crate) classes: Vec<String>,
+}
+
+impl Filter {
+    fn matches(&self, message: &Message) -> bool {
+        self.matches_with(message, message.get_bytes("Privilege"))
+    }
+
+    /// [`Filter::matches`] with the event's `Privilege:` value already looked up (once per
+    /// event, not once per filter).
+    fn matches_with(&self, message: &Message, privilege: Option<&[u8]>) -> bool {
+        self.headers
+            .iter()
+            .all(|(name, value)| message.value_is(name, value))
+            && crate::auth::class_allowed(&self.classes, privilege)
+    }
+
+    /// Whether an event passing one of these filters' conditions always passes the other's
+    /// (the event names aside): such clients share a [`Group`].
+    fn same_conditions(&self, other: &Filter) -> bool {
+        self.headers == other.headers && self.classes == other.classes
+    }
+}
+
+/// Registrations, under one event name (or none), whose filters have the same header and class
+/// conditions: the conditions are checked once per event for the whole group, so a thousand
+/// clients watching a few extensions cost a few checks per event, not a thousand.
+struct Group {
+    /// The first member's filter (the others' conditions are the same).
+    filter: Filter,
+    /// Indexes into `Pump::regs`, in registration order.
+    members: Vec<usize>,
+}
+
+/// Adds `index` to the group of `filter`'s conditions in `groups`, or to a new one.
+fn join_group(groups: &mut Vec<Group>, filter: &Filter, index: usize) {
+    match groups.iter_mut().find(|g| g.filter.same_conditions(filter)) {
+        Some(group) => group.members.push(index),
+        None => groups.push(Group {
+            filter: filter.clone(),
+            members: vec![index],
+        }),
+    }
+}
+
+/// Takes `index` out of whichever group of `groups` holds it; empty groups go.
+fn leave_group(groups: &mut Vec<Group>, index: usize) {
+    for group in groups.iter_mut() {
+        group.members.retain(|&i| i != index);
+    }
+    groups.retain(|g| !g.members.is_empty());
+}
+
+/// A stream client's registration with one server's fan-out.
+pub(crate) struct Registration {
+    pub(crate) filter: Filter,
+    pub(crate) tx: QueueSender,
+    pub(crate) client: Arc<ClientShared>,
+    /// Told once the fan-out has it (so the client's `hello` means "subscribed").
+    pub(crate) ack: oneshot::Sender<()>,
+    /// Send this many of the most recent matching events first.
+    pub(crate) backlog: usize,
+}
+
+struct Reg {
+    filter: Filter,
+    tx: QueueSender,
+    client: Arc<ClientShared>,
+    /// Events missed since the last one delivered (told with a lag message when room returns).
+    missed: u64,
+}
+
+/// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
+pub(crate) const BACKLOG: usize = 256;
+
+/// The fan-out of one server: its registrations, indexed for delivery, and recent events.
+pub(crate) struct Pump {
+    upstream: Arc<Upstream>,
+    limits: crate::config::StreamLimits,
+    regs: Vec<Option<Reg>>,
+    /// Registrations that name the event, grouped by conditions.
+    by_name: HashMap<Box<[u8]>, Vec<Group>>,
+    /// Registrations of every event name, grouped by conditions.
+    any_name: Vec<Group>,
+    /// The registrations one event goes to (kept to reuse its allocation).
+    targets: Vec<usize>,
+    /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
+    recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
+}
+
+impl Pump {
+    /// The fan-out of `upstream`, with no registrations yet.
+    pub(crate) fn new(upstream: Arc<Upstream>, limits: crate::config::StreamLimits) -> Self {
+        Self {
+            upstream,
+            limits,
+            regs: Vec::new(),
+            by_name: HashMap::new(),
+            any_name: Vec::new(),
+            targets: Vec::new(),
+            recent: std::collections::VecDeque::with_capacity(BACKLOG),
+        }
+    }
+
+    /// Runs until `shutdown` turns true (or every registration sender is gone), then logs off.
+    /// Nothing here waits on the PBX: resyncs run as tasks of their own ([`Resync`]) whose
+    /// reports are one more input of the loop.
+    pub(crate) async fn run(
+        mut self,
+        mut link: Link,
+        mut registrations: mpsc::UnboundedReceiver<Registration>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut items = Vec::with_capacity(512);
+        let mut resync = Resync::new();
+        // Prunes departed clients and tells lag to clients whose queues have room again.
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                seen = link.next(&self.upstream, &mut items, 512) => match seen {
+                    LinkEvent::Up(client) => {
+                        let version = client.ami_version();
+                        self.logged_in(&mut resync, client, version);
+                    }
+                    LinkEvent::Items => {
+                        self.handle_items(&mut items, &mut resync);
+                        // The subscription is always ready during a burst, so this task would
+                        // never yield, and the stream tasks it just woke would wait in this
+                        // worker's LIFO slot until the burst ends. Yield after each batch.
+                        tokio::task::yield_now().await;
+                    }
+                    LinkEvent::Closed => {
+                        resync.stop(&self.upstream);
+                        self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
+                    }
+                },
+                progress = resync.next() => match progress {
+                    Progress::Classes(Some(classes)) => self.upstream.set_action_classes(classes),
+                    Progress::Classes(None) => {}
+                    Progress::LinkUp { ami_version } => {
+                        info!(%ami_version, "connected");
+                        self.upstream.set_status(LinkState::Connected, Some(ami_version), None);
+                    }
+                    Progress::Done(snapshot) => {
+                        snapshot.apply(&self.upstream);
+                        resync.poll_start(&self.upstream, Instant::now());
+                    }
+                },
+                registration = registrations.recv() => {
+                    match registration {
+                        Some(registration) => self.add(registration),
+                        None => break,
+                    }
+                }
+                _ = tick.tick() => {
+                    self.prune();
+                    resync.poll_start(&self.upstream, Instant::now());
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        resync.stop(&self.upstream);
+        if let Some(client) = self.upstream.set_client(None) {
+            client.close().await;
+        }
+        info!("upstream task ended");
+    }
+
+    /// A session logged in (the first, or one after a drop). Stream clients are told at once,
+    /// in order with the events: what follows is the new session's. The status turns
+    /// connected once the resync job has learnt the action classes (no request is judged
+    /// before they are known) and seeded the gauges and uptime, or waited long enough.
+    fn logged_in(&mut self, resync: &mut Resync, client: Client, ami_version: String) {
+        debug!(%ami_version, "logged in; resync started");
+        self.broadcast(
+            self.upstream
+                .connection_item(LinkState::Connected, Some(&ami_version)),
+        );
+        resync.start_login(&self.upstream, client, ami_version);
+    }
+
+    fn handle_items(&mut self, items: &mut Vec<EventItem>, resync: &mut Resync) {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut name_buf = Vec::with_capacity(64);
+        let upstream = self.upstream.clone();
+        // Held across the batch (one lock per batch, not per event); let go where the resync
+        // takes it itself.
+        let mut gauges = Some(upstream.lock_gauges());
+        for item in items.drain(..) {
+            match item {
+                EventItem::Event(event) => {
+                    let Some(name) = event.get_bytes("Event").filter(|_| event.is_event()) else {
+                        continue;
+                    };
+                    match std::str::from_utf8(name) {
+                        Ok(text) => match counts.get_mut(text) {
+                            Some(n) => *n += 1,
+                            None => {
+                                counts.insert(text.to_owned(), 1);
+                            }
+                        },
+                        Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
+                    }
+                    gauges
+                        .get_or_insert_with(|| upstream.lock_gauges())
+                        .handle_event(&event);
+                    name_buf.clear();
+                    name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
+                    self.fan_out(&name_buf, &event);
+                    if self.recent.len() == BACKLOG {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back((name_buf.as_slice().into(), event));
+                }
+                EventItem::Lagged(missed) => {
+                    self.upstream
+                        .metrics
+                        .upstream_lagged
+                        .fetch_add(missed, Ordering::Relaxed);
+                    let data = Envelope::Lagged {
+                        server: &self.upstream.name,
+                        missed,
+                        upstream: true,
+                    }
+                    .render();
+                    self.broadcast(StreamItem {
+                        kind: "lagged",
+                        data: data.into(),
+                    });
+                    gauges = None;
+                    debug!(
+                        missed,
+                        "the gateway's subscription lost events; resyncing the gauges"
+                    );
+                    resync.handle_lagged(&self.upstream);
+                }
+                EventItem::Connection(ConnectionState::Connected { ami_version }) => {
+                    gauges = None;
+                    if let Some(client) = self.upstream.client() {
+                        self.logged_in(resync, client, ami_version);
+                    }
+                }
+                EventItem::Connection(ConnectionState::Disconnected { reason }) => {
+                    warn!(%reason, "connection lost");
+                    gauges = None;
+                    resync.stop(&self.upstream);
+                    self.upstream
+                        .set_status(LinkState::Disconnected, None, Some(reason));
+                    self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
+                }
+            }
+        }
+        drop(gauges);
+        self.upstream.metrics.events(&mut counts);
+    }
+
+    /// An event as a stream message.
+    fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
+        envelope::event(&self.upstream.name, event).into()
+    }
+
+    fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
+        let named = self
+            .by_name
+            .get(lower_name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let privilege = event.get_bytes("Privilege");
+        // Indexes are copied out so delivery may remove registrations.
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
+        for group in named.iter().chain(self.any_name.iter()) {
+            if group.filter.matches_with(event, privilege) {
+                targets.extend_from_slice(&group.members);
+            }
+        }
+        if !targets.is_empty() {
+            // Rendered once, shared by every client that gets it.
+            let data = self.render(event);
+            for &index in &targets {
+                self.deliver(
+                    index,
+                    StreamItem {
+                        kind: "event",
+                        data: data.clone(),
+                    },
+                );
+            }
+        }
+        self.targets = targets;
+    }
+
+    fn broadcast(&mut self, item: StreamItem) {
+        for index in 0..self.regs.len() {
+            if self.regs[index].is_some() {
+                self.deliver(index, item.clone());
+            }
+        }
+    }
+
+    /// Offers one item to one client without waiting (see [`offer`]).
+    fn deliver(&mut self, index: usize, item: StreamItem) {
+        let Some(reg) = self.regs.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        if offer(reg, item, &self.upstream, self.limits.max_lagged) {
+            self.remove(index);
+        }
+    }
+
+    fn add(&mut self, registration: Registration) {
+        let Registration {
+            filter,
+            tx,
+            client,
+            ack,
+            backlog,
+        } = registration;
+        if backlog > 0 {
+            // The most recent matching events, oldest first, before anything live.
+            let matching: Vec<&ami_client::Event> = self
+                .recent
+                .iter()
+                .rev()
+                .filter(|(name, event)| {
+                    (filter.names.is_empty() || filter.names.iter().any(|n| n == name))
+                        && filter.matches(event)
+                })
+                .map(|(_, event)| event)
+                .take(backlog)
+                .collect();
+            for event in matching.into_iter().rev() {
+                let item = StreamItem {
+                    kind: "event",
+                    data: self.render(event),
+                };
+                if tx.try_send(item).is_err() {
+                    break;
+                }
+            }
+        }
+        let index = match self.regs.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.regs.push(None);
+                self.regs.len() - 1
+            }
+        };
+        if filter.names.is_empty() {
+            join_group(&mut self.any_name, &filter, index);
+        } else {
+            for name in &filter.names {
+                join_group(
+                    self.by_name.entry(name.clone()).or_default(),
+                    &filter,
+                    index,
+                );
+            }
+        }
+        self.regs[index] = Some(Reg {
+            filter,
+            tx,
+            client,
+            missed: 0,
+        });
+        self.upstream
+            .metrics
+            .stream_clients
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = ack.send(());
+    }
+
+    fn remove(&mut self, index: usize) {
+        let Some(reg) = self.regs.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        if reg.filter.names.is_empty() {
+            leave_group(&mut self.any_name, index);
+        } else {
+            for name in &reg.filter.names {
+                if let Some(groups) = self.by_name.get_mut(name) {
+                    leave_group(groups, index);
+                    if groups.is_empty() {
+                        self.by_name.remove(name);
+                    }
+                }
+            }
+        }
+        self.upstream
+            .metrics
+            .stream_clients
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Drops registrations of clients that went away (they may match no event for a long
+    /// time), and tells a gap to clients that have room again but no new event to carry it.
+    fn prune(&mut self) {
+        for index in 0..self.regs.len() {
+            let Some(reg) = self.regs[index].as_mut() else {
+                continue;
+            };
+            let gone = reg.tx.is_closed() || reg.client.evicted.load(Ordering::Acquire);
+            if !gone && reg.missed > 0 {
+                let lag = lag_item(&self.upstream, reg.missed);
+                if reg.tx.try_send(lag).is_ok() {
+                    reg.missed = 0;
+                }
+            }
+            if gone {
+                self.remove(index);
+            }
+        }
+    }
+}
+
+fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
+    StreamItem {
+        kind: "lagged",
+        data: Envelope::Lagged {
+            server: &upstream.name,
+            missed,
+            upstream: false,
+        }
+        .render()
+        .into(),
+    }
+}
+
+/// Offers one item to one client without waiting. A full queue drops the item and counts it;
+/// the gap is told with a lag message as soon as there is room again, and a client that has
+/// missed more than `max_lagged` events is told to disconnect. Returns true when the
+/// registration should go (the client left or was evicted).
+fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> bool {
+    let metrics = &upstream.metrics;
+    if reg.missed > 0 {
+        match reg.tx.try_send(lag_item(upstream, reg.missed)) {
+            Ok(()) => reg.missed = 0,
+            Err(TrySendError::Full) => {}
+            Err(TrySendError::Closed) => return true,
+        }
+    }
+    if reg.missed == 0 {
+        match reg.tx.try_send(item) {
+            Ok(()) => return false,
+            Err(TrySendError::Full) => {
+                metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Closed) => return true,
+        }
+    }
+    reg.missed += 1;
+    metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
+    let total = reg.client.missed_total.fetch_add(1, Ordering::Relaxed) + 1;
+    if total > max_lagged {
+        if !reg.client.evicted.swap(true, Ordering::AcqRel) {
+            metrics.stream_disconnected.fetch_add(1, Ordering::Relaxed);
+            info!(
+                missed = total,
+                "disconnecting a stream client that fell behind"
+            );
+        }
+        reg.client.notify.notify_one();
+        reg.tx.alert();
+        return true;
+    }
+    false
+}

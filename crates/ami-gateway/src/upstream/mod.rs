@@ -1,0 +1,216 @@
+//! One upstream Asterisk server: its `ami-client` connection, status, metrics, PBX gauges,
+//! and the fan-out of its events to stream clients.
+//!
+//! - [`link`]: supervision of the connection (connect, retry, the client's reconnects) and the
+//!   status `GET /v1/servers` shows.
+//! - [`fanout`]: the one task per server that owns the event subscription and every stream
+//!   client's registration, and delivers each event to the clients that want it.
+//! - [`snapshot`]: the resync that seeds the PBX gauges, the uptime and the action classes.
+
+mod fanout;
+mod link;
+mod snapshot;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use ami_client::Client;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{Instrument, warn};
+
+pub(crate) use fanout::{BACKLOG, ClientShared, Filter, Registration};
+pub use link::LinkState;
+pub(crate) use link::Status;
+
+use crate::envelope::Envelope;
+use crate::item::StreamItem;
+use crate::metrics::ServerMetrics;
+use crate::pbx::PbxGauges;
+use crate::privilege::ActionClasses;
+
+/// One upstream server.
+pub struct Upstream {
+    name: String,
+    client: RwLock<Option<Client>>,
+    status: Mutex<Status>,
+    metrics: ServerMetrics,
+    gauges: Mutex<PbxGauges>,
+    /// Each action's write classes, from the PBX's `ListCommands` at every login (empty until
+    /// the first answer: then every action is sensitive to a `"*"`).
+    action_classes: RwLock<Arc<ActionClasses>>,
+    register: mpsc::UnboundedSender<Registration>,
+}
+
+impl Upstream {
+    /// Starts the server's task: it connects (retrying with back-off until it succeeds), keeps
+    /// the status current and fans events out, until `shutdown` turns true.
+    pub(crate) fn start(
+        name: String,
+        config: ami_client::Config,
+        limits: crate::config::StreamLimits,
+        shutdown: watch::Receiver<bool>,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (register, registrations) = mpsc::unbounded_channel();
+        let upstream = Arc::new(Self {
+            name: name.clone(),
+            client: RwLock::new(None),
+            status: Mutex::new(Status::new()),
+            metrics: ServerMetrics::default(),
+            gauges: Mutex::new(PbxGauges::default()),
+            action_classes: RwLock::new(Arc::default()),
+            register,
+        });
+        let pump = fanout::Pump::new(upstream.clone(), limits);
+        let link = link::Link::new(config, limits.upstream_buffer);
+        let span = tracing::info_span!("upstream", server = %name);
+        let run = pump.run(link, registrations, shutdown).instrument(span);
+        // Every event of the server goes through this one task, and each event wakes stream
+        // tasks: in the shared workers' queue the task then waited behind the hundreds of stream
+        // tasks it had just woken, and under load events piled up upstream. On a thread and a
+        // runtime of its own (which also runs the AMI connection it spawns), the OS schedules
+        // it beside the workers instead. A plain thread, not the blocking pool: that pool is
+        // bounded, and a large fleet would have used it up.
+        let workers = tokio::runtime::Handle::current();
+        let (done, finished) = oneshot::channel::<()>();
+        // Shared with the thread so that the task is still at hand if the thread cannot start.
+        let task = Arc::new(Mutex::new(Some(run)));
+        let spawned = std::thread::Builder::new()
+            .name("ami-gw-fanout".into())
+            .spawn({
+                let (task, workers) = (task.clone(), workers.clone());
+                move || {
+                    let Some(run) = task.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                        return;
+                    };
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime.block_on(run),
+                        Err(error) => {
+                            warn!(%error, "no runtime of its own for the upstream task; using the workers'");
+                            workers.block_on(run);
+                        }
+                    }
+                    let _ = done.send(());
+                }
+            });
+        let handle = match spawned {
+            // Ends when the thread does (also if it panicked: `done` is dropped then).
+            Ok(_) => workers.spawn(async move {
+                let _ = finished.await;
+            }),
+            Err(error) => {
+                warn!(%error, "no thread of its own for the upstream task; sharing the workers'");
+                let run = task.lock().unwrap_or_else(|p| p.into_inner()).take();
+                workers.spawn(async move {
+                    if let Some(run) = run {
+                        run.await;
+                    }
+                })
+            }
+        };
+        (upstream, handle)
+    }
+
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client, while connected (or reconnecting after a drop).
+    pub fn client(&self) -> Option<Client> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether the AMI session is logged in.
+    pub fn is_connected(&self) -> bool {
+        self.status().state == LinkState::Connected
+    }
+
+    /// Each action's write classes as the PBX last listed them.
+    pub fn action_classes(&self) -> Arc<ActionClasses> {
+        self.action_classes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
+    /// Reconnect attempts: the client's own after drops plus failed first connects.
+    pub(crate) fn reconnects(&self) -> u64 {
+        let client = self.client().map(|c| c.metrics().reconnects).unwrap_or(0);
+        client + self.metrics.connect_failures.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn with_gauges<T>(&self, f: impl FnOnce(&PbxGauges) -> T) -> T {
+        f(&self.lock_gauges())
+    }
+
+    /// Hands a stream client's registration to the fan-out task.
+    pub(crate) fn register(&self, registration: Registration) -> bool {
+        self.register.send(registration).is_ok()
+    }
+
+    fn lock_gauges(&self) -> MutexGuard<'_, PbxGauges> {
+        self.gauges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the client; returns the one it had.
+    fn set_client(&self, client: Option<Client>) -> Option<Client> {
+        std::mem::replace(
+            &mut *self.client.write().unwrap_or_else(|p| p.into_inner()),
+            client,
+        )
+    }
+
+    fn set_action_classes(&self, classes: ActionClasses) {
+        *self
+            .action_classes
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(classes);
+    }
+
+    fn set_status(&self, state: LinkState, ami_version: Option<String>, error: Option<String>) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(state, ami_version, error);
+    }
+
+    fn set_pbx_uptime(&self, uptime: Option<(u64, Instant)>) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pbx_uptime = uptime;
+    }
+
+    /// A `connection` message: `state`, with `ami_version` (or the last one known).
+    fn connection_item(&self, state: LinkState, ami_version: Option<&str>) -> StreamItem {
+        let known = self.status().ami_version;
+        let data = Envelope::Connection {
+            server: &self.name,
+            state: state.as_str(),
+            ami_version: ami_version.or(known.as_deref()),
+        }
+        .render();
+        StreamItem {
+            kind: "connection",
+            data: data.into(),
+        }
+    }
+}
