@@ -22,7 +22,11 @@
 //! and the generator's hand-written rules; each list reply and event says which of the three it
 //! comes from ([`Source`]).
 
+pub mod actions;
+pub mod events;
 mod generated;
+pub mod reply;
+mod view;
 
 use std::cmp::Ordering;
 use std::fmt;
