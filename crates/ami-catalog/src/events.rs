@@ -6036,6 +6036,18 @@ impl<'a> CoreShowChannel<'a> {
     pub fn duration(&self) -> Option<Cow<'a, str>> {
         self.0.get("Duration")
     }
+    /// `Extension` (recorded, not documented).
+    pub fn extension(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Extension")
+    }
+    /// `BridgedChannel` (recorded, not documented).
+    pub fn bridged_channel(&self) -> Option<Cow<'a, str>> {
+        self.0.get("BridgedChannel")
+    }
+    /// `BridgedUniqueID` (recorded, not documented).
+    pub fn bridged_unique_id(&self) -> Option<Cow<'a, str>> {
+        self.0.get("BridgedUniqueID")
+    }
 }
 
 impl EventKind for CoreShowChannel<'static> {
@@ -9956,6 +9968,22 @@ impl<'a> LocalBridge<'a> {
     /// `LocalOptimization`: one of `Yes`, `No`.
     pub fn local_optimization(&self) -> Option<Cow<'a, str>> {
         self.0.get("LocalOptimization")
+    }
+    /// `Channel1` (recorded, not documented).
+    pub fn channel1(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Channel1")
+    }
+    /// `Channel2` (recorded, not documented).
+    pub fn channel2(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Channel2")
+    }
+    /// `Uniqueid1` (recorded, not documented).
+    pub fn uniqueid1(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Uniqueid1")
+    }
+    /// `Uniqueid2` (recorded, not documented).
+    pub fn uniqueid2(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Uniqueid2")
     }
 }
 
@@ -14471,6 +14499,10 @@ impl<'a> QueueEntry<'a> {
     pub fn priority(&self) -> Option<i64> {
         number(self.0, "Priority")
     }
+    /// `ActionID` (recorded, not documented).
+    pub fn action_id(&self) -> Option<Cow<'a, str>> {
+        self.0.get("ActionID")
+    }
 }
 
 impl EventKind for QueueEntry<'static> {
@@ -15094,6 +15126,10 @@ impl<'a> QueueMemberStatus<'a> {
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
+    /// `Location` (recorded, not documented).
+    pub fn location(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Location")
+    }
 }
 
 impl EventKind for QueueMemberStatus<'static> {
@@ -15153,6 +15189,22 @@ impl<'a> QueueParams<'a> {
     /// `ServiceLevelPerf2`.
     pub fn service_level_perf2(&self) -> Option<Cow<'a, str>> {
         self.0.get("ServiceLevelPerf2")
+    }
+    /// `Queue` (recorded, not documented).
+    pub fn queue(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Queue")
+    }
+    /// `ServiceLevel` (recorded, not documented), as a number.
+    pub fn service_level(&self) -> Option<i64> {
+        number(self.0, "ServiceLevel")
+    }
+    /// `Weight` (recorded, not documented), as a number.
+    pub fn weight(&self) -> Option<i64> {
+        number(self.0, "Weight")
+    }
+    /// `ActionID` (recorded, not documented).
+    pub fn action_id(&self) -> Option<Cow<'a, str>> {
+        self.0.get("ActionID")
     }
 }
 
@@ -15528,6 +15580,18 @@ impl<'a> Rename<'a> {
     /// The message, every header included.
     pub fn message(&self) -> &'a Message {
         self.0
+    }
+    /// `Channel` (recorded, not documented).
+    pub fn channel(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Channel")
+    }
+    /// `Newname` (recorded, not documented).
+    pub fn newname(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Newname")
+    }
+    /// `Uniqueid` (recorded, not documented).
+    pub fn uniqueid(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Uniqueid")
     }
 }
 
@@ -16759,6 +16823,30 @@ impl<'a> Status<'a> {
     pub fn seconds(&self) -> Option<Cow<'a, str>> {
         self.0.get("Seconds")
     }
+    /// `Variable` (recorded, not documented).
+    pub fn variable(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Variable")
+    }
+    /// `Extension` (recorded, not documented).
+    pub fn extension(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Extension")
+    }
+    /// `Account` (recorded, not documented).
+    pub fn account(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Account")
+    }
+    /// `State` (recorded, not documented).
+    pub fn state(&self) -> Option<Cow<'a, str>> {
+        self.0.get("State")
+    }
+    /// `BridgedChannel` (recorded, not documented).
+    pub fn bridged_channel(&self) -> Option<Cow<'a, str>> {
+        self.0.get("BridgedChannel")
+    }
+    /// `BridgedUniqueid` (recorded, not documented).
+    pub fn bridged_uniqueid(&self) -> Option<Cow<'a, str>> {
+        self.0.get("BridgedUniqueid")
+    }
 }
 
 impl EventKind for Status<'static> {
@@ -16786,6 +16874,18 @@ impl<'a> StatusComplete<'a> {
     /// `Items`, as a number.
     pub fn items(&self) -> Option<i64> {
         number(self.0, "Items")
+    }
+    /// `ActionID` (recorded, not documented).
+    pub fn action_id(&self) -> Option<Cow<'a, str>> {
+        self.0.get("ActionID")
+    }
+    /// `EventList` (recorded, not documented).
+    pub fn event_list(&self) -> Option<Cow<'a, str>> {
+        self.0.get("EventList")
+    }
+    /// `ListItems` (recorded, not documented), as a number.
+    pub fn list_items(&self) -> Option<i64> {
+        number(self.0, "ListItems")
     }
 }
 
@@ -17541,6 +17641,34 @@ impl<'a> UserEvent<'a> {
     /// `UserEvent`.
     pub fn user_event(&self) -> Option<Cow<'a, str>> {
         self.0.get("UserEvent")
+    }
+    /// `ActionID` (recorded, not documented).
+    pub fn action_id(&self) -> Option<Cow<'a, str>> {
+        self.0.get("ActionID")
+    }
+    /// `Foo` (recorded, not documented).
+    pub fn foo(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Foo")
+    }
+    /// `Header1` (recorded, not documented).
+    pub fn header1(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Header1")
+    }
+    /// `Header2` (recorded, not documented).
+    pub fn header2(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Header2")
+    }
+    /// `Empty` (recorded, not documented).
+    pub fn empty(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Empty")
+    }
+    /// `Spaced` (recorded, not documented).
+    pub fn spaced(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Spaced")
+    }
+    /// `Action` (recorded, not documented).
+    pub fn action(&self) -> Option<Cow<'a, str>> {
+        self.0.get("Action")
     }
 }
 
@@ -19403,6 +19531,7 @@ pub const NUMBER_FIELDS: &[&str] = &[
     "secondbridgenumchannels",
     "secondtransfererchannelstate",
     "secondtransfererpriority",
+    "servicelevel",
     "sourcechannelstate",
     "sourcepriority",
     "spyeechannelstate",
@@ -19424,6 +19553,7 @@ pub const NUMBER_FIELDS: &[&str] = &[
     "transfertargetpriority",
     "uptime",
     "wait",
+    "weight",
     "wrapuptime",
 ];
 

@@ -21,8 +21,14 @@ pub(crate) enum Kind {
     LoginTimeout(Duration),
     ActionTimeout(Duration),
     AuthFailed(String),
-    Server { message: String, response: Message },
-    Command { output: String, response: Message },
+    Server {
+        message: String,
+        response: Message,
+    },
+    Command {
+        output: String,
+        response: Message,
+    },
     ConnectionLost,
     NotConnected,
     Closed,
@@ -31,6 +37,10 @@ pub(crate) enum Kind {
     Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
+    MissingParameter {
+        action: &'static str,
+        parameter: &'static str,
+    },
 }
 
 impl Error {
@@ -89,6 +99,15 @@ impl Error {
         matches!(self.kind, Kind::Overloaded(_))
     }
 
+    /// The action was refused before anything was sent: the catalog marks this parameter of it
+    /// required (in its newest documentation) and the action lacks it.
+    pub fn missing_parameter(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::MissingParameter { parameter, .. } => Some(parameter),
+            _ => None,
+        }
+    }
+
     /// A network or TLS error.
     pub fn is_io(&self) -> bool {
         matches!(self.kind, Kind::Io(_) | Kind::Tls(_))
@@ -139,6 +158,12 @@ impl fmt::Display for Error {
             Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
+            Kind::MissingParameter { action, parameter } => {
+                write!(
+                    f,
+                    "{action} needs the {parameter} parameter; action not sent"
+                )
+            }
         }
     }
 }

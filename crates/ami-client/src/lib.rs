@@ -37,6 +37,7 @@
 //! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
 //! silently retried.
 
+mod call;
 mod config;
 mod conn;
 mod error;
@@ -363,6 +364,7 @@ impl Client {
         action: Action,
         timeout: Duration,
     ) -> Result<Reply> {
+        call::check_required(&action)?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Action {
             action,

@@ -488,9 +488,10 @@ pub(crate) fn render_events(catalog: &Catalog) -> String {
     // For the corpus test: every recorded value of these must parse.
     let mut numeric = BTreeSet::new();
     for event in &catalog.events {
-        for field in &event.fields {
-            if field_kind(&field.name) != FieldKind::Text {
-                numeric.insert(field.name.to_ascii_lowercase());
+        let observed = event.observed.iter().flat_map(|(_, seen)| seen);
+        for name in event.fields.iter().map(|f| &f.name).chain(observed) {
+            if field_kind(name) != FieldKind::Text {
+                numeric.insert(name.to_ascii_lowercase());
             }
         }
     }
@@ -557,33 +558,47 @@ fn render_event(out: &mut String, event: &Event) {
              pub fn modern(&self) -> Option<&'static str> {{ crate::event({name:?}).and_then(|e| e.legacy.as_ref()).and_then(|l| l.modern(|h| self.0.get_bytes(h).and_then(|v| std::str::from_utf8(v).ok()))) }}"
         );
     }
-    let methods = unique_methods(event.fields.iter().map(|f| f.name.as_str()));
-    for (field, method) in event.fields.iter().zip(&methods) {
-        let Some(method) = method else { continue };
-        let mut doc = format!("`{}`", field.name);
-        if !field.values.is_empty() {
-            let _ = write!(doc, ": one of {}", quoted(&field.values));
+    // The catalogued fields, then the ones recordings showed that the documentation leaves out
+    // (QueueParams' `Queue`).
+    let mut fields: Vec<(&str, &[String], bool)> = event
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.values.as_slice(), false))
+        .collect();
+    for (_, seen) in &event.observed {
+        for name in seen {
+            if !fields.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
+                fields.push((name.as_str(), &[], true));
+            }
         }
-        match field_kind(&field.name) {
+    }
+    let methods = unique_methods(fields.iter().map(|f| f.0));
+    for ((field, values, recorded_only), method) in fields.iter().zip(&methods) {
+        let Some(method) = method else { continue };
+        let mut doc = format!("`{field}`");
+        if !values.is_empty() {
+            let _ = write!(doc, ": one of {}", quoted(values));
+        }
+        if *recorded_only {
+            doc.push_str(" (recorded, not documented)");
+        }
+        match field_kind(field) {
             FieldKind::Text => {
                 let _ = writeln!(
                     out,
-                    "/// {doc}.\npub fn {method}(&self) -> Option<Cow<'a, str>> {{ self.0.get({:?}) }}",
-                    field.name
+                    "/// {doc}.\npub fn {method}(&self) -> Option<Cow<'a, str>> {{ self.0.get({field:?}) }}"
                 );
             }
             FieldKind::Number => {
                 let _ = writeln!(
                     out,
-                    "/// {doc}, as a number.\npub fn {method}(&self) -> Option<i64> {{ number(self.0, {:?}) }}",
-                    field.name
+                    "/// {doc}, as a number.\npub fn {method}(&self) -> Option<i64> {{ number(self.0, {field:?}) }}"
                 );
             }
             FieldKind::State => {
                 let _ = writeln!(
                     out,
-                    "/// {doc}, the channel state.\npub fn {method}(&self) -> Option<ChannelState> {{ number(self.0, {:?}).map(ChannelState::from_code) }}",
-                    field.name
+                    "/// {doc}, the channel state.\npub fn {method}(&self) -> Option<ChannelState> {{ number(self.0, {field:?}).map(ChannelState::from_code) }}"
                 );
             }
         }

@@ -5,3 +5,4 @@ mod embedding;
 mod peer;
 mod scripted;
 mod sim;
+mod typed;
