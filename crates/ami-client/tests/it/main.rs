@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod embedding;
+mod legacy;
 mod peer;
 mod scripted;
 mod sim;
