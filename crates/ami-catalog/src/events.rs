@@ -181,8 +181,8 @@ impl<'a> AgentCalled<'a> {
 impl EventKind for AgentCalled<'static> {
     const NAMES: &'static [&'static str] = &["AgentCalled"];
     type View<'a> = AgentCalled<'a>;
-    fn view(message: &Message) -> Option<AgentCalled<'_>> {
-        AgentCalled::from_message(message)
+    fn wrap(message: &Message) -> AgentCalled<'_> {
+        AgentCalled(message)
     }
 }
 
@@ -341,8 +341,8 @@ impl<'a> AgentComplete<'a> {
 impl EventKind for AgentComplete<'static> {
     const NAMES: &'static [&'static str] = &["AgentComplete"];
     type View<'a> = AgentComplete<'a>;
-    fn view(message: &Message) -> Option<AgentComplete<'_>> {
-        AgentComplete::from_message(message)
+    fn wrap(message: &Message) -> AgentComplete<'_> {
+        AgentComplete(message)
     }
 }
 
@@ -497,8 +497,8 @@ impl<'a> AgentConnect<'a> {
 impl EventKind for AgentConnect<'static> {
     const NAMES: &'static [&'static str] = &["AgentConnect"];
     type View<'a> = AgentConnect<'a>;
-    fn view(message: &Message) -> Option<AgentConnect<'_>> {
-        AgentConnect::from_message(message)
+    fn wrap(message: &Message) -> AgentConnect<'_> {
+        AgentConnect(message)
     }
 }
 
@@ -645,8 +645,8 @@ impl<'a> AgentDump<'a> {
 impl EventKind for AgentDump<'static> {
     const NAMES: &'static [&'static str] = &["AgentDump"];
     type View<'a> = AgentDump<'a>;
-    fn view(message: &Message) -> Option<AgentDump<'_>> {
-        AgentDump::from_message(message)
+    fn wrap(message: &Message) -> AgentDump<'_> {
+        AgentDump(message)
     }
 }
 
@@ -729,8 +729,8 @@ impl<'a> AgentLogin<'a> {
 impl EventKind for AgentLogin<'static> {
     const NAMES: &'static [&'static str] = &["AgentLogin"];
     type View<'a> = AgentLogin<'a>;
-    fn view(message: &Message) -> Option<AgentLogin<'_>> {
-        AgentLogin::from_message(message)
+    fn wrap(message: &Message) -> AgentLogin<'_> {
+        AgentLogin(message)
     }
 }
 
@@ -817,8 +817,8 @@ impl<'a> AgentLogoff<'a> {
 impl EventKind for AgentLogoff<'static> {
     const NAMES: &'static [&'static str] = &["AgentLogoff"];
     type View<'a> = AgentLogoff<'a>;
-    fn view(message: &Message) -> Option<AgentLogoff<'_>> {
-        AgentLogoff::from_message(message)
+    fn wrap(message: &Message) -> AgentLogoff<'_> {
+        AgentLogoff(message)
     }
 }
 
@@ -969,8 +969,8 @@ impl<'a> AgentRingNoAnswer<'a> {
 impl EventKind for AgentRingNoAnswer<'static> {
     const NAMES: &'static [&'static str] = &["AgentRingNoAnswer"];
     type View<'a> = AgentRingNoAnswer<'a>;
-    fn view(message: &Message) -> Option<AgentRingNoAnswer<'_>> {
-        AgentRingNoAnswer::from_message(message)
+    fn wrap(message: &Message) -> AgentRingNoAnswer<'_> {
+        AgentRingNoAnswer(message)
     }
 }
 
@@ -1077,8 +1077,8 @@ impl<'a> Agents<'a> {
 impl EventKind for Agents<'static> {
     const NAMES: &'static [&'static str] = &["Agents"];
     type View<'a> = Agents<'a>;
-    fn view(message: &Message) -> Option<Agents<'_>> {
-        Agents::from_message(message)
+    fn wrap(message: &Message) -> Agents<'_> {
+        Agents(message)
     }
 }
 
@@ -1105,8 +1105,8 @@ impl<'a> AgentsComplete<'a> {
 impl EventKind for AgentsComplete<'static> {
     const NAMES: &'static [&'static str] = &["AgentsComplete"];
     type View<'a> = AgentsComplete<'a>;
-    fn view(message: &Message) -> Option<AgentsComplete<'_>> {
-        AgentsComplete::from_message(message)
+    fn wrap(message: &Message) -> AgentsComplete<'_> {
+        AgentsComplete(message)
     }
 }
 
@@ -1201,8 +1201,8 @@ impl<'a> AGIExecEnd<'a> {
 impl EventKind for AGIExecEnd<'static> {
     const NAMES: &'static [&'static str] = &["AGIExecEnd"];
     type View<'a> = AGIExecEnd<'a>;
-    fn view(message: &Message) -> Option<AGIExecEnd<'_>> {
-        AGIExecEnd::from_message(message)
+    fn wrap(message: &Message) -> AGIExecEnd<'_> {
+        AGIExecEnd(message)
     }
 }
 
@@ -1289,8 +1289,8 @@ impl<'a> AGIExecStart<'a> {
 impl EventKind for AGIExecStart<'static> {
     const NAMES: &'static [&'static str] = &["AGIExecStart"];
     type View<'a> = AGIExecStart<'a>;
-    fn view(message: &Message) -> Option<AGIExecStart<'_>> {
-        AGIExecStart::from_message(message)
+    fn wrap(message: &Message) -> AGIExecStart<'_> {
+        AGIExecStart(message)
     }
 }
 
@@ -1321,8 +1321,8 @@ impl<'a> Alarm<'a> {
 impl EventKind for Alarm<'static> {
     const NAMES: &'static [&'static str] = &["Alarm"];
     type View<'a> = Alarm<'a>;
-    fn view(message: &Message) -> Option<Alarm<'_>> {
-        Alarm::from_message(message)
+    fn wrap(message: &Message) -> Alarm<'_> {
+        Alarm(message)
     }
 }
 
@@ -1349,8 +1349,8 @@ impl<'a> AlarmClear<'a> {
 impl EventKind for AlarmClear<'static> {
     const NAMES: &'static [&'static str] = &["AlarmClear"];
     type View<'a> = AlarmClear<'a>;
-    fn view(message: &Message) -> Option<AlarmClear<'_>> {
-        AlarmClear::from_message(message)
+    fn wrap(message: &Message) -> AlarmClear<'_> {
+        AlarmClear(message)
     }
 }
 
@@ -1473,8 +1473,8 @@ impl<'a> AOCD<'a> {
 impl EventKind for AOCD<'static> {
     const NAMES: &'static [&'static str] = &["AOC-D"];
     type View<'a> = AOCD<'a>;
-    fn view(message: &Message) -> Option<AOCD<'_>> {
-        AOCD::from_message(message)
+    fn wrap(message: &Message) -> AOCD<'_> {
+        AOCD(message)
     }
 }
 
@@ -1613,8 +1613,8 @@ impl<'a> AOCE<'a> {
 impl EventKind for AOCE<'static> {
     const NAMES: &'static [&'static str] = &["AOC-E"];
     type View<'a> = AOCE<'a>;
-    fn view(message: &Message) -> Option<AOCE<'_>> {
-        AOCE::from_message(message)
+    fn wrap(message: &Message) -> AOCE<'_> {
+        AOCE(message)
     }
 }
 
@@ -1745,8 +1745,8 @@ impl<'a> AOCS<'a> {
 impl EventKind for AOCS<'static> {
     const NAMES: &'static [&'static str] = &["AOC-S"];
     type View<'a> = AOCS<'a>;
-    fn view(message: &Message) -> Option<AOCS<'_>> {
-        AOCS::from_message(message)
+    fn wrap(message: &Message) -> AOCS<'_> {
+        AOCS(message)
     }
 }
 
@@ -1849,8 +1849,8 @@ impl<'a> AorDetail<'a> {
 impl EventKind for AorDetail<'static> {
     const NAMES: &'static [&'static str] = &["AorDetail"];
     type View<'a> = AorDetail<'a>;
-    fn view(message: &Message) -> Option<AorDetail<'_>> {
-        AorDetail::from_message(message)
+    fn wrap(message: &Message) -> AorDetail<'_> {
+        AorDetail(message)
     }
 }
 
@@ -1941,8 +1941,8 @@ impl<'a> AorList<'a> {
 impl EventKind for AorList<'static> {
     const NAMES: &'static [&'static str] = &["AorList"];
     type View<'a> = AorList<'a>;
-    fn view(message: &Message) -> Option<AorList<'_>> {
-        AorList::from_message(message)
+    fn wrap(message: &Message) -> AorList<'_> {
+        AorList(message)
     }
 }
 
@@ -1973,8 +1973,8 @@ impl<'a> AorListComplete<'a> {
 impl EventKind for AorListComplete<'static> {
     const NAMES: &'static [&'static str] = &["AorListComplete"];
     type View<'a> = AorListComplete<'a>;
-    fn view(message: &Message) -> Option<AorListComplete<'_>> {
-        AorListComplete::from_message(message)
+    fn wrap(message: &Message) -> AorListComplete<'_> {
+        AorListComplete(message)
     }
 }
 
@@ -2053,8 +2053,8 @@ impl<'a> AsyncAGIEnd<'a> {
 impl EventKind for AsyncAGIEnd<'static> {
     const NAMES: &'static [&'static str] = &["AsyncAGIEnd"];
     type View<'a> = AsyncAGIEnd<'a>;
-    fn view(message: &Message) -> Option<AsyncAGIEnd<'_>> {
-        AsyncAGIEnd::from_message(message)
+    fn wrap(message: &Message) -> AsyncAGIEnd<'_> {
+        AsyncAGIEnd(message)
     }
 }
 
@@ -2141,8 +2141,8 @@ impl<'a> AsyncAGIExec<'a> {
 impl EventKind for AsyncAGIExec<'static> {
     const NAMES: &'static [&'static str] = &["AsyncAGIExec"];
     type View<'a> = AsyncAGIExec<'a>;
-    fn view(message: &Message) -> Option<AsyncAGIExec<'_>> {
-        AsyncAGIExec::from_message(message)
+    fn wrap(message: &Message) -> AsyncAGIExec<'_> {
+        AsyncAGIExec(message)
     }
 }
 
@@ -2225,8 +2225,8 @@ impl<'a> AsyncAGIStart<'a> {
 impl EventKind for AsyncAGIStart<'static> {
     const NAMES: &'static [&'static str] = &["AsyncAGIStart"];
     type View<'a> = AsyncAGIStart<'a>;
-    fn view(message: &Message) -> Option<AsyncAGIStart<'_>> {
-        AsyncAGIStart::from_message(message)
+    fn wrap(message: &Message) -> AsyncAGIStart<'_> {
+        AsyncAGIStart(message)
     }
 }
 
@@ -2661,8 +2661,8 @@ impl<'a> AttendedTransfer<'a> {
 impl EventKind for AttendedTransfer<'static> {
     const NAMES: &'static [&'static str] = &["AttendedTransfer"];
     type View<'a> = AttendedTransfer<'a>;
-    fn view(message: &Message) -> Option<AttendedTransfer<'_>> {
-        AttendedTransfer::from_message(message)
+    fn wrap(message: &Message) -> AttendedTransfer<'_> {
+        AttendedTransfer(message)
     }
 }
 
@@ -2745,8 +2745,8 @@ impl<'a> AuthDetail<'a> {
 impl EventKind for AuthDetail<'static> {
     const NAMES: &'static [&'static str] = &["AuthDetail"];
     type View<'a> = AuthDetail<'a>;
-    fn view(message: &Message) -> Option<AuthDetail<'_>> {
-        AuthDetail::from_message(message)
+    fn wrap(message: &Message) -> AuthDetail<'_> {
+        AuthDetail(message)
     }
 }
 
@@ -2825,8 +2825,8 @@ impl<'a> AuthList<'a> {
 impl EventKind for AuthList<'static> {
     const NAMES: &'static [&'static str] = &["AuthList"];
     type View<'a> = AuthList<'a>;
-    fn view(message: &Message) -> Option<AuthList<'_>> {
-        AuthList::from_message(message)
+    fn wrap(message: &Message) -> AuthList<'_> {
+        AuthList(message)
     }
 }
 
@@ -2857,8 +2857,8 @@ impl<'a> AuthListComplete<'a> {
 impl EventKind for AuthListComplete<'static> {
     const NAMES: &'static [&'static str] = &["AuthListComplete"];
     type View<'a> = AuthListComplete<'a>;
-    fn view(message: &Message) -> Option<AuthListComplete<'_>> {
-        AuthListComplete::from_message(message)
+    fn wrap(message: &Message) -> AuthListComplete<'_> {
+        AuthListComplete(message)
     }
 }
 
@@ -2925,8 +2925,8 @@ impl<'a> AuthMethodNotAllowed<'a> {
 impl EventKind for AuthMethodNotAllowed<'static> {
     const NAMES: &'static [&'static str] = &["AuthMethodNotAllowed"];
     type View<'a> = AuthMethodNotAllowed<'a>;
-    fn view(message: &Message) -> Option<AuthMethodNotAllowed<'_>> {
-        AuthMethodNotAllowed::from_message(message)
+    fn wrap(message: &Message) -> AuthMethodNotAllowed<'_> {
+        AuthMethodNotAllowed(message)
     }
 }
 
@@ -3105,8 +3105,8 @@ impl<'a> BlindTransfer<'a> {
 impl EventKind for BlindTransfer<'static> {
     const NAMES: &'static [&'static str] = &["BlindTransfer"];
     type View<'a> = BlindTransfer<'a>;
-    fn view(message: &Message) -> Option<BlindTransfer<'_>> {
-        BlindTransfer::from_message(message)
+    fn wrap(message: &Message) -> BlindTransfer<'_> {
+        BlindTransfer(message)
     }
 }
 
@@ -3176,8 +3176,8 @@ impl<'a> Bridge<'a> {
 impl EventKind for Bridge<'static> {
     const NAMES: &'static [&'static str] = &["Bridge"];
     type View<'a> = Bridge<'a>;
-    fn view(message: &Message) -> Option<Bridge<'_>> {
-        Bridge::from_message(message)
+    fn wrap(message: &Message) -> Bridge<'_> {
+        Bridge(message)
     }
 }
 
@@ -3228,8 +3228,8 @@ impl<'a> BridgeCreate<'a> {
 impl EventKind for BridgeCreate<'static> {
     const NAMES: &'static [&'static str] = &["BridgeCreate"];
     type View<'a> = BridgeCreate<'a>;
-    fn view(message: &Message) -> Option<BridgeCreate<'_>> {
-        BridgeCreate::from_message(message)
+    fn wrap(message: &Message) -> BridgeCreate<'_> {
+        BridgeCreate(message)
     }
 }
 
@@ -3280,8 +3280,8 @@ impl<'a> BridgeDestroy<'a> {
 impl EventKind for BridgeDestroy<'static> {
     const NAMES: &'static [&'static str] = &["BridgeDestroy"];
     type View<'a> = BridgeDestroy<'a>;
-    fn view(message: &Message) -> Option<BridgeDestroy<'_>> {
-        BridgeDestroy::from_message(message)
+    fn wrap(message: &Message) -> BridgeDestroy<'_> {
+        BridgeDestroy(message)
     }
 }
 
@@ -3392,8 +3392,8 @@ impl<'a> BridgeEnter<'a> {
 impl EventKind for BridgeEnter<'static> {
     const NAMES: &'static [&'static str] = &["BridgeEnter"];
     type View<'a> = BridgeEnter<'a>;
-    fn view(message: &Message) -> Option<BridgeEnter<'_>> {
-        BridgeEnter::from_message(message)
+    fn wrap(message: &Message) -> BridgeEnter<'_> {
+        BridgeEnter(message)
     }
 }
 
@@ -3472,8 +3472,8 @@ impl<'a> BridgeInfoChannel<'a> {
 impl EventKind for BridgeInfoChannel<'static> {
     const NAMES: &'static [&'static str] = &["BridgeInfoChannel"];
     type View<'a> = BridgeInfoChannel<'a>;
-    fn view(message: &Message) -> Option<BridgeInfoChannel<'_>> {
-        BridgeInfoChannel::from_message(message)
+    fn wrap(message: &Message) -> BridgeInfoChannel<'_> {
+        BridgeInfoChannel(message)
     }
 }
 
@@ -3524,8 +3524,8 @@ impl<'a> BridgeInfoComplete<'a> {
 impl EventKind for BridgeInfoComplete<'static> {
     const NAMES: &'static [&'static str] = &["BridgeInfoComplete"];
     type View<'a> = BridgeInfoComplete<'a>;
-    fn view(message: &Message) -> Option<BridgeInfoComplete<'_>> {
-        BridgeInfoComplete::from_message(message)
+    fn wrap(message: &Message) -> BridgeInfoComplete<'_> {
+        BridgeInfoComplete(message)
     }
 }
 
@@ -3632,8 +3632,8 @@ impl<'a> BridgeLeave<'a> {
 impl EventKind for BridgeLeave<'static> {
     const NAMES: &'static [&'static str] = &["BridgeLeave"];
     type View<'a> = BridgeLeave<'a>;
-    fn view(message: &Message) -> Option<BridgeLeave<'_>> {
-        BridgeLeave::from_message(message)
+    fn wrap(message: &Message) -> BridgeLeave<'_> {
+        BridgeLeave(message)
     }
 }
 
@@ -3655,8 +3655,8 @@ impl<'a> BridgeListComplete<'a> {
 impl EventKind for BridgeListComplete<'static> {
     const NAMES: &'static [&'static str] = &["BridgeListComplete"];
     type View<'a> = BridgeListComplete<'a>;
-    fn view(message: &Message) -> Option<BridgeListComplete<'_>> {
-        BridgeListComplete::from_message(message)
+    fn wrap(message: &Message) -> BridgeListComplete<'_> {
+        BridgeListComplete(message)
     }
 }
 
@@ -3678,8 +3678,8 @@ impl<'a> BridgeListItem<'a> {
 impl EventKind for BridgeListItem<'static> {
     const NAMES: &'static [&'static str] = &["BridgeListItem"];
     type View<'a> = BridgeListItem<'a>;
-    fn view(message: &Message) -> Option<BridgeListItem<'_>> {
-        BridgeListItem::from_message(message)
+    fn wrap(message: &Message) -> BridgeListItem<'_> {
+        BridgeListItem(message)
     }
 }
 
@@ -3758,8 +3758,8 @@ impl<'a> BridgeMerge<'a> {
 impl EventKind for BridgeMerge<'static> {
     const NAMES: &'static [&'static str] = &["BridgeMerge"];
     type View<'a> = BridgeMerge<'a>;
-    fn view(message: &Message) -> Option<BridgeMerge<'_>> {
-        BridgeMerge::from_message(message)
+    fn wrap(message: &Message) -> BridgeMerge<'_> {
+        BridgeMerge(message)
     }
 }
 
@@ -3781,8 +3781,8 @@ impl<'a> BridgeTechnologyListComplete<'a> {
 impl EventKind for BridgeTechnologyListComplete<'static> {
     const NAMES: &'static [&'static str] = &["BridgeTechnologyListComplete"];
     type View<'a> = BridgeTechnologyListComplete<'a>;
-    fn view(message: &Message) -> Option<BridgeTechnologyListComplete<'_>> {
-        BridgeTechnologyListComplete::from_message(message)
+    fn wrap(message: &Message) -> BridgeTechnologyListComplete<'_> {
+        BridgeTechnologyListComplete(message)
     }
 }
 
@@ -3804,8 +3804,8 @@ impl<'a> BridgeTechnologyListItem<'a> {
 impl EventKind for BridgeTechnologyListItem<'static> {
     const NAMES: &'static [&'static str] = &["BridgeTechnologyListItem"];
     type View<'a> = BridgeTechnologyListItem<'a>;
-    fn view(message: &Message) -> Option<BridgeTechnologyListItem<'_>> {
-        BridgeTechnologyListItem::from_message(message)
+    fn wrap(message: &Message) -> BridgeTechnologyListItem<'_> {
+        BridgeTechnologyListItem(message)
     }
 }
 
@@ -3860,8 +3860,8 @@ impl<'a> BridgeVideoSourceUpdate<'a> {
 impl EventKind for BridgeVideoSourceUpdate<'static> {
     const NAMES: &'static [&'static str] = &["BridgeVideoSourceUpdate"];
     type View<'a> = BridgeVideoSourceUpdate<'a>;
-    fn view(message: &Message) -> Option<BridgeVideoSourceUpdate<'_>> {
-        BridgeVideoSourceUpdate::from_message(message)
+    fn wrap(message: &Message) -> BridgeVideoSourceUpdate<'_> {
+        BridgeVideoSourceUpdate(message)
     }
 }
 
@@ -3956,8 +3956,8 @@ impl<'a> Cdr<'a> {
 impl EventKind for Cdr<'static> {
     const NAMES: &'static [&'static str] = &["Cdr"];
     type View<'a> = Cdr<'a>;
-    fn view(message: &Message) -> Option<Cdr<'_>> {
-        Cdr::from_message(message)
+    fn wrap(message: &Message) -> Cdr<'_> {
+        Cdr(message)
     }
 }
 
@@ -4056,8 +4056,8 @@ impl<'a> CEL<'a> {
 impl EventKind for CEL<'static> {
     const NAMES: &'static [&'static str] = &["CEL"];
     type View<'a> = CEL<'a>;
-    fn view(message: &Message) -> Option<CEL<'_>> {
-        CEL::from_message(message)
+    fn wrap(message: &Message) -> CEL<'_> {
+        CEL(message)
     }
 }
 
@@ -4132,8 +4132,8 @@ impl<'a> ChallengeResponseFailed<'a> {
 impl EventKind for ChallengeResponseFailed<'static> {
     const NAMES: &'static [&'static str] = &["ChallengeResponseFailed"];
     type View<'a> = ChallengeResponseFailed<'a>;
-    fn view(message: &Message) -> Option<ChallengeResponseFailed<'_>> {
-        ChallengeResponseFailed::from_message(message)
+    fn wrap(message: &Message) -> ChallengeResponseFailed<'_> {
+        ChallengeResponseFailed(message)
     }
 }
 
@@ -4200,8 +4200,8 @@ impl<'a> ChallengeSent<'a> {
 impl EventKind for ChallengeSent<'static> {
     const NAMES: &'static [&'static str] = &["ChallengeSent"];
     type View<'a> = ChallengeSent<'a>;
-    fn view(message: &Message) -> Option<ChallengeSent<'_>> {
-        ChallengeSent::from_message(message)
+    fn wrap(message: &Message) -> ChallengeSent<'_> {
+        ChallengeSent(message)
     }
 }
 
@@ -4280,8 +4280,8 @@ impl<'a> ChannelTalkingStart<'a> {
 impl EventKind for ChannelTalkingStart<'static> {
     const NAMES: &'static [&'static str] = &["ChannelTalkingStart"];
     type View<'a> = ChannelTalkingStart<'a>;
-    fn view(message: &Message) -> Option<ChannelTalkingStart<'_>> {
-        ChannelTalkingStart::from_message(message)
+    fn wrap(message: &Message) -> ChannelTalkingStart<'_> {
+        ChannelTalkingStart(message)
     }
 }
 
@@ -4364,8 +4364,8 @@ impl<'a> ChannelTalkingStop<'a> {
 impl EventKind for ChannelTalkingStop<'static> {
     const NAMES: &'static [&'static str] = &["ChannelTalkingStop"];
     type View<'a> = ChannelTalkingStop<'a>;
-    fn view(message: &Message) -> Option<ChannelTalkingStop<'_>> {
-        ChannelTalkingStop::from_message(message)
+    fn wrap(message: &Message) -> ChannelTalkingStop<'_> {
+        ChannelTalkingStop(message)
     }
 }
 
@@ -4500,8 +4500,8 @@ impl<'a> ChanSpyStart<'a> {
 impl EventKind for ChanSpyStart<'static> {
     const NAMES: &'static [&'static str] = &["ChanSpyStart"];
     type View<'a> = ChanSpyStart<'a>;
-    fn view(message: &Message) -> Option<ChanSpyStart<'_>> {
-        ChanSpyStart::from_message(message)
+    fn wrap(message: &Message) -> ChanSpyStart<'_> {
+        ChanSpyStart(message)
     }
 }
 
@@ -4636,8 +4636,8 @@ impl<'a> ChanSpyStop<'a> {
 impl EventKind for ChanSpyStop<'static> {
     const NAMES: &'static [&'static str] = &["ChanSpyStop"];
     type View<'a> = ChanSpyStop<'a>;
-    fn view(message: &Message) -> Option<ChanSpyStop<'_>> {
-        ChanSpyStop::from_message(message)
+    fn wrap(message: &Message) -> ChanSpyStop<'_> {
+        ChanSpyStop(message)
     }
 }
 
@@ -4692,8 +4692,8 @@ impl<'a> ConfbridgeEnd<'a> {
 impl EventKind for ConfbridgeEnd<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeEnd"];
     type View<'a> = ConfbridgeEnd<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeEnd<'_>> {
-        ConfbridgeEnd::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeEnd<'_> {
+        ConfbridgeEnd(message)
     }
 }
 
@@ -4812,8 +4812,8 @@ impl<'a> ConfbridgeJoin<'a> {
 impl EventKind for ConfbridgeJoin<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeJoin"];
     type View<'a> = ConfbridgeJoin<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeJoin<'_>> {
-        ConfbridgeJoin::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeJoin<'_> {
+        ConfbridgeJoin(message)
     }
 }
 
@@ -4928,8 +4928,8 @@ impl<'a> ConfbridgeLeave<'a> {
 impl EventKind for ConfbridgeLeave<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeLeave"];
     type View<'a> = ConfbridgeLeave<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeLeave<'_>> {
-        ConfbridgeLeave::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeLeave<'_> {
+        ConfbridgeLeave(message)
     }
 }
 
@@ -5044,8 +5044,8 @@ impl<'a> ConfbridgeList<'a> {
 impl EventKind for ConfbridgeList<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeList"];
     type View<'a> = ConfbridgeList<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeList<'_>> {
-        ConfbridgeList::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeList<'_> {
+        ConfbridgeList(message)
     }
 }
 
@@ -5067,8 +5067,8 @@ impl<'a> ConfbridgeListComplete<'a> {
 impl EventKind for ConfbridgeListComplete<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeListComplete"];
     type View<'a> = ConfbridgeListComplete<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeListComplete<'_>> {
-        ConfbridgeListComplete::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeListComplete<'_> {
+        ConfbridgeListComplete(message)
     }
 }
 
@@ -5111,8 +5111,8 @@ impl<'a> ConfbridgeListRooms<'a> {
 impl EventKind for ConfbridgeListRooms<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeListRooms"];
     type View<'a> = ConfbridgeListRooms<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeListRooms<'_>> {
-        ConfbridgeListRooms::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeListRooms<'_> {
+        ConfbridgeListRooms(message)
     }
 }
 
@@ -5134,8 +5134,8 @@ impl<'a> ConfbridgeListRoomsComplete<'a> {
 impl EventKind for ConfbridgeListRoomsComplete<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeListRoomsComplete"];
     type View<'a> = ConfbridgeListRoomsComplete<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeListRoomsComplete<'_>> {
-        ConfbridgeListRoomsComplete::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeListRoomsComplete<'_> {
+        ConfbridgeListRoomsComplete(message)
     }
 }
 
@@ -5250,8 +5250,8 @@ impl<'a> ConfbridgeMute<'a> {
 impl EventKind for ConfbridgeMute<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeMute"];
     type View<'a> = ConfbridgeMute<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeMute<'_>> {
-        ConfbridgeMute::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeMute<'_> {
+        ConfbridgeMute(message)
     }
 }
 
@@ -5306,8 +5306,8 @@ impl<'a> ConfbridgeRecord<'a> {
 impl EventKind for ConfbridgeRecord<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeRecord"];
     type View<'a> = ConfbridgeRecord<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeRecord<'_>> {
-        ConfbridgeRecord::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeRecord<'_> {
+        ConfbridgeRecord(message)
     }
 }
 
@@ -5362,8 +5362,8 @@ impl<'a> ConfbridgeStart<'a> {
 impl EventKind for ConfbridgeStart<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeStart"];
     type View<'a> = ConfbridgeStart<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeStart<'_>> {
-        ConfbridgeStart::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeStart<'_> {
+        ConfbridgeStart(message)
     }
 }
 
@@ -5418,8 +5418,8 @@ impl<'a> ConfbridgeStopRecord<'a> {
 impl EventKind for ConfbridgeStopRecord<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeStopRecord"];
     type View<'a> = ConfbridgeStopRecord<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeStopRecord<'_>> {
-        ConfbridgeStopRecord::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeStopRecord<'_> {
+        ConfbridgeStopRecord(message)
     }
 }
 
@@ -5538,8 +5538,8 @@ impl<'a> ConfbridgeTalking<'a> {
 impl EventKind for ConfbridgeTalking<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeTalking"];
     type View<'a> = ConfbridgeTalking<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeTalking<'_>> {
-        ConfbridgeTalking::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeTalking<'_> {
+        ConfbridgeTalking(message)
     }
 }
 
@@ -5654,8 +5654,8 @@ impl<'a> ConfbridgeUnmute<'a> {
 impl EventKind for ConfbridgeUnmute<'static> {
     const NAMES: &'static [&'static str] = &["ConfbridgeUnmute"];
     type View<'a> = ConfbridgeUnmute<'a>;
-    fn view(message: &Message) -> Option<ConfbridgeUnmute<'_>> {
-        ConfbridgeUnmute::from_message(message)
+    fn wrap(message: &Message) -> ConfbridgeUnmute<'_> {
+        ConfbridgeUnmute(message)
     }
 }
 
@@ -5754,8 +5754,8 @@ impl<'a> ContactList<'a> {
 impl EventKind for ContactList<'static> {
     const NAMES: &'static [&'static str] = &["ContactList"];
     type View<'a> = ContactList<'a>;
-    fn view(message: &Message) -> Option<ContactList<'_>> {
-        ContactList::from_message(message)
+    fn wrap(message: &Message) -> ContactList<'_> {
+        ContactList(message)
     }
 }
 
@@ -5786,8 +5786,8 @@ impl<'a> ContactListComplete<'a> {
 impl EventKind for ContactListComplete<'static> {
     const NAMES: &'static [&'static str] = &["ContactListComplete"];
     type View<'a> = ContactListComplete<'a>;
-    fn view(message: &Message) -> Option<ContactListComplete<'_>> {
-        ContactListComplete::from_message(message)
+    fn wrap(message: &Message) -> ContactListComplete<'_> {
+        ContactListComplete(message)
     }
 }
 
@@ -5830,8 +5830,8 @@ impl<'a> ContactStatus<'a> {
 impl EventKind for ContactStatus<'static> {
     const NAMES: &'static [&'static str] = &["ContactStatus"];
     type View<'a> = ContactStatus<'a>;
-    fn view(message: &Message) -> Option<ContactStatus<'_>> {
-        ContactStatus::from_message(message)
+    fn wrap(message: &Message) -> ContactStatus<'_> {
+        ContactStatus(message)
     }
 }
 
@@ -5918,8 +5918,8 @@ impl<'a> ContactStatusDetail<'a> {
 impl EventKind for ContactStatusDetail<'static> {
     const NAMES: &'static [&'static str] = &["ContactStatusDetail"];
     type View<'a> = ContactStatusDetail<'a>;
-    fn view(message: &Message) -> Option<ContactStatusDetail<'_>> {
-        ContactStatusDetail::from_message(message)
+    fn wrap(message: &Message) -> ContactStatusDetail<'_> {
+        ContactStatusDetail(message)
     }
 }
 
@@ -5941,8 +5941,8 @@ impl<'a> ContactStatusDetailComplete<'a> {
 impl EventKind for ContactStatusDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["ContactStatusDetailComplete"];
     type View<'a> = ContactStatusDetailComplete<'a>;
-    fn view(message: &Message) -> Option<ContactStatusDetailComplete<'_>> {
-        ContactStatusDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> ContactStatusDetailComplete<'_> {
+        ContactStatusDetailComplete(message)
     }
 }
 
@@ -6053,8 +6053,8 @@ impl<'a> CoreShowChannel<'a> {
 impl EventKind for CoreShowChannel<'static> {
     const NAMES: &'static [&'static str] = &["CoreShowChannel"];
     type View<'a> = CoreShowChannel<'a>;
-    fn view(message: &Message) -> Option<CoreShowChannel<'_>> {
-        CoreShowChannel::from_message(message)
+    fn wrap(message: &Message) -> CoreShowChannel<'_> {
+        CoreShowChannel(message)
     }
 }
 
@@ -6085,8 +6085,8 @@ impl<'a> CoreShowChannelMapComplete<'a> {
 impl EventKind for CoreShowChannelMapComplete<'static> {
     const NAMES: &'static [&'static str] = &["CoreShowChannelMapComplete"];
     type View<'a> = CoreShowChannelMapComplete<'a>;
-    fn view(message: &Message) -> Option<CoreShowChannelMapComplete<'_>> {
-        CoreShowChannelMapComplete::from_message(message)
+    fn wrap(message: &Message) -> CoreShowChannelMapComplete<'_> {
+        CoreShowChannelMapComplete(message)
     }
 }
 
@@ -6121,8 +6121,8 @@ impl<'a> CoreShowChannelsComplete<'a> {
 impl EventKind for CoreShowChannelsComplete<'static> {
     const NAMES: &'static [&'static str] = &["CoreShowChannelsComplete"];
     type View<'a> = CoreShowChannelsComplete<'a>;
-    fn view(message: &Message) -> Option<CoreShowChannelsComplete<'_>> {
-        CoreShowChannelsComplete::from_message(message)
+    fn wrap(message: &Message) -> CoreShowChannelsComplete<'_> {
+        CoreShowChannelsComplete(message)
     }
 }
 
@@ -6213,8 +6213,8 @@ impl<'a> DAHDIChannel<'a> {
 impl EventKind for DAHDIChannel<'static> {
     const NAMES: &'static [&'static str] = &["DAHDIChannel"];
     type View<'a> = DAHDIChannel<'a>;
-    fn view(message: &Message) -> Option<DAHDIChannel<'_>> {
-        DAHDIChannel::from_message(message)
+    fn wrap(message: &Message) -> DAHDIChannel<'_> {
+        DAHDIChannel(message)
     }
 }
 
@@ -6236,8 +6236,8 @@ impl<'a> DAHDIShowChannels<'a> {
 impl EventKind for DAHDIShowChannels<'static> {
     const NAMES: &'static [&'static str] = &["DAHDIShowChannels"];
     type View<'a> = DAHDIShowChannels<'a>;
-    fn view(message: &Message) -> Option<DAHDIShowChannels<'_>> {
-        DAHDIShowChannels::from_message(message)
+    fn wrap(message: &Message) -> DAHDIShowChannels<'_> {
+        DAHDIShowChannels(message)
     }
 }
 
@@ -6259,8 +6259,8 @@ impl<'a> DAHDIShowChannelsComplete<'a> {
 impl EventKind for DAHDIShowChannelsComplete<'static> {
     const NAMES: &'static [&'static str] = &["DAHDIShowChannelsComplete"];
     type View<'a> = DAHDIShowChannelsComplete<'a>;
-    fn view(message: &Message) -> Option<DAHDIShowChannelsComplete<'_>> {
-        DAHDIShowChannelsComplete::from_message(message)
+    fn wrap(message: &Message) -> DAHDIShowChannelsComplete<'_> {
+        DAHDIShowChannelsComplete(message)
     }
 }
 
@@ -6294,8 +6294,8 @@ impl<'a> DBGetComplete<'a> {
 impl EventKind for DBGetComplete<'static> {
     const NAMES: &'static [&'static str] = &["DBGetComplete"];
     type View<'a> = DBGetComplete<'a>;
-    fn view(message: &Message) -> Option<DBGetComplete<'_>> {
-        DBGetComplete::from_message(message)
+    fn wrap(message: &Message) -> DBGetComplete<'_> {
+        DBGetComplete(message)
     }
 }
 
@@ -6333,8 +6333,8 @@ impl<'a> DBGetResponse<'a> {
 impl EventKind for DBGetResponse<'static> {
     const NAMES: &'static [&'static str] = &["DBGetResponse"];
     type View<'a> = DBGetResponse<'a>;
-    fn view(message: &Message) -> Option<DBGetResponse<'_>> {
-        DBGetResponse::from_message(message)
+    fn wrap(message: &Message) -> DBGetResponse<'_> {
+        DBGetResponse(message)
     }
 }
 
@@ -6368,8 +6368,8 @@ impl<'a> DBGetTreeComplete<'a> {
 impl EventKind for DBGetTreeComplete<'static> {
     const NAMES: &'static [&'static str] = &["DBGetTreeComplete"];
     type View<'a> = DBGetTreeComplete<'a>;
-    fn view(message: &Message) -> Option<DBGetTreeComplete<'_>> {
-        DBGetTreeComplete::from_message(message)
+    fn wrap(message: &Message) -> DBGetTreeComplete<'_> {
+        DBGetTreeComplete(message)
     }
 }
 
@@ -6403,8 +6403,8 @@ impl<'a> DBGetTreeResponse<'a> {
 impl EventKind for DBGetTreeResponse<'static> {
     const NAMES: &'static [&'static str] = &["DBGetTreeResponse"];
     type View<'a> = DBGetTreeResponse<'a>;
-    fn view(message: &Message) -> Option<DBGetTreeResponse<'_>> {
-        DBGetTreeResponse::from_message(message)
+    fn wrap(message: &Message) -> DBGetTreeResponse<'_> {
+        DBGetTreeResponse(message)
     }
 }
 
@@ -6431,8 +6431,8 @@ impl<'a> DeadlockStart<'a> {
 impl EventKind for DeadlockStart<'static> {
     const NAMES: &'static [&'static str] = &["DeadlockStart"];
     type View<'a> = DeadlockStart<'a>;
-    fn view(message: &Message) -> Option<DeadlockStart<'_>> {
-        DeadlockStart::from_message(message)
+    fn wrap(message: &Message) -> DeadlockStart<'_> {
+        DeadlockStart(message)
     }
 }
 
@@ -6454,8 +6454,8 @@ impl<'a> DeviceEntry<'a> {
 impl EventKind for DeviceEntry<'static> {
     const NAMES: &'static [&'static str] = &["DeviceEntry"];
     type View<'a> = DeviceEntry<'a>;
-    fn view(message: &Message) -> Option<DeviceEntry<'_>> {
-        DeviceEntry::from_message(message)
+    fn wrap(message: &Message) -> DeviceEntry<'_> {
+        DeviceEntry(message)
     }
 }
 
@@ -6477,8 +6477,8 @@ impl<'a> DevicelistComplete<'a> {
 impl EventKind for DevicelistComplete<'static> {
     const NAMES: &'static [&'static str] = &["DevicelistComplete"];
     type View<'a> = DevicelistComplete<'a>;
-    fn view(message: &Message) -> Option<DevicelistComplete<'_>> {
-        DevicelistComplete::from_message(message)
+    fn wrap(message: &Message) -> DevicelistComplete<'_> {
+        DevicelistComplete(message)
     }
 }
 
@@ -6509,8 +6509,8 @@ impl<'a> DeviceStateChange<'a> {
 impl EventKind for DeviceStateChange<'static> {
     const NAMES: &'static [&'static str] = &["DeviceStateChange"];
     type View<'a> = DeviceStateChange<'a>;
-    fn view(message: &Message) -> Option<DeviceStateChange<'_>> {
-        DeviceStateChange::from_message(message)
+    fn wrap(message: &Message) -> DeviceStateChange<'_> {
+        DeviceStateChange(message)
     }
 }
 
@@ -6541,8 +6541,8 @@ impl<'a> DeviceStateListComplete<'a> {
 impl EventKind for DeviceStateListComplete<'static> {
     const NAMES: &'static [&'static str] = &["DeviceStateListComplete"];
     type View<'a> = DeviceStateListComplete<'a>;
-    fn view(message: &Message) -> Option<DeviceStateListComplete<'_>> {
-        DeviceStateListComplete::from_message(message)
+    fn wrap(message: &Message) -> DeviceStateListComplete<'_> {
+        DeviceStateListComplete(message)
     }
 }
 
@@ -6624,8 +6624,8 @@ impl<'a> Dial<'a> {
 impl EventKind for Dial<'static> {
     const NAMES: &'static [&'static str] = &["Dial"];
     type View<'a> = Dial<'a>;
-    fn view(message: &Message) -> Option<Dial<'_>> {
-        Dial::from_message(message)
+    fn wrap(message: &Message) -> Dial<'_> {
+        Dial(message)
     }
 }
 
@@ -6764,8 +6764,8 @@ impl<'a> DialBegin<'a> {
 impl EventKind for DialBegin<'static> {
     const NAMES: &'static [&'static str] = &["DialBegin"];
     type View<'a> = DialBegin<'a>;
-    fn view(message: &Message) -> Option<DialBegin<'_>> {
-        DialBegin::from_message(message)
+    fn wrap(message: &Message) -> DialBegin<'_> {
+        DialBegin(message)
     }
 }
 
@@ -6908,8 +6908,8 @@ impl<'a> DialEnd<'a> {
 impl EventKind for DialEnd<'static> {
     const NAMES: &'static [&'static str] = &["DialEnd"];
     type View<'a> = DialEnd<'a>;
-    fn view(message: &Message) -> Option<DialEnd<'_>> {
-        DialEnd::from_message(message)
+    fn wrap(message: &Message) -> DialEnd<'_> {
+        DialEnd(message)
     }
 }
 
@@ -7052,8 +7052,8 @@ impl<'a> DialState<'a> {
 impl EventKind for DialState<'static> {
     const NAMES: &'static [&'static str] = &["DialState"];
     type View<'a> = DialState<'a>;
-    fn view(message: &Message) -> Option<DialState<'_>> {
-        DialState::from_message(message)
+    fn wrap(message: &Message) -> DialState<'_> {
+        DialState(message)
     }
 }
 
@@ -7084,8 +7084,8 @@ impl<'a> DNDState<'a> {
 impl EventKind for DNDState<'static> {
     const NAMES: &'static [&'static str] = &["DNDState"];
     type View<'a> = DNDState<'a>;
-    fn view(message: &Message) -> Option<DNDState<'_>> {
-        DNDState::from_message(message)
+    fn wrap(message: &Message) -> DNDState<'_> {
+        DNDState(message)
     }
 }
 
@@ -7172,8 +7172,8 @@ impl<'a> DTMFBegin<'a> {
 impl EventKind for DTMFBegin<'static> {
     const NAMES: &'static [&'static str] = &["DTMFBegin"];
     type View<'a> = DTMFBegin<'a>;
-    fn view(message: &Message) -> Option<DTMFBegin<'_>> {
-        DTMFBegin::from_message(message)
+    fn wrap(message: &Message) -> DTMFBegin<'_> {
+        DTMFBegin(message)
     }
 }
 
@@ -7264,8 +7264,8 @@ impl<'a> DTMFEnd<'a> {
 impl EventKind for DTMFEnd<'static> {
     const NAMES: &'static [&'static str] = &["DTMFEnd"];
     type View<'a> = DTMFEnd<'a>;
-    fn view(message: &Message) -> Option<DTMFEnd<'_>> {
-        DTMFEnd::from_message(message)
+    fn wrap(message: &Message) -> DTMFEnd<'_> {
+        DTMFEnd(message)
     }
 }
 
@@ -7856,8 +7856,8 @@ impl<'a> EndpointDetail<'a> {
 impl EventKind for EndpointDetail<'static> {
     const NAMES: &'static [&'static str] = &["EndpointDetail"];
     type View<'a> = EndpointDetail<'a>;
-    fn view(message: &Message) -> Option<EndpointDetail<'_>> {
-        EndpointDetail::from_message(message)
+    fn wrap(message: &Message) -> EndpointDetail<'_> {
+        EndpointDetail(message)
     }
 }
 
@@ -7888,8 +7888,8 @@ impl<'a> EndpointDetailComplete<'a> {
 impl EventKind for EndpointDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["EndpointDetailComplete"];
     type View<'a> = EndpointDetailComplete<'a>;
-    fn view(message: &Message) -> Option<EndpointDetailComplete<'_>> {
-        EndpointDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> EndpointDetailComplete<'_> {
+        EndpointDetailComplete(message)
     }
 }
 
@@ -7948,8 +7948,8 @@ impl<'a> EndpointList<'a> {
 impl EventKind for EndpointList<'static> {
     const NAMES: &'static [&'static str] = &["EndpointList"];
     type View<'a> = EndpointList<'a>;
-    fn view(message: &Message) -> Option<EndpointList<'_>> {
-        EndpointList::from_message(message)
+    fn wrap(message: &Message) -> EndpointList<'_> {
+        EndpointList(message)
     }
 }
 
@@ -7980,8 +7980,8 @@ impl<'a> EndpointListComplete<'a> {
 impl EventKind for EndpointListComplete<'static> {
     const NAMES: &'static [&'static str] = &["EndpointListComplete"];
     type View<'a> = EndpointListComplete<'a>;
-    fn view(message: &Message) -> Option<EndpointListComplete<'_>> {
-        EndpointListComplete::from_message(message)
+    fn wrap(message: &Message) -> EndpointListComplete<'_> {
+        EndpointListComplete(message)
     }
 }
 
@@ -8012,8 +8012,8 @@ impl<'a> ExtensionStateListComplete<'a> {
 impl EventKind for ExtensionStateListComplete<'static> {
     const NAMES: &'static [&'static str] = &["ExtensionStateListComplete"];
     type View<'a> = ExtensionStateListComplete<'a>;
-    fn view(message: &Message) -> Option<ExtensionStateListComplete<'_>> {
-        ExtensionStateListComplete::from_message(message)
+    fn wrap(message: &Message) -> ExtensionStateListComplete<'_> {
+        ExtensionStateListComplete(message)
     }
 }
 
@@ -8056,8 +8056,8 @@ impl<'a> ExtensionStatus<'a> {
 impl EventKind for ExtensionStatus<'static> {
     const NAMES: &'static [&'static str] = &["ExtensionStatus"];
     type View<'a> = ExtensionStatus<'a>;
-    fn view(message: &Message) -> Option<ExtensionStatus<'_>> {
-        ExtensionStatus::from_message(message)
+    fn wrap(message: &Message) -> ExtensionStatus<'_> {
+        ExtensionStatus(message)
     }
 }
 
@@ -8124,8 +8124,8 @@ impl<'a> FailedACL<'a> {
 impl EventKind for FailedACL<'static> {
     const NAMES: &'static [&'static str] = &["FailedACL"];
     type View<'a> = FailedACL<'a>;
-    fn view(message: &Message) -> Option<FailedACL<'_>> {
-        FailedACL::from_message(message)
+    fn wrap(message: &Message) -> FailedACL<'_> {
+        FailedACL(message)
     }
 }
 
@@ -8196,8 +8196,8 @@ impl<'a> FAXSession<'a> {
 impl EventKind for FAXSession<'static> {
     const NAMES: &'static [&'static str] = &["FAXSession"];
     type View<'a> = FAXSession<'a>;
-    fn view(message: &Message) -> Option<FAXSession<'_>> {
-        FAXSession::from_message(message)
+    fn wrap(message: &Message) -> FAXSession<'_> {
+        FAXSession(message)
     }
 }
 
@@ -8228,8 +8228,8 @@ impl<'a> FAXSessionsComplete<'a> {
 impl EventKind for FAXSessionsComplete<'static> {
     const NAMES: &'static [&'static str] = &["FAXSessionsComplete"];
     type View<'a> = FAXSessionsComplete<'a>;
-    fn view(message: &Message) -> Option<FAXSessionsComplete<'_>> {
-        FAXSessionsComplete::from_message(message)
+    fn wrap(message: &Message) -> FAXSessionsComplete<'_> {
+        FAXSessionsComplete(message)
     }
 }
 
@@ -8284,8 +8284,8 @@ impl<'a> FAXSessionsEntry<'a> {
 impl EventKind for FAXSessionsEntry<'static> {
     const NAMES: &'static [&'static str] = &["FAXSessionsEntry"];
     type View<'a> = FAXSessionsEntry<'a>;
-    fn view(message: &Message) -> Option<FAXSessionsEntry<'_>> {
-        FAXSessionsEntry::from_message(message)
+    fn wrap(message: &Message) -> FAXSessionsEntry<'_> {
+        FAXSessionsEntry(message)
     }
 }
 
@@ -8336,8 +8336,8 @@ impl<'a> FAXStats<'a> {
 impl EventKind for FAXStats<'static> {
     const NAMES: &'static [&'static str] = &["FAXStats"];
     type View<'a> = FAXStats<'a>;
-    fn view(message: &Message) -> Option<FAXStats<'_>> {
-        FAXStats::from_message(message)
+    fn wrap(message: &Message) -> FAXStats<'_> {
+        FAXStats(message)
     }
 }
 
@@ -8432,8 +8432,8 @@ impl<'a> FAXStatus<'a> {
 impl EventKind for FAXStatus<'static> {
     const NAMES: &'static [&'static str] = &["FAXStatus"];
     type View<'a> = FAXStatus<'a>;
-    fn view(message: &Message) -> Option<FAXStatus<'_>> {
-        FAXStatus::from_message(message)
+    fn wrap(message: &Message) -> FAXStatus<'_> {
+        FAXStatus(message)
     }
 }
 
@@ -8512,8 +8512,8 @@ impl<'a> Flash<'a> {
 impl EventKind for Flash<'static> {
     const NAMES: &'static [&'static str] = &["Flash"];
     type View<'a> = Flash<'a>;
-    fn view(message: &Message) -> Option<Flash<'_>> {
-        Flash::from_message(message)
+    fn wrap(message: &Message) -> Flash<'_> {
+        Flash(message)
     }
 }
 
@@ -8548,8 +8548,8 @@ impl<'a> FullyBooted<'a> {
 impl EventKind for FullyBooted<'static> {
     const NAMES: &'static [&'static str] = &["FullyBooted"];
     type View<'a> = FullyBooted<'a>;
-    fn view(message: &Message) -> Option<FullyBooted<'_>> {
-        FullyBooted::from_message(message)
+    fn wrap(message: &Message) -> FullyBooted<'_> {
+        FullyBooted(message)
     }
 }
 
@@ -8640,8 +8640,8 @@ impl<'a> Hangup<'a> {
 impl EventKind for Hangup<'static> {
     const NAMES: &'static [&'static str] = &["Hangup"];
     type View<'a> = Hangup<'a>;
-    fn view(message: &Message) -> Option<Hangup<'_>> {
-        Hangup::from_message(message)
+    fn wrap(message: &Message) -> Hangup<'_> {
+        Hangup(message)
     }
 }
 
@@ -8724,8 +8724,8 @@ impl<'a> HangupHandlerPop<'a> {
 impl EventKind for HangupHandlerPop<'static> {
     const NAMES: &'static [&'static str] = &["HangupHandlerPop"];
     type View<'a> = HangupHandlerPop<'a>;
-    fn view(message: &Message) -> Option<HangupHandlerPop<'_>> {
-        HangupHandlerPop::from_message(message)
+    fn wrap(message: &Message) -> HangupHandlerPop<'_> {
+        HangupHandlerPop(message)
     }
 }
 
@@ -8808,8 +8808,8 @@ impl<'a> HangupHandlerPush<'a> {
 impl EventKind for HangupHandlerPush<'static> {
     const NAMES: &'static [&'static str] = &["HangupHandlerPush"];
     type View<'a> = HangupHandlerPush<'a>;
-    fn view(message: &Message) -> Option<HangupHandlerPush<'_>> {
-        HangupHandlerPush::from_message(message)
+    fn wrap(message: &Message) -> HangupHandlerPush<'_> {
+        HangupHandlerPush(message)
     }
 }
 
@@ -8892,8 +8892,8 @@ impl<'a> HangupHandlerRun<'a> {
 impl EventKind for HangupHandlerRun<'static> {
     const NAMES: &'static [&'static str] = &["HangupHandlerRun"];
     type View<'a> = HangupHandlerRun<'a>;
-    fn view(message: &Message) -> Option<HangupHandlerRun<'_>> {
-        HangupHandlerRun::from_message(message)
+    fn wrap(message: &Message) -> HangupHandlerRun<'_> {
+        HangupHandlerRun(message)
     }
 }
 
@@ -8976,8 +8976,8 @@ impl<'a> HangupRequest<'a> {
 impl EventKind for HangupRequest<'static> {
     const NAMES: &'static [&'static str] = &["HangupRequest"];
     type View<'a> = HangupRequest<'a>;
-    fn view(message: &Message) -> Option<HangupRequest<'_>> {
-        HangupRequest::from_message(message)
+    fn wrap(message: &Message) -> HangupRequest<'_> {
+        HangupRequest(message)
     }
 }
 
@@ -9060,8 +9060,8 @@ impl<'a> Hold<'a> {
 impl EventKind for Hold<'static> {
     const NAMES: &'static [&'static str] = &["Hold"];
     type View<'a> = Hold<'a>;
-    fn view(message: &Message) -> Option<Hold<'_>> {
-        Hold::from_message(message)
+    fn wrap(message: &Message) -> Hold<'_> {
+        Hold(message)
     }
 }
 
@@ -9116,8 +9116,8 @@ impl<'a> IdentifyDetail<'a> {
 impl EventKind for IdentifyDetail<'static> {
     const NAMES: &'static [&'static str] = &["IdentifyDetail"];
     type View<'a> = IdentifyDetail<'a>;
-    fn view(message: &Message) -> Option<IdentifyDetail<'_>> {
-        IdentifyDetail::from_message(message)
+    fn wrap(message: &Message) -> IdentifyDetail<'_> {
+        IdentifyDetail(message)
     }
 }
 
@@ -9212,8 +9212,8 @@ impl<'a> InboundRegistrationDetail<'a> {
 impl EventKind for InboundRegistrationDetail<'static> {
     const NAMES: &'static [&'static str] = &["InboundRegistrationDetail"];
     type View<'a> = InboundRegistrationDetail<'a>;
-    fn view(message: &Message) -> Option<InboundRegistrationDetail<'_>> {
-        InboundRegistrationDetail::from_message(message)
+    fn wrap(message: &Message) -> InboundRegistrationDetail<'_> {
+        InboundRegistrationDetail(message)
     }
 }
 
@@ -9235,8 +9235,8 @@ impl<'a> InboundRegistrationDetailComplete<'a> {
 impl EventKind for InboundRegistrationDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["InboundRegistrationDetailComplete"];
     type View<'a> = InboundRegistrationDetailComplete<'a>;
-    fn view(message: &Message) -> Option<InboundRegistrationDetailComplete<'_>> {
-        InboundRegistrationDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> InboundRegistrationDetailComplete<'_> {
+        InboundRegistrationDetailComplete(message)
     }
 }
 
@@ -9295,8 +9295,8 @@ impl<'a> InboundSubscriptionDetail<'a> {
 impl EventKind for InboundSubscriptionDetail<'static> {
     const NAMES: &'static [&'static str] = &["InboundSubscriptionDetail"];
     type View<'a> = InboundSubscriptionDetail<'a>;
-    fn view(message: &Message) -> Option<InboundSubscriptionDetail<'_>> {
-        InboundSubscriptionDetail::from_message(message)
+    fn wrap(message: &Message) -> InboundSubscriptionDetail<'_> {
+        InboundSubscriptionDetail(message)
     }
 }
 
@@ -9318,8 +9318,8 @@ impl<'a> InboundSubscriptionDetailComplete<'a> {
 impl EventKind for InboundSubscriptionDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["InboundSubscriptionDetailComplete"];
     type View<'a> = InboundSubscriptionDetailComplete<'a>;
-    fn view(message: &Message) -> Option<InboundSubscriptionDetailComplete<'_>> {
-        InboundSubscriptionDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> InboundSubscriptionDetailComplete<'_> {
+        InboundSubscriptionDetailComplete(message)
     }
 }
 
@@ -9382,8 +9382,8 @@ impl<'a> InvalidAccountID<'a> {
 impl EventKind for InvalidAccountID<'static> {
     const NAMES: &'static [&'static str] = &["InvalidAccountID"];
     type View<'a> = InvalidAccountID<'a>;
-    fn view(message: &Message) -> Option<InvalidAccountID<'_>> {
-        InvalidAccountID::from_message(message)
+    fn wrap(message: &Message) -> InvalidAccountID<'_> {
+        InvalidAccountID(message)
     }
 }
 
@@ -9458,8 +9458,8 @@ impl<'a> InvalidPassword<'a> {
 impl EventKind for InvalidPassword<'static> {
     const NAMES: &'static [&'static str] = &["InvalidPassword"];
     type View<'a> = InvalidPassword<'a>;
-    fn view(message: &Message) -> Option<InvalidPassword<'_>> {
-        InvalidPassword::from_message(message)
+    fn wrap(message: &Message) -> InvalidPassword<'_> {
+        InvalidPassword(message)
     }
 }
 
@@ -9526,8 +9526,8 @@ impl<'a> InvalidTransport<'a> {
 impl EventKind for InvalidTransport<'static> {
     const NAMES: &'static [&'static str] = &["InvalidTransport"];
     type View<'a> = InvalidTransport<'a>;
-    fn view(message: &Message) -> Option<InvalidTransport<'_>> {
-        InvalidTransport::from_message(message)
+    fn wrap(message: &Message) -> InvalidTransport<'_> {
+        InvalidTransport(message)
     }
 }
 
@@ -9564,8 +9564,8 @@ impl<'a> Join<'a> {
 impl EventKind for Join<'static> {
     const NAMES: &'static [&'static str] = &["Join"];
     type View<'a> = Join<'a>;
-    fn view(message: &Message) -> Option<Join<'_>> {
-        Join::from_message(message)
+    fn wrap(message: &Message) -> Join<'_> {
+        Join(message)
     }
 }
 
@@ -9623,8 +9623,8 @@ impl<'a> Leave<'a> {
 impl EventKind for Leave<'static> {
     const NAMES: &'static [&'static str] = &["Leave"];
     type View<'a> = Leave<'a>;
-    fn view(message: &Message) -> Option<Leave<'_>> {
-        Leave::from_message(message)
+    fn wrap(message: &Message) -> Leave<'_> {
+        Leave(message)
     }
 }
 
@@ -9646,8 +9646,8 @@ impl<'a> LineEntry<'a> {
 impl EventKind for LineEntry<'static> {
     const NAMES: &'static [&'static str] = &["LineEntry"];
     type View<'a> = LineEntry<'a>;
-    fn view(message: &Message) -> Option<LineEntry<'_>> {
-        LineEntry::from_message(message)
+    fn wrap(message: &Message) -> LineEntry<'_> {
+        LineEntry(message)
     }
 }
 
@@ -9669,8 +9669,8 @@ impl<'a> LinelistComplete<'a> {
 impl EventKind for LinelistComplete<'static> {
     const NAMES: &'static [&'static str] = &["LinelistComplete"];
     type View<'a> = LinelistComplete<'a>;
-    fn view(message: &Message) -> Option<LinelistComplete<'_>> {
-        LinelistComplete::from_message(message)
+    fn wrap(message: &Message) -> LinelistComplete<'_> {
+        LinelistComplete(message)
     }
 }
 
@@ -9707,8 +9707,8 @@ impl<'a> Link<'a> {
 impl EventKind for Link<'static> {
     const NAMES: &'static [&'static str] = &["Link"];
     type View<'a> = Link<'a>;
-    fn view(message: &Message) -> Option<Link<'_>> {
-        Link::from_message(message)
+    fn wrap(message: &Message) -> Link<'_> {
+        Link(message)
     }
 }
 
@@ -9730,8 +9730,8 @@ impl<'a> ListDialplan<'a> {
 impl EventKind for ListDialplan<'static> {
     const NAMES: &'static [&'static str] = &["ListDialplan"];
     type View<'a> = ListDialplan<'a>;
-    fn view(message: &Message) -> Option<ListDialplan<'_>> {
-        ListDialplan::from_message(message)
+    fn wrap(message: &Message) -> ListDialplan<'_> {
+        ListDialplan(message)
     }
 }
 
@@ -9762,8 +9762,8 @@ impl<'a> Load<'a> {
 impl EventKind for Load<'static> {
     const NAMES: &'static [&'static str] = &["Load"];
     type View<'a> = Load<'a>;
-    fn view(message: &Message) -> Option<Load<'_>> {
-        Load::from_message(message)
+    fn wrap(message: &Message) -> Load<'_> {
+        Load(message)
     }
 }
 
@@ -9826,8 +9826,8 @@ impl<'a> LoadAverageLimit<'a> {
 impl EventKind for LoadAverageLimit<'static> {
     const NAMES: &'static [&'static str] = &["LoadAverageLimit"];
     type View<'a> = LoadAverageLimit<'a>;
-    fn view(message: &Message) -> Option<LoadAverageLimit<'_>> {
-        LoadAverageLimit::from_message(message)
+    fn wrap(message: &Message) -> LoadAverageLimit<'_> {
+        LoadAverageLimit(message)
     }
 }
 
@@ -9990,8 +9990,8 @@ impl<'a> LocalBridge<'a> {
 impl EventKind for LocalBridge<'static> {
     const NAMES: &'static [&'static str] = &["LocalBridge"];
     type View<'a> = LocalBridge<'a>;
-    fn view(message: &Message) -> Option<LocalBridge<'_>> {
-        LocalBridge::from_message(message)
+    fn wrap(message: &Message) -> LocalBridge<'_> {
+        LocalBridge(message)
     }
 }
 
@@ -10190,8 +10190,8 @@ impl<'a> LocalOptimizationBegin<'a> {
 impl EventKind for LocalOptimizationBegin<'static> {
     const NAMES: &'static [&'static str] = &["LocalOptimizationBegin"];
     type View<'a> = LocalOptimizationBegin<'a>;
-    fn view(message: &Message) -> Option<LocalOptimizationBegin<'_>> {
-        LocalOptimizationBegin::from_message(message)
+    fn wrap(message: &Message) -> LocalOptimizationBegin<'_> {
+        LocalOptimizationBegin(message)
     }
 }
 
@@ -10334,8 +10334,8 @@ impl<'a> LocalOptimizationEnd<'a> {
 impl EventKind for LocalOptimizationEnd<'static> {
     const NAMES: &'static [&'static str] = &["LocalOptimizationEnd"];
     type View<'a> = LocalOptimizationEnd<'a>;
-    fn view(message: &Message) -> Option<LocalOptimizationEnd<'_>> {
-        LocalOptimizationEnd::from_message(message)
+    fn wrap(message: &Message) -> LocalOptimizationEnd<'_> {
+        LocalOptimizationEnd(message)
     }
 }
 
@@ -10362,8 +10362,8 @@ impl<'a> LogChannel<'a> {
 impl EventKind for LogChannel<'static> {
     const NAMES: &'static [&'static str] = &["LogChannel"];
     type View<'a> = LogChannel<'a>;
-    fn view(message: &Message) -> Option<LogChannel<'_>> {
-        LogChannel::from_message(message)
+    fn wrap(message: &Message) -> LogChannel<'_> {
+        LogChannel(message)
     }
 }
 
@@ -10417,8 +10417,8 @@ impl<'a> Masquerade<'a> {
 impl EventKind for Masquerade<'static> {
     const NAMES: &'static [&'static str] = &["Masquerade"];
     type View<'a> = Masquerade<'a>;
-    fn view(message: &Message) -> Option<Masquerade<'_>> {
-        Masquerade::from_message(message)
+    fn wrap(message: &Message) -> Masquerade<'_> {
+        Masquerade(message)
     }
 }
 
@@ -10601,8 +10601,8 @@ impl<'a> MCID<'a> {
 impl EventKind for MCID<'static> {
     const NAMES: &'static [&'static str] = &["MCID"];
     type View<'a> = MCID<'a>;
-    fn view(message: &Message) -> Option<MCID<'_>> {
-        MCID::from_message(message)
+    fn wrap(message: &Message) -> MCID<'_> {
+        MCID(message)
     }
 }
 
@@ -10629,8 +10629,8 @@ impl<'a> MeetmeEnd<'a> {
 impl EventKind for MeetmeEnd<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeEnd"];
     type View<'a> = MeetmeEnd<'a>;
-    fn view(message: &Message) -> Option<MeetmeEnd<'_>> {
-        MeetmeEnd::from_message(message)
+    fn wrap(message: &Message) -> MeetmeEnd<'_> {
+        MeetmeEnd(message)
     }
 }
 
@@ -10717,8 +10717,8 @@ impl<'a> MeetmeJoin<'a> {
 impl EventKind for MeetmeJoin<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeJoin"];
     type View<'a> = MeetmeJoin<'a>;
-    fn view(message: &Message) -> Option<MeetmeJoin<'_>> {
-        MeetmeJoin::from_message(message)
+    fn wrap(message: &Message) -> MeetmeJoin<'_> {
+        MeetmeJoin(message)
     }
 }
 
@@ -10809,8 +10809,8 @@ impl<'a> MeetmeLeave<'a> {
 impl EventKind for MeetmeLeave<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeLeave"];
     type View<'a> = MeetmeLeave<'a>;
-    fn view(message: &Message) -> Option<MeetmeLeave<'_>> {
-        MeetmeLeave::from_message(message)
+    fn wrap(message: &Message) -> MeetmeLeave<'_> {
+        MeetmeLeave(message)
     }
 }
 
@@ -10881,8 +10881,8 @@ impl<'a> MeetmeList<'a> {
 impl EventKind for MeetmeList<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeList"];
     type View<'a> = MeetmeList<'a>;
-    fn view(message: &Message) -> Option<MeetmeList<'_>> {
-        MeetmeList::from_message(message)
+    fn wrap(message: &Message) -> MeetmeList<'_> {
+        MeetmeList(message)
     }
 }
 
@@ -10904,8 +10904,8 @@ impl<'a> MeetmeListComplete<'a> {
 impl EventKind for MeetmeListComplete<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeListComplete"];
     type View<'a> = MeetmeListComplete<'a>;
-    fn view(message: &Message) -> Option<MeetmeListComplete<'_>> {
-        MeetmeListComplete::from_message(message)
+    fn wrap(message: &Message) -> MeetmeListComplete<'_> {
+        MeetmeListComplete(message)
     }
 }
 
@@ -10952,8 +10952,8 @@ impl<'a> MeetmeListRooms<'a> {
 impl EventKind for MeetmeListRooms<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeListRooms"];
     type View<'a> = MeetmeListRooms<'a>;
-    fn view(message: &Message) -> Option<MeetmeListRooms<'_>> {
-        MeetmeListRooms::from_message(message)
+    fn wrap(message: &Message) -> MeetmeListRooms<'_> {
+        MeetmeListRooms(message)
     }
 }
 
@@ -10975,8 +10975,8 @@ impl<'a> MeetmeListRoomsComplete<'a> {
 impl EventKind for MeetmeListRoomsComplete<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeListRoomsComplete"];
     type View<'a> = MeetmeListRoomsComplete<'a>;
-    fn view(message: &Message) -> Option<MeetmeListRoomsComplete<'_>> {
-        MeetmeListRoomsComplete::from_message(message)
+    fn wrap(message: &Message) -> MeetmeListRoomsComplete<'_> {
+        MeetmeListRoomsComplete(message)
     }
 }
 
@@ -11071,8 +11071,8 @@ impl<'a> MeetmeMute<'a> {
 impl EventKind for MeetmeMute<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeMute"];
     type View<'a> = MeetmeMute<'a>;
-    fn view(message: &Message) -> Option<MeetmeMute<'_>> {
-        MeetmeMute::from_message(message)
+    fn wrap(message: &Message) -> MeetmeMute<'_> {
+        MeetmeMute(message)
     }
 }
 
@@ -11167,8 +11167,8 @@ impl<'a> MeetmeTalking<'a> {
 impl EventKind for MeetmeTalking<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeTalking"];
     type View<'a> = MeetmeTalking<'a>;
-    fn view(message: &Message) -> Option<MeetmeTalking<'_>> {
-        MeetmeTalking::from_message(message)
+    fn wrap(message: &Message) -> MeetmeTalking<'_> {
+        MeetmeTalking(message)
     }
 }
 
@@ -11263,8 +11263,8 @@ impl<'a> MeetmeTalkRequest<'a> {
 impl EventKind for MeetmeTalkRequest<'static> {
     const NAMES: &'static [&'static str] = &["MeetmeTalkRequest"];
     type View<'a> = MeetmeTalkRequest<'a>;
-    fn view(message: &Message) -> Option<MeetmeTalkRequest<'_>> {
-        MeetmeTalkRequest::from_message(message)
+    fn wrap(message: &Message) -> MeetmeTalkRequest<'_> {
+        MeetmeTalkRequest(message)
     }
 }
 
@@ -11327,8 +11327,8 @@ impl<'a> MemoryLimit<'a> {
 impl EventKind for MemoryLimit<'static> {
     const NAMES: &'static [&'static str] = &["MemoryLimit"];
     type View<'a> = MemoryLimit<'a>;
-    fn view(message: &Message) -> Option<MemoryLimit<'_>> {
-        MemoryLimit::from_message(message)
+    fn wrap(message: &Message) -> MemoryLimit<'_> {
+        MemoryLimit(message)
     }
 }
 
@@ -11423,8 +11423,8 @@ impl<'a> MessageWaiting<'a> {
 impl EventKind for MessageWaiting<'static> {
     const NAMES: &'static [&'static str] = &["MessageWaiting"];
     type View<'a> = MessageWaiting<'a>;
-    fn view(message: &Message) -> Option<MessageWaiting<'_>> {
-        MessageWaiting::from_message(message)
+    fn wrap(message: &Message) -> MessageWaiting<'_> {
+        MessageWaiting(message)
     }
 }
 
@@ -11515,8 +11515,8 @@ impl<'a> MiniVoiceMail<'a> {
 impl EventKind for MiniVoiceMail<'static> {
     const NAMES: &'static [&'static str] = &["MiniVoiceMail"];
     type View<'a> = MiniVoiceMail<'a>;
-    fn view(message: &Message) -> Option<MiniVoiceMail<'_>> {
-        MiniVoiceMail::from_message(message)
+    fn wrap(message: &Message) -> MiniVoiceMail<'_> {
+        MiniVoiceMail(message)
     }
 }
 
@@ -11603,8 +11603,8 @@ impl<'a> MixMonitorMute<'a> {
 impl EventKind for MixMonitorMute<'static> {
     const NAMES: &'static [&'static str] = &["MixMonitorMute"];
     type View<'a> = MixMonitorMute<'a>;
-    fn view(message: &Message) -> Option<MixMonitorMute<'_>> {
-        MixMonitorMute::from_message(message)
+    fn wrap(message: &Message) -> MixMonitorMute<'_> {
+        MixMonitorMute(message)
     }
 }
 
@@ -11683,8 +11683,8 @@ impl<'a> MixMonitorStart<'a> {
 impl EventKind for MixMonitorStart<'static> {
     const NAMES: &'static [&'static str] = &["MixMonitorStart"];
     type View<'a> = MixMonitorStart<'a>;
-    fn view(message: &Message) -> Option<MixMonitorStart<'_>> {
-        MixMonitorStart::from_message(message)
+    fn wrap(message: &Message) -> MixMonitorStart<'_> {
+        MixMonitorStart(message)
     }
 }
 
@@ -11763,8 +11763,8 @@ impl<'a> MixMonitorStop<'a> {
 impl EventKind for MixMonitorStop<'static> {
     const NAMES: &'static [&'static str] = &["MixMonitorStop"];
     type View<'a> = MixMonitorStop<'a>;
-    fn view(message: &Message) -> Option<MixMonitorStop<'_>> {
-        MixMonitorStop::from_message(message)
+    fn wrap(message: &Message) -> MixMonitorStop<'_> {
+        MixMonitorStop(message)
     }
 }
 
@@ -11843,8 +11843,8 @@ impl<'a> MonitorStart<'a> {
 impl EventKind for MonitorStart<'static> {
     const NAMES: &'static [&'static str] = &["MonitorStart"];
     type View<'a> = MonitorStart<'a>;
-    fn view(message: &Message) -> Option<MonitorStart<'_>> {
-        MonitorStart::from_message(message)
+    fn wrap(message: &Message) -> MonitorStart<'_> {
+        MonitorStart(message)
     }
 }
 
@@ -11923,8 +11923,8 @@ impl<'a> MonitorStop<'a> {
 impl EventKind for MonitorStop<'static> {
     const NAMES: &'static [&'static str] = &["MonitorStop"];
     type View<'a> = MonitorStop<'a>;
-    fn view(message: &Message) -> Option<MonitorStop<'_>> {
-        MonitorStop::from_message(message)
+    fn wrap(message: &Message) -> MonitorStop<'_> {
+        MonitorStop(message)
     }
 }
 
@@ -11974,8 +11974,8 @@ impl<'a> MusicOnHold<'a> {
 impl EventKind for MusicOnHold<'static> {
     const NAMES: &'static [&'static str] = &["MusicOnHold"];
     type View<'a> = MusicOnHold<'a>;
-    fn view(message: &Message) -> Option<MusicOnHold<'_>> {
-        MusicOnHold::from_message(message)
+    fn wrap(message: &Message) -> MusicOnHold<'_> {
+        MusicOnHold(message)
     }
 }
 
@@ -12058,8 +12058,8 @@ impl<'a> MusicOnHoldStart<'a> {
 impl EventKind for MusicOnHoldStart<'static> {
     const NAMES: &'static [&'static str] = &["MusicOnHoldStart"];
     type View<'a> = MusicOnHoldStart<'a>;
-    fn view(message: &Message) -> Option<MusicOnHoldStart<'_>> {
-        MusicOnHoldStart::from_message(message)
+    fn wrap(message: &Message) -> MusicOnHoldStart<'_> {
+        MusicOnHoldStart(message)
     }
 }
 
@@ -12138,8 +12138,8 @@ impl<'a> MusicOnHoldStop<'a> {
 impl EventKind for MusicOnHoldStop<'static> {
     const NAMES: &'static [&'static str] = &["MusicOnHoldStop"];
     type View<'a> = MusicOnHoldStop<'a>;
-    fn view(message: &Message) -> Option<MusicOnHoldStop<'_>> {
-        MusicOnHoldStop::from_message(message)
+    fn wrap(message: &Message) -> MusicOnHoldStop<'_> {
+        MusicOnHoldStop(message)
     }
 }
 
@@ -12178,8 +12178,8 @@ impl<'a> MWIGet<'a> {
 impl EventKind for MWIGet<'static> {
     const NAMES: &'static [&'static str] = &["MWIGet"];
     type View<'a> = MWIGet<'a>;
-    fn view(message: &Message) -> Option<MWIGet<'_>> {
-        MWIGet::from_message(message)
+    fn wrap(message: &Message) -> MWIGet<'_> {
+        MWIGet(message)
     }
 }
 
@@ -12214,8 +12214,8 @@ impl<'a> MWIGetComplete<'a> {
 impl EventKind for MWIGetComplete<'static> {
     const NAMES: &'static [&'static str] = &["MWIGetComplete"];
     type View<'a> = MWIGetComplete<'a>;
-    fn view(message: &Message) -> Option<MWIGetComplete<'_>> {
-        MWIGetComplete::from_message(message)
+    fn wrap(message: &Message) -> MWIGetComplete<'_> {
+        MWIGetComplete(message)
     }
 }
 
@@ -12298,8 +12298,8 @@ impl<'a> NewAccountCode<'a> {
 impl EventKind for NewAccountCode<'static> {
     const NAMES: &'static [&'static str] = &["NewAccountCode"];
     type View<'a> = NewAccountCode<'a>;
-    fn view(message: &Message) -> Option<NewAccountCode<'_>> {
-        NewAccountCode::from_message(message)
+    fn wrap(message: &Message) -> NewAccountCode<'_> {
+        NewAccountCode(message)
     }
 }
 
@@ -12382,8 +12382,8 @@ impl<'a> NewCallerid<'a> {
 impl EventKind for NewCallerid<'static> {
     const NAMES: &'static [&'static str] = &["NewCallerid"];
     type View<'a> = NewCallerid<'a>;
-    fn view(message: &Message) -> Option<NewCallerid<'_>> {
-        NewCallerid::from_message(message)
+    fn wrap(message: &Message) -> NewCallerid<'_> {
+        NewCallerid(message)
     }
 }
 
@@ -12462,8 +12462,8 @@ impl<'a> Newchannel<'a> {
 impl EventKind for Newchannel<'static> {
     const NAMES: &'static [&'static str] = &["Newchannel"];
     type View<'a> = Newchannel<'a>;
-    fn view(message: &Message) -> Option<Newchannel<'_>> {
-        Newchannel::from_message(message)
+    fn wrap(message: &Message) -> Newchannel<'_> {
+        Newchannel(message)
     }
 }
 
@@ -12542,8 +12542,8 @@ impl<'a> NewConnectedLine<'a> {
 impl EventKind for NewConnectedLine<'static> {
     const NAMES: &'static [&'static str] = &["NewConnectedLine"];
     type View<'a> = NewConnectedLine<'a>;
-    fn view(message: &Message) -> Option<NewConnectedLine<'_>> {
-        NewConnectedLine::from_message(message)
+    fn wrap(message: &Message) -> NewConnectedLine<'_> {
+        NewConnectedLine(message)
     }
 }
 
@@ -12634,8 +12634,8 @@ impl<'a> NewExten<'a> {
 impl EventKind for NewExten<'static> {
     const NAMES: &'static [&'static str] = &["NewExten"];
     type View<'a> = NewExten<'a>;
-    fn view(message: &Message) -> Option<NewExten<'_>> {
-        NewExten::from_message(message)
+    fn wrap(message: &Message) -> NewExten<'_> {
+        NewExten(message)
     }
 }
 
@@ -12714,8 +12714,8 @@ impl<'a> Newstate<'a> {
 impl EventKind for Newstate<'static> {
     const NAMES: &'static [&'static str] = &["Newstate"];
     type View<'a> = Newstate<'a>;
-    fn view(message: &Message) -> Option<Newstate<'_>> {
-        Newstate::from_message(message)
+    fn wrap(message: &Message) -> Newstate<'_> {
+        Newstate(message)
     }
 }
 
@@ -12782,8 +12782,8 @@ impl<'a> OriginateResponse<'a> {
 impl EventKind for OriginateResponse<'static> {
     const NAMES: &'static [&'static str] = &["OriginateResponse"];
     type View<'a> = OriginateResponse<'a>;
-    fn view(message: &Message) -> Option<OriginateResponse<'_>> {
-        OriginateResponse::from_message(message)
+    fn wrap(message: &Message) -> OriginateResponse<'_> {
+        OriginateResponse(message)
     }
 }
 
@@ -12902,8 +12902,8 @@ impl<'a> OutboundRegistrationDetail<'a> {
 impl EventKind for OutboundRegistrationDetail<'static> {
     const NAMES: &'static [&'static str] = &["OutboundRegistrationDetail"];
     type View<'a> = OutboundRegistrationDetail<'a>;
-    fn view(message: &Message) -> Option<OutboundRegistrationDetail<'_>> {
-        OutboundRegistrationDetail::from_message(message)
+    fn wrap(message: &Message) -> OutboundRegistrationDetail<'_> {
+        OutboundRegistrationDetail(message)
     }
 }
 
@@ -12925,8 +12925,8 @@ impl<'a> OutboundRegistrationDetailComplete<'a> {
 impl EventKind for OutboundRegistrationDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["OutboundRegistrationDetailComplete"];
     type View<'a> = OutboundRegistrationDetailComplete<'a>;
-    fn view(message: &Message) -> Option<OutboundRegistrationDetailComplete<'_>> {
-        OutboundRegistrationDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> OutboundRegistrationDetailComplete<'_> {
+        OutboundRegistrationDetailComplete(message)
     }
 }
 
@@ -12985,8 +12985,8 @@ impl<'a> OutboundSubscriptionDetail<'a> {
 impl EventKind for OutboundSubscriptionDetail<'static> {
     const NAMES: &'static [&'static str] = &["OutboundSubscriptionDetail"];
     type View<'a> = OutboundSubscriptionDetail<'a>;
-    fn view(message: &Message) -> Option<OutboundSubscriptionDetail<'_>> {
-        OutboundSubscriptionDetail::from_message(message)
+    fn wrap(message: &Message) -> OutboundSubscriptionDetail<'_> {
+        OutboundSubscriptionDetail(message)
     }
 }
 
@@ -13008,8 +13008,8 @@ impl<'a> OutboundSubscriptionDetailComplete<'a> {
 impl EventKind for OutboundSubscriptionDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["OutboundSubscriptionDetailComplete"];
     type View<'a> = OutboundSubscriptionDetailComplete<'a>;
-    fn view(message: &Message) -> Option<OutboundSubscriptionDetailComplete<'_>> {
-        OutboundSubscriptionDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> OutboundSubscriptionDetailComplete<'_> {
+        OutboundSubscriptionDetailComplete(message)
     }
 }
 
@@ -13108,8 +13108,8 @@ impl<'a> ParkedCall<'a> {
 impl EventKind for ParkedCall<'static> {
     const NAMES: &'static [&'static str] = &["ParkedCall"];
     type View<'a> = ParkedCall<'a>;
-    fn view(message: &Message) -> Option<ParkedCall<'_>> {
-        ParkedCall::from_message(message)
+    fn wrap(message: &Message) -> ParkedCall<'_> {
+        ParkedCall(message)
     }
 }
 
@@ -13292,8 +13292,8 @@ impl<'a> ParkedCallGiveUp<'a> {
 impl EventKind for ParkedCallGiveUp<'static> {
     const NAMES: &'static [&'static str] = &["ParkedCallGiveUp"];
     type View<'a> = ParkedCallGiveUp<'a>;
-    fn view(message: &Message) -> Option<ParkedCallGiveUp<'_>> {
-        ParkedCallGiveUp::from_message(message)
+    fn wrap(message: &Message) -> ParkedCallGiveUp<'_> {
+        ParkedCallGiveUp(message)
     }
 }
 
@@ -13319,8 +13319,8 @@ impl<'a> ParkedCallsComplete<'a> {
 impl EventKind for ParkedCallsComplete<'static> {
     const NAMES: &'static [&'static str] = &["ParkedCallsComplete"];
     type View<'a> = ParkedCallsComplete<'a>;
-    fn view(message: &Message) -> Option<ParkedCallsComplete<'_>> {
-        ParkedCallsComplete::from_message(message)
+    fn wrap(message: &Message) -> ParkedCallsComplete<'_> {
+        ParkedCallsComplete(message)
     }
 }
 
@@ -13475,8 +13475,8 @@ impl<'a> ParkedCallSwap<'a> {
 impl EventKind for ParkedCallSwap<'static> {
     const NAMES: &'static [&'static str] = &["ParkedCallSwap"];
     type View<'a> = ParkedCallSwap<'a>;
-    fn view(message: &Message) -> Option<ParkedCallSwap<'_>> {
-        ParkedCallSwap::from_message(message)
+    fn wrap(message: &Message) -> ParkedCallSwap<'_> {
+        ParkedCallSwap(message)
     }
 }
 
@@ -13659,8 +13659,8 @@ impl<'a> ParkedCallTimeOut<'a> {
 impl EventKind for ParkedCallTimeOut<'static> {
     const NAMES: &'static [&'static str] = &["ParkedCallTimeOut"];
     type View<'a> = ParkedCallTimeOut<'a>;
-    fn view(message: &Message) -> Option<ParkedCallTimeOut<'_>> {
-        ParkedCallTimeOut::from_message(message)
+    fn wrap(message: &Message) -> ParkedCallTimeOut<'_> {
+        ParkedCallTimeOut(message)
     }
 }
 
@@ -13682,8 +13682,8 @@ impl<'a> Parkinglot<'a> {
 impl EventKind for Parkinglot<'static> {
     const NAMES: &'static [&'static str] = &["Parkinglot"];
     type View<'a> = Parkinglot<'a>;
-    fn view(message: &Message) -> Option<Parkinglot<'_>> {
-        Parkinglot::from_message(message)
+    fn wrap(message: &Message) -> Parkinglot<'_> {
+        Parkinglot(message)
     }
 }
 
@@ -13705,8 +13705,8 @@ impl<'a> ParkinglotsComplete<'a> {
 impl EventKind for ParkinglotsComplete<'static> {
     const NAMES: &'static [&'static str] = &["ParkinglotsComplete"];
     type View<'a> = ParkinglotsComplete<'a>;
-    fn view(message: &Message) -> Option<ParkinglotsComplete<'_>> {
-        ParkinglotsComplete::from_message(message)
+    fn wrap(message: &Message) -> ParkinglotsComplete<'_> {
+        ParkinglotsComplete(message)
     }
 }
 
@@ -13728,8 +13728,8 @@ impl<'a> PeerEntry<'a> {
 impl EventKind for PeerEntry<'static> {
     const NAMES: &'static [&'static str] = &["PeerEntry"];
     type View<'a> = PeerEntry<'a>;
-    fn view(message: &Message) -> Option<PeerEntry<'_>> {
-        PeerEntry::from_message(message)
+    fn wrap(message: &Message) -> PeerEntry<'_> {
+        PeerEntry(message)
     }
 }
 
@@ -13751,8 +13751,8 @@ impl<'a> PeerlistComplete<'a> {
 impl EventKind for PeerlistComplete<'static> {
     const NAMES: &'static [&'static str] = &["PeerlistComplete"];
     type View<'a> = PeerlistComplete<'a>;
-    fn view(message: &Message) -> Option<PeerlistComplete<'_>> {
-        PeerlistComplete::from_message(message)
+    fn wrap(message: &Message) -> PeerlistComplete<'_> {
+        PeerlistComplete(message)
     }
 }
 
@@ -13803,8 +13803,8 @@ impl<'a> PeerStatus<'a> {
 impl EventKind for PeerStatus<'static> {
     const NAMES: &'static [&'static str] = &["PeerStatus"];
     type View<'a> = PeerStatus<'a>;
-    fn view(message: &Message) -> Option<PeerStatus<'_>> {
-        PeerStatus::from_message(message)
+    fn wrap(message: &Message) -> PeerStatus<'_> {
+        PeerStatus(message)
     }
 }
 
@@ -13939,8 +13939,8 @@ impl<'a> Pickup<'a> {
 impl EventKind for Pickup<'static> {
     const NAMES: &'static [&'static str] = &["Pickup"];
     type View<'a> = Pickup<'a>;
-    fn view(message: &Message) -> Option<Pickup<'_>> {
-        Pickup::from_message(message)
+    fn wrap(message: &Message) -> Pickup<'_> {
+        Pickup(message)
     }
 }
 
@@ -13971,8 +13971,8 @@ impl<'a> PJSIPMaintenanceStatus<'a> {
 impl EventKind for PJSIPMaintenanceStatus<'static> {
     const NAMES: &'static [&'static str] = &["PJSIPMaintenanceStatus"];
     type View<'a> = PJSIPMaintenanceStatus<'a>;
-    fn view(message: &Message) -> Option<PJSIPMaintenanceStatus<'_>> {
-        PJSIPMaintenanceStatus::from_message(message)
+    fn wrap(message: &Message) -> PJSIPMaintenanceStatus<'_> {
+        PJSIPMaintenanceStatus(message)
     }
 }
 
@@ -13994,8 +13994,8 @@ impl<'a> PJSIPMaintenanceStatusComplete<'a> {
 impl EventKind for PJSIPMaintenanceStatusComplete<'static> {
     const NAMES: &'static [&'static str] = &["PJSIPMaintenanceStatusComplete"];
     type View<'a> = PJSIPMaintenanceStatusComplete<'a>;
-    fn view(message: &Message) -> Option<PJSIPMaintenanceStatusComplete<'_>> {
-        PJSIPMaintenanceStatusComplete::from_message(message)
+    fn wrap(message: &Message) -> PJSIPMaintenanceStatusComplete<'_> {
+        PJSIPMaintenanceStatusComplete(message)
     }
 }
 
@@ -14034,8 +14034,8 @@ impl<'a> PresenceStateChange<'a> {
 impl EventKind for PresenceStateChange<'static> {
     const NAMES: &'static [&'static str] = &["PresenceStateChange"];
     type View<'a> = PresenceStateChange<'a>;
-    fn view(message: &Message) -> Option<PresenceStateChange<'_>> {
-        PresenceStateChange::from_message(message)
+    fn wrap(message: &Message) -> PresenceStateChange<'_> {
+        PresenceStateChange(message)
     }
 }
 
@@ -14066,8 +14066,8 @@ impl<'a> PresenceStateListComplete<'a> {
 impl EventKind for PresenceStateListComplete<'static> {
     const NAMES: &'static [&'static str] = &["PresenceStateListComplete"];
     type View<'a> = PresenceStateListComplete<'a>;
-    fn view(message: &Message) -> Option<PresenceStateListComplete<'_>> {
-        PresenceStateListComplete::from_message(message)
+    fn wrap(message: &Message) -> PresenceStateListComplete<'_> {
+        PresenceStateListComplete(message)
     }
 }
 
@@ -14114,8 +14114,8 @@ impl<'a> PresenceStatus<'a> {
 impl EventKind for PresenceStatus<'static> {
     const NAMES: &'static [&'static str] = &["PresenceStatus"];
     type View<'a> = PresenceStatus<'a>;
-    fn view(message: &Message) -> Option<PresenceStatus<'_>> {
-        PresenceStatus::from_message(message)
+    fn wrap(message: &Message) -> PresenceStatus<'_> {
+        PresenceStatus(message)
     }
 }
 
@@ -14137,8 +14137,8 @@ impl<'a> PRIShowSpans<'a> {
 impl EventKind for PRIShowSpans<'static> {
     const NAMES: &'static [&'static str] = &["PRIShowSpans"];
     type View<'a> = PRIShowSpans<'a>;
-    fn view(message: &Message) -> Option<PRIShowSpans<'_>> {
-        PRIShowSpans::from_message(message)
+    fn wrap(message: &Message) -> PRIShowSpans<'_> {
+        PRIShowSpans(message)
     }
 }
 
@@ -14160,8 +14160,8 @@ impl<'a> PRIShowSpansComplete<'a> {
 impl EventKind for PRIShowSpansComplete<'static> {
     const NAMES: &'static [&'static str] = &["PRIShowSpansComplete"];
     type View<'a> = PRIShowSpansComplete<'a>;
-    fn view(message: &Message) -> Option<PRIShowSpansComplete<'_>> {
-        PRIShowSpansComplete::from_message(message)
+    fn wrap(message: &Message) -> PRIShowSpansComplete<'_> {
+        PRIShowSpansComplete(message)
     }
 }
 
@@ -14256,8 +14256,8 @@ impl<'a> QueueCallerAbandon<'a> {
 impl EventKind for QueueCallerAbandon<'static> {
     const NAMES: &'static [&'static str] = &["QueueCallerAbandon"];
     type View<'a> = QueueCallerAbandon<'a>;
-    fn view(message: &Message) -> Option<QueueCallerAbandon<'_>> {
-        QueueCallerAbandon::from_message(message)
+    fn wrap(message: &Message) -> QueueCallerAbandon<'_> {
+        QueueCallerAbandon(message)
     }
 }
 
@@ -14348,8 +14348,8 @@ impl<'a> QueueCallerJoin<'a> {
 impl EventKind for QueueCallerJoin<'static> {
     const NAMES: &'static [&'static str] = &["QueueCallerJoin"];
     type View<'a> = QueueCallerJoin<'a>;
-    fn view(message: &Message) -> Option<QueueCallerJoin<'_>> {
-        QueueCallerJoin::from_message(message)
+    fn wrap(message: &Message) -> QueueCallerJoin<'_> {
+        QueueCallerJoin(message)
     }
 }
 
@@ -14440,8 +14440,8 @@ impl<'a> QueueCallerLeave<'a> {
 impl EventKind for QueueCallerLeave<'static> {
     const NAMES: &'static [&'static str] = &["QueueCallerLeave"];
     type View<'a> = QueueCallerLeave<'a>;
-    fn view(message: &Message) -> Option<QueueCallerLeave<'_>> {
-        QueueCallerLeave::from_message(message)
+    fn wrap(message: &Message) -> QueueCallerLeave<'_> {
+        QueueCallerLeave(message)
     }
 }
 
@@ -14508,8 +14508,8 @@ impl<'a> QueueEntry<'a> {
 impl EventKind for QueueEntry<'static> {
     const NAMES: &'static [&'static str] = &["QueueEntry"];
     type View<'a> = QueueEntry<'a>;
-    fn view(message: &Message) -> Option<QueueEntry<'_>> {
-        QueueEntry::from_message(message)
+    fn wrap(message: &Message) -> QueueEntry<'_> {
+        QueueEntry(message)
     }
 }
 
@@ -14599,8 +14599,8 @@ impl<'a> QueueMember<'a> {
 impl EventKind for QueueMember<'static> {
     const NAMES: &'static [&'static str] = &["QueueMember"];
     type View<'a> = QueueMember<'a>;
-    fn view(message: &Message) -> Option<QueueMember<'_>> {
-        QueueMember::from_message(message)
+    fn wrap(message: &Message) -> QueueMember<'_> {
+        QueueMember(message)
     }
 }
 
@@ -14687,8 +14687,8 @@ impl<'a> QueueMemberAdded<'a> {
 impl EventKind for QueueMemberAdded<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberAdded"];
     type View<'a> = QueueMemberAdded<'a>;
-    fn view(message: &Message) -> Option<QueueMemberAdded<'_>> {
-        QueueMemberAdded::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberAdded<'_> {
+        QueueMemberAdded(message)
     }
 }
 
@@ -14779,8 +14779,8 @@ impl<'a> QueueMemberPause<'a> {
 impl EventKind for QueueMemberPause<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberPause"];
     type View<'a> = QueueMemberPause<'a>;
-    fn view(message: &Message) -> Option<QueueMemberPause<'_>> {
-        QueueMemberPause::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberPause<'_> {
+        QueueMemberPause(message)
     }
 }
 
@@ -14867,8 +14867,8 @@ impl<'a> QueueMemberPenalty<'a> {
 impl EventKind for QueueMemberPenalty<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberPenalty"];
     type View<'a> = QueueMemberPenalty<'a>;
-    fn view(message: &Message) -> Option<QueueMemberPenalty<'_>> {
-        QueueMemberPenalty::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberPenalty<'_> {
+        QueueMemberPenalty(message)
     }
 }
 
@@ -14955,8 +14955,8 @@ impl<'a> QueueMemberRemoved<'a> {
 impl EventKind for QueueMemberRemoved<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberRemoved"];
     type View<'a> = QueueMemberRemoved<'a>;
-    fn view(message: &Message) -> Option<QueueMemberRemoved<'_>> {
-        QueueMemberRemoved::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberRemoved<'_> {
+        QueueMemberRemoved(message)
     }
 }
 
@@ -15043,8 +15043,8 @@ impl<'a> QueueMemberRinginuse<'a> {
 impl EventKind for QueueMemberRinginuse<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberRinginuse"];
     type View<'a> = QueueMemberRinginuse<'a>;
-    fn view(message: &Message) -> Option<QueueMemberRinginuse<'_>> {
-        QueueMemberRinginuse::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberRinginuse<'_> {
+        QueueMemberRinginuse(message)
     }
 }
 
@@ -15135,8 +15135,8 @@ impl<'a> QueueMemberStatus<'a> {
 impl EventKind for QueueMemberStatus<'static> {
     const NAMES: &'static [&'static str] = &["QueueMemberStatus"];
     type View<'a> = QueueMemberStatus<'a>;
-    fn view(message: &Message) -> Option<QueueMemberStatus<'_>> {
-        QueueMemberStatus::from_message(message)
+    fn wrap(message: &Message) -> QueueMemberStatus<'_> {
+        QueueMemberStatus(message)
     }
 }
 
@@ -15211,8 +15211,8 @@ impl<'a> QueueParams<'a> {
 impl EventKind for QueueParams<'static> {
     const NAMES: &'static [&'static str] = &["QueueParams"];
     type View<'a> = QueueParams<'a>;
-    fn view(message: &Message) -> Option<QueueParams<'_>> {
-        QueueParams::from_message(message)
+    fn wrap(message: &Message) -> QueueParams<'_> {
+        QueueParams(message)
     }
 }
 
@@ -15246,8 +15246,8 @@ impl<'a> QueueStatusComplete<'a> {
 impl EventKind for QueueStatusComplete<'static> {
     const NAMES: &'static [&'static str] = &["QueueStatusComplete"];
     type View<'a> = QueueStatusComplete<'a>;
-    fn view(message: &Message) -> Option<QueueStatusComplete<'_>> {
-        QueueStatusComplete::from_message(message)
+    fn wrap(message: &Message) -> QueueStatusComplete<'_> {
+        QueueStatusComplete(message)
     }
 }
 
@@ -15301,8 +15301,8 @@ impl<'a> QueueSummary<'a> {
 impl EventKind for QueueSummary<'static> {
     const NAMES: &'static [&'static str] = &["QueueSummary"];
     type View<'a> = QueueSummary<'a>;
-    fn view(message: &Message) -> Option<QueueSummary<'_>> {
-        QueueSummary::from_message(message)
+    fn wrap(message: &Message) -> QueueSummary<'_> {
+        QueueSummary(message)
     }
 }
 
@@ -15336,8 +15336,8 @@ impl<'a> QueueSummaryComplete<'a> {
 impl EventKind for QueueSummaryComplete<'static> {
     const NAMES: &'static [&'static str] = &["QueueSummaryComplete"];
     type View<'a> = QueueSummaryComplete<'a>;
-    fn view(message: &Message) -> Option<QueueSummaryComplete<'_>> {
-        QueueSummaryComplete::from_message(message)
+    fn wrap(message: &Message) -> QueueSummaryComplete<'_> {
+        QueueSummaryComplete(message)
     }
 }
 
@@ -15440,8 +15440,8 @@ impl<'a> ReceiveFAX<'a> {
 impl EventKind for ReceiveFAX<'static> {
     const NAMES: &'static [&'static str] = &["ReceiveFAX"];
     type View<'a> = ReceiveFAX<'a>;
-    fn view(message: &Message) -> Option<ReceiveFAX<'_>> {
-        ReceiveFAX::from_message(message)
+    fn wrap(message: &Message) -> ReceiveFAX<'_> {
+        ReceiveFAX(message)
     }
 }
 
@@ -15463,8 +15463,8 @@ impl<'a> RegistrationsComplete<'a> {
 impl EventKind for RegistrationsComplete<'static> {
     const NAMES: &'static [&'static str] = &["RegistrationsComplete"];
     type View<'a> = RegistrationsComplete<'a>;
-    fn view(message: &Message) -> Option<RegistrationsComplete<'_>> {
-        RegistrationsComplete::from_message(message)
+    fn wrap(message: &Message) -> RegistrationsComplete<'_> {
+        RegistrationsComplete(message)
     }
 }
 
@@ -15507,8 +15507,8 @@ impl<'a> Registry<'a> {
 impl EventKind for Registry<'static> {
     const NAMES: &'static [&'static str] = &["Registry"];
     type View<'a> = Registry<'a>;
-    fn view(message: &Message) -> Option<Registry<'_>> {
-        Registry::from_message(message)
+    fn wrap(message: &Message) -> Registry<'_> {
+        Registry(message)
     }
 }
 
@@ -15530,8 +15530,8 @@ impl<'a> RegistryEntry<'a> {
 impl EventKind for RegistryEntry<'static> {
     const NAMES: &'static [&'static str] = &["RegistryEntry"];
     type View<'a> = RegistryEntry<'a>;
-    fn view(message: &Message) -> Option<RegistryEntry<'_>> {
-        RegistryEntry::from_message(message)
+    fn wrap(message: &Message) -> RegistryEntry<'_> {
+        RegistryEntry(message)
     }
 }
 
@@ -15562,8 +15562,8 @@ impl<'a> Reload<'a> {
 impl EventKind for Reload<'static> {
     const NAMES: &'static [&'static str] = &["Reload"];
     type View<'a> = Reload<'a>;
-    fn view(message: &Message) -> Option<Reload<'_>> {
-        Reload::from_message(message)
+    fn wrap(message: &Message) -> Reload<'_> {
+        Reload(message)
     }
 }
 
@@ -15598,8 +15598,8 @@ impl<'a> Rename<'a> {
 impl EventKind for Rename<'static> {
     const NAMES: &'static [&'static str] = &["Rename"];
     type View<'a> = Rename<'a>;
-    fn view(message: &Message) -> Option<Rename<'_>> {
-        Rename::from_message(message)
+    fn wrap(message: &Message) -> Rename<'_> {
+        Rename(message)
     }
 }
 
@@ -15670,8 +15670,8 @@ impl<'a> RequestBadFormat<'a> {
 impl EventKind for RequestBadFormat<'static> {
     const NAMES: &'static [&'static str] = &["RequestBadFormat"];
     type View<'a> = RequestBadFormat<'a>;
-    fn view(message: &Message) -> Option<RequestBadFormat<'_>> {
-        RequestBadFormat::from_message(message)
+    fn wrap(message: &Message) -> RequestBadFormat<'_> {
+        RequestBadFormat(message)
     }
 }
 
@@ -15742,8 +15742,8 @@ impl<'a> RequestNotAllowed<'a> {
 impl EventKind for RequestNotAllowed<'static> {
     const NAMES: &'static [&'static str] = &["RequestNotAllowed"];
     type View<'a> = RequestNotAllowed<'a>;
-    fn view(message: &Message) -> Option<RequestNotAllowed<'_>> {
-        RequestNotAllowed::from_message(message)
+    fn wrap(message: &Message) -> RequestNotAllowed<'_> {
+        RequestNotAllowed(message)
     }
 }
 
@@ -15810,8 +15810,8 @@ impl<'a> RequestNotSupported<'a> {
 impl EventKind for RequestNotSupported<'static> {
     const NAMES: &'static [&'static str] = &["RequestNotSupported"];
     type View<'a> = RequestNotSupported<'a>;
-    fn view(message: &Message) -> Option<RequestNotSupported<'_>> {
-        RequestNotSupported::from_message(message)
+    fn wrap(message: &Message) -> RequestNotSupported<'_> {
+        RequestNotSupported(message)
     }
 }
 
@@ -15862,8 +15862,8 @@ impl<'a> ResourceListDetail<'a> {
 impl EventKind for ResourceListDetail<'static> {
     const NAMES: &'static [&'static str] = &["ResourceListDetail"];
     type View<'a> = ResourceListDetail<'a>;
-    fn view(message: &Message) -> Option<ResourceListDetail<'_>> {
-        ResourceListDetail::from_message(message)
+    fn wrap(message: &Message) -> ResourceListDetail<'_> {
+        ResourceListDetail(message)
     }
 }
 
@@ -15885,8 +15885,8 @@ impl<'a> ResourceListDetailComplete<'a> {
 impl EventKind for ResourceListDetailComplete<'static> {
     const NAMES: &'static [&'static str] = &["ResourceListDetailComplete"];
     type View<'a> = ResourceListDetailComplete<'a>;
-    fn view(message: &Message) -> Option<ResourceListDetailComplete<'_>> {
-        ResourceListDetailComplete::from_message(message)
+    fn wrap(message: &Message) -> ResourceListDetailComplete<'_> {
+        ResourceListDetailComplete(message)
     }
 }
 
@@ -16033,8 +16033,8 @@ impl<'a> RTCPReceived<'a> {
 impl EventKind for RTCPReceived<'static> {
     const NAMES: &'static [&'static str] = &["RTCPReceived"];
     type View<'a> = RTCPReceived<'a>;
-    fn view(message: &Message) -> Option<RTCPReceived<'_>> {
-        RTCPReceived::from_message(message)
+    fn wrap(message: &Message) -> RTCPReceived<'_> {
+        RTCPReceived(message)
     }
 }
 
@@ -16177,8 +16177,8 @@ impl<'a> RTCPSent<'a> {
 impl EventKind for RTCPSent<'static> {
     const NAMES: &'static [&'static str] = &["RTCPSent"];
     type View<'a> = RTCPSent<'a>;
-    fn view(message: &Message) -> Option<RTCPSent<'_>> {
-        RTCPSent::from_message(message)
+    fn wrap(message: &Message) -> RTCPSent<'_> {
+        RTCPSent(message)
     }
 }
 
@@ -16281,8 +16281,8 @@ impl<'a> SendFAX<'a> {
 impl EventKind for SendFAX<'static> {
     const NAMES: &'static [&'static str] = &["SendFAX"];
     type View<'a> = SendFAX<'a>;
-    fn view(message: &Message) -> Option<SendFAX<'_>> {
-        SendFAX::from_message(message)
+    fn wrap(message: &Message) -> SendFAX<'_> {
+        SendFAX(message)
     }
 }
 
@@ -16345,8 +16345,8 @@ impl<'a> SessionLimit<'a> {
 impl EventKind for SessionLimit<'static> {
     const NAMES: &'static [&'static str] = &["SessionLimit"];
     type View<'a> = SessionLimit<'a>;
-    fn view(message: &Message) -> Option<SessionLimit<'_>> {
-        SessionLimit::from_message(message)
+    fn wrap(message: &Message) -> SessionLimit<'_> {
+        SessionLimit(message)
     }
 }
 
@@ -16429,8 +16429,8 @@ impl<'a> SessionTimeout<'a> {
 impl EventKind for SessionTimeout<'static> {
     const NAMES: &'static [&'static str] = &["SessionTimeout"];
     type View<'a> = SessionTimeout<'a>;
-    fn view(message: &Message) -> Option<SessionTimeout<'_>> {
-        SessionTimeout::from_message(message)
+    fn wrap(message: &Message) -> SessionTimeout<'_> {
+        SessionTimeout(message)
     }
 }
 
@@ -16472,8 +16472,8 @@ impl<'a> ShowDialPlanComplete<'a> {
 impl EventKind for ShowDialPlanComplete<'static> {
     const NAMES: &'static [&'static str] = &["ShowDialPlanComplete"];
     type View<'a> = ShowDialPlanComplete<'a>;
-    fn view(message: &Message) -> Option<ShowDialPlanComplete<'_>> {
-        ShowDialPlanComplete::from_message(message)
+    fn wrap(message: &Message) -> ShowDialPlanComplete<'_> {
+        ShowDialPlanComplete(message)
     }
 }
 
@@ -16504,8 +16504,8 @@ impl<'a> Shutdown<'a> {
 impl EventKind for Shutdown<'static> {
     const NAMES: &'static [&'static str] = &["Shutdown"];
     type View<'a> = Shutdown<'a>;
-    fn view(message: &Message) -> Option<Shutdown<'_>> {
-        Shutdown::from_message(message)
+    fn wrap(message: &Message) -> Shutdown<'_> {
+        Shutdown(message)
     }
 }
 
@@ -16536,8 +16536,8 @@ impl<'a> SIPQualifyPeerDone<'a> {
 impl EventKind for SIPQualifyPeerDone<'static> {
     const NAMES: &'static [&'static str] = &["SIPQualifyPeerDone"];
     type View<'a> = SIPQualifyPeerDone<'a>;
-    fn view(message: &Message) -> Option<SIPQualifyPeerDone<'_>> {
-        SIPQualifyPeerDone::from_message(message)
+    fn wrap(message: &Message) -> SIPQualifyPeerDone<'_> {
+        SIPQualifyPeerDone(message)
     }
 }
 
@@ -16620,8 +16620,8 @@ impl<'a> SoftHangupRequest<'a> {
 impl EventKind for SoftHangupRequest<'static> {
     const NAMES: &'static [&'static str] = &["SoftHangupRequest"];
     type View<'a> = SoftHangupRequest<'a>;
-    fn view(message: &Message) -> Option<SoftHangupRequest<'_>> {
-        SoftHangupRequest::from_message(message)
+    fn wrap(message: &Message) -> SoftHangupRequest<'_> {
+        SoftHangupRequest(message)
     }
 }
 
@@ -16652,8 +16652,8 @@ impl<'a> SpanAlarm<'a> {
 impl EventKind for SpanAlarm<'static> {
     const NAMES: &'static [&'static str] = &["SpanAlarm"];
     type View<'a> = SpanAlarm<'a>;
-    fn view(message: &Message) -> Option<SpanAlarm<'_>> {
-        SpanAlarm::from_message(message)
+    fn wrap(message: &Message) -> SpanAlarm<'_> {
+        SpanAlarm(message)
     }
 }
 
@@ -16680,8 +16680,8 @@ impl<'a> SpanAlarmClear<'a> {
 impl EventKind for SpanAlarmClear<'static> {
     const NAMES: &'static [&'static str] = &["SpanAlarmClear"];
     type View<'a> = SpanAlarmClear<'a>;
-    fn view(message: &Message) -> Option<SpanAlarmClear<'_>> {
-        SpanAlarmClear::from_message(message)
+    fn wrap(message: &Message) -> SpanAlarmClear<'_> {
+        SpanAlarmClear(message)
     }
 }
 
@@ -16852,8 +16852,8 @@ impl<'a> Status<'a> {
 impl EventKind for Status<'static> {
     const NAMES: &'static [&'static str] = &["Status"];
     type View<'a> = Status<'a>;
-    fn view(message: &Message) -> Option<Status<'_>> {
-        Status::from_message(message)
+    fn wrap(message: &Message) -> Status<'_> {
+        Status(message)
     }
 }
 
@@ -16892,8 +16892,8 @@ impl<'a> StatusComplete<'a> {
 impl EventKind for StatusComplete<'static> {
     const NAMES: &'static [&'static str] = &["StatusComplete"];
     type View<'a> = StatusComplete<'a>;
-    fn view(message: &Message) -> Option<StatusComplete<'_>> {
-        StatusComplete::from_message(message)
+    fn wrap(message: &Message) -> StatusComplete<'_> {
+        StatusComplete(message)
     }
 }
 
@@ -16960,8 +16960,8 @@ impl<'a> SuccessfulAuth<'a> {
 impl EventKind for SuccessfulAuth<'static> {
     const NAMES: &'static [&'static str] = &["SuccessfulAuth"];
     type View<'a> = SuccessfulAuth<'a>;
-    fn view(message: &Message) -> Option<SuccessfulAuth<'_>> {
-        SuccessfulAuth::from_message(message)
+    fn wrap(message: &Message) -> SuccessfulAuth<'_> {
+        SuccessfulAuth(message)
     }
 }
 
@@ -17108,8 +17108,8 @@ impl<'a> TransportDetail<'a> {
 impl EventKind for TransportDetail<'static> {
     const NAMES: &'static [&'static str] = &["TransportDetail"];
     type View<'a> = TransportDetail<'a>;
-    fn view(message: &Message) -> Option<TransportDetail<'_>> {
-        TransportDetail::from_message(message)
+    fn wrap(message: &Message) -> TransportDetail<'_> {
+        TransportDetail(message)
     }
 }
 
@@ -17176,8 +17176,8 @@ impl<'a> UnexpectedAddress<'a> {
 impl EventKind for UnexpectedAddress<'static> {
     const NAMES: &'static [&'static str] = &["UnexpectedAddress"];
     type View<'a> = UnexpectedAddress<'a>;
-    fn view(message: &Message) -> Option<UnexpectedAddress<'_>> {
-        UnexpectedAddress::from_message(message)
+    fn wrap(message: &Message) -> UnexpectedAddress<'_> {
+        UnexpectedAddress(message)
     }
 }
 
@@ -17256,8 +17256,8 @@ impl<'a> Unhold<'a> {
 impl EventKind for Unhold<'static> {
     const NAMES: &'static [&'static str] = &["Unhold"];
     type View<'a> = Unhold<'a>;
-    fn view(message: &Message) -> Option<Unhold<'_>> {
-        Unhold::from_message(message)
+    fn wrap(message: &Message) -> Unhold<'_> {
+        Unhold(message)
     }
 }
 
@@ -17319,8 +17319,8 @@ impl<'a> Unlink<'a> {
 impl EventKind for Unlink<'static> {
     const NAMES: &'static [&'static str] = &["Unlink"];
     type View<'a> = Unlink<'a>;
-    fn view(message: &Message) -> Option<Unlink<'_>> {
-        Unlink::from_message(message)
+    fn wrap(message: &Message) -> Unlink<'_> {
+        Unlink(message)
     }
 }
 
@@ -17351,8 +17351,8 @@ impl<'a> Unload<'a> {
 impl EventKind for Unload<'static> {
     const NAMES: &'static [&'static str] = &["Unload"];
     type View<'a> = Unload<'a>;
-    fn view(message: &Message) -> Option<Unload<'_>> {
-        Unload::from_message(message)
+    fn wrap(message: &Message) -> Unload<'_> {
+        Unload(message)
     }
 }
 
@@ -17563,8 +17563,8 @@ impl<'a> UnParkedCall<'a> {
 impl EventKind for UnParkedCall<'static> {
     const NAMES: &'static [&'static str] = &["UnParkedCall"];
     type View<'a> = UnParkedCall<'a>;
-    fn view(message: &Message) -> Option<UnParkedCall<'_>> {
-        UnParkedCall::from_message(message)
+    fn wrap(message: &Message) -> UnParkedCall<'_> {
+        UnParkedCall(message)
     }
 }
 
@@ -17675,8 +17675,8 @@ impl<'a> UserEvent<'a> {
 impl EventKind for UserEvent<'static> {
     const NAMES: &'static [&'static str] = &["UserEvent"];
     type View<'a> = UserEvent<'a>;
-    fn view(message: &Message) -> Option<UserEvent<'_>> {
-        UserEvent::from_message(message)
+    fn wrap(message: &Message) -> UserEvent<'_> {
+        UserEvent(message)
     }
 }
 
@@ -17763,8 +17763,8 @@ impl<'a> VarSet<'a> {
 impl EventKind for VarSet<'static> {
     const NAMES: &'static [&'static str] = &["VarSet"];
     type View<'a> = VarSet<'a>;
-    fn view(message: &Message) -> Option<VarSet<'_>> {
-        VarSet::from_message(message)
+    fn wrap(message: &Message) -> VarSet<'_> {
+        VarSet(message)
     }
 }
 
@@ -17799,8 +17799,8 @@ impl<'a> VoicemailPasswordChange<'a> {
 impl EventKind for VoicemailPasswordChange<'static> {
     const NAMES: &'static [&'static str] = &["VoicemailPasswordChange"];
     type View<'a> = VoicemailPasswordChange<'a>;
-    fn view(message: &Message) -> Option<VoicemailPasswordChange<'_>> {
-        VoicemailPasswordChange::from_message(message)
+    fn wrap(message: &Message) -> VoicemailPasswordChange<'_> {
+        VoicemailPasswordChange(message)
     }
 }
 
@@ -17822,8 +17822,8 @@ impl<'a> VoicemailUserEntry<'a> {
 impl EventKind for VoicemailUserEntry<'static> {
     const NAMES: &'static [&'static str] = &["VoicemailUserEntry"];
     type View<'a> = VoicemailUserEntry<'a>;
-    fn view(message: &Message) -> Option<VoicemailUserEntry<'_>> {
-        VoicemailUserEntry::from_message(message)
+    fn wrap(message: &Message) -> VoicemailUserEntry<'_> {
+        VoicemailUserEntry(message)
     }
 }
 
@@ -17845,8 +17845,8 @@ impl<'a> VoicemailUserEntryComplete<'a> {
 impl EventKind for VoicemailUserEntryComplete<'static> {
     const NAMES: &'static [&'static str] = &["VoicemailUserEntryComplete"];
     type View<'a> = VoicemailUserEntryComplete<'a>;
-    fn view(message: &Message) -> Option<VoicemailUserEntryComplete<'_>> {
-        VoicemailUserEntryComplete::from_message(message)
+    fn wrap(message: &Message) -> VoicemailUserEntryComplete<'_> {
+        VoicemailUserEntryComplete(message)
     }
 }
 
@@ -17868,8 +17868,8 @@ impl<'a> WaitEventComplete<'a> {
 impl EventKind for WaitEventComplete<'static> {
     const NAMES: &'static [&'static str] = &["WaitEventComplete"];
     type View<'a> = WaitEventComplete<'a>;
-    fn view(message: &Message) -> Option<WaitEventComplete<'_>> {
-        WaitEventComplete::from_message(message)
+    fn wrap(message: &Message) -> WaitEventComplete<'_> {
+        WaitEventComplete(message)
     }
 }
 
@@ -17948,8 +17948,8 @@ impl<'a> Wink<'a> {
 impl EventKind for Wink<'static> {
     const NAMES: &'static [&'static str] = &["Wink"];
     type View<'a> = Wink<'a>;
-    fn view(message: &Message) -> Option<Wink<'_>> {
-        Wink::from_message(message)
+    fn wrap(message: &Message) -> Wink<'_> {
+        Wink(message)
     }
 }
 
@@ -19560,7 +19560,7 @@ pub const NUMBER_FIELDS: &[&str] = &[
 impl EventKind for TypedEvent<'static> {
     const NAMES: &'static [&'static str] = &[];
     type View<'a> = TypedEvent<'a>;
-    fn view(message: &Message) -> Option<TypedEvent<'_>> {
-        Some(TypedEvent::decode(message))
+    fn wrap(message: &Message) -> TypedEvent<'_> {
+        TypedEvent::decode(message)
     }
 }

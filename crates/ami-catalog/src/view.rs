@@ -11,8 +11,14 @@ pub trait EventKind {
     const NAMES: &'static [&'static str];
     /// The view over one message.
     type View<'a>: Copy;
+    /// The view of `message` without looking at its name: for a message already known to be of
+    /// this kind (a list item, a typed subscription's event).
+    fn wrap(message: &Message) -> Self::View<'_>;
     /// The view of `message`, when it is an event of this kind.
-    fn view(message: &Message) -> Option<Self::View<'_>>;
+    fn view(message: &Message) -> Option<Self::View<'_>> {
+        (Self::NAMES.is_empty() || Self::NAMES.iter().any(|name| is_event(message, name)))
+            .then(|| Self::wrap(message))
+    }
 }
 
 /// A channel's state, from a `ChannelState` field (Asterisk's `ast_channel_state` numbers).

@@ -42,6 +42,7 @@ mod config;
 mod conn;
 mod error;
 mod events;
+mod stream;
 mod transport;
 pub mod typed;
 
@@ -60,6 +61,7 @@ use tokio::task::JoinHandle;
 pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
 pub use error::{Error, Result};
 pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
+pub use stream::{Typed, TypedItem, TypedSubscriber};
 
 use conn::{Command, Conn, Counters, Role, Settings, Shared};
 use error::Kind;

@@ -503,7 +503,7 @@ pub(crate) fn render_events(catalog: &Catalog) -> String {
     out.push_str(
         "impl EventKind for TypedEvent<'static> {\nconst NAMES: &'static [&'static str] = &[];\n\
          type View<'a> = TypedEvent<'a>;\n\
-         fn view(message: &Message) -> Option<TypedEvent<'_>> { Some(TypedEvent::decode(message)) }\n}\n",
+         fn wrap(message: &Message) -> TypedEvent<'_> { TypedEvent::decode(message) }\n}\n",
     );
     out
 }
@@ -606,7 +606,7 @@ fn render_event(out: &mut String, event: &Event) {
     out.push_str("}\n");
     let _ = writeln!(
         out,
-        "\nimpl EventKind for {ty}<'static> {{ const NAMES: &'static [&'static str] = &[{name:?}]; type View<'a> = {ty}<'a>; fn view(message: &Message) -> Option<{ty}<'_>> {{ {ty}::from_message(message) }} }}"
+        "\nimpl EventKind for {ty}<'static> {{ const NAMES: &'static [&'static str] = &[{name:?}]; type View<'a> = {ty}<'a>; fn wrap(message: &Message) -> {ty}<'_> {{ {ty}(message) }} }}"
     );
 }
 

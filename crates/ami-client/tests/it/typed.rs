@@ -166,3 +166,85 @@ fn channel_state_reads_in_place() {
     };
     assert_eq!(newstate.channel_state(), Some(ChannelState::Ringing));
 }
+
+/// `subscribe_to::<Hangup>()` yields only hangups, typed; a plain `Subscriber` is a `Stream`
+/// too, and a `Stream` poll left waiting does not keep a later `recv` from waking.
+#[tokio::test]
+async fn typed_subscription_and_streams() {
+    use ami_catalog::actions::Hangup as HangupAction;
+    use ami_catalog::events::Hangup;
+    use ami_client::{EventItem, Subscription, TypedItem};
+    use futures_util::StreamExt;
+
+    let sim = spawn(Profile::V22).await;
+    let client = connect(&sim).await;
+    let mut hangups = client.subscribe_to::<Hangup>();
+    let mut every = client.subscribe_to::<TypedEvent>();
+    let mut plain = client.subscribe(Subscription::all().events(["UserEvent"]));
+
+    // Nothing yet: the stream poll registers a wake-up and times out.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), plain.next())
+            .await
+            .is_err()
+    );
+    client
+        .send(Action::new("UserEvent").header("UserEvent", "first"))
+        .await
+        .expect("UserEvent");
+    // recv after an abandoned stream poll still wakes.
+    match tokio::time::timeout(Duration::from_secs(5), plain.recv()).await {
+        Ok(Some(EventItem::Event(event))) => assert!(event.value_is("UserEvent", "first")),
+        other => panic!("{other:?}"),
+    }
+    client
+        .send(Action::new("UserEvent").header("UserEvent", "second"))
+        .await
+        .expect("UserEvent");
+    match tokio::time::timeout(Duration::from_secs(5), plain.next()).await {
+        Ok(Some(EventItem::Event(event))) => assert!(event.value_is("UserEvent", "second")),
+        other => panic!("{other:?}"),
+    }
+
+    client
+        .call(
+            Originate::new("Local/100@demo")
+                .application("Wait")
+                .data("60"),
+        )
+        .await
+        .expect("originate");
+    let channels = client.call(CoreShowChannels::new()).await.expect("csc");
+    let channel = channels
+        .items()
+        .find_map(|c| c.channel())
+        .expect("a channel")
+        .into_owned();
+    client
+        .call(HangupAction::new(channel.as_str()).cause("16"))
+        .await
+        .expect("hangup");
+    let hangup = loop {
+        match tokio::time::timeout(Duration::from_secs(5), hangups.next()).await {
+            Ok(Some(TypedItem::Event(hangup))) => break hangup,
+            Ok(Some(TypedItem::Connection(_))) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    let view = hangup.view();
+    assert!(view.channel().is_some());
+    assert!(view.cause().is_some(), "{:?}", view.message());
+    assert_eq!(view.message().event_name().as_deref(), Some("Hangup"));
+    // The catch-all kind saw the UserEvents typed, and the hangup.
+    let mut names = Vec::new();
+    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(200), every.next()).await
+    {
+        if let TypedItem::Event(event) = item {
+            names.push(event.view().name().unwrap_or("?"));
+        }
+    }
+    assert!(names.contains(&"UserEvent"), "{names:?}");
+    assert!(names.contains(&"Hangup"), "{names:?}");
+    client.close().await;
+    sim.shutdown().await;
+}
