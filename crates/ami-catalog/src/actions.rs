@@ -42,7 +42,6 @@ impl AbsoluteTimeout {
     /// A new `AbsoluteTimeout` action with its required parameters:
     /// `Channel`.
     /// `Timeout`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, timeout: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("AbsoluteTimeout")
@@ -82,7 +81,6 @@ pub struct AgentLogoff(Action);
 impl AgentLogoff {
     /// A new `AgentLogoff` action with its required parameters:
     /// `Agent`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(agent: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("AgentLogoff").header("Agent", agent))
     }
@@ -119,7 +117,7 @@ pub struct Agents(Action);
 
 impl Agents {
     /// A new `Agents` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Agents"))
     }
@@ -146,7 +144,6 @@ impl AGI {
     /// A new `AGI` action with its required parameters:
     /// `Channel`.
     /// `Command`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, command: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("AGI")
@@ -191,7 +188,6 @@ pub struct AOCMessage(Action);
 impl AOCMessage {
     /// A new `AOCMessage` action with its required parameters:
     /// `MsgType`: one of `S`, `D`, `E`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(msg_type: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("AOCMessage").header("MsgType", msg_type))
     }
@@ -324,7 +320,6 @@ impl Atxfer {
     /// `Channel`.
     /// `Exten`.
     /// `Priority`; documented on 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         channel: impl Into<Vec<u8>>,
         exten: impl Into<Vec<u8>>,
@@ -379,7 +374,6 @@ pub struct BlindTransfer(Action);
 impl BlindTransfer {
     /// A new `BlindTransfer` action with its required parameters:
     /// `Channel`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BlindTransfer").header("Channel", channel))
     }
@@ -421,7 +415,6 @@ impl Bridge {
     /// A new `Bridge` action with its required parameters:
     /// `Channel1`.
     /// `Channel2`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel1: impl Into<Vec<u8>>, channel2: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("Bridge")
@@ -466,7 +459,6 @@ pub struct BridgeDestroy(Action);
 impl BridgeDestroy {
     /// A new `BridgeDestroy` action with its required parameters:
     /// `BridgeUniqueid`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(bridge_uniqueid: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BridgeDestroy").header("BridgeUniqueid", bridge_uniqueid))
     }
@@ -499,7 +491,6 @@ pub struct BridgeInfo(Action);
 impl BridgeInfo {
     /// A new `BridgeInfo` action with its required parameters:
     /// `BridgeUniqueid`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(bridge_uniqueid: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BridgeInfo").header("BridgeUniqueid", bridge_uniqueid))
     }
@@ -530,7 +521,6 @@ pub struct BridgeKick(Action);
 impl BridgeKick {
     /// A new `BridgeKick` action with its required parameters:
     /// `Channel`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BridgeKick").header("Channel", channel))
     }
@@ -567,7 +557,7 @@ pub struct BridgeList(Action);
 
 impl BridgeList {
     /// A new `BridgeList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("BridgeList"))
     }
@@ -599,7 +589,7 @@ pub struct BridgeTechnologyList(Action);
 
 impl BridgeTechnologyList {
     /// A new `BridgeTechnologyList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("BridgeTechnologyList"))
     }
@@ -628,7 +618,6 @@ pub struct BridgeTechnologySuspend(Action);
 impl BridgeTechnologySuspend {
     /// A new `BridgeTechnologySuspend` action with its required parameters:
     /// `BridgeTechnology`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(bridge_technology: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BridgeTechnologySuspend").header("BridgeTechnology", bridge_technology))
     }
@@ -659,7 +648,6 @@ pub struct BridgeTechnologyUnsuspend(Action);
 impl BridgeTechnologyUnsuspend {
     /// A new `BridgeTechnologyUnsuspend` action with its required parameters:
     /// `BridgeTechnology`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(bridge_technology: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("BridgeTechnologyUnsuspend").header("BridgeTechnology", bridge_technology))
     }
@@ -690,7 +678,6 @@ pub struct CancelAtxfer(Action);
 impl CancelAtxfer {
     /// A new `CancelAtxfer` action with its required parameters:
     /// `Channel`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("CancelAtxfer").header("Channel", channel))
     }
@@ -721,7 +708,6 @@ pub struct Challenge(Action);
 impl Challenge {
     /// A new `Challenge` action with its required parameters:
     /// `AuthType`: one of `MD5`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(auth_type: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Challenge").header("AuthType", auth_type))
     }
@@ -753,7 +739,6 @@ impl ChangeMonitor {
     /// A new `ChangeMonitor` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
     /// `File`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, file: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ChangeMonitor")
@@ -795,7 +780,6 @@ pub struct Command(Action);
 impl Command {
     /// A new `Command` action with its required parameters:
     /// `Command`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(command: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Command").header("Command", command))
     }
@@ -827,7 +811,6 @@ impl ConfbridgeKick {
     /// A new `ConfbridgeKick` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>, channel: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ConfbridgeKick")
@@ -869,7 +852,6 @@ pub struct ConfbridgeList(Action);
 impl ConfbridgeList {
     /// A new `ConfbridgeList` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ConfbridgeList").header("Conference", conference))
     }
@@ -902,7 +884,7 @@ pub struct ConfbridgeListRooms(Action);
 
 impl ConfbridgeListRooms {
     /// A new `ConfbridgeListRooms` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("ConfbridgeListRooms"))
     }
@@ -931,7 +913,6 @@ pub struct ConfbridgeLock(Action);
 impl ConfbridgeLock {
     /// A new `ConfbridgeLock` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ConfbridgeLock").header("Conference", conference))
     }
@@ -963,7 +944,6 @@ impl ConfbridgeMute {
     /// A new `ConfbridgeMute` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>, channel: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ConfbridgeMute")
@@ -1004,7 +984,6 @@ impl ConfbridgeSetSingleVideoSrc {
     /// A new `ConfbridgeSetSingleVideoSrc` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>, channel: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ConfbridgeSetSingleVideoSrc")
@@ -1044,7 +1023,6 @@ pub struct ConfbridgeStartRecord(Action);
 impl ConfbridgeStartRecord {
     /// A new `ConfbridgeStartRecord` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ConfbridgeStartRecord").header("Conference", conference))
     }
@@ -1080,7 +1058,6 @@ pub struct ConfbridgeStopRecord(Action);
 impl ConfbridgeStopRecord {
     /// A new `ConfbridgeStopRecord` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ConfbridgeStopRecord").header("Conference", conference))
     }
@@ -1111,7 +1088,6 @@ pub struct ConfbridgeUnlock(Action);
 impl ConfbridgeUnlock {
     /// A new `ConfbridgeUnlock` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ConfbridgeUnlock").header("Conference", conference))
     }
@@ -1143,7 +1119,6 @@ impl ConfbridgeUnmute {
     /// A new `ConfbridgeUnmute` action with its required parameters:
     /// `Conference`; documented on 22, 13, 11.
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(conference: impl Into<Vec<u8>>, channel: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ConfbridgeUnmute")
@@ -1184,7 +1159,6 @@ impl ControlPlayback {
     /// A new `ControlPlayback` action with its required parameters:
     /// `Channel`; documented on 22, 13.
     /// `Control`: one of `stop`, `forward`, `reverse`, `pause`, `restart`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, control: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ControlPlayback")
@@ -1223,7 +1197,7 @@ pub struct CoreSettings(Action);
 
 impl CoreSettings {
     /// A new `CoreSettings` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("CoreSettings"))
     }
@@ -1248,7 +1222,7 @@ pub struct CoreShowChannelMap(Action);
 
 impl CoreShowChannelMap {
     /// A new `CoreShowChannelMap` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("CoreShowChannelMap"))
     }
@@ -1280,7 +1254,7 @@ pub struct CoreShowChannels(Action);
 
 impl CoreShowChannels {
     /// A new `CoreShowChannels` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("CoreShowChannels"))
     }
@@ -1306,7 +1280,7 @@ pub struct CoreStatus(Action);
 
 impl CoreStatus {
     /// A new `CoreStatus` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("CoreStatus"))
     }
@@ -1332,7 +1306,6 @@ pub struct CreateConfig(Action);
 impl CreateConfig {
     /// A new `CreateConfig` action with its required parameters:
     /// `Filename`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(filename: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("CreateConfig").header("Filename", filename))
     }
@@ -1364,7 +1337,6 @@ impl DAHDIDialOffhook {
     /// A new `DAHDIDialOffhook` action with its required parameters:
     /// `DAHDIChannel`.
     /// `Number`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(dahdi_channel: impl Into<Vec<u8>>, number: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("DAHDIDialOffhook")
@@ -1404,7 +1376,6 @@ pub struct DAHDIDNDoff(Action);
 impl DAHDIDNDoff {
     /// A new `DAHDIDNDoff` action with its required parameters:
     /// `DAHDIChannel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(dahdi_channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DAHDIDNDoff").header("DAHDIChannel", dahdi_channel))
     }
@@ -1435,7 +1406,6 @@ pub struct DAHDIDNDon(Action);
 impl DAHDIDNDon {
     /// A new `DAHDIDNDon` action with its required parameters:
     /// `DAHDIChannel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(dahdi_channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DAHDIDNDon").header("DAHDIChannel", dahdi_channel))
     }
@@ -1466,7 +1436,6 @@ pub struct DAHDIHangup(Action);
 impl DAHDIHangup {
     /// A new `DAHDIHangup` action with its required parameters:
     /// `DAHDIChannel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(dahdi_channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DAHDIHangup").header("DAHDIChannel", dahdi_channel))
     }
@@ -1496,7 +1465,7 @@ pub struct DAHDIRestart(Action);
 
 impl DAHDIRestart {
     /// A new `DAHDIRestart` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("DAHDIRestart"))
     }
@@ -1523,7 +1492,7 @@ pub struct DAHDIShowChannels(Action);
 
 impl DAHDIShowChannels {
     /// A new `DAHDIShowChannels` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("DAHDIShowChannels"))
     }
@@ -1554,7 +1523,7 @@ pub struct DAHDIShowStatus(Action);
 
 impl DAHDIShowStatus {
     /// A new `DAHDIShowStatus` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("DAHDIShowStatus"))
     }
@@ -1580,7 +1549,6 @@ pub struct DAHDITransfer(Action);
 impl DAHDITransfer {
     /// A new `DAHDITransfer` action with its required parameters:
     /// `DAHDIChannel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(dahdi_channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DAHDITransfer").header("DAHDIChannel", dahdi_channel))
     }
@@ -1611,7 +1579,6 @@ pub struct DataGet(Action);
 impl DataGet {
     /// A new `DataGet` action with its required parameters:
     /// `Path`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(path: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DataGet").header("Path", path))
     }
@@ -1653,7 +1620,6 @@ impl DBDel {
     /// A new `DBDel` action with its required parameters:
     /// `Family`.
     /// `Key`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(family: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("DBDel")
@@ -1693,7 +1659,6 @@ pub struct DBDelTree(Action);
 impl DBDelTree {
     /// A new `DBDelTree` action with its required parameters:
     /// `Family`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(family: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("DBDelTree").header("Family", family))
     }
@@ -1732,7 +1697,6 @@ impl DBGet {
     /// A new `DBGet` action with its required parameters:
     /// `Family`.
     /// `Key`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(family: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("DBGet")
@@ -1773,7 +1737,7 @@ pub struct DBGetTree(Action);
 
 impl DBGetTree {
     /// A new `DBGetTree` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("DBGetTree"))
     }
@@ -1810,7 +1774,6 @@ impl DBPut {
     /// A new `DBPut` action with its required parameters:
     /// `Family`.
     /// `Key`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(family: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("DBPut")
@@ -1856,7 +1819,7 @@ pub struct DeviceStateList(Action);
 
 impl DeviceStateList {
     /// A new `DeviceStateList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("DeviceStateList"))
     }
@@ -1886,7 +1849,6 @@ impl DialplanExtensionAdd {
     /// `Extension`; documented on 22, 13.
     /// `Priority`; documented on 22, 13.
     /// `Application`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         context: impl Into<Vec<u8>>,
         extension: impl Into<Vec<u8>>,
@@ -1954,7 +1916,6 @@ impl DialplanExtensionRemove {
     /// A new `DialplanExtensionRemove` action with its required parameters:
     /// `Context`; documented on 22, 13.
     /// `Extension`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(context: impl Into<Vec<u8>>, extension: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("DialplanExtensionRemove")
@@ -1999,7 +1960,6 @@ pub struct Events(Action);
 impl Events {
     /// A new `Events` action with its required parameters:
     /// `EventMask`: one of `on`, `off`, `system,call,log,...`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(event_mask: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Events").header("EventMask", event_mask))
     }
@@ -2031,7 +1991,6 @@ impl ExtensionState {
     /// A new `ExtensionState` action with its required parameters:
     /// `Exten`.
     /// `Context`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(exten: impl Into<Vec<u8>>, context: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("ExtensionState")
@@ -2072,7 +2031,7 @@ pub struct ExtensionStateList(Action);
 
 impl ExtensionStateList {
     /// A new `ExtensionStateList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("ExtensionStateList"))
     }
@@ -2099,7 +2058,6 @@ pub struct FAXSession(Action);
 impl FAXSession {
     /// A new `FAXSession` action with its required parameters:
     /// `SessionNumber`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(session_number: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("FAXSession").header("SessionNumber", session_number))
     }
@@ -2131,7 +2089,7 @@ pub struct FAXSessions(Action);
 
 impl FAXSessions {
     /// A new `FAXSessions` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("FAXSessions"))
     }
@@ -2156,7 +2114,7 @@ pub struct FAXStats(Action);
 
 impl FAXStats {
     /// A new `FAXStats` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("FAXStats"))
     }
@@ -2181,7 +2139,7 @@ pub struct Filter(Action);
 
 impl Filter {
     /// A new `Filter` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Filter"))
     }
@@ -2221,7 +2179,7 @@ pub struct FilterList(Action);
 
 impl FilterList {
     /// A new `FilterList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("FilterList"))
     }
@@ -2247,7 +2205,6 @@ pub struct GetConfig(Action);
 impl GetConfig {
     /// A new `GetConfig` action with its required parameters:
     /// `Filename`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(filename: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("GetConfig").header("Filename", filename))
     }
@@ -2288,7 +2245,6 @@ pub struct GetConfigJSON(Action);
 impl GetConfigJSON {
     /// A new `GetConfigJSON` action with its required parameters:
     /// `Filename`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(filename: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("GetConfigJSON").header("Filename", filename))
     }
@@ -2329,7 +2285,6 @@ pub struct Getvar(Action);
 impl Getvar {
     /// A new `Getvar` action with its required parameters:
     /// `Variable`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(variable: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Getvar").header("Variable", variable))
     }
@@ -2365,7 +2320,6 @@ pub struct Hangup(Action);
 impl Hangup {
     /// A new `Hangup` action with its required parameters:
     /// `Channel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Hangup").header("Channel", channel))
     }
@@ -2400,7 +2354,7 @@ pub struct IAXnetstats(Action);
 
 impl IAXnetstats {
     /// A new `IAXnetstats` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("IAXnetstats"))
     }
@@ -2427,7 +2381,7 @@ pub struct IAXpeerlist(Action);
 
 impl IAXpeerlist {
     /// A new `IAXpeerlist` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("IAXpeerlist"))
     }
@@ -2454,7 +2408,7 @@ pub struct IAXpeers(Action);
 
 impl IAXpeers {
     /// A new `IAXpeers` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("IAXpeers"))
     }
@@ -2481,7 +2435,7 @@ pub struct IAXregistry(Action);
 
 impl IAXregistry {
     /// A new `IAXregistry` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("IAXregistry"))
     }
@@ -2509,7 +2463,6 @@ impl JabberSend {
     /// `Jabber`.
     /// `JID`.
     /// `Message`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         jabber: impl Into<Vec<u8>>,
         jid: impl Into<Vec<u8>>,
@@ -2559,7 +2512,6 @@ pub struct ListCategories(Action);
 impl ListCategories {
     /// A new `ListCategories` action with its required parameters:
     /// `Filename`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(filename: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ListCategories").header("Filename", filename))
     }
@@ -2589,7 +2541,7 @@ pub struct ListCommands(Action);
 
 impl ListCommands {
     /// A new `ListCommands` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("ListCommands"))
     }
@@ -2615,7 +2567,6 @@ pub struct LocalOptimizeAway(Action);
 impl LocalOptimizeAway {
     /// A new `LocalOptimizeAway` action with its required parameters:
     /// `Channel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("LocalOptimizeAway").header("Channel", channel))
     }
@@ -2645,7 +2596,7 @@ pub struct LoggerRotate(Action);
 
 impl LoggerRotate {
     /// A new `LoggerRotate` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("LoggerRotate"))
     }
@@ -2671,7 +2622,6 @@ pub struct Login(Action);
 impl Login {
     /// A new `Login` action with its required parameters:
     /// `Username`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(username: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Login").header("Username", username))
     }
@@ -2721,7 +2671,7 @@ pub struct Logoff(Action);
 
 impl Logoff {
     /// A new `Logoff` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Logoff"))
     }
@@ -2747,7 +2697,6 @@ pub struct MailboxCount(Action);
 impl MailboxCount {
     /// A new `MailboxCount` action with its required parameters:
     /// `Mailbox`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(mailbox: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MailboxCount").header("Mailbox", mailbox))
     }
@@ -2778,7 +2727,6 @@ pub struct MailboxStatus(Action);
 impl MailboxStatus {
     /// A new `MailboxStatus` action with its required parameters:
     /// `Mailbox`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(mailbox: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MailboxStatus").header("Mailbox", mailbox))
     }
@@ -2810,7 +2758,7 @@ pub struct MeetmeList(Action);
 
 impl MeetmeList {
     /// A new `MeetmeList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("MeetmeList"))
     }
@@ -2842,7 +2790,7 @@ pub struct MeetmeListRooms(Action);
 
 impl MeetmeListRooms {
     /// A new `MeetmeListRooms` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("MeetmeListRooms"))
     }
@@ -2870,7 +2818,6 @@ impl MeetmeMute {
     /// A new `MeetmeMute` action with its required parameters:
     /// `Meetme`.
     /// `Usernum`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(meetme: impl Into<Vec<u8>>, usernum: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("MeetmeMute")
@@ -2911,7 +2858,6 @@ impl MeetmeUnmute {
     /// A new `MeetmeUnmute` action with its required parameters:
     /// `Meetme`.
     /// `Usernum`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(meetme: impl Into<Vec<u8>>, usernum: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("MeetmeUnmute")
@@ -2950,7 +2896,7 @@ pub struct MessageSend(Action);
 
 impl MessageSend {
     /// A new `MessageSend` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("MessageSend"))
     }
@@ -3006,7 +2952,6 @@ pub struct MixMonitor(Action);
 impl MixMonitor {
     /// A new `MixMonitor` action with its required parameters:
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MixMonitor").header("Channel", channel))
     }
@@ -3052,7 +2997,6 @@ pub struct MixMonitorMute(Action);
 impl MixMonitorMute {
     /// A new `MixMonitorMute` action with its required parameters:
     /// `Channel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MixMonitorMute").header("Channel", channel))
     }
@@ -3093,7 +3037,6 @@ pub struct ModuleCheck(Action);
 impl ModuleCheck {
     /// A new `ModuleCheck` action with its required parameters:
     /// `Module`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(module: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ModuleCheck").header("Module", module))
     }
@@ -3124,7 +3067,6 @@ pub struct ModuleLoad(Action);
 impl ModuleLoad {
     /// A new `ModuleLoad` action with its required parameters:
     /// `LoadType`: one of `load`, `unload`, `reload`, `refresh`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(load_type: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("ModuleLoad").header("LoadType", load_type))
     }
@@ -3165,7 +3107,6 @@ pub struct Monitor(Action);
 impl Monitor {
     /// A new `Monitor` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Monitor").header("Channel", channel))
     }
@@ -3213,7 +3154,6 @@ impl MuteAudio {
     /// `Channel`; documented on 22, 13, 11.
     /// `Direction`: one of `in`, `out`, `all`; documented on 22, 13, 11.
     /// `State`: one of `on`, `off`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         channel: impl Into<Vec<u8>>,
         direction: impl Into<Vec<u8>>,
@@ -3263,7 +3203,6 @@ pub struct MWIDelete(Action);
 impl MWIDelete {
     /// A new `MWIDelete` action with its required parameters:
     /// `Mailbox`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(mailbox: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MWIDelete").header("Mailbox", mailbox))
     }
@@ -3296,7 +3235,6 @@ pub struct MWIGet(Action);
 impl MWIGet {
     /// A new `MWIGet` action with its required parameters:
     /// `Mailbox`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(mailbox: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MWIGet").header("Mailbox", mailbox))
     }
@@ -3327,7 +3265,6 @@ pub struct MWIUpdate(Action);
 impl MWIUpdate {
     /// A new `MWIUpdate` action with its required parameters:
     /// `Mailbox`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(mailbox: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("MWIUpdate").header("Mailbox", mailbox))
     }
@@ -3368,7 +3305,6 @@ pub struct Originate(Action);
 impl Originate {
     /// A new `Originate` action with its required parameters:
     /// `Channel`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("Originate").header("Channel", channel))
     }
@@ -3475,7 +3411,6 @@ impl Park {
     /// A new `Park` action with its required parameters:
     /// `Channel`.
     /// `Channel2`; documented on 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, channel2: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("Park")
@@ -3541,7 +3476,7 @@ pub struct ParkedCalls(Action);
 
 impl ParkedCalls {
     /// A new `ParkedCalls` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("ParkedCalls"))
     }
@@ -3573,7 +3508,7 @@ pub struct Parkinglots(Action);
 
 impl Parkinglots {
     /// A new `Parkinglots` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Parkinglots"))
     }
@@ -3599,7 +3534,6 @@ pub struct PauseMonitor(Action);
 impl PauseMonitor {
     /// A new `PauseMonitor` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PauseMonitor").header("Channel", channel))
     }
@@ -3629,7 +3563,7 @@ pub struct Ping(Action);
 
 impl Ping {
     /// A new `Ping` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Ping"))
     }
@@ -3656,7 +3590,6 @@ impl PJSIPHangup {
     /// A new `PJSIPHangup` action with its required parameters:
     /// `Channel`; documented on 22.
     /// `Cause`: one of `Response code`, `Response code name`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, cause: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("PJSIPHangup")
@@ -3695,7 +3628,7 @@ pub struct PJSIPNotify(Action);
 
 impl PJSIPNotify {
     /// A new `PJSIPNotify` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPNotify"))
     }
@@ -3746,7 +3679,6 @@ pub struct PJSIPQualify(Action);
 impl PJSIPQualify {
     /// A new `PJSIPQualify` action with its required parameters:
     /// `Endpoint`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(endpoint: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PJSIPQualify").header("Endpoint", endpoint))
     }
@@ -3777,7 +3709,6 @@ pub struct PJSIPRegister(Action);
 impl PJSIPRegister {
     /// A new `PJSIPRegister` action with its required parameters:
     /// `Registration`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(registration: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PJSIPRegister").header("Registration", registration))
     }
@@ -3809,7 +3740,6 @@ impl PJSIPSetMaintenance {
     /// A new `PJSIPSetMaintenance` action with its required parameters:
     /// `Endpoint`; documented on 22.
     /// `State`: one of `on`, `off`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(endpoint: impl Into<Vec<u8>>, state: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("PJSIPSetMaintenance")
@@ -3850,7 +3780,7 @@ pub struct PJSIPShowAors(Action);
 
 impl PJSIPShowAors {
     /// A new `PJSIPShowAors` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowAors"))
     }
@@ -3877,7 +3807,7 @@ pub struct PJSIPShowAuths(Action);
 
 impl PJSIPShowAuths {
     /// A new `PJSIPShowAuths` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowAuths"))
     }
@@ -3904,7 +3834,7 @@ pub struct PJSIPShowContacts(Action);
 
 impl PJSIPShowContacts {
     /// A new `PJSIPShowContacts` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowContacts"))
     }
@@ -3932,7 +3862,6 @@ pub struct PJSIPShowEndpoint(Action);
 impl PJSIPShowEndpoint {
     /// A new `PJSIPShowEndpoint` action with its required parameters:
     /// `Endpoint`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(endpoint: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PJSIPShowEndpoint").header("Endpoint", endpoint))
     }
@@ -3964,7 +3893,7 @@ pub struct PJSIPShowEndpoints(Action);
 
 impl PJSIPShowEndpoints {
     /// A new `PJSIPShowEndpoints` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowEndpoints"))
     }
@@ -3991,7 +3920,7 @@ pub struct PJSIPShowMaintenance(Action);
 
 impl PJSIPShowMaintenance {
     /// A new `PJSIPShowMaintenance` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowMaintenance"))
     }
@@ -4026,7 +3955,7 @@ pub struct PJSIPShowRegistrationInboundContactStatuses(Action);
 
 impl PJSIPShowRegistrationInboundContactStatuses {
     /// A new `PJSIPShowRegistrationInboundContactStatuses` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowRegistrationInboundContactStatuses"))
     }
@@ -4056,7 +3985,7 @@ pub struct PJSIPShowRegistrationsInbound(Action);
 
 impl PJSIPShowRegistrationsInbound {
     /// A new `PJSIPShowRegistrationsInbound` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowRegistrationsInbound"))
     }
@@ -4086,7 +4015,7 @@ pub struct PJSIPShowRegistrationsOutbound(Action);
 
 impl PJSIPShowRegistrationsOutbound {
     /// A new `PJSIPShowRegistrationsOutbound` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowRegistrationsOutbound"))
     }
@@ -4116,7 +4045,7 @@ pub struct PJSIPShowResourceLists(Action);
 
 impl PJSIPShowResourceLists {
     /// A new `PJSIPShowResourceLists` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowResourceLists"))
     }
@@ -4144,7 +4073,7 @@ pub struct PJSIPShowSubscriptionsInbound(Action);
 
 impl PJSIPShowSubscriptionsInbound {
     /// A new `PJSIPShowSubscriptionsInbound` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowSubscriptionsInbound"))
     }
@@ -4174,7 +4103,7 @@ pub struct PJSIPShowSubscriptionsOutbound(Action);
 
 impl PJSIPShowSubscriptionsOutbound {
     /// A new `PJSIPShowSubscriptionsOutbound` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PJSIPShowSubscriptionsOutbound"))
     }
@@ -4203,7 +4132,6 @@ pub struct PJSIPUnregister(Action);
 impl PJSIPUnregister {
     /// A new `PJSIPUnregister` action with its required parameters:
     /// `Registration`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(registration: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PJSIPUnregister").header("Registration", registration))
     }
@@ -4235,7 +4163,6 @@ impl PlayDTMF {
     /// A new `PlayDTMF` action with its required parameters:
     /// `Channel`.
     /// `Digit`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, digit: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("PlayDTMF")
@@ -4286,7 +4213,6 @@ impl PlayMF {
     /// A new `PlayMF` action with its required parameters:
     /// `Channel`; documented on 22.
     /// `Digit`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, digit: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("PlayMF")
@@ -4331,7 +4257,6 @@ pub struct PresenceState(Action);
 impl PresenceState {
     /// A new `PresenceState` action with its required parameters:
     /// `Provider`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(provider: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PresenceState").header("Provider", provider))
     }
@@ -4363,7 +4288,7 @@ pub struct PresenceStateList(Action);
 
 impl PresenceStateList {
     /// A new `PresenceStateList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PresenceStateList"))
     }
@@ -4390,7 +4315,6 @@ pub struct PRIDebugFileSet(Action);
 impl PRIDebugFileSet {
     /// A new `PRIDebugFileSet` action with its required parameters:
     /// `File`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(file: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("PRIDebugFileSet").header("File", file))
     }
@@ -4420,7 +4344,7 @@ pub struct PRIDebugFileUnset(Action);
 
 impl PRIDebugFileUnset {
     /// A new `PRIDebugFileUnset` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PRIDebugFileUnset"))
     }
@@ -4447,7 +4371,6 @@ impl PRIDebugSet {
     /// A new `PRIDebugSet` action with its required parameters:
     /// `Span`; documented on 22, 13.
     /// `Level`: one of `off`, `on`, `hex`, `intense`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(span: impl Into<Vec<u8>>, level: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("PRIDebugSet")
@@ -4488,7 +4411,7 @@ pub struct PRIShowSpans(Action);
 
 impl PRIShowSpans {
     /// A new `PRIShowSpans` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("PRIShowSpans"))
     }
@@ -4520,7 +4443,6 @@ impl QueueAdd {
     /// A new `QueueAdd` action with its required parameters:
     /// `Queue`.
     /// `Interface`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(queue: impl Into<Vec<u8>>, interface: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueueAdd")
@@ -4587,7 +4509,6 @@ impl QueueChangePriorityCaller {
     /// `Queue`; documented on 22.
     /// `Caller`; documented on 22.
     /// `Priority`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         queue: impl Into<Vec<u8>>,
         caller: impl Into<Vec<u8>>,
@@ -4643,7 +4564,6 @@ impl QueueLog {
     /// A new `QueueLog` action with its required parameters:
     /// `Queue`.
     /// `Event`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(queue: impl Into<Vec<u8>>, event: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueueLog")
@@ -4699,7 +4619,6 @@ impl QueueMemberRingInUse {
     /// A new `QueueMemberRingInUse` action with its required parameters:
     /// `Interface`; documented on 22, 13, 11.
     /// `RingInUse`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(interface: impl Into<Vec<u8>>, ring_in_use: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueueMemberRingInUse")
@@ -4745,7 +4664,6 @@ impl QueuePause {
     /// A new `QueuePause` action with its required parameters:
     /// `Interface`.
     /// `Paused`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(interface: impl Into<Vec<u8>>, paused: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueuePause")
@@ -4796,7 +4714,6 @@ impl QueuePenalty {
     /// A new `QueuePenalty` action with its required parameters:
     /// `Interface`.
     /// `Penalty`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(interface: impl Into<Vec<u8>>, penalty: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueuePenalty")
@@ -4840,7 +4757,7 @@ pub struct QueueReload(Action);
 
 impl QueueReload {
     /// A new `QueueReload` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("QueueReload"))
     }
@@ -4887,7 +4804,6 @@ impl QueueRemove {
     /// A new `QueueRemove` action with its required parameters:
     /// `Queue`.
     /// `Interface`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(queue: impl Into<Vec<u8>>, interface: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueueRemove")
@@ -4926,7 +4842,7 @@ pub struct QueueReset(Action);
 
 impl QueueReset {
     /// A new `QueueReset` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("QueueReset"))
     }
@@ -4956,7 +4872,7 @@ pub struct QueueRule(Action);
 
 impl QueueRule {
     /// A new `QueueRule` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("QueueRule"))
     }
@@ -4986,7 +4902,7 @@ pub struct Queues(Action);
 
 impl Queues {
     /// A new `Queues` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Queues"))
     }
@@ -5013,7 +4929,7 @@ pub struct QueueStatus(Action);
 
 impl QueueStatus {
     /// A new `QueueStatus` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("QueueStatus"))
     }
@@ -5050,7 +4966,7 @@ pub struct QueueSummary(Action);
 
 impl QueueSummary {
     /// A new `QueueSummary` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("QueueSummary"))
     }
@@ -5082,7 +4998,6 @@ impl QueueWithdrawCaller {
     /// A new `QueueWithdrawCaller` action with its required parameters:
     /// `Queue`; documented on 22.
     /// `Caller`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(queue: impl Into<Vec<u8>>, caller: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("QueueWithdrawCaller")
@@ -5130,7 +5045,6 @@ impl Redirect {
     /// `Exten`.
     /// `Context`.
     /// `Priority`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         channel: impl Into<Vec<u8>>,
         exten: impl Into<Vec<u8>>,
@@ -5206,7 +5120,7 @@ pub struct Reload(Action);
 
 impl Reload {
     /// A new `Reload` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Reload"))
     }
@@ -5237,7 +5151,6 @@ pub struct SendFlash(Action);
 impl SendFlash {
     /// A new `SendFlash` action with its required parameters:
     /// `Channel`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SendFlash").header("Channel", channel))
     }
@@ -5274,7 +5187,6 @@ impl SendText {
     /// A new `SendText` action with its required parameters:
     /// `Channel`.
     /// `Message`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, message_: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("SendText")
@@ -5320,7 +5232,6 @@ impl Setvar {
     /// A new `Setvar` action with its required parameters:
     /// `Variable`.
     /// `Value`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(variable: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("Setvar")
@@ -5366,7 +5277,7 @@ pub struct ShowDialPlan(Action);
 
 impl ShowDialPlan {
     /// A new `ShowDialPlan` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("ShowDialPlan"))
     }
@@ -5403,7 +5314,6 @@ impl SIPnotify {
     /// A new `SIPnotify` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
     /// `Variable`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>, variable: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("SIPnotify")
@@ -5449,7 +5359,7 @@ pub struct SIPpeers(Action);
 
 impl SIPpeers {
     /// A new `SIPpeers` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("SIPpeers"))
     }
@@ -5474,7 +5384,7 @@ pub struct SIPpeerstatus(Action);
 
 impl SIPpeerstatus {
     /// A new `SIPpeerstatus` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("SIPpeerstatus"))
     }
@@ -5505,7 +5415,6 @@ pub struct SIPqualifypeer(Action);
 impl SIPqualifypeer {
     /// A new `SIPqualifypeer` action with its required parameters:
     /// `Peer`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(peer: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SIPqualifypeer").header("Peer", peer))
     }
@@ -5536,7 +5445,6 @@ pub struct SIPshowpeer(Action);
 impl SIPshowpeer {
     /// A new `SIPshowpeer` action with its required parameters:
     /// `Peer`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(peer: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SIPshowpeer").header("Peer", peer))
     }
@@ -5568,7 +5476,7 @@ pub struct SIPshowregistry(Action);
 
 impl SIPshowregistry {
     /// A new `SIPshowregistry` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("SIPshowregistry"))
     }
@@ -5595,7 +5503,7 @@ pub struct SKINNYdevices(Action);
 
 impl SKINNYdevices {
     /// A new `SKINNYdevices` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("SKINNYdevices"))
     }
@@ -5622,7 +5530,7 @@ pub struct SKINNYlines(Action);
 
 impl SKINNYlines {
     /// A new `SKINNYlines` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("SKINNYlines"))
     }
@@ -5648,7 +5556,6 @@ pub struct SKINNYshowdevice(Action);
 impl SKINNYshowdevice {
     /// A new `SKINNYshowdevice` action with its required parameters:
     /// `Device`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(device: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SKINNYshowdevice").header("Device", device))
     }
@@ -5679,7 +5586,6 @@ pub struct SKINNYshowline(Action);
 impl SKINNYshowline {
     /// A new `SKINNYshowline` action with its required parameters:
     /// `Line`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(line: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SKINNYshowline").header("Line", line))
     }
@@ -5710,7 +5616,6 @@ pub struct SorceryMemoryCacheExpire(Action);
 impl SorceryMemoryCacheExpire {
     /// A new `SorceryMemoryCacheExpire` action with its required parameters:
     /// `Cache`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(cache: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SorceryMemoryCacheExpire").header("Cache", cache))
     }
@@ -5742,7 +5647,6 @@ impl SorceryMemoryCacheExpireObject {
     /// A new `SorceryMemoryCacheExpireObject` action with its required parameters:
     /// `Cache`; documented on 22, 13.
     /// `Object`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(cache: impl Into<Vec<u8>>, object: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("SorceryMemoryCacheExpireObject")
@@ -5782,7 +5686,6 @@ pub struct SorceryMemoryCachePopulate(Action);
 impl SorceryMemoryCachePopulate {
     /// A new `SorceryMemoryCachePopulate` action with its required parameters:
     /// `Cache`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(cache: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SorceryMemoryCachePopulate").header("Cache", cache))
     }
@@ -5813,7 +5716,6 @@ pub struct SorceryMemoryCacheStale(Action);
 impl SorceryMemoryCacheStale {
     /// A new `SorceryMemoryCacheStale` action with its required parameters:
     /// `Cache`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(cache: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("SorceryMemoryCacheStale").header("Cache", cache))
     }
@@ -5845,7 +5747,6 @@ impl SorceryMemoryCacheStaleObject {
     /// A new `SorceryMemoryCacheStaleObject` action with its required parameters:
     /// `Cache`; documented on 22, 13.
     /// `Object`; documented on 22, 13.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(cache: impl Into<Vec<u8>>, object: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("SorceryMemoryCacheStaleObject")
@@ -5891,7 +5792,7 @@ pub struct Status(Action);
 
 impl Status {
     /// A new `Status` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("Status"))
     }
@@ -5932,7 +5833,6 @@ pub struct StopMixMonitor(Action);
 impl StopMixMonitor {
     /// A new `StopMixMonitor` action with its required parameters:
     /// `Channel`; documented on 22, 13, 11.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("StopMixMonitor").header("Channel", channel))
     }
@@ -5968,7 +5868,6 @@ pub struct StopMonitor(Action);
 impl StopMonitor {
     /// A new `StopMonitor` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("StopMonitor").header("Channel", channel))
     }
@@ -5999,7 +5898,6 @@ pub struct UnpauseMonitor(Action);
 impl UnpauseMonitor {
     /// A new `UnpauseMonitor` action with its required parameters:
     /// `Channel`; documented on 13, 11, 1.8.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(channel: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("UnpauseMonitor").header("Channel", channel))
     }
@@ -6031,7 +5929,6 @@ impl UpdateConfig {
     /// A new `UpdateConfig` action with its required parameters:
     /// `SrcFilename`.
     /// `DstFilename`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(src_filename: impl Into<Vec<u8>>, dst_filename: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("UpdateConfig")
@@ -6081,7 +5978,6 @@ pub struct UserEvent(Action);
 impl UserEvent {
     /// A new `UserEvent` action with its required parameters:
     /// `UserEvent`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(user_event: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("UserEvent").header("UserEvent", user_event))
     }
@@ -6123,7 +6019,6 @@ impl VoicemailBoxSummary {
     /// A new `VoicemailBoxSummary` action with its required parameters:
     /// `Context`; documented on 22.
     /// `Mailbox`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(context: impl Into<Vec<u8>>, mailbox: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("VoicemailBoxSummary")
@@ -6169,7 +6064,6 @@ impl VoicemailForward {
     /// `ToContext`; documented on 22.
     /// `ToMailbox`; documented on 22.
     /// `ToFolder`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         context: impl Into<Vec<u8>>,
         mailbox: impl Into<Vec<u8>>,
@@ -6251,7 +6145,6 @@ impl VoicemailMove {
     /// `Folder`; documented on 22.
     /// `ID`; documented on 22.
     /// `ToFolder`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         context: impl Into<Vec<u8>>,
         mailbox: impl Into<Vec<u8>>,
@@ -6314,7 +6207,7 @@ pub struct VoicemailRefresh(Action);
 
 impl VoicemailRefresh {
     /// A new `VoicemailRefresh` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("VoicemailRefresh"))
     }
@@ -6353,7 +6246,6 @@ impl VoicemailRemove {
     /// `Mailbox`; documented on 22.
     /// `Folder`; documented on 22.
     /// `ID`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(
         context: impl Into<Vec<u8>>,
         mailbox: impl Into<Vec<u8>>,
@@ -6411,7 +6303,7 @@ pub struct VoicemailUsersList(Action);
 
 impl VoicemailUsersList {
     /// A new `VoicemailUsersList` action.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self(Action::new("VoicemailUsersList"))
     }
@@ -6439,7 +6331,6 @@ impl VoicemailUserStatus {
     /// A new `VoicemailUserStatus` action with its required parameters:
     /// `Context`; documented on 22.
     /// `Mailbox`; documented on 22.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(context: impl Into<Vec<u8>>, mailbox: impl Into<Vec<u8>>) -> Self {
         Self(
             Action::new("VoicemailUserStatus")
@@ -6479,7 +6370,6 @@ pub struct WaitEvent(Action);
 impl WaitEvent {
     /// A new `WaitEvent` action with its required parameters:
     /// `Timeout`.
-    #[allow(clippy::new_without_default, clippy::too_many_arguments)]
     pub fn new(timeout: impl Into<Vec<u8>>) -> Self {
         Self(Action::new("WaitEvent").header("Timeout", timeout))
     }

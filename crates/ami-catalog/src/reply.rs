@@ -1,4 +1,4 @@
-//! Typed replies: [`AmiAction`] ties each builder of [`crate::actions`] to the reply it gets
+//! Typed replies: [`AmiAction`] ties each builder of [`crate::actions`](mod@crate::actions) to the reply it gets
 //! (a plain response [`Message`], a [`TypedList`], the Command's [`CommandOutput`], or the
 //! legacy `Queues` text), and [`FromReply`] turns the session's [`Reply`] into it.
 

@@ -3,7 +3,7 @@
 
 use ami_proto::Message;
 
-/// An event kind with a zero-copy view: implemented by every view of [`crate::events`] (for its
+/// An event kind with a zero-copy view: implemented by every view of [`crate::events`](mod@crate::events) (for its
 /// `'static` instance, so that `Hangup` names the kind) and by
 /// [`TypedEvent`](crate::events::TypedEvent) for any event.
 pub trait EventKind {

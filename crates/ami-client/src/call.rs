@@ -9,7 +9,7 @@ use crate::Client;
 use crate::error::{Error, Kind, Result};
 
 impl Client {
-    /// Sends a typed action from [`ami_catalog::actions`] and returns its typed reply: the
+    /// Sends a typed action from [`ami_catalog::actions`](mod@ami_catalog::actions) and returns its typed reply: the
     /// response [`Message`](crate::Message) of a plain action, a
     /// [`TypedList`](ami_catalog::reply::TypedList) of item views for a list action, the
     /// [`CommandOutput`](crate::CommandOutput) of `Command`.

@@ -68,7 +68,7 @@ pub enum TypedItem<K> {
     Connection(ConnectionState),
 }
 
-/// The events of one kind `K` from [`ami_catalog::events`] (a view such as `Hangup`, or
+/// The events of one kind `K` from [`ami_catalog::events`](mod@ami_catalog::events) (a view such as `Hangup`, or
 /// `TypedEvent` for every event). A [`Stream`]; dropping it unsubscribes.
 pub struct TypedSubscriber<K> {
     inner: Subscriber,

@@ -908,7 +908,9 @@ fn a_misspelt_originate_parameter_suggests_the_closest_name() {
     ]));
     let error = stderr(&output);
     assert!(
-        error.contains("Originate has no documented parameter \"Aplication\"; did you mean Application?"),
+        error.contains(
+            "Originate has no documented parameter \"Aplication\"; did you mean Application?"
+        ),
         "{error}"
     );
     // Sent anyway: the server answered (without an application, Originate fails there).
