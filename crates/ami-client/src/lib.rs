@@ -24,6 +24,12 @@
 //! # }
 //! ```
 //!
+//! Every catalogued action has a builder in [`ami_catalog::actions`](mod@ami_catalog::actions):
+//! [`Client::call`] sends it and returns its typed reply (list items as zero-copy views), and
+//! [`Client::subscribe_to`] yields the events of one kind typed. Any action the catalog knows
+//! is checked for its required parameters before it is written
+//! ([`Error::missing_parameter`]).
+//!
 //! The shape is handle + driver: [`Client`] is cheap to clone and usable from any task; one
 //! connection task per socket is a thin IO pump around an [`ami_proto::connection::Connection`],
 //! the sans-IO state that logs in, keeps every action's deadline, pings, and caps the output
