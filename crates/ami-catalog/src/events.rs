@@ -748,59 +748,59 @@ impl<'a> AgentLogoff<'a> {
     pub fn message(&self) -> &'a Message {
         self.0
     }
-    /// `Channel`.
+    /// `Channel` (documented on 22).
     pub fn channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel")
     }
-    /// `ChannelState`, the channel state.
+    /// `ChannelState` (documented on 22), the channel state.
     pub fn channel_state(&self) -> Option<ChannelState> {
         number(self.0, "ChannelState").map(ChannelState::from_code)
     }
-    /// `ChannelStateDesc`.
+    /// `ChannelStateDesc` (documented on 22).
     pub fn channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("ChannelStateDesc")
     }
-    /// `CallerIDNum`.
+    /// `CallerIDNum` (documented on 22).
     pub fn caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDNum")
     }
-    /// `CallerIDName`.
+    /// `CallerIDName` (documented on 22).
     pub fn caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDName")
     }
-    /// `ConnectedLineNum`.
+    /// `ConnectedLineNum` (documented on 22).
     pub fn connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineNum")
     }
-    /// `ConnectedLineName`.
+    /// `ConnectedLineName` (documented on 22).
     pub fn connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineName")
     }
-    /// `Language`.
+    /// `Language` (documented on 22).
     pub fn language(&self) -> Option<Cow<'a, str>> {
         self.0.get("Language")
     }
-    /// `AccountCode`.
+    /// `AccountCode` (documented on 22).
     pub fn account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("AccountCode")
     }
-    /// `Context`.
+    /// `Context` (documented on 22).
     pub fn context(&self) -> Option<Cow<'a, str>> {
         self.0.get("Context")
     }
-    /// `Exten`.
+    /// `Exten` (documented on 22).
     pub fn exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("Exten")
     }
-    /// `Priority`, as a number.
+    /// `Priority` (documented on 22), as a number.
     pub fn priority(&self) -> Option<i64> {
         number(self.0, "Priority")
     }
-    /// `Uniqueid`.
+    /// `Uniqueid` (documented on 22).
     pub fn uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("Uniqueid")
     }
-    /// `Linkedid`.
+    /// `Linkedid` (documented on 22).
     pub fn linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("Linkedid")
     }
@@ -1800,7 +1800,7 @@ impl<'a> AorDetail<'a> {
     pub fn remove_existing(&self) -> Option<Cow<'a, str>> {
         self.0.get("RemoveExisting")
     }
-    /// `RemoveUnavailable`.
+    /// `RemoveUnavailable` (documented on 22).
     pub fn remove_unavailable(&self) -> Option<Cow<'a, str>> {
         self.0.get("RemoveUnavailable")
     }
@@ -1816,19 +1816,19 @@ impl<'a> AorDetail<'a> {
     pub fn support_path(&self) -> Option<Cow<'a, str>> {
         self.0.get("SupportPath")
     }
-    /// `Qualify2xxOnly`.
+    /// `Qualify2xxOnly` (documented on 22).
     pub fn qualify2xx_only(&self) -> Option<Cow<'a, str>> {
         self.0.get("Qualify2xxOnly")
     }
-    /// `QualifyTimeout`.
+    /// `QualifyTimeout` (documented on 22).
     pub fn qualify_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("QualifyTimeout")
     }
-    /// `VoicemailExtension`.
+    /// `VoicemailExtension` (documented on 22).
     pub fn voicemail_extension(&self) -> Option<Cow<'a, str>> {
         self.0.get("VoicemailExtension")
     }
-    /// `Contacts`.
+    /// `Contacts` (documented on 22).
     pub fn contacts(&self) -> Option<Cow<'a, str>> {
         self.0.get("Contacts")
     }
@@ -2600,59 +2600,59 @@ impl<'a> AttendedTransfer<'a> {
     pub fn transferee_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransfereeLinkedid")
     }
-    /// `TransferTargetChannel`.
+    /// `TransferTargetChannel` (documented on 22).
     pub fn transfer_target_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetChannel")
     }
-    /// `TransferTargetChannelState`, the channel state.
+    /// `TransferTargetChannelState` (documented on 22), the channel state.
     pub fn transfer_target_channel_state(&self) -> Option<ChannelState> {
         number(self.0, "TransferTargetChannelState").map(ChannelState::from_code)
     }
-    /// `TransferTargetChannelStateDesc`.
+    /// `TransferTargetChannelStateDesc` (documented on 22).
     pub fn transfer_target_channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetChannelStateDesc")
     }
-    /// `TransferTargetCallerIDNum`.
+    /// `TransferTargetCallerIDNum` (documented on 22).
     pub fn transfer_target_caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetCallerIDNum")
     }
-    /// `TransferTargetCallerIDName`.
+    /// `TransferTargetCallerIDName` (documented on 22).
     pub fn transfer_target_caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetCallerIDName")
     }
-    /// `TransferTargetConnectedLineNum`.
+    /// `TransferTargetConnectedLineNum` (documented on 22).
     pub fn transfer_target_connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetConnectedLineNum")
     }
-    /// `TransferTargetConnectedLineName`.
+    /// `TransferTargetConnectedLineName` (documented on 22).
     pub fn transfer_target_connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetConnectedLineName")
     }
-    /// `TransferTargetLanguage`.
+    /// `TransferTargetLanguage` (documented on 22).
     pub fn transfer_target_language(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetLanguage")
     }
-    /// `TransferTargetAccountCode`.
+    /// `TransferTargetAccountCode` (documented on 22).
     pub fn transfer_target_account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetAccountCode")
     }
-    /// `TransferTargetContext`.
+    /// `TransferTargetContext` (documented on 22).
     pub fn transfer_target_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetContext")
     }
-    /// `TransferTargetExten`.
+    /// `TransferTargetExten` (documented on 22).
     pub fn transfer_target_exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetExten")
     }
-    /// `TransferTargetPriority`, as a number.
+    /// `TransferTargetPriority` (documented on 22), as a number.
     pub fn transfer_target_priority(&self) -> Option<i64> {
         number(self.0, "TransferTargetPriority")
     }
-    /// `TransferTargetUniqueid`.
+    /// `TransferTargetUniqueid` (documented on 22).
     pub fn transfer_target_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetUniqueid")
     }
-    /// `TransferTargetLinkedid`.
+    /// `TransferTargetLinkedid` (documented on 22).
     pub fn transfer_target_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("TransferTargetLinkedid")
     }
@@ -2716,27 +2716,27 @@ impl<'a> AuthDetail<'a> {
     pub fn endpoint_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("EndpointName")
     }
-    /// `OauthClientid`.
+    /// `OauthClientid` (documented on 22).
     pub fn oauth_clientid(&self) -> Option<Cow<'a, str>> {
         self.0.get("OauthClientid")
     }
-    /// `OauthSecret`.
+    /// `OauthSecret` (documented on 22).
     pub fn oauth_secret(&self) -> Option<Cow<'a, str>> {
         self.0.get("OauthSecret")
     }
-    /// `PasswordDigest`.
+    /// `PasswordDigest` (documented on 22).
     pub fn password_digest(&self) -> Option<Cow<'a, str>> {
         self.0.get("PasswordDigest")
     }
-    /// `RefreshToken`.
+    /// `RefreshToken` (documented on 22).
     pub fn refresh_token(&self) -> Option<Cow<'a, str>> {
         self.0.get("RefreshToken")
     }
-    /// `SupportedAlgorithmsUac`.
+    /// `SupportedAlgorithmsUac` (documented on 22).
     pub fn supported_algorithms_uac(&self) -> Option<Cow<'a, str>> {
         self.0.get("SupportedAlgorithmsUac")
     }
-    /// `SupportedAlgorithmsUas`.
+    /// `SupportedAlgorithmsUas` (documented on 22).
     pub fn supported_algorithms_uas(&self) -> Option<Cow<'a, str>> {
         self.0.get("SupportedAlgorithmsUas")
     }
@@ -5909,7 +5909,7 @@ impl<'a> ContactStatusDetail<'a> {
     pub fn qualify_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("QualifyTimeout")
     }
-    /// `Qualify2xxOnly`.
+    /// `Qualify2xxOnly` (documented on 22).
     pub fn qualify2xx_only(&self) -> Option<Cow<'a, str>> {
         self.0.get("Qualify2xxOnly")
     }
@@ -6036,15 +6036,15 @@ impl<'a> CoreShowChannel<'a> {
     pub fn duration(&self) -> Option<Cow<'a, str>> {
         self.0.get("Duration")
     }
-    /// `Extension` (recorded, not documented).
+    /// `Extension` (recorded on 11, 1.8, not documented).
     pub fn extension(&self) -> Option<Cow<'a, str>> {
         self.0.get("Extension")
     }
-    /// `BridgedChannel` (recorded, not documented).
+    /// `BridgedChannel` (recorded on 11, 1.8, not documented).
     pub fn bridged_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("BridgedChannel")
     }
-    /// `BridgedUniqueID` (recorded, not documented).
+    /// `BridgedUniqueID` (recorded on 11, 1.8, not documented).
     pub fn bridged_unique_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("BridgedUniqueID")
     }
@@ -6281,11 +6281,11 @@ impl<'a> DBGetComplete<'a> {
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `EventList`.
+    /// `EventList` (recorded on 22, 13).
     pub fn event_list(&self) -> Option<Cow<'a, str>> {
         self.0.get("EventList")
     }
-    /// `ListItems`, as a number.
+    /// `ListItems` (recorded on 22, 13), as a number.
     pub fn list_items(&self) -> Option<i64> {
         number(self.0, "ListItems")
     }
@@ -7515,7 +7515,7 @@ impl<'a> EndpointDetail<'a> {
     pub fn t38_udptl_ipv6(&self) -> Option<Cow<'a, str>> {
         self.0.get("T38UdptlIpv6")
     }
-    /// `T38BindUdptlToMediaAddress`.
+    /// `T38BindUdptlToMediaAddress` (documented on 22).
     pub fn t38_bind_udptl_to_media_address(&self) -> Option<Cow<'a, str>> {
         self.0.get("T38BindUdptlToMediaAddress")
     }
@@ -7647,7 +7647,7 @@ impl<'a> EndpointDetail<'a> {
     pub fn accountcode(&self) -> Option<Cow<'a, str>> {
         self.0.get("Accountcode")
     }
-    /// `PreferredCodecOnly`.
+    /// `PreferredCodecOnly` (documented on 22).
     pub fn preferred_codec_only(&self) -> Option<Cow<'a, str>> {
         self.0.get("PreferredCodecOnly")
     }
@@ -7667,187 +7667,187 @@ impl<'a> EndpointDetail<'a> {
     pub fn allow_overlap(&self) -> Option<Cow<'a, str>> {
         self.0.get("AllowOverlap")
     }
-    /// `OverlapContext`.
+    /// `OverlapContext` (documented on 22).
     pub fn overlap_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("OverlapContext")
     }
-    /// `AcceptMultipleSdpAnswers`.
+    /// `AcceptMultipleSdpAnswers` (documented on 22).
     pub fn accept_multiple_sdp_answers(&self) -> Option<Cow<'a, str>> {
         self.0.get("AcceptMultipleSdpAnswers")
     }
-    /// `Acl`.
+    /// `Acl` (documented on 22).
     pub fn acl(&self) -> Option<Cow<'a, str>> {
         self.0.get("Acl")
     }
-    /// `AllowUnauthenticatedOptions`.
+    /// `AllowUnauthenticatedOptions` (documented on 22).
     pub fn allow_unauthenticated_options(&self) -> Option<Cow<'a, str>> {
         self.0.get("AllowUnauthenticatedOptions")
     }
-    /// `AsymmetricRtpCodec`.
+    /// `AsymmetricRtpCodec` (documented on 22).
     pub fn asymmetric_rtp_codec(&self) -> Option<Cow<'a, str>> {
         self.0.get("AsymmetricRtpCodec")
     }
-    /// `BindRtpToMediaAddress`.
+    /// `BindRtpToMediaAddress` (documented on 22).
     pub fn bind_rtp_to_media_address(&self) -> Option<Cow<'a, str>> {
         self.0.get("BindRtpToMediaAddress")
     }
-    /// `Bundle`.
+    /// `Bundle` (documented on 22).
     pub fn bundle(&self) -> Option<Cow<'a, str>> {
         self.0.get("Bundle")
     }
-    /// `CodecPrefsIncomingAnswer`.
+    /// `CodecPrefsIncomingAnswer` (documented on 22).
     pub fn codec_prefs_incoming_answer(&self) -> Option<Cow<'a, str>> {
         self.0.get("CodecPrefsIncomingAnswer")
     }
-    /// `CodecPrefsIncomingOffer`.
+    /// `CodecPrefsIncomingOffer` (documented on 22).
     pub fn codec_prefs_incoming_offer(&self) -> Option<Cow<'a, str>> {
         self.0.get("CodecPrefsIncomingOffer")
     }
-    /// `CodecPrefsOutgoingAnswer`.
+    /// `CodecPrefsOutgoingAnswer` (documented on 22).
     pub fn codec_prefs_outgoing_answer(&self) -> Option<Cow<'a, str>> {
         self.0.get("CodecPrefsOutgoingAnswer")
     }
-    /// `CodecPrefsOutgoingOffer`.
+    /// `CodecPrefsOutgoingOffer` (documented on 22).
     pub fn codec_prefs_outgoing_offer(&self) -> Option<Cow<'a, str>> {
         self.0.get("CodecPrefsOutgoingOffer")
     }
-    /// `ContactAcl`.
+    /// `ContactAcl` (documented on 22).
     pub fn contact_acl(&self) -> Option<Cow<'a, str>> {
         self.0.get("ContactAcl")
     }
-    /// `DtlsAutoGenerateCert`.
+    /// `DtlsAutoGenerateCert` (documented on 22).
     pub fn dtls_auto_generate_cert(&self) -> Option<Cow<'a, str>> {
         self.0.get("DtlsAutoGenerateCert")
     }
-    /// `DtlsFingerprint`.
+    /// `DtlsFingerprint` (documented on 22).
     pub fn dtls_fingerprint(&self) -> Option<Cow<'a, str>> {
         self.0.get("DtlsFingerprint")
     }
-    /// `FaxDetectTimeout`.
+    /// `FaxDetectTimeout` (documented on 22).
     pub fn fax_detect_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("FaxDetectTimeout")
     }
-    /// `FollowEarlyMediaFork`.
+    /// `FollowEarlyMediaFork` (documented on 22).
     pub fn follow_early_media_fork(&self) -> Option<Cow<'a, str>> {
         self.0.get("FollowEarlyMediaFork")
     }
-    /// `G726NonStandard`.
+    /// `G726NonStandard` (documented on 22).
     pub fn g726_non_standard(&self) -> Option<Cow<'a, str>> {
         self.0.get("G726NonStandard")
     }
-    /// `GeolocIncomingCallProfile`.
+    /// `GeolocIncomingCallProfile` (documented on 22).
     pub fn geoloc_incoming_call_profile(&self) -> Option<Cow<'a, str>> {
         self.0.get("GeolocIncomingCallProfile")
     }
-    /// `GeolocOutgoingCallProfile`.
+    /// `GeolocOutgoingCallProfile` (documented on 22).
     pub fn geoloc_outgoing_call_profile(&self) -> Option<Cow<'a, str>> {
         self.0.get("GeolocOutgoingCallProfile")
     }
-    /// `Ignore183WithoutSdp`.
+    /// `Ignore183WithoutSdp` (documented on 22).
     pub fn ignore183_without_sdp(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ignore183WithoutSdp")
     }
-    /// `IncomingCallOfferPref`.
+    /// `IncomingCallOfferPref` (documented on 22).
     pub fn incoming_call_offer_pref(&self) -> Option<Cow<'a, str>> {
         self.0.get("IncomingCallOfferPref")
     }
-    /// `IncomingMwiMailbox`.
+    /// `IncomingMwiMailbox` (documented on 22).
     pub fn incoming_mwi_mailbox(&self) -> Option<Cow<'a, str>> {
         self.0.get("IncomingMwiMailbox")
     }
-    /// `MaxAudioStreams`.
+    /// `MaxAudioStreams` (documented on 22).
     pub fn max_audio_streams(&self) -> Option<Cow<'a, str>> {
         self.0.get("MaxAudioStreams")
     }
-    /// `MaxVideoStreams`.
+    /// `MaxVideoStreams` (documented on 22).
     pub fn max_video_streams(&self) -> Option<Cow<'a, str>> {
         self.0.get("MaxVideoStreams")
     }
-    /// `MwiSubscribeReplacesUnsolicited`.
+    /// `MwiSubscribeReplacesUnsolicited` (documented on 22).
     pub fn mwi_subscribe_replaces_unsolicited(&self) -> Option<Cow<'a, str>> {
         self.0.get("MwiSubscribeReplacesUnsolicited")
     }
-    /// `NotifyEarlyInuseRinging`.
+    /// `NotifyEarlyInuseRinging` (documented on 22).
     pub fn notify_early_inuse_ringing(&self) -> Option<Cow<'a, str>> {
         self.0.get("NotifyEarlyInuseRinging")
     }
-    /// `OutgoingCallOfferPref`.
+    /// `OutgoingCallOfferPref` (documented on 22).
     pub fn outgoing_call_offer_pref(&self) -> Option<Cow<'a, str>> {
         self.0.get("OutgoingCallOfferPref")
     }
-    /// `ReferBlindProgress`.
+    /// `ReferBlindProgress` (documented on 22).
     pub fn refer_blind_progress(&self) -> Option<Cow<'a, str>> {
         self.0.get("ReferBlindProgress")
     }
-    /// `RpidImmediate`.
+    /// `RpidImmediate` (documented on 22).
     pub fn rpid_immediate(&self) -> Option<Cow<'a, str>> {
         self.0.get("RpidImmediate")
     }
-    /// `RtcpMux`.
+    /// `RtcpMux` (documented on 22).
     pub fn rtcp_mux(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtcpMux")
     }
-    /// `RtpKeepalive`.
+    /// `RtpKeepalive` (documented on 22).
     pub fn rtp_keepalive(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtpKeepalive")
     }
-    /// `RtpTimeout`.
+    /// `RtpTimeout` (documented on 22).
     pub fn rtp_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtpTimeout")
     }
-    /// `RtpTimeoutHold`.
+    /// `RtpTimeoutHold` (documented on 22).
     pub fn rtp_timeout_hold(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtpTimeoutHold")
     }
-    /// `RtpPortStart`.
+    /// `RtpPortStart` (documented on 22).
     pub fn rtp_port_start(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtpPortStart")
     }
-    /// `RtpPortEnd`.
+    /// `RtpPortEnd` (documented on 22).
     pub fn rtp_port_end(&self) -> Option<Cow<'a, str>> {
         self.0.get("RtpPortEnd")
     }
-    /// `SecurityNegotiation`.
+    /// `SecurityNegotiation` (documented on 22).
     pub fn security_negotiation(&self) -> Option<Cow<'a, str>> {
         self.0.get("SecurityNegotiation")
     }
-    /// `SendAoc`.
+    /// `SendAoc` (documented on 22).
     pub fn send_aoc(&self) -> Option<Cow<'a, str>> {
         self.0.get("SendAoc")
     }
-    /// `SendHistoryInfo`.
+    /// `SendHistoryInfo` (documented on 22).
     pub fn send_history_info(&self) -> Option<Cow<'a, str>> {
         self.0.get("SendHistoryInfo")
     }
-    /// `StirShaken`.
+    /// `StirShaken` (documented on 22).
     pub fn stir_shaken(&self) -> Option<Cow<'a, str>> {
         self.0.get("StirShaken")
     }
-    /// `StirShakenProfile`.
+    /// `StirShakenProfile` (documented on 22).
     pub fn stir_shaken_profile(&self) -> Option<Cow<'a, str>> {
         self.0.get("StirShakenProfile")
     }
-    /// `SuppressMohOnSendonly`.
+    /// `SuppressMohOnSendonly` (documented on 22).
     pub fn suppress_moh_on_sendonly(&self) -> Option<Cow<'a, str>> {
         self.0.get("SuppressMohOnSendonly")
     }
-    /// `SuppressQ850ReasonHeaders`.
+    /// `SuppressQ850ReasonHeaders` (documented on 22).
     pub fn suppress_q850_reason_headers(&self) -> Option<Cow<'a, str>> {
         self.0.get("SuppressQ850ReasonHeaders")
     }
-    /// `Tenantid`.
+    /// `Tenantid` (documented on 22).
     pub fn tenantid(&self) -> Option<Cow<'a, str>> {
         self.0.get("Tenantid")
     }
-    /// `VoicemailExtension`.
+    /// `VoicemailExtension` (documented on 22).
     pub fn voicemail_extension(&self) -> Option<Cow<'a, str>> {
         self.0.get("VoicemailExtension")
     }
-    /// `Webrtc`.
+    /// `Webrtc` (documented on 22).
     pub fn webrtc(&self) -> Option<Cow<'a, str>> {
         self.0.get("Webrtc")
     }
-    /// `Disallow`.
+    /// `Disallow` (documented on 13).
     pub fn disallow(&self) -> Option<Cow<'a, str>> {
         self.0.get("Disallow")
     }
@@ -7939,7 +7939,7 @@ impl<'a> EndpointList<'a> {
     pub fn active_channels(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActiveChannels")
     }
-    /// `Contacts`.
+    /// `Contacts` (documented on 22).
     pub fn contacts(&self) -> Option<Cow<'a, str>> {
         self.0.get("Contacts")
     }
@@ -8535,11 +8535,11 @@ impl<'a> FullyBooted<'a> {
     pub fn status(&self) -> Option<Cow<'a, str>> {
         self.0.get("Status")
     }
-    /// `Uptime`, as a number.
+    /// `Uptime` (documented on 22), as a number.
     pub fn uptime(&self) -> Option<i64> {
         number(self.0, "Uptime")
     }
-    /// `LastReload`, as a number.
+    /// `LastReload` (documented on 22), as a number.
     pub fn last_reload(&self) -> Option<i64> {
         number(self.0, "LastReload")
     }
@@ -8631,7 +8631,7 @@ impl<'a> Hangup<'a> {
     pub fn cause_txt(&self) -> Option<Cow<'a, str>> {
         self.0.get("Cause-txt")
     }
-    /// `TechCause`, as a number.
+    /// `TechCause` (documented on 22), as a number.
     pub fn tech_cause(&self) -> Option<i64> {
         number(self.0, "TechCause")
     }
@@ -9103,7 +9103,7 @@ impl<'a> IdentifyDetail<'a> {
     pub fn match_header(&self) -> Option<Cow<'a, str>> {
         self.0.get("MatchHeader")
     }
-    /// `MatchRequestUri`.
+    /// `MatchRequestUri` (documented on 22).
     pub fn match_request_uri(&self) -> Option<Cow<'a, str>> {
         self.0.get("MatchRequestUri")
     }
@@ -9969,19 +9969,19 @@ impl<'a> LocalBridge<'a> {
     pub fn local_optimization(&self) -> Option<Cow<'a, str>> {
         self.0.get("LocalOptimization")
     }
-    /// `Channel1` (recorded, not documented).
+    /// `Channel1` (recorded on 11, not documented).
     pub fn channel1(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel1")
     }
-    /// `Channel2` (recorded, not documented).
+    /// `Channel2` (recorded on 11, not documented).
     pub fn channel2(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel2")
     }
-    /// `Uniqueid1` (recorded, not documented).
+    /// `Uniqueid1` (recorded on 11, not documented).
     pub fn uniqueid1(&self) -> Option<Cow<'a, str>> {
         self.0.get("Uniqueid1")
     }
-    /// `Uniqueid2` (recorded, not documented).
+    /// `Uniqueid2` (recorded on 11, not documented).
     pub fn uniqueid2(&self) -> Option<Cow<'a, str>> {
         self.0.get("Uniqueid2")
     }
@@ -13127,119 +13127,119 @@ impl<'a> ParkedCallGiveUp<'a> {
     pub fn message(&self) -> &'a Message {
         self.0
     }
-    /// `ParkeeChannel`.
+    /// `ParkeeChannel` (documented on 22, 13).
     pub fn parkee_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeChannel")
     }
-    /// `ParkeeChannelState`, the channel state.
+    /// `ParkeeChannelState` (documented on 22, 13), the channel state.
     pub fn parkee_channel_state(&self) -> Option<ChannelState> {
         number(self.0, "ParkeeChannelState").map(ChannelState::from_code)
     }
-    /// `ParkeeChannelStateDesc`.
+    /// `ParkeeChannelStateDesc` (documented on 22, 13).
     pub fn parkee_channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeChannelStateDesc")
     }
-    /// `ParkeeCallerIDNum`.
+    /// `ParkeeCallerIDNum` (documented on 22, 13).
     pub fn parkee_caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeCallerIDNum")
     }
-    /// `ParkeeCallerIDName`.
+    /// `ParkeeCallerIDName` (documented on 22, 13).
     pub fn parkee_caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeCallerIDName")
     }
-    /// `ParkeeConnectedLineNum`.
+    /// `ParkeeConnectedLineNum` (documented on 22, 13).
     pub fn parkee_connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeConnectedLineNum")
     }
-    /// `ParkeeConnectedLineName`.
+    /// `ParkeeConnectedLineName` (documented on 22, 13).
     pub fn parkee_connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeConnectedLineName")
     }
-    /// `ParkeeLanguage`.
+    /// `ParkeeLanguage` (documented on 22, 13).
     pub fn parkee_language(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeLanguage")
     }
-    /// `ParkeeAccountCode`.
+    /// `ParkeeAccountCode` (documented on 22, 13).
     pub fn parkee_account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeAccountCode")
     }
-    /// `ParkeeContext`.
+    /// `ParkeeContext` (documented on 22, 13).
     pub fn parkee_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeContext")
     }
-    /// `ParkeeExten`.
+    /// `ParkeeExten` (documented on 22, 13).
     pub fn parkee_exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeExten")
     }
-    /// `ParkeePriority`, as a number.
+    /// `ParkeePriority` (documented on 22, 13), as a number.
     pub fn parkee_priority(&self) -> Option<i64> {
         number(self.0, "ParkeePriority")
     }
-    /// `ParkeeUniqueid`.
+    /// `ParkeeUniqueid` (documented on 22, 13).
     pub fn parkee_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeUniqueid")
     }
-    /// `ParkeeLinkedid`.
+    /// `ParkeeLinkedid` (documented on 22, 13).
     pub fn parkee_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeLinkedid")
     }
-    /// `ParkerChannel`.
+    /// `ParkerChannel` (documented on 22, 13).
     pub fn parker_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerChannel")
     }
-    /// `ParkerChannelState`, the channel state.
+    /// `ParkerChannelState` (documented on 22, 13), the channel state.
     pub fn parker_channel_state(&self) -> Option<ChannelState> {
         number(self.0, "ParkerChannelState").map(ChannelState::from_code)
     }
-    /// `ParkerChannelStateDesc`.
+    /// `ParkerChannelStateDesc` (documented on 22, 13).
     pub fn parker_channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerChannelStateDesc")
     }
-    /// `ParkerCallerIDNum`.
+    /// `ParkerCallerIDNum` (documented on 22, 13).
     pub fn parker_caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerCallerIDNum")
     }
-    /// `ParkerCallerIDName`.
+    /// `ParkerCallerIDName` (documented on 22, 13).
     pub fn parker_caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerCallerIDName")
     }
-    /// `ParkerConnectedLineNum`.
+    /// `ParkerConnectedLineNum` (documented on 22, 13).
     pub fn parker_connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerConnectedLineNum")
     }
-    /// `ParkerConnectedLineName`.
+    /// `ParkerConnectedLineName` (documented on 22, 13).
     pub fn parker_connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerConnectedLineName")
     }
-    /// `ParkerLanguage`.
+    /// `ParkerLanguage` (documented on 22, 13).
     pub fn parker_language(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerLanguage")
     }
-    /// `ParkerAccountCode`.
+    /// `ParkerAccountCode` (documented on 22, 13).
     pub fn parker_account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerAccountCode")
     }
-    /// `ParkerContext`.
+    /// `ParkerContext` (documented on 22, 13).
     pub fn parker_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerContext")
     }
-    /// `ParkerExten`.
+    /// `ParkerExten` (documented on 22, 13).
     pub fn parker_exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerExten")
     }
-    /// `ParkerPriority`, as a number.
+    /// `ParkerPriority` (documented on 22, 13), as a number.
     pub fn parker_priority(&self) -> Option<i64> {
         number(self.0, "ParkerPriority")
     }
-    /// `ParkerUniqueid`.
+    /// `ParkerUniqueid` (documented on 22, 13).
     pub fn parker_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerUniqueid")
     }
-    /// `ParkerLinkedid`.
+    /// `ParkerLinkedid` (documented on 22, 13).
     pub fn parker_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerLinkedid")
     }
-    /// `ParkerDialString`.
+    /// `ParkerDialString` (documented on 22, 13).
     pub fn parker_dial_string(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerDialString")
     }
@@ -13247,43 +13247,43 @@ impl<'a> ParkedCallGiveUp<'a> {
     pub fn parkinglot(&self) -> Option<Cow<'a, str>> {
         self.0.get("Parkinglot")
     }
-    /// `ParkingSpace`.
+    /// `ParkingSpace` (documented on 22, 13).
     pub fn parking_space(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingSpace")
     }
-    /// `ParkingTimeout`.
+    /// `ParkingTimeout` (documented on 22, 13).
     pub fn parking_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingTimeout")
     }
-    /// `ParkingDuration`.
+    /// `ParkingDuration` (documented on 22, 13).
     pub fn parking_duration(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingDuration")
     }
-    /// `Exten`.
+    /// `Exten` (documented on 11).
     pub fn exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("Exten")
     }
-    /// `Channel`.
+    /// `Channel` (documented on 11).
     pub fn channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel")
     }
-    /// `CallerIDNum`.
+    /// `CallerIDNum` (documented on 11).
     pub fn caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDNum")
     }
-    /// `CallerIDName`.
+    /// `CallerIDName` (documented on 11).
     pub fn caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDName")
     }
-    /// `ConnectedLineNum`.
+    /// `ConnectedLineNum` (documented on 11).
     pub fn connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineNum")
     }
-    /// `ConnectedLineName`.
+    /// `ConnectedLineName` (documented on 11).
     pub fn connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineName")
     }
-    /// `UniqueID`.
+    /// `UniqueID` (documented on 11).
     pub fn unique_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("UniqueID")
     }
@@ -13494,119 +13494,119 @@ impl<'a> ParkedCallTimeOut<'a> {
     pub fn message(&self) -> &'a Message {
         self.0
     }
-    /// `ParkeeChannel`.
+    /// `ParkeeChannel` (documented on 22, 13).
     pub fn parkee_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeChannel")
     }
-    /// `ParkeeChannelState`, the channel state.
+    /// `ParkeeChannelState` (documented on 22, 13), the channel state.
     pub fn parkee_channel_state(&self) -> Option<ChannelState> {
         number(self.0, "ParkeeChannelState").map(ChannelState::from_code)
     }
-    /// `ParkeeChannelStateDesc`.
+    /// `ParkeeChannelStateDesc` (documented on 22, 13).
     pub fn parkee_channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeChannelStateDesc")
     }
-    /// `ParkeeCallerIDNum`.
+    /// `ParkeeCallerIDNum` (documented on 22, 13).
     pub fn parkee_caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeCallerIDNum")
     }
-    /// `ParkeeCallerIDName`.
+    /// `ParkeeCallerIDName` (documented on 22, 13).
     pub fn parkee_caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeCallerIDName")
     }
-    /// `ParkeeConnectedLineNum`.
+    /// `ParkeeConnectedLineNum` (documented on 22, 13).
     pub fn parkee_connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeConnectedLineNum")
     }
-    /// `ParkeeConnectedLineName`.
+    /// `ParkeeConnectedLineName` (documented on 22, 13).
     pub fn parkee_connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeConnectedLineName")
     }
-    /// `ParkeeLanguage`.
+    /// `ParkeeLanguage` (documented on 22, 13).
     pub fn parkee_language(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeLanguage")
     }
-    /// `ParkeeAccountCode`.
+    /// `ParkeeAccountCode` (documented on 22, 13).
     pub fn parkee_account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeAccountCode")
     }
-    /// `ParkeeContext`.
+    /// `ParkeeContext` (documented on 22, 13).
     pub fn parkee_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeContext")
     }
-    /// `ParkeeExten`.
+    /// `ParkeeExten` (documented on 22, 13).
     pub fn parkee_exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeExten")
     }
-    /// `ParkeePriority`, as a number.
+    /// `ParkeePriority` (documented on 22, 13), as a number.
     pub fn parkee_priority(&self) -> Option<i64> {
         number(self.0, "ParkeePriority")
     }
-    /// `ParkeeUniqueid`.
+    /// `ParkeeUniqueid` (documented on 22, 13).
     pub fn parkee_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeUniqueid")
     }
-    /// `ParkeeLinkedid`.
+    /// `ParkeeLinkedid` (documented on 22, 13).
     pub fn parkee_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkeeLinkedid")
     }
-    /// `ParkerChannel`.
+    /// `ParkerChannel` (documented on 22, 13).
     pub fn parker_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerChannel")
     }
-    /// `ParkerChannelState`, the channel state.
+    /// `ParkerChannelState` (documented on 22, 13), the channel state.
     pub fn parker_channel_state(&self) -> Option<ChannelState> {
         number(self.0, "ParkerChannelState").map(ChannelState::from_code)
     }
-    /// `ParkerChannelStateDesc`.
+    /// `ParkerChannelStateDesc` (documented on 22, 13).
     pub fn parker_channel_state_desc(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerChannelStateDesc")
     }
-    /// `ParkerCallerIDNum`.
+    /// `ParkerCallerIDNum` (documented on 22, 13).
     pub fn parker_caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerCallerIDNum")
     }
-    /// `ParkerCallerIDName`.
+    /// `ParkerCallerIDName` (documented on 22, 13).
     pub fn parker_caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerCallerIDName")
     }
-    /// `ParkerConnectedLineNum`.
+    /// `ParkerConnectedLineNum` (documented on 22, 13).
     pub fn parker_connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerConnectedLineNum")
     }
-    /// `ParkerConnectedLineName`.
+    /// `ParkerConnectedLineName` (documented on 22, 13).
     pub fn parker_connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerConnectedLineName")
     }
-    /// `ParkerLanguage`.
+    /// `ParkerLanguage` (documented on 22, 13).
     pub fn parker_language(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerLanguage")
     }
-    /// `ParkerAccountCode`.
+    /// `ParkerAccountCode` (documented on 22, 13).
     pub fn parker_account_code(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerAccountCode")
     }
-    /// `ParkerContext`.
+    /// `ParkerContext` (documented on 22, 13).
     pub fn parker_context(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerContext")
     }
-    /// `ParkerExten`.
+    /// `ParkerExten` (documented on 22, 13).
     pub fn parker_exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerExten")
     }
-    /// `ParkerPriority`, as a number.
+    /// `ParkerPriority` (documented on 22, 13), as a number.
     pub fn parker_priority(&self) -> Option<i64> {
         number(self.0, "ParkerPriority")
     }
-    /// `ParkerUniqueid`.
+    /// `ParkerUniqueid` (documented on 22, 13).
     pub fn parker_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerUniqueid")
     }
-    /// `ParkerLinkedid`.
+    /// `ParkerLinkedid` (documented on 22, 13).
     pub fn parker_linkedid(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerLinkedid")
     }
-    /// `ParkerDialString`.
+    /// `ParkerDialString` (documented on 22, 13).
     pub fn parker_dial_string(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkerDialString")
     }
@@ -13614,43 +13614,43 @@ impl<'a> ParkedCallTimeOut<'a> {
     pub fn parkinglot(&self) -> Option<Cow<'a, str>> {
         self.0.get("Parkinglot")
     }
-    /// `ParkingSpace`.
+    /// `ParkingSpace` (documented on 22, 13).
     pub fn parking_space(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingSpace")
     }
-    /// `ParkingTimeout`.
+    /// `ParkingTimeout` (documented on 22, 13).
     pub fn parking_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingTimeout")
     }
-    /// `ParkingDuration`.
+    /// `ParkingDuration` (documented on 22, 13).
     pub fn parking_duration(&self) -> Option<Cow<'a, str>> {
         self.0.get("ParkingDuration")
     }
-    /// `Exten`.
+    /// `Exten` (documented on 11).
     pub fn exten(&self) -> Option<Cow<'a, str>> {
         self.0.get("Exten")
     }
-    /// `Channel`.
+    /// `Channel` (documented on 11).
     pub fn channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel")
     }
-    /// `CallerIDNum`.
+    /// `CallerIDNum` (documented on 11).
     pub fn caller_id_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDNum")
     }
-    /// `CallerIDName`.
+    /// `CallerIDName` (documented on 11).
     pub fn caller_id_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("CallerIDName")
     }
-    /// `ConnectedLineNum`.
+    /// `ConnectedLineNum` (documented on 11).
     pub fn connected_line_num(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineNum")
     }
-    /// `ConnectedLineName`.
+    /// `ConnectedLineName` (documented on 11).
     pub fn connected_line_name(&self) -> Option<Cow<'a, str>> {
         self.0.get("ConnectedLineName")
     }
-    /// `UniqueID`.
+    /// `UniqueID` (documented on 11).
     pub fn unique_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("UniqueID")
     }
@@ -14499,7 +14499,7 @@ impl<'a> QueueEntry<'a> {
     pub fn priority(&self) -> Option<i64> {
         number(self.0, "Priority")
     }
-    /// `ActionID` (recorded, not documented).
+    /// `ActionID` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
@@ -14538,7 +14538,7 @@ impl<'a> QueueMember<'a> {
     pub fn location(&self) -> Option<Cow<'a, str>> {
         self.0.get("Location")
     }
-    /// `StateInterface`.
+    /// `StateInterface` (recorded on 22, 13, 11).
     pub fn state_interface(&self) -> Option<Cow<'a, str>> {
         self.0.get("StateInterface")
     }
@@ -14558,15 +14558,15 @@ impl<'a> QueueMember<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (recorded on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (recorded on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
-    /// `InCall`.
+    /// `InCall` (recorded on 22, 13).
     pub fn in_call(&self) -> Option<Cow<'a, str>> {
         self.0.get("InCall")
     }
@@ -14578,11 +14578,11 @@ impl<'a> QueueMember<'a> {
     pub fn paused(&self) -> Option<i64> {
         number(self.0, "Paused")
     }
-    /// `PausedReason`.
+    /// `PausedReason` (recorded on 22, 13).
     pub fn paused_reason(&self) -> Option<Cow<'a, str>> {
         self.0.get("PausedReason")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (recorded on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
@@ -14590,7 +14590,7 @@ impl<'a> QueueMember<'a> {
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `IsInCall`.
+    /// `IsInCall` (recorded on 11).
     pub fn is_in_call(&self) -> Option<Cow<'a, str>> {
         self.0.get("IsInCall")
     }
@@ -14650,11 +14650,11 @@ impl<'a> QueueMemberAdded<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -14678,7 +14678,7 @@ impl<'a> QueueMemberAdded<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
@@ -14738,11 +14738,11 @@ impl<'a> QueueMemberPause<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -14766,11 +14766,11 @@ impl<'a> QueueMemberPause<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
-    /// `Reason`.
+    /// `Reason` (documented on 13).
     pub fn reason(&self) -> Option<Cow<'a, str>> {
         self.0.get("Reason")
     }
@@ -14830,11 +14830,11 @@ impl<'a> QueueMemberPenalty<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -14858,7 +14858,7 @@ impl<'a> QueueMemberPenalty<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
@@ -14918,11 +14918,11 @@ impl<'a> QueueMemberRemoved<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -14946,7 +14946,7 @@ impl<'a> QueueMemberRemoved<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
@@ -15006,11 +15006,11 @@ impl<'a> QueueMemberRinginuse<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -15034,7 +15034,7 @@ impl<'a> QueueMemberRinginuse<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
@@ -15094,11 +15094,11 @@ impl<'a> QueueMemberStatus<'a> {
     pub fn last_call(&self) -> Option<i64> {
         number(self.0, "LastCall")
     }
-    /// `LastPause`, as a number.
+    /// `LastPause` (documented on 22), as a number.
     pub fn last_pause(&self) -> Option<i64> {
         number(self.0, "LastPause")
     }
-    /// `LoginTime`, as a number.
+    /// `LoginTime` (documented on 22), as a number.
     pub fn login_time(&self) -> Option<i64> {
         number(self.0, "LoginTime")
     }
@@ -15122,11 +15122,11 @@ impl<'a> QueueMemberStatus<'a> {
     pub fn ringinuse(&self) -> Option<Cow<'a, str>> {
         self.0.get("Ringinuse")
     }
-    /// `Wrapuptime`, as a number.
+    /// `Wrapuptime` (documented on 22), as a number.
     pub fn wrapuptime(&self) -> Option<i64> {
         number(self.0, "Wrapuptime")
     }
-    /// `Location` (recorded, not documented).
+    /// `Location` (recorded on 11, 1.8, not documented).
     pub fn location(&self) -> Option<Cow<'a, str>> {
         self.0.get("Location")
     }
@@ -15190,19 +15190,19 @@ impl<'a> QueueParams<'a> {
     pub fn service_level_perf2(&self) -> Option<Cow<'a, str>> {
         self.0.get("ServiceLevelPerf2")
     }
-    /// `Queue` (recorded, not documented).
+    /// `Queue` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn queue(&self) -> Option<Cow<'a, str>> {
         self.0.get("Queue")
     }
-    /// `ServiceLevel` (recorded, not documented), as a number.
+    /// `ServiceLevel` (recorded on 22, 13, 11, 1.8, not documented), as a number.
     pub fn service_level(&self) -> Option<i64> {
         number(self.0, "ServiceLevel")
     }
-    /// `Weight` (recorded, not documented), as a number.
+    /// `Weight` (recorded on 22, 13, 11, 1.8, not documented), as a number.
     pub fn weight(&self) -> Option<i64> {
         number(self.0, "Weight")
     }
-    /// `ActionID` (recorded, not documented).
+    /// `ActionID` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
@@ -15233,11 +15233,11 @@ impl<'a> QueueStatusComplete<'a> {
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `EventList`.
+    /// `EventList` (recorded on 22, 13).
     pub fn event_list(&self) -> Option<Cow<'a, str>> {
         self.0.get("EventList")
     }
-    /// `ListItems`, as a number.
+    /// `ListItems` (recorded on 22, 13), as a number.
     pub fn list_items(&self) -> Option<i64> {
         number(self.0, "ListItems")
     }
@@ -15323,11 +15323,11 @@ impl<'a> QueueSummaryComplete<'a> {
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `EventList`.
+    /// `EventList` (recorded on 22, 13).
     pub fn event_list(&self) -> Option<Cow<'a, str>> {
         self.0.get("EventList")
     }
-    /// `ListItems`, as a number.
+    /// `ListItems` (recorded on 22, 13), as a number.
     pub fn list_items(&self) -> Option<i64> {
         number(self.0, "ListItems")
     }
@@ -15581,15 +15581,15 @@ impl<'a> Rename<'a> {
     pub fn message(&self) -> &'a Message {
         self.0
     }
-    /// `Channel` (recorded, not documented).
+    /// `Channel` (recorded on 11, 1.8, not documented).
     pub fn channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("Channel")
     }
-    /// `Newname` (recorded, not documented).
+    /// `Newname` (recorded on 11, 1.8, not documented).
     pub fn newname(&self) -> Option<Cow<'a, str>> {
         self.0.get("Newname")
     }
-    /// `Uniqueid` (recorded, not documented).
+    /// `Uniqueid` (recorded on 11, 1.8, not documented).
     pub fn uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("Uniqueid")
     }
@@ -16823,27 +16823,27 @@ impl<'a> Status<'a> {
     pub fn seconds(&self) -> Option<Cow<'a, str>> {
         self.0.get("Seconds")
     }
-    /// `Variable` (recorded, not documented).
+    /// `Variable` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn variable(&self) -> Option<Cow<'a, str>> {
         self.0.get("Variable")
     }
-    /// `Extension` (recorded, not documented).
+    /// `Extension` (recorded on 11, 1.8, not documented).
     pub fn extension(&self) -> Option<Cow<'a, str>> {
         self.0.get("Extension")
     }
-    /// `Account` (recorded, not documented).
+    /// `Account` (recorded on 11, 1.8, not documented).
     pub fn account(&self) -> Option<Cow<'a, str>> {
         self.0.get("Account")
     }
-    /// `State` (recorded, not documented).
+    /// `State` (recorded on 11, 1.8, not documented).
     pub fn state(&self) -> Option<Cow<'a, str>> {
         self.0.get("State")
     }
-    /// `BridgedChannel` (recorded, not documented).
+    /// `BridgedChannel` (recorded on 11, 1.8, not documented).
     pub fn bridged_channel(&self) -> Option<Cow<'a, str>> {
         self.0.get("BridgedChannel")
     }
-    /// `BridgedUniqueid` (recorded, not documented).
+    /// `BridgedUniqueid` (recorded on 11, 1.8, not documented).
     pub fn bridged_uniqueid(&self) -> Option<Cow<'a, str>> {
         self.0.get("BridgedUniqueid")
     }
@@ -16875,15 +16875,15 @@ impl<'a> StatusComplete<'a> {
     pub fn items(&self) -> Option<i64> {
         number(self.0, "Items")
     }
-    /// `ActionID` (recorded, not documented).
+    /// `ActionID` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `EventList` (recorded, not documented).
+    /// `EventList` (recorded on 22, 13, not documented).
     pub fn event_list(&self) -> Option<Cow<'a, str>> {
         self.0.get("EventList")
     }
-    /// `ListItems` (recorded, not documented), as a number.
+    /// `ListItems` (recorded on 22, 13, not documented), as a number.
     pub fn list_items(&self) -> Option<i64> {
         number(self.0, "ListItems")
     }
@@ -17071,31 +17071,31 @@ impl<'a> TransportDetail<'a> {
     pub fn websocket_write_timeout(&self) -> Option<Cow<'a, str>> {
         self.0.get("WebsocketWriteTimeout")
     }
-    /// `AllowReload`.
+    /// `AllowReload` (documented on 22).
     pub fn allow_reload(&self) -> Option<Cow<'a, str>> {
         self.0.get("AllowReload")
     }
-    /// `AllowWildcardCerts`.
+    /// `AllowWildcardCerts` (documented on 22).
     pub fn allow_wildcard_certs(&self) -> Option<Cow<'a, str>> {
         self.0.get("AllowWildcardCerts")
     }
-    /// `SymmetricTransport`.
+    /// `SymmetricTransport` (documented on 22).
     pub fn symmetric_transport(&self) -> Option<Cow<'a, str>> {
         self.0.get("SymmetricTransport")
     }
-    /// `TcpKeepaliveEnable`.
+    /// `TcpKeepaliveEnable` (documented on 22).
     pub fn tcp_keepalive_enable(&self) -> Option<Cow<'a, str>> {
         self.0.get("TcpKeepaliveEnable")
     }
-    /// `TcpKeepaliveIdleTime`.
+    /// `TcpKeepaliveIdleTime` (documented on 22).
     pub fn tcp_keepalive_idle_time(&self) -> Option<Cow<'a, str>> {
         self.0.get("TcpKeepaliveIdleTime")
     }
-    /// `TcpKeepaliveIntervalTime`.
+    /// `TcpKeepaliveIntervalTime` (documented on 22).
     pub fn tcp_keepalive_interval_time(&self) -> Option<Cow<'a, str>> {
         self.0.get("TcpKeepaliveIntervalTime")
     }
-    /// `TcpKeepaliveProbeCount`.
+    /// `TcpKeepaliveProbeCount` (documented on 22).
     pub fn tcp_keepalive_probe_count(&self) -> Option<Cow<'a, str>> {
         self.0.get("TcpKeepaliveProbeCount")
     }
@@ -17642,31 +17642,31 @@ impl<'a> UserEvent<'a> {
     pub fn user_event(&self) -> Option<Cow<'a, str>> {
         self.0.get("UserEvent")
     }
-    /// `ActionID` (recorded, not documented).
+    /// `ActionID` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn action_id(&self) -> Option<Cow<'a, str>> {
         self.0.get("ActionID")
     }
-    /// `Foo` (recorded, not documented).
+    /// `Foo` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn foo(&self) -> Option<Cow<'a, str>> {
         self.0.get("Foo")
     }
-    /// `Header1` (recorded, not documented).
+    /// `Header1` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn header1(&self) -> Option<Cow<'a, str>> {
         self.0.get("Header1")
     }
-    /// `Header2` (recorded, not documented).
+    /// `Header2` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn header2(&self) -> Option<Cow<'a, str>> {
         self.0.get("Header2")
     }
-    /// `Empty` (recorded, not documented).
+    /// `Empty` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn empty(&self) -> Option<Cow<'a, str>> {
         self.0.get("Empty")
     }
-    /// `Spaced` (recorded, not documented).
+    /// `Spaced` (recorded on 22, 13, 11, 1.8, not documented).
     pub fn spaced(&self) -> Option<Cow<'a, str>> {
         self.0.get("Spaced")
     }
-    /// `Action` (recorded, not documented).
+    /// `Action` (recorded on 11, 1.8, not documented).
     pub fn action(&self) -> Option<Cow<'a, str>> {
         self.0.get("Action")
     }

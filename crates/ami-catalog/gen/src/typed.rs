@@ -567,28 +567,48 @@ fn render_event(out: &mut String, event: &Event) {
     }
     // The catalogued fields, then the ones recordings showed that the documentation leaves out
     // (QueueParams' `Queue`).
-    let mut fields: Vec<(&str, &[String], bool)> = event
+    let (whole, verb) = if event.documented != 0 {
+        (event.documented, "documented")
+    } else {
+        (event.recorded, "recorded")
+    };
+    let mut fields: Vec<(&str, &[String], String)> = event
         .fields
         .iter()
-        .map(|f| (f.name.as_str(), f.values.as_slice(), false))
+        .map(|f| {
+            // Which versions have the field, when not all of the event's do.
+            let note = if f.versions != 0 && f.versions != whole {
+                format!(" ({verb} on {})", version_list(f.versions))
+            } else {
+                String::new()
+            };
+            (f.name.as_str(), f.values.as_slice(), note)
+        })
         .collect();
-    for (_, seen) in &event.observed {
+    let mut extra: Vec<(&str, u8)> = Vec::new();
+    for (bit, seen) in &event.observed {
         for name in seen {
-            if !fields.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
-                fields.push((name.as_str(), &[], true));
+            if fields.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            match extra.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, bits)) => *bits |= bit,
+                None => extra.push((name.as_str(), *bit)),
             }
         }
     }
+    for (name, bits) in extra {
+        let note = format!(" (recorded on {}, not documented)", version_list(bits));
+        fields.push((name, &[], note));
+    }
     let methods = unique_methods(fields.iter().map(|f| f.0));
-    for ((field, values, recorded_only), method) in fields.iter().zip(&methods) {
+    for ((field, values, note), method) in fields.iter().zip(&methods) {
         let Some(method) = method else { continue };
         let mut doc = format!("`{field}`");
         if !values.is_empty() {
             let _ = write!(doc, ": one of {}", quoted(values));
         }
-        if *recorded_only {
-            doc.push_str(" (recorded, not documented)");
-        }
+        doc.push_str(note);
         match field_kind(field) {
             FieldKind::Text => {
                 let _ = writeln!(
