@@ -2293,9 +2293,9 @@ impl Getvar {
         self.0.set("Channel", value);
         self
     }
-    /// Adds one more `Variable`.
+    /// Sets `Variable`.
     pub fn variable(mut self, value: impl Into<Vec<u8>>) -> Self {
-        self.0.push("Variable", value);
+        self.0.set("Variable", value);
         self
     }
     /// Adds any header, also a second one of the same name.
@@ -5244,9 +5244,9 @@ impl Setvar {
         self.0.set("Channel", value);
         self
     }
-    /// Adds one more `Variable`.
+    /// Sets `Variable`.
     pub fn variable(mut self, value: impl Into<Vec<u8>>) -> Self {
-        self.0.push("Variable", value);
+        self.0.set("Variable", value);
         self
     }
     /// Sets `Value`.

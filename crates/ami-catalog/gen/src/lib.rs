@@ -271,7 +271,10 @@ fn build_actions(docs: &[(u8, DocSet)], recorded: &[(u8, Recorded)]) -> Vec<Acti
                             versions: *bit,
                             required,
                             repeatable: param.multiple
-                                || rules::REPEATED_PARAMS.contains(&param.name.as_str()),
+                                || (rules::REPEATED_PARAMS.contains(&param.name.as_str())
+                                    && !rules::SINGLE_VARIABLE_ACTIONS
+                                        .iter()
+                                        .any(|a| a.eq_ignore_ascii_case(&key))),
                             default: param.default.clone(),
                             values: param.values.clone(),
                         }),
