@@ -99,10 +99,7 @@ pub(crate) fn check_required(action: &Action) -> Result<()> {
         .find(|param| action.get(param.name).is_none())
     {
         None => Ok(()),
-        Some(param) => Err(Error::new(Kind::MissingParameter {
-            action: known.name,
-            parameter: param.name,
-        })),
+        Some(param) => Err(Error::new(Kind::MissingParameter(known.name, param.name))),
     }
 }
 

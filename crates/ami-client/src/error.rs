@@ -37,10 +37,8 @@ pub(crate) enum Kind {
     Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
-    MissingParameter {
-        action: &'static str,
-        parameter: &'static str,
-    },
+    /// (action, parameter), both as the catalog spells them.
+    MissingParameter(&'static str, &'static str),
 }
 
 impl Error {
@@ -103,7 +101,7 @@ impl Error {
     /// required (in its newest documentation) and the action lacks it.
     pub fn missing_parameter(&self) -> Option<&'static str> {
         match self.kind {
-            Kind::MissingParameter { parameter, .. } => Some(parameter),
+            Kind::MissingParameter(_, parameter) => Some(parameter),
             _ => None,
         }
     }
@@ -158,7 +156,7 @@ impl fmt::Display for Error {
             Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
-            Kind::MissingParameter { action, parameter } => {
+            Kind::MissingParameter(action, parameter) => {
                 write!(
                     f,
                     "{action} needs the {parameter} parameter; action not sent"

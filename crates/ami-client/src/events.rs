@@ -327,8 +327,9 @@ impl Subscriber {
         }
     }
 
-    /// [`Subscriber::recv`] as a poll, for the `Stream` impl: registers the task's waker
-    /// before the last look at the queue, so no item is missed between the two.
+    /// [`Subscriber::recv`] as a poll, for the `Stream` impl. An item pushed between the look
+    /// at the queue and the registration is not missed: its notification waits as the
+    /// `Notify` permit, which the registration's first poll takes.
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<EventItem>> {
         loop {
             if let Some(item) = self.queue.pop() {
