@@ -21,14 +21,8 @@ pub(crate) enum Kind {
     LoginTimeout(Duration),
     ActionTimeout(Duration),
     AuthFailed(String),
-    Server {
-        message: String,
-        response: Message,
-    },
-    Command {
-        output: String,
-        response: Message,
-    },
+    Server { message: String, response: Message },
+    Command { output: String, response: Message },
     ConnectionLost,
     NotConnected,
     Closed,
@@ -37,7 +31,6 @@ pub(crate) enum Kind {
     Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
-    /// (action, parameter), both as the catalog spells them.
     MissingParameter(&'static str, &'static str),
 }
 
@@ -156,6 +149,7 @@ impl fmt::Display for Error {
             Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
+            // (action, parameter), both as the catalog spells them.
             Kind::MissingParameter(action, parameter) => {
                 write!(
                     f,
