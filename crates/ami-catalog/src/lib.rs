@@ -17,12 +17,20 @@
 //! assert_eq!(closest_action("Orignate").map(|a| a.name), Some("Originate"));
 //! ```
 //!
+//! The typed surface over the tables: a builder per action in [`mod@actions`] (implementing
+//! [`reply::AmiAction`], which names its reply type), a zero-copy view per event and the
+//! [`TypedEvent`](events::TypedEvent) enum in [`mod@events`].
+//!
 //! The tables in `generated.rs` are written by `cargo run -p ami-catalog-gen` from
 //! `../shared/asterisk-docs` (Asterisk's documentation XML), `../shared/corpus` (recorded sessions)
 //! and the generator's hand-written rules; each list reply and event says which of the three it
 //! comes from ([`Source`]).
 
+pub mod actions;
+pub mod events;
 mod generated;
+pub mod reply;
+mod view;
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -112,6 +112,22 @@ fn lookup_ignores_case() {
 }
 
 #[test]
+fn getvar_and_setvar_name_one_variable() {
+    for name in ["Getvar", "Setvar"] {
+        let variable = action(name).unwrap().param("Variable").unwrap();
+        assert!(variable.is_required() && !variable.repeatable, "{name}");
+    }
+    // Every other action's Variable is read with astman_get_variables: repeatable.
+    assert!(
+        action("MessageSend")
+            .unwrap()
+            .param("Variable")
+            .unwrap()
+            .repeatable
+    );
+}
+
+#[test]
 fn originate_requires_channel_and_repeats_variable() {
     let originate = action("Originate").unwrap();
     let channel = originate.param("Channel").unwrap();

@@ -31,6 +31,7 @@ pub(crate) enum Kind {
     Overloaded(ami_proto::connection::SendError),
     Config(String),
     Tls(String),
+    MissingParameter(&'static str, &'static str),
 }
 
 impl Error {
@@ -89,6 +90,15 @@ impl Error {
         matches!(self.kind, Kind::Overloaded(_))
     }
 
+    /// The action was refused before anything was sent: the catalog marks this parameter of it
+    /// required (in its newest documentation) and the action lacks it.
+    pub fn missing_parameter(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::MissingParameter(_, parameter) => Some(parameter),
+            _ => None,
+        }
+    }
+
     /// A network or TLS error.
     pub fn is_io(&self) -> bool {
         matches!(self.kind, Kind::Io(_) | Kind::Tls(_))
@@ -139,6 +149,13 @@ impl fmt::Display for Error {
             Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
+            // (action, parameter), both as the catalog spells them.
+            Kind::MissingParameter(action, parameter) => {
+                write!(
+                    f,
+                    "{action} needs the {parameter} parameter; action not sent"
+                )
+            }
         }
     }
 }

@@ -4,9 +4,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 
 use ami_proto::Message;
 use tokio::sync::Notify;
@@ -263,7 +266,11 @@ pub struct Subscriber {
     hub: Weak<Hub>,
     id: u64,
     follows: Option<Box<[u8]>>,
+    /// The wake-up that `poll_recv` (the `Stream` impl) waits on between polls.
+    waiting: Option<Waiting>,
 }
+
+type Waiting = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 impl fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -274,6 +281,8 @@ impl fmt::Debug for Subscriber {
 impl Subscriber {
     /// The next item; `None` once the client has shut down and everything was read.
     pub async fn recv(&mut self) -> Option<EventItem> {
+        // A wake-up left registered by `poll_recv` must not take this one's notification.
+        self.waiting = None;
         loop {
             if let Some(item) = self.queue.pop() {
                 return item;
@@ -290,6 +299,7 @@ impl Subscriber {
     /// Up to `max` ready items appended to `out` under one lock; waits only when none is ready.
     /// Returns how many were appended (0 once closed and drained).
     pub async fn recv_many(&mut self, out: &mut Vec<EventItem>, max: usize) -> usize {
+        self.waiting = None;
         loop {
             {
                 let mut guard = self.queue.lock();
@@ -314,6 +324,28 @@ impl Subscriber {
                 }
             }
             self.queue.notify.notified().await;
+        }
+    }
+
+    /// [`Subscriber::recv`] as a poll, for the `Stream` impl. An item pushed between the look
+    /// at the queue and the registration is not missed: its notification waits as the
+    /// `Notify` permit, which the registration's first poll takes.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<EventItem>> {
+        loop {
+            if let Some(item) = self.queue.pop() {
+                self.waiting = None;
+                return Poll::Ready(item);
+            }
+            let queue = &self.queue;
+            let waiting = self.waiting.get_or_insert_with(|| {
+                let queue = queue.clone();
+                Box::pin(async move { queue.notify.notified().await })
+            });
+            match waiting.as_mut().poll(cx) {
+                // Woken (or a permit was stored): look again with a fresh registration.
+                Poll::Ready(()) => self.waiting = None,
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
@@ -387,6 +419,7 @@ impl Hub {
             hub: Arc::downgrade(self),
             id,
             follows: None,
+            waiting: None,
         }
     }
 
@@ -408,6 +441,7 @@ impl Hub {
             queue,
             hub: Arc::downgrade(self),
             id,
+            waiting: None,
             follows: Some(action_id.as_bytes().into()),
         }
     }

@@ -24,6 +24,12 @@
 //! # }
 //! ```
 //!
+//! Every catalogued action has a builder in [`ami_catalog::actions`](mod@ami_catalog::actions):
+//! [`Client::call`] sends it and returns its typed reply (list items as zero-copy views), and
+//! [`Client::subscribe_to`] yields the events of one kind typed. Any action the catalog knows
+//! is checked for its required parameters before it is written
+//! ([`Error::missing_parameter`]).
+//!
 //! The shape is handle + driver: [`Client`] is cheap to clone and usable from any task; one
 //! connection task per socket is a thin IO pump around an [`ami_proto::connection::Connection`],
 //! the sans-IO state that logs in, keeps every action's deadline, pings, and caps the output
@@ -37,11 +43,13 @@
 //! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
 //! silently retried.
 
+mod call;
 mod config;
 mod conn;
 mod error;
 mod events;
 pub mod live;
+mod stream;
 mod transport;
 pub mod typed;
 
@@ -60,6 +68,7 @@ use tokio::task::JoinHandle;
 pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
 pub use error::{Error, Result};
 pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
+pub use stream::{Typed, TypedItem, TypedSubscriber};
 
 use conn::{Command, Conn, Counters, Role, Settings, Shared};
 use error::Kind;
@@ -364,6 +373,7 @@ impl Client {
         action: Action,
         timeout: Duration,
     ) -> Result<Reply> {
+        call::check_required(&action)?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Action {
             action,

@@ -38,13 +38,33 @@ pub trait EventView<'a>: Sized {
     /// The underlying message, all headers included.
     fn message(&self) -> &'a Message;
 
-    /// The view, when the message is an event of this kind.
+    /// The view, when the message is an event of this kind. A 1.x event listed in `NAMES`
+    /// matches only in the variants the catalog maps to the view's own (first) name: `Dial`
+    /// is a `DialBegin` only with `SubEvent: Begin`, `Bridge` a `BridgeEnter` only with
+    /// `Bridgestate: Link`.
     fn from_message(message: &'a Message) -> Option<Self> {
         let name = message.event_name()?;
-        Self::NAMES
+        if !Self::NAMES
             .iter()
             .any(|wanted| wanted.eq_ignore_ascii_case(&name))
-            .then(|| Self::wrap(message))
+        {
+            return None;
+        }
+        let modern = Self::NAMES.first().copied().unwrap_or_default();
+        if name.eq_ignore_ascii_case(modern) {
+            return Some(Self::wrap(message));
+        }
+        match ami_catalog::event(&name).and_then(|event| event.legacy.as_ref()) {
+            Some(legacy) => legacy
+                .modern(|header| {
+                    message
+                        .get_bytes(header)
+                        .and_then(|value| std::str::from_utf8(value).ok())
+                })
+                .is_some_and(|mapped| mapped.eq_ignore_ascii_case(modern))
+                .then(|| Self::wrap(message)),
+            None => Some(Self::wrap(message)),
+        }
     }
 }
 
@@ -153,7 +173,8 @@ event_view!(
 );
 
 event_view!(
-    /// Dial start: `DialBegin` (12+) or `Dial` with `SubEvent: Begin` (11 and older).
+    /// Dial start: `DialBegin` (12+) or `Dial` with `SubEvent: Begin` (11 and older); never
+    /// `Dial` with `SubEvent: End`.
     DialBegin ["DialBegin", "Dial"] {
         /// Calling channel.
         channel => ["Channel"],
@@ -167,13 +188,14 @@ event_view!(
 );
 
 event_view!(
-    /// Bridge entered: `BridgeEnter` (12+) or `Bridge` with `Bridgestate: Link` (11/1.8).
-    BridgeEnter ["BridgeEnter", "Bridge"] {
+    /// Bridge entered: `BridgeEnter` (12+), `Bridge` with `Bridgestate: Link` (11/1.8), or
+    /// `Link` (1.4/1.6). Never `Unlink`, nor `Bridge` with `Bridgestate: Unlink`.
+    BridgeEnter ["BridgeEnter", "Bridge", "Link"] {
         /// Channel (`Channel1` on the legacy form).
         channel => ["Channel", "Channel1"],
         /// Bridge id (12+).
         bridge_uniqueid => ["BridgeUniqueid"],
-        /// `Link` / `Unlink` on the legacy form.
+        /// `Link` on the legacy form.
         bridge_state => ["Bridgestate"],
     }
 );
@@ -534,5 +556,36 @@ impl Client {
     /// reconnect on, the client logs in again). Use [`Client::close`] to end the session.
     pub async fn logoff(&self) -> Result<Message> {
         expect_response(self.send(Action::new("Logoff")).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(headers: &[(&str, &str)]) -> Message {
+        headers
+            .iter()
+            .fold(Message::builder(), |b, (n, v)| b.header(n, v))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn legacy_views_match_only_their_variant() {
+        let begin = event(&[("Event", "Dial"), ("SubEvent", "Begin")]);
+        let end = event(&[("Event", "Dial"), ("SubEvent", "End")]);
+        assert!(DialBegin::from_message(&begin).is_some());
+        assert!(DialBegin::from_message(&end).is_none());
+        assert!(DialBegin::from_message(&event(&[("Event", "DialBegin")])).is_some());
+        let link = event(&[("Event", "Bridge"), ("Bridgestate", "Link")]);
+        let unlink = event(&[("Event", "Bridge"), ("Bridgestate", "Unlink")]);
+        assert!(BridgeEnter::from_message(&link).is_some());
+        assert!(BridgeEnter::from_message(&unlink).is_none());
+        assert!(BridgeEnter::from_message(&event(&[("Event", "Unlink")])).is_none());
+        assert!(BridgeEnter::from_message(&event(&[("Event", "Link")])).is_some());
+        // Not legacy: every listed name matches.
+        let paused = event(&[("Event", "QueueMemberPaused")]);
+        assert!(QueueMemberStatus::from_message(&paused).is_some());
     }
 }

@@ -215,6 +215,16 @@ impl Profile {
                         .unwrap_or(Perms::NONE),
                 })
                 .collect();
+            // Asterisk 22 ships app_agent_pool, which the recorded server did not load; the
+            // simulator has it loaded so that `Agents` answers on every profile (ListCommands
+            // stays as recorded).
+            if self == Profile::V22 {
+                table.push(ActionEntry {
+                    key: b"agents".to_vec().into_boxed_slice(),
+                    name: "Agents",
+                    perms: Perms::AGENT,
+                });
+            }
             // The recorded lists hold no two names that differ only in case (a test checks),
             // so the order among equal keys does not matter.
             table.sort_by(|a, b| by_length_then_bytes(&a.key, &b.key));

@@ -16,6 +16,7 @@ mod corpus;
 mod docs;
 mod emit;
 mod rules;
+mod typed;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,32 @@ pub fn default_output_path() -> PathBuf {
 
 /// The catalog source, formatted by `rustfmt`.
 pub fn generate(shared: &Path) -> Result<String, GenError> {
+    let catalog = read_catalog(shared)?;
+    emit::format(&emit::render(&catalog))
+}
+
+/// Every generated file of `ami-catalog`: `src/generated.rs` (the tables), `src/actions.rs` (a
+/// builder per action) and `src/events.rs` (a view per event), each formatted by `rustfmt`.
+pub fn generate_files(shared: &Path) -> Result<Vec<(PathBuf, String)>, GenError> {
+    let catalog = read_catalog(shared)?;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    Ok(vec![
+        (
+            default_output_path(),
+            emit::format(&emit::render(&catalog))?,
+        ),
+        (
+            src.join("actions.rs"),
+            emit::format(&typed::render_actions(&catalog))?,
+        ),
+        (
+            src.join("events.rs"),
+            emit::format(&typed::render_events(&catalog))?,
+        ),
+    ])
+}
+
+fn read_catalog(shared: &Path) -> Result<Catalog, GenError> {
     let mut docs = Vec::new();
     let mut recorded = Vec::new();
     for (version, bit) in VERSIONS {
@@ -131,8 +158,7 @@ pub fn generate(shared: &Path) -> Result<String, GenError> {
         let dir = shared.join("corpus").join(format!("asterisk-{version}"));
         recorded.push((bit, corpus::read(&dir)?));
     }
-    let catalog = build(&docs, &recorded)?;
-    emit::format(&emit::render(&catalog))
+    build(&docs, &recorded)
 }
 
 /// The merged catalog, in the shape `emit` writes out.
@@ -252,7 +278,10 @@ fn build_actions(docs: &[(u8, DocSet)], recorded: &[(u8, Recorded)]) -> Vec<Acti
                             versions: *bit,
                             required,
                             repeatable: param.multiple
-                                || rules::REPEATED_PARAMS.contains(&param.name.as_str()),
+                                || (rules::REPEATED_PARAMS.contains(&param.name.as_str())
+                                    && !rules::SINGLE_VARIABLE_ACTIONS
+                                        .iter()
+                                        .any(|a| a.eq_ignore_ascii_case(&key))),
                             default: param.default.clone(),
                             values: param.values.clone(),
                         }),

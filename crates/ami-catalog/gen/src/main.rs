@@ -1,5 +1,5 @@
 //! `cargo run -p ami-catalog-gen [-- --shared DIR] [--out FILE] [--check]`: regenerates
-//! `crates/ami-catalog/src/generated.rs` from `../shared` (or `$AMI_SHARED_DIR`), or checks that
+//! `crates/ami-catalog/src/generated.rs`, `actions.rs` and `events.rs` from `../shared` (or `$AMI_SHARED_DIR`), or checks that
 //! it is up to date.
 
 use std::path::PathBuf;
@@ -25,21 +25,27 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    let source = ami_catalog_gen::generate(&shared)
+    let mut files = ami_catalog_gen::generate_files(&shared)
         .with_context(|| format!("generating from {}", shared.display()))?;
-    if check {
-        let current =
-            std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
-        if current != source {
-            bail!(
-                "{} is out of date: run `cargo run -p ami-catalog-gen`",
-                out.display()
-            );
-        }
-        println!("{} is up to date", out.display());
-        return Ok(());
+    // --out redirects the tables only; the typed modules always go next to them.
+    if let Some(first) = files.first_mut() {
+        first.0 = out;
     }
-    std::fs::write(&out, &source).with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {} ({} bytes)", out.display(), source.len());
+    for (path, source) in &files {
+        if check {
+            let current = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if current != *source {
+                bail!(
+                    "{} is out of date: run `cargo run -p ami-catalog-gen`",
+                    path.display()
+                );
+            }
+            println!("{} is up to date", path.display());
+        } else {
+            std::fs::write(path, source).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {} ({} bytes)", path.display(), source.len());
+        }
+    }
     Ok(())
 }

@@ -276,3 +276,7 @@ pub(crate) fn discriminates(event: &str, header: &str) -> bool {
 /// Asterisk reads every `Variable:` header of an action (`astman_get_variables`), though the
 /// documentation marks none of them `multiple`.
 pub(crate) const REPEATED_PARAMS: &[&str] = &["Variable"];
+
+/// Actions whose `Variable` names one variable (read with `astman_get_header`, not
+/// `astman_get_variables`): Getvar and Setvar get or set exactly one (manager.c).
+pub(crate) const SINGLE_VARIABLE_ACTIONS: &[&str] = &["Getvar", "Setvar"];

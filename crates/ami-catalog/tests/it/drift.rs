@@ -19,3 +19,18 @@ fn generated_tables_match_the_generator() {
         );
     }
 }
+
+#[test]
+fn typed_modules_match_the_generator() {
+    let Some(shared) = shared() else { return };
+    let files = ami_catalog_gen::generate_files(&shared).expect("generation succeeds");
+    assert_eq!(files.len(), 3, "tables, actions, events");
+    for (path, fresh) in files {
+        let committed = std::fs::read_to_string(&path).expect("generated file is readable");
+        assert!(
+            fresh == committed,
+            "{} is out of date: run `cargo run -p ami-catalog-gen`",
+            path.display()
+        );
+    }
+}

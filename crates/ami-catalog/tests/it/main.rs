@@ -4,6 +4,7 @@
 
 mod corpus;
 mod drift;
+mod typed;
 
 use std::path::PathBuf;
 

@@ -894,6 +894,33 @@ fn a_misspelt_parameter_is_sent_with_a_warning() {
     );
 }
 
+/// A misspelt parameter of a known action is still sent (Asterisk ignores it), with a warning
+/// naming the closest documented parameter.
+#[test]
+fn a_misspelt_originate_parameter_suggests_the_closest_name() {
+    let sim = Sim::start(Profile::V22);
+    let output = run(sim.ami().args([
+        "action",
+        "Originate",
+        "Channel=Local/100@demo",
+        "Aplication=Wait",
+        "Data=1",
+    ]));
+    let error = stderr(&output);
+    assert!(
+        error.contains(
+            "Originate has no documented parameter \"Aplication\"; did you mean Application?"
+        ),
+        "{error}"
+    );
+    // Sent anyway: the server answered (without an application, Originate fails there).
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("Response"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
 #[test]
 fn explain_adds_the_servers_own_description_when_a_server_is_given() {
     let sim = Sim::start(Profile::V22);

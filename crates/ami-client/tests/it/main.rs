@@ -2,7 +2,9 @@
 
 mod backpressure;
 mod embedding;
+mod legacy;
 mod live;
 mod peer;
 mod scripted;
 mod sim;
+mod typed;

@@ -1,5 +1,6 @@
 //! The actions the simulator answers, one module per family; `dispatch` routes by name.
 
+mod agents;
 mod auth;
 mod channels;
 mod core;
@@ -21,6 +22,7 @@ impl ServerSession {
             "Logoff" => self.action_logoff(request),
             "Challenge" => self.action_challenge(request, ctx),
             "Ping" => self.action_ping(request, ctx),
+            "Agents" => self.action_agents(request),
             "Events" => self.action_events(request),
             "Filter" => self.action_filter(request),
             "CoreSettings" => self.action_core_settings(request),
