@@ -41,6 +41,7 @@ mod config;
 mod conn;
 mod error;
 mod events;
+pub mod queue;
 mod transport;
 pub mod typed;
 

@@ -28,7 +28,6 @@ mod metrics;
 pub mod openapi;
 mod pbx;
 pub mod privilege;
-mod queue;
 mod routes;
 pub mod stall;
 mod state;

@@ -25,7 +25,7 @@ use tracing::{Instrument, debug, info, warn};
 use crate::metrics::ServerMetrics;
 use crate::pbx::PbxGauges;
 use crate::privilege::ActionClasses;
-use crate::queue::{QueueSender, TrySendError};
+use ami_client::queue::{TrySendError, Weighed};
 
 /// How many events the gateway's own subscription may hold before the client drops some
 /// (about a second at 50,000 events/s).
@@ -75,6 +75,16 @@ pub(crate) struct StreamItem {
     /// JSON text.
     pub(crate) data: Utf8Bytes,
 }
+
+impl Weighed for StreamItem {
+    fn weight(&self) -> Option<usize> {
+        // Events count against a client's queue bound; `connection` and `lagged` always fit.
+        (self.kind == "event").then_some(self.data.len())
+    }
+}
+
+/// The fan-out's end of a stream client's queue (the one lossy queue of `ami_client`).
+pub(crate) type QueueSender = ami_client::queue::Sender<StreamItem>;
 
 /// What a stream client shares with the fan-out tasks.
 #[derive(Debug, Default)]
@@ -162,8 +172,6 @@ struct Reg {
     filter: Filter,
     tx: QueueSender,
     client: Arc<ClientShared>,
-    /// Events missed since the last one delivered (told with a lag message when room returns).
-    missed: u64,
 }
 
 /// One upstream server.
@@ -603,6 +611,9 @@ impl Pump {
                             .set_status(LinkState::Disconnected, None, Some(reason));
                         self.broadcast(self.upstream.connection_item(LinkState::Disconnected));
                     }
+                    // Nothing else concerns stream clients (the fan-out's subscription has
+                    // no filter to panic; skipped packets are in the client's metrics).
+                    _ => {}
                 }
             }
         }
@@ -676,6 +687,9 @@ impl Pump {
             ack,
             backlog,
         } = registration;
+        // Its gaps are told by the queue, in place, naming this server.
+        let name_json = self.upstream.name_json.clone();
+        let tx = tx.with_lagged(move |missed| lag_item(&name_json, missed));
         if backlog > 0 {
             // The most recent matching events, oldest first, before anything live.
             let matching: Vec<&ami_client::Event> = self
@@ -694,7 +708,8 @@ impl Pump {
                     kind: "event",
                     data: self.render(event),
                 };
-                if tx.try_send(item).is_err() {
+                // What does not fit is told as a gap, like any drop.
+                if let Err(TrySendError::Closed) = tx.try_send(item) {
                     break;
                 }
             }
@@ -717,12 +732,7 @@ impl Pump {
                 );
             }
         }
-        self.regs[index] = Some(Reg {
-            filter,
-            tx,
-            client,
-            missed: 0,
-        });
+        self.regs[index] = Some(Reg { filter, tx, client });
         self.upstream
             .metrics
             .stream_clients
@@ -753,19 +763,13 @@ impl Pump {
     }
 
     /// Drops registrations of clients that went away (they may match no event for a long
-    /// time), and tells a gap to clients that have room again but no new event to carry it.
+    /// time). Gaps need no help here: a client's queue tells them once it is drained.
     fn prune(&mut self) {
         for index in 0..self.regs.len() {
-            let Some(reg) = self.regs[index].as_mut() else {
+            let Some(reg) = self.regs[index].as_ref() else {
                 continue;
             };
             let gone = reg.tx.is_closed() || reg.client.evicted.load(Ordering::Acquire);
-            if !gone && reg.missed > 0 {
-                let lag = lag_item(&self.upstream, reg.missed);
-                if reg.tx.try_send(lag).is_ok() {
-                    reg.missed = 0;
-                }
-            }
             if gone {
                 self.remove(index);
             }
@@ -829,40 +833,29 @@ fn write_plain_event(out: &mut Vec<u8>, event: &Message) -> bool {
     true
 }
 
-fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
+fn lag_item(server_json: &str, missed: u64) -> StreamItem {
     StreamItem {
         kind: "lagged",
-        data: format!(
-            "{{\"type\":\"lagged\",\"server\":{},\"missed\":{missed}}}",
-            upstream.name_json
-        )
-        .into(),
+        data: format!("{{\"type\":\"lagged\",\"server\":{server_json},\"missed\":{missed}}}")
+            .into(),
     }
 }
 
-/// Offers one item to one client without waiting. A full queue drops the item and counts it;
-/// the gap is told with a lag message as soon as there is room again, and a client that has
-/// missed more than `max_lagged` events is told to disconnect. Returns true when the
-/// registration should go (the client left or was evicted).
+/// Offers one item to one client without waiting. A full queue drops the item and counts it
+/// (the queue tells the gap with a lag message in place), and a client that has missed more
+/// than `max_lagged` events is told to disconnect. Returns true when the registration should
+/// go (the client left or was evicted).
 fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> bool {
     let metrics = &upstream.metrics;
-    if reg.missed > 0 {
-        match reg.tx.try_send(lag_item(upstream, reg.missed)) {
-            Ok(()) => reg.missed = 0,
-            Err(TrySendError::Full) => {}
-            Err(TrySendError::Closed) => return true,
-        }
-    }
-    if reg.missed == 0 {
-        match reg.tx.try_send(item) {
-            Ok(()) => return false,
-            Err(TrySendError::Full) => {
+    match reg.tx.try_send(item) {
+        Ok(()) => return false,
+        Err(TrySendError::Full { missed }) => {
+            if missed == 1 {
                 metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Closed) => return true,
         }
+        Err(_) => return true,
     }
-    reg.missed += 1;
     metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
     let total = reg.client.missed_total.fetch_add(1, Ordering::Relaxed) + 1;
     if total > max_lagged {

@@ -78,6 +78,11 @@ pub fn item_value(item: &EventItem) -> Value {
         EventItem::Connection(ConnectionState::Connected { ami_version }) => {
             json!({ "_connection": "reconnected", "ami_version": ami_version })
         }
+        EventItem::FilterPanicked(reason) => {
+            json!({ "_subscription": "ended", "reason": reason })
+        }
+        // A marker of a newer client: shown for what it is rather than dropped.
+        other => json!({ "_other": format!("{other:?}") }),
     }
 }
 

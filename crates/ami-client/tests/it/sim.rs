@@ -51,6 +51,7 @@ async fn take_events(subscriber: &mut Subscriber, want: usize) -> Vec<ami_client
             Ok(Some(EventItem::Event(event))) => events.push(event),
             Ok(Some(EventItem::Connection(_))) => {}
             Ok(Some(EventItem::Lagged(n))) => panic!("lagged {n} after {}", events.len()),
+            Ok(Some(other)) => panic!("unexpected {other:?} after {}", events.len()),
             Ok(None) => panic!("closed after {} events", events.len()),
             Err(_) => panic!("only {} of {want} events", events.len()),
         }
@@ -253,6 +254,7 @@ async fn subscriptions_lag_and_followers(profile: Profile) {
             EventItem::Event(_) => delivered += 1,
             EventItem::Lagged(n) => missed += n,
             EventItem::Connection(_) => {}
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(delivered, 16);
