@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Kind, Result};
-use crate::events::{ConnectionState, Hub};
+use crate::events::{ConnectionState, EventItem, Hub};
 use crate::transport::{Reader, Writer};
 
 pub(crate) use reconnect::{Role, driver};
@@ -175,6 +175,8 @@ impl Conn {
                     .decode_errors
                     .fetch_add(1, Ordering::Relaxed);
                 warn!(%error, "skipped a packet");
+                // Subscribers are told, not left to guess from a gap in the events.
+                self.shared.hub.broadcast(&EventItem::Skipped(error));
             }
             Notice::RestoreFailed { what, error } => {
                 warn!(%error, "could not restore the {what}");

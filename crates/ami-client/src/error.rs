@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     Protocol(String),
     Refused(ami_proto::session::StartError),
     Overloaded(ami_proto::connection::SendError),
+    ReplyTooLarge(ActionFailure),
     Config(String),
     Tls(String),
 }
@@ -43,6 +44,7 @@ impl Error {
             ActionFailure::Server { message, response } => Kind::Server { message, response },
             ActionFailure::Command { output, response } => Kind::Command { output, response },
             ActionFailure::ConnectionLost => Kind::ConnectionLost,
+            too_large => Kind::ReplyTooLarge(too_large),
         })
     }
 
@@ -75,11 +77,16 @@ impl Error {
     /// limits ([`ami_proto::MAX_ACTION_LINES`] lines, [`ami_proto::MAX_LINE_BYTES`] bytes per
     /// line): the server would drop lines or answer without the ActionID, and the reply would
     /// never come.
+    ///
+    /// Also true when the reply was over the client's own limits: a list with more items than
+    /// [`crate::Config::max_list_items`], or legacy `Queues` text over
+    /// [`crate::Config::max_text_bytes`] (the rest of that reply is discarded as it arrives).
     pub fn is_too_large(&self) -> bool {
-        matches!(
-            &self.kind,
-            Kind::Refused(ami_proto::session::StartError::Encode(error)) if error.is_too_large()
-        )
+        match &self.kind {
+            Kind::Refused(ami_proto::session::StartError::Encode(error)) => error.is_too_large(),
+            Kind::ReplyTooLarge(_) => true,
+            _ => false,
+        }
     }
 
     /// The server is not reading fast enough: the output buffer toward it and the line
@@ -137,6 +144,7 @@ impl fmt::Display for Error {
             Kind::Protocol(what) => write!(f, "protocol error: {what}"),
             Kind::Refused(error) => write!(f, "action refused: {error}"),
             Kind::Overloaded(error) => write!(f, "action not sent: {error}"),
+            Kind::ReplyTooLarge(failure) => write!(f, "reply too large: {failure}"),
             Kind::Config(what) => write!(f, "invalid configuration: {what}"),
             Kind::Tls(what) => write!(f, "TLS error: {what}"),
         }

@@ -61,6 +61,10 @@ pub enum EventItem {
     /// the subscription has ended, and the next read is the end. Other subscribers and the
     /// connection carry on.
     FilterPanicked(String),
+    /// A packet broke the decoder's limits ([`crate::Config::decode_limits`]) and was
+    /// skipped; the stream carries on at the next packet. Told to every subscriber, whatever
+    /// its filters, near where the packet was (what was decoded just before it may follow).
+    Skipped(ami_proto::DecodeError),
 }
 
 /// Connection state changes, told to every subscriber in stream order.

@@ -62,10 +62,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::decode::{Banner, DecodeError, Decoder, Packet};
+use crate::decode::{Banner, DecodeError, Decoder, Limits, Packet};
 use crate::encode::Action;
 use crate::message::Message;
-use crate::session::{ActionFailure, Reply, Session, StartError};
+use crate::session::{ActionFailure, Reply, Session, SessionLimits, StartError};
 
 mod login;
 mod output;
@@ -108,6 +108,11 @@ pub struct ConnectionConfig {
     pub max_output: usize,
     /// ActionIDs of the connection's own actions are this plus a counter.
     pub action_id_prefix: String,
+    /// The decoder's bounds on one packet (a packet past them is skipped and told as a
+    /// [`Notice::Skipped`]).
+    pub decode_limits: Limits,
+    /// Bounds on what one reply may gather (list items, `Queues` text).
+    pub session_limits: SessionLimits,
 }
 
 impl ConnectionConfig {
@@ -127,6 +132,8 @@ impl ConnectionConfig {
             close_grace: Duration::from_secs(2),
             max_output: DEFAULT_MAX_OUTPUT,
             action_id_prefix: "amikit-".into(),
+            decode_limits: Limits::default(),
+            session_limits: SessionLimits::default(),
         }
     }
 }
@@ -146,6 +153,8 @@ impl fmt::Debug for ConnectionConfig {
             .field("keepalive", &self.keepalive)
             .field("close_grace", &self.close_grace)
             .field("max_output", &self.max_output)
+            .field("decode_limits", &self.decode_limits)
+            .field("session_limits", &self.session_limits)
             .finish()
     }
 }
@@ -363,13 +372,14 @@ impl<T> fmt::Debug for Connection<T> {
 impl<T: Caller> Connection<T> {
     /// A connection whose transport has just opened at `now`: it waits for the banner.
     pub fn new(config: ConnectionConfig, now: Instant) -> Self {
-        let session = Session::new(config.action_id_prefix.clone());
+        let session = Session::with_limits(config.action_id_prefix.clone(), config.session_limits);
         let output = Output::new(config.max_output);
+        let decoder = Decoder::with_limits(config.decode_limits);
         Self {
             phase_deadline: now.checked_add(config.banner_timeout),
             config,
             session,
-            decoder: Decoder::new(),
+            decoder,
             output,
             phase: Phase::Greeting,
             now,
@@ -848,6 +858,8 @@ impl<T: Caller> Connection<T> {
                 LoginError::AuthFailed(output.trim_end().to_owned())
             }
             ActionFailure::ConnectionLost => LoginError::ConnectionLost,
+            // A login is no list: a limit broken here means a broken peer.
+            other => LoginError::AuthFailed(other.to_string()),
         };
         self.finish(End::LoginFailed(error));
     }

@@ -45,6 +45,8 @@ impl Conn {
         connection_config.keepalive = config.keepalive;
         connection_config.close_grace = CLOSE_GRACE;
         connection_config.max_output = config.max_output;
+        connection_config.decode_limits = config.decode_limits;
+        connection_config.session_limits = config.session_limits;
         connection_config.action_id_prefix = format!("{prefix}k");
         let mut conn = Self {
             reader,

@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod embedding;
+mod limits;
 mod peer;
 mod scripted;
 mod sim;
