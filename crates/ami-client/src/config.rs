@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use ami_proto::connection::Auth;
 
 /// Which events the server should send, set at login (and restored after a reconnect).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Events {
     /// Every event the user may read (the server default).
     #[default]
@@ -30,6 +32,7 @@ impl Events {
 
 /// Which certificates a TLS connection trusts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TlsTrust {
     /// The system's CA bundle (Debian's `/etc/ssl/certs/ca-certificates.crt` and the like),
     /// with Mozilla's roots as a fallback when none is found.
@@ -124,6 +127,10 @@ pub struct Config {
     pub(crate) max_output: usize,
     pub(crate) decode_limits: ami_proto::Limits,
     pub(crate) session_limits: ami_proto::session::SessionLimits,
+    /// The rustls settings built from `tls`, once (the PEM files read on a blocking thread at
+    /// the first connect), then shared by every connection and reconnect of this `Config` and
+    /// its clones. A new `tls(...)` starts a new cache.
+    pub(crate) tls_built: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 impl fmt::Debug for Config {
@@ -176,6 +183,7 @@ impl Config {
             max_output: ami_proto::connection::DEFAULT_MAX_OUTPUT,
             decode_limits: ami_proto::Limits::default(),
             session_limits: ami_proto::session::SessionLimits::default(),
+            tls_built: Arc::default(),
         }
     }
 
@@ -200,6 +208,7 @@ impl Config {
     /// Use TLS.
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
+        self.tls_built = Arc::default();
         self
     }
 

@@ -164,6 +164,7 @@ impl Conn {
             ActionError::TimedOut(after) => Error::new(Kind::ActionTimeout(after)),
             ActionError::Closed => Error::new(Kind::Closed),
             ActionError::Refused(error) => Error::new(Kind::Refused(error)),
+            other => Error::new(Kind::Protocol(other.to_string())),
         }
     }
 
@@ -184,6 +185,7 @@ impl Conn {
             Notice::InternalFailed { action, error } => {
                 debug!(action, %error, "internal action failed");
             }
+            other => debug!(?other, "connection notice"),
         }
     }
 }
@@ -197,5 +199,6 @@ fn refusal(reason: SendError) -> Error {
         full @ (SendError::Full { .. } | SendError::TooLarge { .. }) => {
             Error::new(Kind::Overloaded(full))
         }
+        other => Error::new(Kind::Protocol(other.to_string())),
     }
 }

@@ -85,6 +85,7 @@ pub enum ConnectionState {
 
 /// How much a subscriber may hold before events are dropped (and counted as lagged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Buffer {
     /// At most this many events.
     Events(usize),

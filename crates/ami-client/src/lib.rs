@@ -58,7 +58,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
 
 use conn::{Command, Conn, Counters, Role, Settings, Shared};
@@ -205,7 +205,7 @@ impl Client {
     /// Connects and logs in; returns the client and the driver of each socket, not yet running.
     async fn connect_with_hub(config: Config, hub: Arc<Hub>) -> Result<(Self, Vec<Driver>)> {
         if config.host.is_empty() {
-            return Err(Error::new(Kind::Config("empty host".into())));
+            return Err(Error::config("empty host", None));
         }
         let prefix = config
             .action_id_prefix

@@ -177,6 +177,7 @@ pub struct Finished<T> {
 
 /// Why a caller's action has no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActionError {
     /// The server answered with an error, or the connection dropped under the action.
     #[error(transparent)]
@@ -195,6 +196,7 @@ pub enum ActionError {
 
 /// Why [`Connection::send_action`] did not take an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The login has not finished yet.
     #[error("not logged in yet")]
@@ -232,6 +234,7 @@ pub struct Refused<T> {
 
 /// Why the transport went away, or the connection gave up on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lost {
     /// The peer closed the stream.
     ClosedByPeer,
@@ -253,6 +256,7 @@ impl fmt::Display for Lost {
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum End {
     /// Closed on purpose: the `Logoff` was answered, its grace expired, or the stream ended
     /// while closing.
@@ -265,6 +269,7 @@ pub enum End {
 
 /// Things the IO layer may want to log; none changes what the connection does.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Notice {
     /// A packet broke a decoder limit and was skipped.
     Skipped(DecodeError),

@@ -63,6 +63,7 @@ pub struct Completion<T> {
 
 /// What an action got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reply {
     /// A single response (Ping, Getvar, Originate, Login ...).
     Response(Message),
@@ -109,6 +110,7 @@ pub struct CommandOutput {
 
 /// Why an action has no [`Reply`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActionFailure {
     /// The server answered `Response: Error` (also when its message says "follows").
     #[error("server error: {message}")]
@@ -176,6 +178,7 @@ impl Default for SessionLimits {
 
 /// Why [`Session::start_action`] refused an action. Nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// A header name or value cannot be encoded (line break, bad name).
     #[error(transparent)]

@@ -129,6 +129,7 @@ fn login_error(end: &End, config: &Config) -> Error {
         End::LoginFailed(error) => error,
         // Closed or lost before the login finished: the login never happened.
         End::Closed | End::Lost(_) => return Error::new(Kind::ConnectionLost),
+        other => return Error::new(Kind::Protocol(format!("{other:?}"))),
     };
     Error::new(match error {
         LoginError::ClosedBeforeBanner | LoginError::Banner(_) | LoginError::NoChallenge => {
@@ -139,5 +140,6 @@ fn login_error(end: &End, config: &Config) -> Error {
         LoginError::Timeout(_) => Kind::LoginTimeout(config.login_timeout),
         LoginError::AuthFailed(message) => Kind::AuthFailed(message.clone()),
         LoginError::ConnectionLost => Kind::ConnectionLost,
+        other => Kind::Protocol(other.to_string()),
     })
 }
