@@ -363,7 +363,13 @@ impl Hub {
         self.events_received
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let events: Vec<Event> = batch.drain(..).map(Event::new).collect();
-        let snapshot = self.lock().snapshot.clone();
+        let (snapshot, following) = {
+            let subscribers = self.lock();
+            (
+                subscribers.snapshot.clone(),
+                !subscribers.followers.is_empty(),
+            )
+        };
         let mut lagged = 0;
         let mut matched: Vec<usize> = Vec::new();
         let mut panicked = Vec::new();
@@ -408,8 +414,8 @@ impl Hub {
                 .retain(|entry| !panicked.contains(&entry.id));
             subscribers.changed();
         }
-        let subscribers = self.lock();
-        if !subscribers.followers.is_empty() {
+        if following {
+            let subscribers = self.lock();
             for event in &events {
                 let Some(tx) = event
                     .get_bytes("ActionID")
@@ -423,7 +429,6 @@ impl Hub {
                 }
             }
         }
-        drop(subscribers);
         if lagged > 0 {
             self.events_lagged.fetch_add(lagged, Ordering::Relaxed);
         }

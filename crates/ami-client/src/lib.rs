@@ -30,9 +30,11 @@
 //! buffer, over an [`ami_proto::session::Session`] that pairs each response with its caller
 //! **by ActionID** and gathers list actions whatever the server version. [`Client::connect`]
 //! spawns that task; [`Client::connect_split`] hands it back as a [`Connection`] future to run
-//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue;
-//! the reader never waits for a subscriber, and one that falls behind reads
-//! [`EventItem::Lagged`] with the number it missed. On a drop the client reconnects with
+//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue
+//! (the lossy [`queue`], which a gateway's stream clients use as well); the reader never waits
+//! for a subscriber, and one that falls behind reads [`EventItem::Lagged`] with the number it
+//! missed. Subscription filters run outside the client's locks; one that panics ends only its
+//! own subscription. On a drop the client reconnects with
 //! back-off, logs in again, restores the event mask and filters, and tells subscribers with
 //! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
 //! silently retried.
