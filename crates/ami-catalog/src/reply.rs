@@ -42,6 +42,8 @@ fn shape(reply: &Reply) -> &'static str {
         Reply::List(_) => "a list",
         Reply::Command(_) => "Command output",
         Reply::Text(_) => "bare text",
+        // A kind of reply newer than this crate.
+        _ => "another kind of reply",
     }
 }
 
@@ -52,9 +54,9 @@ impl FromReply for Message {
             Reply::Response(message) => Ok(message),
             Reply::List(list) => Ok(list.response),
             Reply::Command(command) => Ok(command.response),
-            Reply::Text(_) => Err(ReplyError {
+            other => Err(ReplyError {
                 expected: "a response",
-                got: "bare text",
+                got: shape(&other),
             }),
         }
     }

@@ -134,7 +134,17 @@ pub fn explain(
     username: &str,
     tls: bool,
 ) -> anyhow::Error {
-    let text = error.to_string();
+    // The error and its causes (a TLS or configuration error keeps its cause as `source`).
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = inner.source();
+    }
     let io_kind = io_kind(error);
     let message = if error.is_auth_failed() {
         format!(
@@ -143,7 +153,7 @@ pub fn explain(
              the profile's secret_env / secret_file) against manager.conf on the PBX",
             error.server_message().unwrap_or("authentication failed")
         )
-    } else if text.starts_with("TLS error")
+    } else if error.kind() == ami_client::ErrorKind::Tls
         || (tls
             && error.is_io()
             && !matches!(

@@ -58,6 +58,8 @@ pub fn reply_document(reply: &Reply) -> Document {
         Reply::Command(command) => Document::single(message_value(&command.response)),
         // The legacy `Queues` action answers with bare text and no response at all.
         Reply::Text(text) => Document::single(json!({ "_body": text })),
+        // A newer kind of reply: its response, when it has one.
+        other => Document::single(other.response().map(message_value).unwrap_or(Value::Null)),
     }
 }
 

@@ -37,6 +37,8 @@ async fn main() -> Result<(), ami_client::Error> {
             Some(EventItem::Connection(ConnectionState::Connected { ami_version })) => {
                 println!("-- connected (AMI {ami_version})")
             }
+            // Other notices (a skipped packet, a filter that panicked): shown as they are.
+            Some(other) => println!("-- {other:?}"),
             None => break,
         }
     }

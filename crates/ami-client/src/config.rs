@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use ami_proto::connection::Auth;
 
 /// Which events the server should send, set at login (and restored after a reconnect).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Events {
     /// Every event the user may read (the server default).
     #[default]
@@ -30,6 +32,7 @@ impl Events {
 
 /// Which certificates a TLS connection trusts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TlsTrust {
     /// The system's CA bundle (Debian's `/etc/ssl/certs/ca-certificates.crt` and the like),
     /// with Mozilla's roots as a fallback when none is found.
@@ -122,6 +125,12 @@ pub struct Config {
     pub(crate) action_id_prefix: Option<String>,
     pub(crate) split: bool,
     pub(crate) max_output: usize,
+    pub(crate) decode_limits: ami_proto::Limits,
+    pub(crate) session_limits: ami_proto::session::SessionLimits,
+    /// The rustls settings built from `tls`, once (the PEM files read on a blocking thread at
+    /// the first connect), then shared by every connection and reconnect of this `Config` and
+    /// its clones. A new `tls(...)` starts a new cache.
+    pub(crate) tls_built: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 impl fmt::Debug for Config {
@@ -142,6 +151,8 @@ impl fmt::Debug for Config {
             .field("reconnect", &self.reconnect)
             .field("split", &self.split)
             .field("max_output", &self.max_output)
+            .field("decode_limits", &self.decode_limits)
+            .field("session_limits", &self.session_limits)
             .finish()
     }
 }
@@ -170,6 +181,9 @@ impl Config {
             action_id_prefix: None,
             split: false,
             max_output: ami_proto::connection::DEFAULT_MAX_OUTPUT,
+            decode_limits: ami_proto::Limits::default(),
+            session_limits: ami_proto::session::SessionLimits::default(),
+            tls_built: Arc::default(),
         }
     }
 
@@ -194,6 +208,7 @@ impl Config {
     /// Use TLS.
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
+        self.tls_built = Arc::default();
         self
     }
 
@@ -249,6 +264,30 @@ impl Config {
     /// a stalled server is so bounded by twice the cap, whatever callers keep sending.
     pub fn max_output_bytes(mut self, bytes: usize) -> Self {
         self.max_output = bytes;
+        self
+    }
+
+    /// Caps the items of one list reply (`CoreShowChannels`, `QueueStatus` ...) at `items`
+    /// (default 1,000,000). A list past it fails with [`crate::Error::is_too_large`] at once,
+    /// and the rest of its items are discarded as they arrive: a server that streams items
+    /// without ever completing costs bounded memory, not all of it.
+    pub fn max_list_items(mut self, items: usize) -> Self {
+        self.session_limits.max_list_items = items;
+        self
+    }
+
+    /// Caps the text of a legacy `Queues` reply (Asterisk 13 and older) at `bytes` (default
+    /// 16 MiB); past it the action fails with [`crate::Error::is_too_large`].
+    pub fn max_text_bytes(mut self, bytes: usize) -> Self {
+        self.session_limits.max_text_bytes = bytes;
+        self
+    }
+
+    /// The decoder's bounds on one packet (default: 16 MiB and 1,048,576 lines). A packet
+    /// past them is skipped, counted in [`crate::Metrics::decode_errors`], and told to every
+    /// subscriber as [`crate::EventItem::Skipped`]; the stream carries on at the next packet.
+    pub fn decode_limits(mut self, limits: ami_proto::Limits) -> Self {
+        self.decode_limits = limits;
         self
     }
 

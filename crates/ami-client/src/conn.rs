@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Kind, Result};
-use crate::events::{ConnectionState, Hub};
+use crate::events::{ConnectionState, EventItem, Hub};
 use crate::transport::{Reader, Writer};
 
 pub(crate) use reconnect::{Role, driver};
@@ -164,6 +164,7 @@ impl Conn {
             ActionError::TimedOut(after) => Error::new(Kind::ActionTimeout(after)),
             ActionError::Closed => Error::new(Kind::Closed),
             ActionError::Refused(error) => Error::new(Kind::Refused(error)),
+            other => Error::new(Kind::Protocol(other.to_string())),
         }
     }
 
@@ -175,6 +176,8 @@ impl Conn {
                     .decode_errors
                     .fetch_add(1, Ordering::Relaxed);
                 warn!(%error, "skipped a packet");
+                // Subscribers are told, not left to guess from a gap in the events.
+                self.shared.hub.broadcast(&EventItem::Skipped(error));
             }
             Notice::RestoreFailed { what, error } => {
                 warn!(%error, "could not restore the {what}");
@@ -182,6 +185,7 @@ impl Conn {
             Notice::InternalFailed { action, error } => {
                 debug!(action, %error, "internal action failed");
             }
+            other => debug!(?other, "connection notice"),
         }
     }
 }
@@ -195,5 +199,6 @@ fn refusal(reason: SendError) -> Error {
         full @ (SendError::Full { .. } | SendError::TooLarge { .. }) => {
             Error::new(Kind::Overloaded(full))
         }
+        other => Error::new(Kind::Protocol(other.to_string())),
     }
 }

@@ -2,17 +2,17 @@
 //! waiting. A full queue drops the newest events and counts them; the subscriber then reads an
 //! explicit [`EventItem::Lagged`] exactly where the gap is.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::ops::Deref;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll};
 
 use ami_proto::Message;
-use tokio::sync::Notify;
+use tracing::warn;
+
+use crate::queue::{self, Bound, Receiver, Sender, TrySendError, Weighed};
 
 /// One event as received, shared between subscribers without copying.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,6 +49,7 @@ impl fmt::Debug for Event {
 
 /// What a subscriber receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventItem {
     /// An event that passed the subscriber's filters.
     Event(Event),
@@ -56,10 +57,19 @@ pub enum EventItem {
     Lagged(u64),
     /// The connection went down or came back up.
     Connection(ConnectionState),
+    /// This subscription's [`Subscription::filter`] predicate panicked (the panic's message):
+    /// the subscription has ended, and the next read is the end. Other subscribers and the
+    /// connection carry on.
+    FilterPanicked(String),
+    /// A packet broke the decoder's limits ([`crate::Config::decode_limits`]) and was
+    /// skipped; the stream carries on at the next packet. Told to every subscriber, whatever
+    /// its filters, near where the packet was (what was decoded just before it may follow).
+    Skipped(ami_proto::DecodeError),
 }
 
 /// Connection state changes, told to every subscriber in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectionState {
     /// Logged in (again); event settings and filters are restored.
     Connected {
@@ -75,6 +85,7 @@ pub enum ConnectionState {
 
 /// How much a subscriber may hold before events are dropped (and counted as lagged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Buffer {
     /// At most this many events.
     Events(usize),
@@ -134,6 +145,8 @@ impl Subscription {
     }
 
     /// Only events for which `predicate` is true. It runs on the socket reader: keep it quick.
+    /// It runs outside the client's locks (it may subscribe, or use the client); if it
+    /// panics, this subscription alone ends, with [`EventItem::FilterPanicked`].
     pub fn filter(mut self, predicate: impl Fn(&Message) -> bool + Send + Sync + 'static) -> Self {
         self.predicates.push(Arc::new(predicate));
         self
@@ -165,112 +178,34 @@ impl Subscription {
     }
 }
 
-struct QueueState {
-    items: VecDeque<EventItem>,
-    events: usize,
-    bytes: usize,
-    missed: u64,
-    closed: bool,
+impl Weighed for EventItem {
+    fn weight(&self) -> Option<usize> {
+        match self {
+            // Events count by their size (for `Buffer::Bytes`); everything else always fits.
+            Self::Event(event) => Some(event.raw().len()),
+            _ => None,
+        }
+    }
 }
 
-pub(crate) struct Queue {
-    state: Mutex<QueueState>,
-    notify: Notify,
-    buffer: Buffer,
-    lagged_total: AtomicU64,
+fn bound(buffer: Buffer) -> Bound {
+    match buffer {
+        Buffer::Events(max) => Bound::Items(max),
+        Buffer::Bytes(max) => Bound::Bytes(max),
+    }
 }
 
-impl Queue {
-    fn new(buffer: Buffer) -> Self {
-        Self {
-            state: Mutex::new(QueueState {
-                items: VecDeque::new(),
-                events: 0,
-                bytes: 0,
-                missed: 0,
-                closed: false,
-            }),
-            notify: Notify::new(),
-            buffer,
-            lagged_total: AtomicU64::new(0),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        // A panic while holding this lock cannot leave the queue inconsistent.
-        self.state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// Pushes under an already-held lock; returns true when dropped for lack of room.
-    fn push_locked(&self, state: &mut QueueState, event: &Event) -> bool {
-        let size = event.raw().len();
-        let full = match self.buffer {
-            Buffer::Events(max) => state.events >= max,
-            // One event always fits, however large.
-            Buffer::Bytes(max) => state.events > 0 && state.bytes + size > max,
-        };
-        if full {
-            state.missed += 1;
-            return true;
-        }
-        if state.missed > 0 {
-            let missed = std::mem::take(&mut state.missed);
-            state.items.push_back(EventItem::Lagged(missed));
-        }
-        state.events += 1;
-        state.bytes += size;
-        state.items.push_back(EventItem::Event(event.clone()));
-        false
-    }
-
-    fn push_state(&self, item: EventItem) {
-        let mut state = self.lock();
-        if state.missed > 0 {
-            let missed = std::mem::take(&mut state.missed);
-            state.items.push_back(EventItem::Lagged(missed));
-        }
-        state.items.push_back(item);
-        drop(state);
-        self.notify.notify_one();
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.notify.notify_one();
-    }
-
-    fn pop(&self) -> Option<Option<EventItem>> {
-        let mut state = self.lock();
-        if let Some(item) = state.items.pop_front() {
-            if let EventItem::Event(event) = &item {
-                state.events -= 1;
-                state.bytes -= event.raw().len();
-            }
-            return Some(Some(item));
-        }
-        if state.missed > 0 {
-            return Some(Some(EventItem::Lagged(std::mem::take(&mut state.missed))));
-        }
-        if state.closed {
-            return Some(None);
-        }
-        None
-    }
+fn subscriber_queue(buffer: Buffer) -> (Sender<EventItem>, Receiver<EventItem>) {
+    queue::bounded(bound(buffer), EventItem::Lagged)
 }
 
 /// A stream of [`EventItem`]s for one subscription. Dropping it unsubscribes.
 pub struct Subscriber {
-    queue: Arc<Queue>,
+    rx: Receiver<EventItem>,
     hub: Weak<Hub>,
     id: u64,
     follows: Option<Box<[u8]>>,
-    /// The wake-up that `poll_recv` (the `Stream` impl) waits on between polls.
-    waiting: Option<Waiting>,
 }
-
-type Waiting = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 impl fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,79 +214,34 @@ impl fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// The next item; `None` once the client has shut down and everything was read.
+    /// The next item; `None` once the client has shut down (or its connection task is gone,
+    /// or this subscription ended) and everything was read.
     pub async fn recv(&mut self) -> Option<EventItem> {
-        // A wake-up left registered by `poll_recv` must not take this one's notification.
-        self.waiting = None;
-        loop {
-            if let Some(item) = self.queue.pop() {
-                return item;
-            }
-            self.queue.notify.notified().await;
-        }
+        self.rx.recv().await
     }
 
-    /// The next item if one is ready now (`Ok(None)` once closed and drained).
+    /// [`Subscriber::recv`] as a poll, for the `Stream` impl.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<EventItem>> {
+        self.rx.poll_recv(cx)
+    }
+
+    /// The next item if one is ready now (`Ok(None)` once ended and drained).
     pub fn try_recv(&mut self) -> Result<Option<EventItem>, Empty> {
-        self.queue.pop().ok_or(Empty)
+        self.rx.try_recv().map_err(|_| Empty)
     }
 
     /// Up to `max` ready items appended to `out` under one lock; waits only when none is ready.
-    /// Returns how many were appended (0 once closed and drained).
+    /// Returns how many were appended (0 once ended and drained).
     pub async fn recv_many(&mut self, out: &mut Vec<EventItem>, max: usize) -> usize {
-        self.waiting = None;
-        loop {
-            {
-                let mut guard = self.queue.lock();
-                let state = &mut *guard;
-                let take = state.items.len().min(max);
-                if take > 0 {
-                    for item in state.items.drain(..take) {
-                        if let EventItem::Event(event) = &item {
-                            state.events -= 1;
-                            state.bytes -= event.raw().len();
-                        }
-                        out.push(item);
-                    }
-                    return take;
-                }
-                if state.missed > 0 {
-                    out.push(EventItem::Lagged(std::mem::take(&mut state.missed)));
-                    return 1;
-                }
-                if state.closed {
-                    return 0;
-                }
-            }
-            self.queue.notify.notified().await;
-        }
-    }
-
-    /// [`Subscriber::recv`] as a poll, for the `Stream` impl. An item pushed between the look
-    /// at the queue and the registration is not missed: its notification waits as the
-    /// `Notify` permit, which the registration's first poll takes.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<EventItem>> {
-        loop {
-            if let Some(item) = self.queue.pop() {
-                self.waiting = None;
-                return Poll::Ready(item);
-            }
-            let queue = &self.queue;
-            let waiting = self.waiting.get_or_insert_with(|| {
-                let queue = queue.clone();
-                Box::pin(async move { queue.notify.notified().await })
-            });
-            match waiting.as_mut().poll(cx) {
-                // Woken (or a permit was stored): look again with a fresh registration.
-                Poll::Ready(()) => self.waiting = None,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.rx.recv_many(out, max).await
     }
 
     /// Events this subscriber has missed so far (also told in [`EventItem::Lagged`] items).
     pub fn lagged(&self) -> u64 {
-        self.queue.lagged_total.load(Ordering::Relaxed)
+        self.rx.dropped()
     }
 }
 
@@ -374,19 +264,31 @@ pub struct Empty;
 struct Entry {
     id: u64,
     subscription: Subscription,
-    queue: Arc<Queue>,
+    tx: Sender<EventItem>,
+    /// Its filter panicked: it takes nothing more, and is removed after the batch.
+    ended: AtomicBool,
 }
 
 #[derive(Default)]
 struct Subscribers {
-    entries: Vec<Entry>,
+    entries: Vec<Arc<Entry>>,
+    /// The entries as the dispatcher reads them: taken under the lock, read without it, so
+    /// user predicates never run under the hub's lock. Rebuilt on every (rare) change.
+    snapshot: Arc<[Arc<Entry>]>,
     /// ActionID -> queue of the caller following that action's events.
-    followers: HashMap<Box<[u8]>, Arc<Queue>>,
+    followers: HashMap<Box<[u8]>, Sender<EventItem>>,
     next_id: u64,
     closed: bool,
 }
 
-/// Shared between the client handle and its connection task(s).
+impl Subscribers {
+    fn changed(&mut self) {
+        self.snapshot = self.entries.iter().cloned().collect();
+    }
+}
+
+/// Shared between the client handle and its connection task(s). Dropping it (or
+/// [`Hub::close`]) drops every subscriber queue's sender, which ends every subscriber.
 #[derive(Default)]
 pub(crate) struct Hub {
     subscribers: Mutex<Subscribers>,
@@ -396,66 +298,72 @@ pub(crate) struct Hub {
 
 impl Hub {
     fn lock(&self) -> MutexGuard<'_, Subscribers> {
+        // No user code runs under this lock, and nothing done under it leaves it half-changed.
         self.subscribers
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn subscribe(self: &Arc<Self>, subscription: Subscription) -> Subscriber {
-        let queue = Arc::new(Queue::new(subscription.buffer));
+        let (tx, rx) = subscriber_queue(subscription.buffer);
         let mut subscribers = self.lock();
-        if subscribers.closed {
-            queue.close();
-        }
         let id = subscribers.next_id;
         subscribers.next_id += 1;
-        subscribers.entries.push(Entry {
-            id,
-            subscription,
-            queue: queue.clone(),
-        });
+        if subscribers.closed {
+            // The sender goes now: the subscriber reads its end at once.
+            drop(tx);
+        } else {
+            subscribers.entries.push(Arc::new(Entry {
+                id,
+                subscription,
+                tx,
+                ended: AtomicBool::new(false),
+            }));
+            subscribers.changed();
+        }
         Subscriber {
-            queue,
+            rx,
             hub: Arc::downgrade(self),
             id,
             follows: None,
-            waiting: None,
         }
     }
 
     /// Registers a follower for events carrying `action_id` (before the action is sent, so
     /// nothing can slip past).
     pub(crate) fn follow(self: &Arc<Self>, action_id: &str, buffer: Buffer) -> Subscriber {
-        let queue = Arc::new(Queue::new(buffer));
+        let (tx, rx) = subscriber_queue(buffer);
         let mut subscribers = self.lock();
-        if subscribers.closed {
-            queue.close();
-        }
         let id = subscribers.next_id;
         subscribers.next_id += 1;
-        subscribers
-            .followers
-            .insert(action_id.as_bytes().into(), queue.clone());
+        if !subscribers.closed {
+            subscribers
+                .followers
+                .insert(action_id.as_bytes().into(), tx);
+        }
         drop(subscribers);
         Subscriber {
-            queue,
+            rx,
             hub: Arc::downgrade(self),
             id,
-            waiting: None,
             follows: Some(action_id.as_bytes().into()),
         }
     }
 
     fn remove(&self, id: u64) {
-        self.lock().entries.retain(|entry| entry.id != id);
+        let mut subscribers = self.lock();
+        subscribers.entries.retain(|entry| entry.id != id);
+        subscribers.changed();
     }
 
     fn unfollow(&self, action_id: &[u8]) {
         self.lock().followers.remove(action_id);
     }
 
-    /// Hands a batch of events to every interested subscriber: one lock per subscriber per
-    /// batch, never a wait.
+    /// Hands a batch of events to every interested subscriber: one queue lock per subscriber
+    /// per batch, never a wait. Filters run outside every lock, each under `catch_unwind`: a
+    /// filter that subscribes cannot deadlock, and one that panics ends only its own
+    /// subscription (its subscriber reads [`EventItem::FilterPanicked`], then the end).
     pub(crate) fn dispatch(&self, batch: &mut Vec<ami_proto::Message>) {
         if batch.is_empty() {
             return;
@@ -463,47 +371,70 @@ impl Hub {
         self.events_received
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let events: Vec<Event> = batch.drain(..).map(Event::new).collect();
-        let subscribers = self.lock();
+        let (snapshot, following) = {
+            let subscribers = self.lock();
+            (
+                subscribers.snapshot.clone(),
+                !subscribers.followers.is_empty(),
+            )
+        };
         let mut lagged = 0;
-        for entry in &subscribers.entries {
-            let mut state = entry.queue.lock();
-            let mut pushed = false;
-            let mut missed = 0;
-            for event in &events {
-                if entry.subscription.matches(event) {
-                    if entry.queue.push_locked(&mut state, event) {
-                        missed += 1;
-                    } else {
-                        pushed = true;
+        let mut matched: Vec<usize> = Vec::new();
+        let mut panicked = Vec::new();
+        for entry in snapshot.iter() {
+            if entry.ended.load(Ordering::Relaxed) {
+                continue;
+            }
+            matched.clear();
+            let matching = catch_unwind(AssertUnwindSafe(|| {
+                for (index, event) in events.iter().enumerate() {
+                    if entry.subscription.matches(event) {
+                        matched.push(index);
                     }
                 }
+            }));
+            if let Err(payload) = matching {
+                entry.ended.store(true, Ordering::Relaxed);
+                let message = panic_message(payload.as_ref());
+                warn!(%message, "a subscription's filter panicked; that subscription ends");
+                // A marker: it always fits.
+                let _ = entry.tx.try_send(EventItem::FilterPanicked(message));
+                panicked.push(entry.id);
+                continue;
             }
-            drop(state);
-            if missed > 0 {
-                entry
-                    .queue
-                    .lagged_total
-                    .fetch_add(missed, Ordering::Relaxed);
-                lagged += missed;
+            if matched.is_empty() {
+                continue;
             }
-            if pushed || missed > 0 {
-                entry.queue.notify.notify_one();
+            let mut queue = entry.tx.batch();
+            for &index in &matched {
+                if let Err(TrySendError::Full { .. }) =
+                    queue.try_send(EventItem::Event(events[index].clone()))
+                {
+                    lagged += 1;
+                }
             }
         }
-        if !subscribers.followers.is_empty() {
+        drop(snapshot);
+        if !panicked.is_empty() {
+            let mut subscribers = self.lock();
+            subscribers
+                .entries
+                .retain(|entry| !panicked.contains(&entry.id));
+            subscribers.changed();
+        }
+        if following {
+            let subscribers = self.lock();
             for event in &events {
-                let Some(queue) = event
+                let Some(tx) = event
                     .get_bytes("ActionID")
                     .and_then(|id| subscribers.followers.get(id))
                 else {
                     continue;
                 };
-                let dropped = queue.push_locked(&mut queue.lock(), event);
-                if dropped {
-                    queue.lagged_total.fetch_add(1, Ordering::Relaxed);
+                if let Err(TrySendError::Full { .. }) = tx.try_send(EventItem::Event(event.clone()))
+                {
                     lagged += 1;
                 }
-                queue.notify.notify_one();
             }
         }
         if lagged > 0 {
@@ -511,23 +442,46 @@ impl Hub {
         }
     }
 
-    pub(crate) fn connection_state(&self, state: ConnectionState) {
-        let subscribers = self.lock();
-        for entry in &subscribers.entries {
-            entry.queue.push_state(EventItem::Connection(state.clone()));
+    /// Tells every subscriber an item that is no event (a state change, a notice), in
+    /// stream order; such items always fit.
+    pub(crate) fn broadcast(&self, item: &EventItem) {
+        let snapshot = self.lock().snapshot.clone();
+        for entry in snapshot.iter() {
+            let _ = entry.tx.try_send(item.clone());
         }
+    }
+
+    pub(crate) fn connection_state(&self, state: ConnectionState) {
+        self.broadcast(&EventItem::Connection(state));
     }
 
     /// No more events will come: subscribers drain what they hold, then read `None`.
     pub(crate) fn close(&self) {
         let mut subscribers = self.lock();
         subscribers.closed = true;
-        for entry in &subscribers.entries {
-            entry.queue.close();
-        }
-        for queue in subscribers.followers.values() {
-            queue.close();
-        }
+        subscribers.entries.clear();
+        subscribers.changed();
+        subscribers.followers.clear();
+    }
+}
+
+/// Closes the hub when dropped: put in a connection task's future, it ends every subscriber
+/// however that future ends (finished, dropped unpolled, aborted, or unwound by a panic).
+pub(crate) struct CloseOnDrop(pub(crate) Arc<Hub>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 
@@ -554,7 +508,7 @@ mod tests {
             .map(|item| match item {
                 EventItem::Event(e) => e.name().into_owned(),
                 EventItem::Lagged(n) => format!("lagged {n}"),
-                EventItem::Connection(_) => "state".into(),
+                other => format!("{other:?}"),
             })
             .collect();
         assert_eq!(names, ["E0", "E1", "lagged 3"]);
@@ -614,5 +568,87 @@ mod tests {
         hub.close();
         assert!(matches!(sub.recv().await, Some(EventItem::Event(_))));
         assert_eq!(sub.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_filter_ends_only_its_own_subscription() {
+        let hub = Arc::new(Hub::default());
+        let mut bad = hub.subscribe(Subscription::all().filter(|m| {
+            if m.value_is("Event", "Boom") {
+                panic!("filter bug");
+            }
+            true
+        }));
+        let mut good = hub.subscribe(Subscription::all());
+        hub.dispatch(&mut vec![event("A", &[])]);
+        hub.dispatch(&mut vec![event("Boom", &[]), event("B", &[])]);
+        hub.dispatch(&mut vec![event("C", &[])]);
+        assert!(matches!(bad.recv().await, Some(EventItem::Event(e)) if e.name() == "A"));
+        assert_eq!(
+            bad.recv().await,
+            Some(EventItem::FilterPanicked("filter bug".into()))
+        );
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), bad.recv()).await;
+        assert_eq!(end, Ok(None), "the broken subscription ends");
+        let names: Vec<String> = std::iter::from_fn(|| good.try_recv().ok().flatten())
+            .map(|item| match item {
+                EventItem::Event(e) => e.name().into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["A", "Boom", "B", "C"]);
+        assert_eq!(hub.lock().entries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_filter_may_subscribe_without_deadlocking() {
+        let hub = Arc::new(Hub::default());
+        let made: Arc<Mutex<Vec<Subscriber>>> = Arc::default();
+        let weak = Arc::downgrade(&hub);
+        let keep = made.clone();
+        let mut sub = hub.subscribe(Subscription::all().filter(move |_| {
+            if let Some(hub) = weak.upgrade() {
+                let inner = hub.subscribe(Subscription::all().events(["Later"]));
+                keep.lock().unwrap_or_else(|p| p.into_inner()).push(inner);
+            }
+            true
+        }));
+        let hub_for_dispatch = hub.clone();
+        let dispatched = tokio::task::spawn_blocking(move || {
+            hub_for_dispatch.dispatch(&mut vec![event("A", &[])]);
+            hub_for_dispatch.dispatch(&mut vec![event("Later", &[])]);
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(10), dispatched)
+            .await
+            .expect("dispatch finished: no deadlock")
+            .expect("no panic");
+        assert!(matches!(sub.try_recv(), Ok(Some(EventItem::Event(e))) if e.name() == "A"));
+        let mut made = std::mem::take(&mut *made.lock().unwrap_or_else(|p| p.into_inner()));
+        assert_eq!(made.len(), 2);
+        // The subscriber made during the first batch got the second one.
+        assert!(matches!(made[0].try_recv(), Ok(Some(EventItem::Event(e))) if e.name() == "Later"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_hub_or_its_guard_ends_every_subscriber() {
+        let hub = Arc::new(Hub::default());
+        let mut sub = hub.subscribe(Subscription::all());
+        let mut follower = hub.follow("x-1", Buffer::default());
+        drop(hub);
+        let within = std::time::Duration::from_secs(5);
+        assert_eq!(tokio::time::timeout(within, sub.recv()).await, Ok(None));
+        assert_eq!(
+            tokio::time::timeout(within, follower.recv()).await,
+            Ok(None)
+        );
+
+        let hub = Arc::new(Hub::default());
+        let mut sub = hub.subscribe(Subscription::all());
+        let guard = CloseOnDrop(hub.clone());
+        drop(guard);
+        assert_eq!(tokio::time::timeout(within, sub.recv()).await, Ok(None));
+        // Later subscribers end at once too.
+        let mut late = hub.subscribe(Subscription::all());
+        assert_eq!(late.try_recv(), Ok(None));
     }
 }

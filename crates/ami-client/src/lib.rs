@@ -36,9 +36,11 @@
 //! buffer, over an [`ami_proto::session::Session`] that pairs each response with its caller
 //! **by ActionID** and gathers list actions whatever the server version. [`Client::connect`]
 //! spawns that task; [`Client::connect_split`] hands it back as a [`Connection`] future to run
-//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue;
-//! the reader never waits for a subscriber, and one that falls behind reads
-//! [`EventItem::Lagged`] with the number it missed. On a drop the client reconnects with
+//! wherever the caller likes. Events go to each [`Subscriber`] through its own bounded queue
+//! (the lossy [`queue`], which a gateway's stream clients use as well); the reader never waits
+//! for a subscriber, and one that falls behind reads [`EventItem::Lagged`] with the number it
+//! missed. Subscription filters run outside the client's locks; one that panics ends only its
+//! own subscription. On a drop the client reconnects with
 //! back-off, logs in again, restores the event mask and filters, and tells subscribers with
 //! [`EventItem::Connection`]; actions in flight fail with [`Error::is_connection_lost`], never
 //! silently retried.
@@ -49,6 +51,7 @@ mod conn;
 mod error;
 mod events;
 pub mod live;
+pub mod queue;
 mod stream;
 mod transport;
 pub mod typed;
@@ -66,7 +69,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
 pub use stream::{Typed, TypedItem, TypedSubscriber};
 
@@ -214,7 +217,7 @@ impl Client {
     /// Connects and logs in; returns the client and the driver of each socket, not yet running.
     async fn connect_with_hub(config: Config, hub: Arc<Hub>) -> Result<(Self, Vec<Driver>)> {
         if config.host.is_empty() {
-            return Err(Error::new(Kind::Config("empty host".into())));
+            return Err(Error::config("empty host", None));
         }
         let prefix = config
             .action_id_prefix

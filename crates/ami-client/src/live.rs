@@ -248,6 +248,10 @@ async fn keep(
                             .connected
                             .store(false, std::sync::atomic::Ordering::Relaxed);
                     }
+                    // A skipped packet may have been an event the state needed.
+                    EventItem::Skipped(_) => needs_resync = true,
+                    // No predicate here to panic; nothing else changes the PBX.
+                    _ => {}
                 }
             }
         }

@@ -59,6 +59,7 @@ impl<K> fmt::Debug for Typed<K> {
 
 /// What a [`TypedSubscriber`] receives: [`EventItem`] with the event typed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum TypedItem<K> {
     /// An event of the subscribed kind.
     Event(Typed<K>),
@@ -66,6 +67,8 @@ pub enum TypedItem<K> {
     Lagged(u64),
     /// The connection went down or came back up.
     Connection(ConnectionState),
+    /// A packet broke the decoder's limits and was skipped (see [`EventItem::Skipped`]).
+    Skipped(ami_proto::DecodeError),
 }
 
 /// The events of one kind `K` from [`ami_catalog::events`](mod@ami_catalog::events) (a view such as `Hangup`, or
@@ -114,6 +117,10 @@ fn typed<K>(item: EventItem) -> TypedItem<K> {
         }),
         EventItem::Lagged(n) => TypedItem::Lagged(n),
         EventItem::Connection(state) => TypedItem::Connection(state),
+        EventItem::Skipped(error) => TypedItem::Skipped(error),
+        // A typed subscription has no predicate to panic; anything newer ends nothing here
+        // and is told as a gap of zero.
+        _ => TypedItem::Lagged(0),
     }
 }
 

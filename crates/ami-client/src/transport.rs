@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::config::{Config, Tls, TlsTrust};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 
 pub(crate) type Reader = Pin<Box<dyn AsyncRead + Send>>;
 pub(crate) type Writer = Pin<Box<dyn AsyncWrite + Send>>;
@@ -25,18 +25,32 @@ pub(crate) async fn open(config: &Config) -> Result<(Reader, Writer)> {
             Ok((Box::pin(read), Box::pin(write)))
         }
         Some(tls) => {
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(tls)?));
+            let connector = tokio_rustls::TlsConnector::from(tls_settings(config, tls).await?);
             let name = tls
                 .server_name
                 .clone()
                 .unwrap_or_else(|| config.host.clone());
             let server_name = rustls::pki_types::ServerName::try_from(name)
-                .map_err(|e| Error::new(Kind::Tls(format!("invalid server name: {e}"))))?;
+                .map_err(|e| Error::tls("invalid server name", Some(Box::new(e))))?;
             let stream = connector.connect(server_name, tcp).await?;
             let (read, write) = tokio::io::split(stream);
             Ok((Box::pin(read), Box::pin(write)))
         }
     }
+}
+
+/// The rustls settings of `config`: built at its first connect, on a blocking thread (it reads
+/// PEM files), then taken from its cache by every later connect and reconnect.
+async fn tls_settings(config: &Config, tls: &Tls) -> Result<Arc<rustls::ClientConfig>> {
+    if let Some(built) = config.tls_built.get() {
+        return Ok(built.clone());
+    }
+    let tls = tls.clone();
+    let built = tokio::task::spawn_blocking(move || client_config(&tls))
+        .await
+        .map_err(|e| Error::tls("building the TLS settings failed", Some(Box::new(e))))??;
+    // A failed build is not cached: the next connect tries again (a CA file being written).
+    Ok(config.tls_built.get_or_init(|| Arc::new(built)).clone())
 }
 
 const SYSTEM_BUNDLES: &[&str] = &[
@@ -50,7 +64,7 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(Kind::Tls(e.to_string())))?;
+        .map_err(|e| Error::tls("unusable TLS settings", Some(Box::new(e))))?;
     let custom = |check: Check| {
         Arc::new(Verifier {
             check,
@@ -65,10 +79,10 @@ fn client_config(tls: &Tls) -> Result<rustls::ClientConfig> {
         TlsTrust::CaFile(path) => {
             let given = read_pem_certs(path)?;
             if given.is_empty() {
-                return Err(Error::new(Kind::Config(format!(
-                    "no certificate found in {}",
-                    path.display()
-                ))));
+                return Err(Error::config(
+                    format!("no certificate found in {}", path.display()),
+                    None,
+                ));
             }
             let mut roots = rustls::RootCertStore::empty();
             for cert in &given {
@@ -112,14 +126,14 @@ fn read_pem_certs(
     path: &std::path::Path,
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     let file = std::fs::File::open(path).map_err(|e| {
-        Error::new(Kind::Config(format!(
-            "cannot read CA file {}: {e}",
-            path.display()
-        )))
+        Error::config(
+            format!("cannot read CA file {}", path.display()),
+            Some(Box::new(e)),
+        )
     })?;
     rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::new(Kind::Config(format!("bad PEM in {}: {e}", path.display()))))
+        .map_err(|e| Error::config(format!("bad PEM in {}", path.display()), Some(Box::new(e))))
 }
 
 fn add_pem_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<usize> {

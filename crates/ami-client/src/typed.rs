@@ -351,6 +351,9 @@ fn expect_response(reply: Reply) -> Result<Message> {
         Reply::List(list) => Ok(list.response),
         Reply::Command(command) => Ok(command.response),
         Reply::Text(_) => Err(Error::new(Kind::Protocol("expected a response".into()))),
+        other => Err(Error::new(Kind::Protocol(format!(
+            "expected a response, got {other:?}"
+        )))),
     }
 }
 
@@ -494,12 +497,13 @@ impl Client {
         expect_response(self.send(action).await?)
     }
 
-    /// `QueuePause` (or unpause) a member, in one queue or all.
+    /// `QueuePause` (or unpause) a member, in one queue or (`None`) all. The queue comes
+    /// first, as in every queue helper.
     pub async fn queue_pause(
         &self,
+        queue: Option<&str>,
         interface: &str,
         paused: bool,
-        queue: Option<&str>,
     ) -> Result<Message> {
         let mut action = Action::new("QueuePause")
             .header("Interface", interface)

@@ -121,6 +121,8 @@ pub(crate) fn reply_json(reply: &Reply) -> Value {
             "output": command.output,
         }),
         Reply::Text(text) => json!({ "text": text }),
+        // A newer kind of reply: its response, when it has one.
+        other => json!({ "response": other.response().map(message_value) }),
     }
 }
 
@@ -345,7 +347,7 @@ pub(crate) async fn post_command(
     let output = match &reply {
         Reply::Command(command) => command.output.clone(),
         Reply::Text(text) => text.clone(),
-        Reply::Response(_) | Reply::List(_) => String::new(),
+        _ => String::new(),
     };
     let parsed = parse_cli_output(command, &output);
     Ok(axum::Json(json!({

@@ -3,6 +3,7 @@
 //! A leaf of its own so that the queue that carries items and the fan-out that makes them
 //! need not import each other.
 
+use ami_client::queue::Weighed;
 use axum::extract::ws::Utf8Bytes;
 
 /// One message for a stream client, already rendered as JSON text. Shared by every client
@@ -15,3 +16,13 @@ pub(crate) struct StreamItem {
     /// JSON text.
     pub(crate) data: Utf8Bytes,
 }
+
+impl Weighed for StreamItem {
+    fn weight(&self) -> Option<usize> {
+        // Events count against a client's queue bound; `connection` and `lagged` always fit.
+        (self.kind == "event").then_some(self.data.len())
+    }
+}
+
+/// The fan-out's end of a stream client's queue (the one lossy queue of `ami_client`).
+pub(crate) type QueueSender = ami_client::queue::Sender<StreamItem>;

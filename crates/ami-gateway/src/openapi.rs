@@ -28,7 +28,9 @@ fn schemas() -> Value {
             {"$ref": "#/components/schemas/Latin1"},
         ]
     });
-    json!({
+    let mut schemas = json!({
+        "HeaderValue": header_value.clone(),
+        "HeaderValues": {"oneOf": [header_value.clone(), {"type": "array", "items": header_value.clone(), "maxItems": MAX_HEADERS}]},
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -129,7 +131,11 @@ fn schemas() -> Value {
             },
         },
         "Document": {"type": "object"},
-    })
+    });
+    if let Some(map) = schemas.as_object_mut() {
+        map.extend(crate::openapi_actions::schemas());
+    }
+    schemas
 }
 
 fn response_object(description: &str, body: Body) -> Value {
@@ -203,6 +209,13 @@ fn document() -> Value {
             .or_insert_with(|| json!({}));
         item[route.method] = operation;
     }
+    // Each catalogued action gets a typed path of its own, a copy of the generic one.
+    if let Some(generic) = paths
+        .get("/v1/servers/{name}/actions/{action}")
+        .map(|item| item["post"].clone())
+    {
+        paths.extend(crate::openapi_actions::paths(&generic));
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -249,7 +262,11 @@ mod tests {
             .values()
             .map(|item| item.as_object().map_or(0, |o| o.len()))
             .sum();
-        assert_eq!(operations, ROUTES.iter().filter(|r| !r.hidden).count());
+        assert_eq!(
+            operations,
+            ROUTES.iter().filter(|r| !r.hidden).count() + ami_catalog::actions().len(),
+            "every route once, and one typed path per catalogued action"
+        );
     }
 
     #[test]

@@ -29,9 +29,10 @@ use crate::auth::{Held, Use};
 use crate::conn::Connection;
 use crate::envelope::Envelope;
 use crate::error::AppError;
-use crate::queue::{QueueReceiver, Received, queue};
+use crate::item::StreamItem;
 use crate::state::{AppState, Denial, Disconnect};
 use crate::upstream::{ClientShared, Filter, Registration};
+use ami_client::queue::{self, Bound, Received};
 
 /// Most `server=` names one stream query may give (repeats included). A client that wants
 /// more servers than this leaves `server=` out and gets every server its token may use; a
@@ -162,7 +163,7 @@ impl StreamQuery {
 /// One subscribed stream client: its queue, what it shares with the fan-out tasks, and the
 /// hello message.
 pub(crate) struct StreamClient {
-    rx: QueueReceiver,
+    rx: queue::Receiver<StreamItem>,
     shared: Arc<ClientShared>,
     shutdown: watch::Receiver<bool>,
     hello: String,
@@ -267,7 +268,11 @@ pub(crate) async fn open(
         opened: false,
         _token_place: token_place,
     };
-    let (tx, rx) = queue(limits.queue);
+    // Each server's fan-out sends with a lag marker of its own (naming the server).
+    let (tx, rx) = queue::bounded(Bound::Items(limits.queue), |missed| StreamItem {
+        kind: "lagged",
+        data: format!("{{\"type\":\"lagged\",\"missed\":{missed}}}").into(),
+    });
     let shared = Arc::new(ClientShared::default());
     let mut names: Vec<Box<[u8]>> = query
         .events

@@ -62,10 +62,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::decode::{Banner, DecodeError, Decoder, Packet};
+use crate::decode::{Banner, DecodeError, Decoder, Limits, Packet};
 use crate::encode::Action;
 use crate::message::Message;
-use crate::session::{ActionFailure, Reply, Session, StartError};
+use crate::session::{ActionFailure, Reply, Session, SessionLimits, StartError};
 
 mod login;
 mod output;
@@ -108,6 +108,11 @@ pub struct ConnectionConfig {
     pub max_output: usize,
     /// ActionIDs of the connection's own actions are this plus a counter.
     pub action_id_prefix: String,
+    /// The decoder's bounds on one packet (a packet past them is skipped and told as a
+    /// [`Notice::Skipped`]).
+    pub decode_limits: Limits,
+    /// Bounds on what one reply may gather (list items, `Queues` text).
+    pub session_limits: SessionLimits,
 }
 
 impl ConnectionConfig {
@@ -127,6 +132,8 @@ impl ConnectionConfig {
             close_grace: Duration::from_secs(2),
             max_output: DEFAULT_MAX_OUTPUT,
             action_id_prefix: "amikit-".into(),
+            decode_limits: Limits::default(),
+            session_limits: SessionLimits::default(),
         }
     }
 }
@@ -146,6 +153,8 @@ impl fmt::Debug for ConnectionConfig {
             .field("keepalive", &self.keepalive)
             .field("close_grace", &self.close_grace)
             .field("max_output", &self.max_output)
+            .field("decode_limits", &self.decode_limits)
+            .field("session_limits", &self.session_limits)
             .finish()
     }
 }
@@ -168,6 +177,7 @@ pub struct Finished<T> {
 
 /// Why a caller's action has no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActionError {
     /// The server answered with an error, or the connection dropped under the action.
     #[error(transparent)]
@@ -186,6 +196,7 @@ pub enum ActionError {
 
 /// Why [`Connection::send_action`] did not take an action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The login has not finished yet.
     #[error("not logged in yet")]
@@ -223,6 +234,7 @@ pub struct Refused<T> {
 
 /// Why the transport went away, or the connection gave up on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lost {
     /// The peer closed the stream.
     ClosedByPeer,
@@ -244,6 +256,7 @@ impl fmt::Display for Lost {
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum End {
     /// Closed on purpose: the `Logoff` was answered, its grace expired, or the stream ended
     /// while closing.
@@ -256,6 +269,7 @@ pub enum End {
 
 /// Things the IO layer may want to log; none changes what the connection does.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Notice {
     /// A packet broke a decoder limit and was skipped.
     Skipped(DecodeError),
@@ -363,13 +377,14 @@ impl<T> fmt::Debug for Connection<T> {
 impl<T: Caller> Connection<T> {
     /// A connection whose transport has just opened at `now`: it waits for the banner.
     pub fn new(config: ConnectionConfig, now: Instant) -> Self {
-        let session = Session::new(config.action_id_prefix.clone());
+        let session = Session::with_limits(config.action_id_prefix.clone(), config.session_limits);
         let output = Output::new(config.max_output);
+        let decoder = Decoder::with_limits(config.decode_limits);
         Self {
             phase_deadline: now.checked_add(config.banner_timeout),
             config,
             session,
-            decoder: Decoder::new(),
+            decoder,
             output,
             phase: Phase::Greeting,
             now,
@@ -848,6 +863,8 @@ impl<T: Caller> Connection<T> {
                 LoginError::AuthFailed(output.trim_end().to_owned())
             }
             ActionFailure::ConnectionLost => LoginError::ConnectionLost,
+            // A login is no list: a limit broken here means a broken peer.
+            other => LoginError::AuthFailed(other.to_string()),
         };
         self.finish(End::LoginFailed(error));
     }

@@ -43,6 +43,7 @@ impl Default for Limits {
 /// A packet broke a [`Limits`] bound. The decoder has already started skipping it and resumes at
 /// the next packet boundary, so calling `decode` again loses nothing that follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The packet grew past `max_packet_bytes`.
     #[error(

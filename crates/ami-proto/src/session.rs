@@ -64,6 +64,7 @@ pub struct Completion<T> {
 
 /// What an action got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reply {
     /// A single response (Ping, Getvar, Originate, Login ...).
     Response(Message),
@@ -110,6 +111,7 @@ pub struct CommandOutput {
 
 /// Why an action has no [`Reply`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActionFailure {
     /// The server answered `Response: Error` (also when its message says "follows").
     #[error("server error: {message}")]
@@ -131,10 +133,53 @@ pub enum ActionFailure {
     /// The connection ended before the reply was complete.
     #[error("connection lost before the reply was complete")]
     ConnectionLost,
+    /// A list brought more than [`SessionLimits::max_list_items`] items: the action fails
+    /// there, and the rest of its items are discarded as they arrive.
+    #[error("list reply has more than {limit} items")]
+    ListTooLong {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A legacy `Queues` reply brought more than [`SessionLimits::max_text_bytes`] bytes of
+    /// text: the action fails there, and the rest of its text is discarded.
+    #[error("Queues reply has more than {limit} bytes of text")]
+    TextTooLong {
+        /// The limit in force.
+        limit: usize,
+    },
+}
+
+impl ActionFailure {
+    /// The reply broke a [`SessionLimits`] bound.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::ListTooLong { .. } | Self::TextTooLong { .. })
+    }
+}
+
+/// Bounds on what one reply may gather, so a server that never ends a list (or a `Queues`
+/// text) costs a bounded amount of memory instead of all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionLimits {
+    /// Most items in one list reply. Default 1,000,000: far above a PBX's channels, peers or
+    /// queue members, well below what exhausts memory.
+    pub max_list_items: usize,
+    /// Most bytes of legacy `Queues` text. Default 16 MiB, the decoder's default packet limit.
+    pub max_text_bytes: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_list_items: 1_000_000,
+            max_text_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 /// Why [`Session::start_action`] refused an action. Nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// A header name or value cannot be encoded (line break, bad name).
     #[error(transparent)]
@@ -180,6 +225,8 @@ struct Pending<T> {
     /// The event name of items that may come without an ActionID.
     bare_items: Option<&'static [u8]>,
     text: Vec<u8>,
+    /// The reply broke a limit and its caller was told: what still comes of it is discarded.
+    overflowed: bool,
 }
 
 /// The client-side protocol state of one AMI connection. `T` is carried with each action and
@@ -200,6 +247,7 @@ pub struct Session<T> {
     completions: VecDeque<Completion<T>>,
     events: VecDeque<Message>,
     stats: SessionStats,
+    limits: SessionLimits,
 }
 
 impl<T> fmt::Debug for Session<T> {
@@ -215,7 +263,13 @@ impl<T> fmt::Debug for Session<T> {
 impl<T> Session<T> {
     /// A session whose ActionIDs are `prefix` followed by a counter starting at 1.
     pub fn new(prefix: impl Into<String>) -> Self {
+        Self::with_limits(prefix, SessionLimits::default())
+    }
+
+    /// Like [`Session::new`], with these bounds on what one reply may gather.
+    pub fn with_limits(prefix: impl Into<String>, limits: SessionLimits) -> Self {
         Self {
+            limits,
             prefix: prefix.into(),
             next_id: 1,
             banner: None,
@@ -345,6 +399,7 @@ impl<T> Session<T> {
                     list: None,
                     bare_items: None,
                     text: Vec::new(),
+                    overflowed: false,
                 },
             );
             self.queues.push_back(key.clone());
@@ -357,6 +412,7 @@ impl<T> Session<T> {
                 list: None,
                 bare_items,
                 text: Vec::new(),
+                overflowed: false,
             },
         );
         self.stats.actions += 1;
@@ -413,8 +469,21 @@ impl<T> Session<T> {
                 let id = message.get_bytes("ActionID");
                 match (id, self.queues.front()) {
                     (None, Some(queues_id)) => {
-                        if let Some(pending) = self.pending.get_mut(queues_id) {
-                            pending.text.extend_from_slice(message.raw());
+                        if let Some(pending) = self.pending.get_mut(queues_id)
+                            && !pending.overflowed
+                        {
+                            let limit = self.limits.max_text_bytes;
+                            if pending.text.len().saturating_add(message.raw().len()) > limit {
+                                let action_id = String::from_utf8_lossy(queues_id).into_owned();
+                                overflow(
+                                    pending,
+                                    action_id,
+                                    ActionFailure::TextTooLong { limit },
+                                    &mut self.completions,
+                                );
+                            } else {
+                                pending.text.extend_from_slice(message.raw());
+                            }
                         }
                     }
                     _ => self.push_event(message),
@@ -507,6 +576,20 @@ impl<T> Session<T> {
                 .get_bytes("Event")
                 .is_some_and(|name| ends_with_ignore_case(name, b"Complete"));
         if !ends {
+            if pending.overflowed {
+                return None;
+            }
+            if items.len() >= self.limits.max_list_items {
+                let limit = self.limits.max_list_items;
+                let action_id = String::from_utf8_lossy(id).into_owned();
+                overflow(
+                    pending,
+                    action_id,
+                    ActionFailure::ListTooLong { limit },
+                    &mut self.completions,
+                );
+                return None;
+            }
             items.push(event);
             return None;
         }
@@ -542,13 +625,29 @@ impl<T> Session<T> {
             return Some(event);
         };
         for id in &self.bare_item_lists {
-            if let Some(Pending {
-                list: Some((_, items)),
-                bare_items: Some(item_name),
-                ..
-            }) = pending.get_mut(id)
+            if let Some(entry) = pending.get_mut(id)
+                && let Pending {
+                    list: Some((_, items)),
+                    bare_items: Some(item_name),
+                    overflowed,
+                    ..
+                } = entry
                 && name.eq_ignore_ascii_case(item_name)
             {
+                if *overflowed {
+                    return None;
+                }
+                if items.len() >= self.limits.max_list_items {
+                    let limit = self.limits.max_list_items;
+                    let action_id = String::from_utf8_lossy(id).into_owned();
+                    overflow(
+                        entry,
+                        action_id,
+                        ActionFailure::ListTooLong { limit },
+                        &mut self.completions,
+                    );
+                    return None;
+                }
                 items.push(event);
                 return None;
             }
@@ -651,6 +750,29 @@ impl<T> Session<T> {
     /// Moves every pending event into `out` at once (cheaper than one `poll_event` each).
     pub fn drain_events_into(&mut self, out: &mut Vec<Message>) {
         out.extend(self.events.drain(..));
+    }
+}
+
+/// Fails a reply that broke a limit: its caller is told now, what it gathered is freed, and
+/// it stays pending (without a caller) only so that the rest of it is recognised and
+/// discarded until it ends.
+fn overflow<T>(
+    pending: &mut Pending<T>,
+    action_id: String,
+    failure: ActionFailure,
+    completions: &mut VecDeque<Completion<T>>,
+) {
+    pending.overflowed = true;
+    if let Some((_, items)) = pending.list.as_mut() {
+        *items = Vec::new();
+    }
+    pending.text = Vec::new();
+    if let Some(payload) = pending.payload.take() {
+        completions.push_back(Completion {
+            payload,
+            action_id,
+            result: Err(failure),
+        });
     }
 }
 

@@ -34,6 +34,7 @@ const MAX_NAME_IN_ERROR: usize = 64;
 /// Why an action or message could not be encoded. Never carries the offending value, which
 /// may be a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A header name was empty.
     #[error("empty header name")]

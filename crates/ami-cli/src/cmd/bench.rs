@@ -433,7 +433,7 @@ async fn bench_events(
                     }
                 }
                 EventItem::Lagged(n) => lagged += n,
-                EventItem::Connection(_) => {}
+                _ => {}
             }
         }
     }

@@ -78,6 +78,12 @@ pub fn item_value(item: &EventItem) -> Value {
         EventItem::Connection(ConnectionState::Connected { ami_version }) => {
             json!({ "_connection": "reconnected", "ami_version": ami_version })
         }
+        EventItem::Skipped(error) => json!({ "_skipped": error.to_string() }),
+        EventItem::FilterPanicked(reason) => {
+            json!({ "_subscription": "ended", "reason": reason })
+        }
+        // A marker of a newer client: shown for what it is rather than dropped.
+        other => json!({ "_other": format!("{other:?}") }),
     }
 }
 
@@ -157,6 +163,18 @@ mod tests {
         assert_eq!(
             up,
             json!({"_connection": "reconnected", "ami_version": "11.0.0"})
+        );
+        let skipped = item_value(&EventItem::Skipped(
+            ami_proto::DecodeError::PacketTooLarge {
+                offset: 10,
+                limit: 64,
+            },
+        ));
+        assert!(
+            skipped["_skipped"]
+                .as_str()
+                .is_some_and(|text| text.contains("64-byte limit")),
+            "{skipped}"
         );
     }
 }

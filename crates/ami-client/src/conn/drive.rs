@@ -116,6 +116,8 @@ impl Conn {
             End::Closed => Exit::Closed(self.close_ack.take()),
             End::Lost(lost) => Exit::Dropped(lost.to_string()),
             End::LoginFailed(error) => Exit::Dropped(error.to_string()),
+            // A newer kind of end: still an end, told in its own words.
+            other => Exit::Dropped(format!("{other:?}")),
         };
         self.deliver();
         Some(exit)

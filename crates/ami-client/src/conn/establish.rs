@@ -45,6 +45,8 @@ impl Conn {
         connection_config.keepalive = config.keepalive;
         connection_config.close_grace = CLOSE_GRACE;
         connection_config.max_output = config.max_output;
+        connection_config.decode_limits = config.decode_limits;
+        connection_config.session_limits = config.session_limits;
         connection_config.action_id_prefix = format!("{prefix}k");
         let mut conn = Self {
             reader,
@@ -127,6 +129,7 @@ fn login_error(end: &End, config: &Config) -> Error {
         End::LoginFailed(error) => error,
         // Closed or lost before the login finished: the login never happened.
         End::Closed | End::Lost(_) => return Error::new(Kind::ConnectionLost),
+        other => return Error::new(Kind::Protocol(format!("{other:?}"))),
     };
     Error::new(match error {
         LoginError::ClosedBeforeBanner | LoginError::Banner(_) | LoginError::NoChallenge => {
@@ -137,5 +140,6 @@ fn login_error(end: &End, config: &Config) -> Error {
         LoginError::Timeout(_) => Kind::LoginTimeout(config.login_timeout),
         LoginError::AuthFailed(message) => Kind::AuthFailed(message.clone()),
         LoginError::ConnectionLost => Kind::ConnectionLost,
+        other => Kind::Protocol(other.to_string()),
     })
 }

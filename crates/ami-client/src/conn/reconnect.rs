@@ -11,7 +11,7 @@ use super::drive::Exit;
 use super::{Command, Conn};
 use crate::config::{Config, Events, random_u64};
 use crate::error::{Error, Kind};
-use crate::events::ConnectionState;
+use crate::events::{CloseOnDrop, ConnectionState};
 
 /// Connection role, for logs.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,14 @@ pub(crate) fn driver(
     commands: mpsc::Receiver<Command>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let span = tracing::info_span!("ami", server = %config.address(), role = ?role);
-    maintain(first, config, events, prefix, commands).instrument(span)
+    // However this future ends (done, dropped before it ever ran, aborted, or a panic),
+    // subscribers end with it instead of waiting for events that will never come.
+    let guard = CloseOnDrop(first.shared.hub.clone());
+    async move {
+        let _guard = guard;
+        maintain(first, config, events, prefix, commands).await;
+    }
+    .instrument(span)
 }
 
 async fn maintain(

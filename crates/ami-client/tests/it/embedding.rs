@@ -47,3 +47,39 @@ async fn a_split_connection_works_only_once_its_future_runs_and_ends_with_the_cl
         .expect("driver task");
     let _peer = server.await.expect("script");
 }
+
+/// A subscriber never waits for a connection task that is gone: dropping the connection
+/// future (never run, or aborted while running) ends every subscriber.
+#[tokio::test]
+async fn subscribers_end_when_the_connection_task_is_gone() {
+    let listener = Listener::bind().await;
+    let config = listener.config();
+    let server = tokio::spawn(async move {
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let mut peer = listener.accept().await;
+            peer.greet("11.0.0").await;
+            peers.push(peer);
+        }
+        peers
+    });
+    let within = Duration::from_secs(5);
+
+    // Dropped before it ever ran.
+    let (client, connection) = Client::connect_split(config.clone())
+        .await
+        .expect("connect");
+    let mut sub = client.subscribe(ami_client::Subscription::all());
+    drop(connection);
+    assert_eq!(tokio::time::timeout(within, sub.recv()).await, Ok(None));
+
+    // Aborted while running.
+    let (client, connection) = Client::connect_split(config).await.expect("connect");
+    let mut sub = client.subscribe(ami_client::Subscription::all());
+    let driver = tokio::spawn(connection);
+    tokio::task::yield_now().await;
+    driver.abort();
+    let _ = driver.await;
+    assert_eq!(tokio::time::timeout(within, sub.recv()).await, Ok(None));
+    let _peers = server.await.expect("script");
+}

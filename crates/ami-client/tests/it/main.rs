@@ -3,6 +3,7 @@
 mod backpressure;
 mod embedding;
 mod legacy;
+mod limits;
 mod live;
 mod peer;
 mod scripted;

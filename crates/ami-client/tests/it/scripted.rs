@@ -14,6 +14,7 @@ fn name(item: &EventItem) -> String {
         EventItem::Lagged(n) => format!("lagged {n}"),
         EventItem::Connection(ConnectionState::Connected { .. }) => "connected".into(),
         EventItem::Connection(ConnectionState::Disconnected { .. }) => "disconnected".into(),
+        other => format!("{other:?}"),
     }
 }
 

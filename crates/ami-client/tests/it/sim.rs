@@ -51,6 +51,7 @@ async fn take_events(subscriber: &mut Subscriber, want: usize) -> Vec<ami_client
             Ok(Some(EventItem::Event(event))) => events.push(event),
             Ok(Some(EventItem::Connection(_))) => {}
             Ok(Some(EventItem::Lagged(n))) => panic!("lagged {n} after {}", events.len()),
+            Ok(Some(other)) => panic!("unexpected {other:?} after {}", events.len()),
             Ok(None) => panic!("closed after {} events", events.len()),
             Err(_) => panic!("only {} of {want} events", events.len()),
         }
@@ -253,6 +254,7 @@ async fn subscriptions_lag_and_followers(profile: Profile) {
             EventItem::Event(_) => delivered += 1,
             EventItem::Lagged(n) => missed += n,
             EventItem::Connection(_) => {}
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(delivered, 16);
@@ -708,6 +710,88 @@ async fn an_action_over_asterisks_limits_fails_at_once() {
         );
     }
     client.ping().await.expect("the connection goes on");
+    client.close().await;
+    sim.shutdown().await;
+}
+
+/// The TLS settings (the CA file read, the rustls config built) are made once per `Config`:
+/// a reconnect reuses them, so it works even after the CA file is gone, and no connect reads a
+/// file on the async runtime.
+#[tokio::test]
+async fn tls_settings_are_built_once_and_reused_by_reconnects() {
+    let sim = spawn(Profile::V22, |config| {
+        config.tls = Some(ami_sim::TlsConfig::SelfSigned);
+    })
+    .await;
+    let pem = sim.tls_cert_pem().expect("certificate").to_owned();
+    let dir = std::env::temp_dir().join(format!(
+        "amikit-client-once-{}-{}",
+        std::process::id(),
+        sim.addr().port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, pem).expect("write ca");
+    let tls = Tls {
+        trust: TlsTrust::CaFile(ca.clone()),
+        server_name: Some("localhost".into()),
+    };
+    let (client, mut events) =
+        Client::connect_subscribed(config(&sim).tls(tls), Subscription::all().events(["none"]))
+            .await
+            .expect("TLS with the CA file");
+    assert!(matches!(
+        next_state(&mut events).await,
+        ConnectionState::Connected { .. }
+    ));
+    std::fs::remove_file(&ca).expect("remove the CA file");
+    sim.restart();
+    assert!(matches!(
+        next_state(&mut events).await,
+        ConnectionState::Disconnected { .. }
+    ));
+    assert!(
+        matches!(
+            next_state(&mut events).await,
+            ConnectionState::Connected { .. }
+        ),
+        "reconnected with the settings built at the first connect"
+    );
+    client.ping().await.expect("ping after the reconnect");
+    client.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    sim.shutdown().await;
+}
+
+/// The queue helpers take the queue first, every one of them.
+#[tokio::test]
+async fn queue_helpers_take_the_queue_first() {
+    let sim = spawn(Profile::V22, |_| {}).await;
+    let client = connect(&sim).await;
+    let member = "PJSIP/7777";
+    client
+        .queue_add("support", member, false)
+        .await
+        .expect("QueueAdd");
+    client
+        .queue_pause(Some("support"), member, true)
+        .await
+        .expect("QueuePause");
+    let status = client
+        .queue_status(Some("support"))
+        .await
+        .expect("QueueStatus");
+    let paused: Vec<_> = status
+        .items
+        .iter()
+        .filter(|item| item.value_is("Location", member))
+        .map(|item| item.get("Paused").map(|p| p.into_owned()))
+        .collect();
+    assert_eq!(paused, [Some("1".to_owned())], "{:?}", status.items);
+    client
+        .queue_remove("support", member)
+        .await
+        .expect("QueueRemove");
     client.close().await;
     sim.shutdown().await;
 }

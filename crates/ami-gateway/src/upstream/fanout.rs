@@ -21,8 +21,8 @@ use super::Upstream;
 use super::link::{Link, LinkEvent, LinkState};
 use super::snapshot::{Progress, Resync};
 use crate::envelope::{self, Envelope};
-use crate::item::StreamItem;
-use crate::queue::{QueueSender, TrySendError};
+use crate::item::{QueueSender, StreamItem};
+use ami_client::queue::TrySendError;
 
 /// What a stream client shares with the fan-out tasks.
 #[derive(Debug, Default)]
@@ -110,8 +110,6 @@ struct Reg {
     filter: Filter,
     tx: QueueSender,
     client: Arc<ClientShared>,
-    /// Events missed since the last one delivered (told with a lag message when room returns).
-    missed: u64,
 }
 
 /// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
@@ -292,6 +290,9 @@ impl Pump {
                         .set_status(LinkState::Disconnected, None, Some(reason));
                     self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                 }
+                // Nothing else concerns stream clients (the fan-out's subscription has no
+                // filter to panic; skipped packets are in the client's metrics).
+                _ => {}
             }
         }
         drop(gauges);
@@ -360,6 +361,9 @@ impl Pump {
             ack,
             backlog,
         } = registration;
+        // Its gaps are told by the queue, in place, naming this server.
+        let server = self.upstream.name.clone();
+        let tx = tx.with_lagged(move |missed| lag_item(&server, missed));
         if backlog > 0 {
             // The most recent matching events, oldest first, before anything live.
             let matching: Vec<&ami_client::Event> = self
@@ -378,7 +382,8 @@ impl Pump {
                     kind: "event",
                     data: self.render(event),
                 };
-                if tx.try_send(item).is_err() {
+                // What does not fit is told as a gap, like any drop.
+                if let Err(TrySendError::Closed) = tx.try_send(item) {
                     break;
                 }
             }
@@ -401,12 +406,7 @@ impl Pump {
                 );
             }
         }
-        self.regs[index] = Some(Reg {
-            filter,
-            tx,
-            client,
-            missed: 0,
-        });
+        self.regs[index] = Some(Reg { filter, tx, client });
         self.upstream
             .metrics
             .stream_clients
@@ -437,19 +437,13 @@ impl Pump {
     }
 
     /// Drops registrations of clients that went away (they may match no event for a long
-    /// time), and tells a gap to clients that have room again but no new event to carry it.
+    /// time). Gaps need no help here: a client's queue tells them once it is drained.
     fn prune(&mut self) {
         for index in 0..self.regs.len() {
-            let Some(reg) = self.regs[index].as_mut() else {
+            let Some(reg) = self.regs[index].as_ref() else {
                 continue;
             };
             let gone = reg.tx.is_closed() || reg.client.evicted.load(Ordering::Acquire);
-            if !gone && reg.missed > 0 {
-                let lag = lag_item(&self.upstream, reg.missed);
-                if reg.tx.try_send(lag).is_ok() {
-                    reg.missed = 0;
-                }
-            }
             if gone {
                 self.remove(index);
             }
@@ -457,11 +451,11 @@ impl Pump {
     }
 }
 
-fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
+fn lag_item(server: &str, missed: u64) -> StreamItem {
     StreamItem {
         kind: "lagged",
         data: Envelope::Lagged {
-            server: &upstream.name,
+            server,
             missed,
             upstream: false,
         }
@@ -470,29 +464,21 @@ fn lag_item(upstream: &Upstream, missed: u64) -> StreamItem {
     }
 }
 
-/// Offers one item to one client without waiting. A full queue drops the item and counts it;
-/// the gap is told with a lag message as soon as there is room again, and a client that has
-/// missed more than `max_lagged` events is told to disconnect. Returns true when the
-/// registration should go (the client left or was evicted).
+/// Offers one item to one client without waiting. A full queue drops the item and counts it
+/// (the queue tells the gap with a lag message in place), and a client that has missed more
+/// than `max_lagged` events is told to disconnect. Returns true when the registration should
+/// go (the client left or was evicted).
 fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> bool {
     let metrics = &upstream.metrics;
-    if reg.missed > 0 {
-        match reg.tx.try_send(lag_item(upstream, reg.missed)) {
-            Ok(()) => reg.missed = 0,
-            Err(TrySendError::Full) => {}
-            Err(TrySendError::Closed) => return true,
-        }
-    }
-    if reg.missed == 0 {
-        match reg.tx.try_send(item) {
-            Ok(()) => return false,
-            Err(TrySendError::Full) => {
+    match reg.tx.try_send(item) {
+        Ok(()) => return false,
+        Err(TrySendError::Full { missed }) => {
+            if missed == 1 {
                 metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Closed) => return true,
         }
+        Err(_) => return true,
     }
-    reg.missed += 1;
     metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
     let total = reg.client.missed_total.fetch_add(1, Ordering::Relaxed) + 1;
     if total > max_lagged {

@@ -11,6 +11,7 @@ use crate::syntax::EncodeError;
 
 /// How to log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Auth {
     /// `Secret:` sent as is (fine over TLS or loopback).
     #[default]
@@ -22,6 +23,7 @@ pub enum Auth {
 
 /// Why a connection never became usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoginError {
     /// The peer closed the connection before sending anything.
     #[error("connection closed before the banner")]
@@ -51,6 +53,7 @@ pub enum LoginError {
 
 /// Which setting a restore action puts back after a reconnect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Restore {
     /// The event mask set with `Action: Events`.
     EventMask,

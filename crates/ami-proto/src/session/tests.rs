@@ -366,6 +366,108 @@ fn asterisk_11_parkinglots_items_without_action_id_are_gathered_by_name() {
     assert_eq!(session.pending_len(), 0);
 }
 
+fn small_limits() -> SessionLimits {
+    SessionLimits {
+        max_list_items: 3,
+        max_text_bytes: 40,
+    }
+}
+
+#[test]
+fn a_list_past_its_item_limit_fails_at_once_and_its_rest_is_discarded() {
+    let mut session = Session::with_limits("t-", small_limits());
+    let id = start(&mut session, Action::new("CoreShowChannels"));
+    let other = start(&mut session, Action::new("Ping"));
+    let mut wire = format!(
+        "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
+    );
+    for n in 0..3 {
+        wire.push_str(&format!(
+            "Event: CoreShowChannel\r\nActionID: {id}\r\nChannel: c/{n}\r\n\r\n"
+        ));
+    }
+    feed(&mut session, wire.as_bytes());
+    assert!(completions(&mut session).is_empty(), "three items fit");
+    // The fourth breaks the limit: the caller is told now, not at the (maybe never) Complete.
+    feed(
+        &mut session,
+        format!("Event: CoreShowChannel\r\nActionID: {id}\r\nChannel: c/3\r\n\r\n").as_bytes(),
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].action_id, id);
+    assert_eq!(done[0].result, Err(ActionFailure::ListTooLong { limit: 3 }));
+    assert!(
+        done[0]
+            .result
+            .as_ref()
+            .is_err_and(ActionFailure::is_too_large)
+    );
+    // Later items hold nothing and reach nobody; the Complete ends the discarding.
+    let mut more = String::new();
+    for n in 4..1000 {
+        more.push_str(&format!(
+            "Event: CoreShowChannel\r\nActionID: {id}\r\nChannel: c/{n}\r\n\r\n"
+        ));
+    }
+    more.push_str(&format!(
+        "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\n\r\n\
+         Response: Success\r\nActionID: {other}\r\nPing: Pong\r\n\r\n"
+    ));
+    feed(&mut session, more.as_bytes());
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1, "only the Ping: {done:?}");
+    assert_eq!(done[0].action_id, other);
+    assert!(session.poll_event().is_none());
+    assert_eq!(session.pending_len(), 0);
+    assert_eq!(session.listing, 0);
+}
+
+#[test]
+fn bare_list_items_and_queues_text_have_limits_too() {
+    let mut session = Session::with_limits("t-", small_limits());
+    let id = start(&mut session, Action::new("Parkinglots"));
+    let mut wire =
+        format!("Response: Success\r\nActionID: {id}\r\nMessage: Parking lots will follow\r\n\r\n");
+    for n in 0..5 {
+        wire.push_str(&format!("Event: Parkinglot\r\nName: lot{n}\r\n\r\n"));
+    }
+    feed(&mut session, wire.as_bytes());
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].result, Err(ActionFailure::ListTooLong { limit: 3 }));
+    assert!(
+        session.poll_event().is_none(),
+        "the rest is discarded, not passed on"
+    );
+
+    let mut session = Session::with_limits("t-", small_limits());
+    let mut out = BytesMut::new();
+    let id = session
+        .start_action(Action::new("Queues"), "q".to_owned(), &mut out)
+        .expect("encodable");
+    feed(
+        &mut session,
+        b"support has 0 calls\r\n   Members: \r\n\r\n\
+          other has 0 calls\r\n   Members: \r\n\r\n\
+          third has 0 calls\r\n\r\n",
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].action_id, id);
+    assert_eq!(
+        done[0].result,
+        Err(ActionFailure::TextTooLong { limit: 40 })
+    );
+    // The barrier still ends it; nothing more is reported.
+    feed(
+        &mut session,
+        b"Response: Success\r\nActionID: t-2\r\nPing: Pong\r\n\r\n",
+    );
+    assert!(completions(&mut session).is_empty());
+    assert_eq!(session.pending_len(), 0);
+}
+
 // ---- the recorded corpus ------------------------------------------------------------------
 
 fn corpus_dir() -> PathBuf {
