@@ -234,11 +234,21 @@ impl Profile {
 }
 
 impl Profile {
+    /// The catalog's name for this version.
+    pub(crate) fn catalog_version(self) -> ami_catalog::Version {
+        match self {
+            Profile::V22 => ami_catalog::Version::V22,
+            Profile::V13 => ami_catalog::Version::V13,
+            Profile::V11 => ami_catalog::Version::V11,
+            Profile::V18 => ami_catalog::Version::V1_8,
+        }
+    }
+
     /// The write classes this version's server asks for `action`, from the catalog (which read
     /// them from the recorded `ListCommands` answers); empty when none is needed.
     pub(crate) fn write_classes(self, action: &str) -> &'static [&'static str] {
         ami_catalog::action(action)
-            .and_then(|a| a.classes(crate::pbx::catalog_version(self)))
+            .and_then(|a| a.classes(self.catalog_version()))
             .unwrap_or_default()
     }
 }
@@ -311,7 +321,7 @@ mod tests {
     fn every_registered_action_has_its_classes_in_the_catalog() {
         // A name the catalog does not know (or knows without this version's classes) would
         // silently need no class at all: the permission check would wave it through.
-        let version = |profile| crate::pbx::catalog_version(profile);
+        let version = |profile: Profile| profile.catalog_version();
         for profile in Profile::ALL {
             for name in profile.registered_actions().lines() {
                 let action = ami_catalog::action(name)

@@ -27,12 +27,13 @@
 //! reconnect and after every gap, send the actions of [`State::resync_plan`] and hand their
 //! items to [`State::handle_list`]; [`State::verify`] compares the model with fresh lists.
 
+mod list;
 mod model;
 mod resync;
 mod state;
 mod verify;
 
+pub use list::{ListKind, RESYNC_PLAN};
 pub use model::{Bridge, Call, Channel, Queue, QueueCaller, QueueMember, Snapshot};
-pub use resync::{ListKind, RESYNC_PLAN};
 pub use state::{Change, State};
 pub use verify::Difference;

@@ -13,53 +13,8 @@
 
 use ami_proto::Message;
 
-use crate::state::State;
-
-/// More events than this during one resync (a flood while the lists are on the way) and the
-/// journal is dropped; the state asks for another resync instead of growing without bound.
-const MAX_JOURNAL: usize = 262_144;
-
-/// A part of the model that one list action rebuilds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ListKind {
-    /// `CoreShowChannels`: channels, and the bridges they are in.
-    Channels,
-    /// `QueueStatus`: queues, their members and waiting callers.
-    Queues,
-}
-
-impl ListKind {
-    /// The action that lists this part.
-    pub fn action(self) -> &'static str {
-        match self {
-            ListKind::Channels => "CoreShowChannels",
-            ListKind::Queues => "QueueStatus",
-        }
-    }
-}
-
-/// A resync in progress.
-#[derive(Debug, Default)]
-pub(crate) struct Resync {
-    awaited: Vec<ListKind>,
-    journal: Vec<Message>,
-    overflowed: bool,
-}
-
-impl Resync {
-    pub(crate) fn journal(&mut self, event: &Message) {
-        if self.journal.len() < MAX_JOURNAL {
-            // A Message shares the received bytes: keeping it costs a reference count.
-            self.journal.push(event.clone());
-        } else {
-            self.overflowed = true;
-        }
-    }
-}
-
-/// The lists a resync sends, in order.
-pub const RESYNC_PLAN: &[ListKind] = &[ListKind::Channels, ListKind::Queues];
+use crate::list::{ListKind, RESYNC_PLAN};
+use crate::state::{Resync, State};
 
 impl State {
     /// The list actions to send for a resync, in order.

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use ami_proto::Message;
 
+use crate::list::ListKind;
 use crate::model::{Bridge, Call, Channel, Queue, QueueCaller, QueueMember, Snapshot};
 
 /// What changed, for a consumer that redraws or forwards only changes.
@@ -40,6 +41,29 @@ const GONE_MEMORY: usize = 4096;
 /// none, such as `ami state`, must not grow memory).
 const MAX_PENDING_CHANGES: usize = 65_536;
 
+/// More events than this during one resync (a flood while the lists are on the way) and the
+/// journal is dropped; the state asks for another resync instead of growing without bound.
+const MAX_JOURNAL: usize = 262_144;
+
+/// A resync in progress.
+#[derive(Debug, Default)]
+pub(crate) struct Resync {
+    pub(crate) awaited: Vec<ListKind>,
+    pub(crate) journal: Vec<Message>,
+    pub(crate) overflowed: bool,
+}
+
+impl Resync {
+    pub(crate) fn journal(&mut self, event: &Message) {
+        if self.journal.len() < MAX_JOURNAL {
+            // A Message shares the received bytes: keeping it costs a reference count.
+            self.journal.push(event.clone());
+        } else {
+            self.overflowed = true;
+        }
+    }
+}
+
 /// The live state of one PBX.
 #[derive(Debug, Default)]
 pub struct State {
@@ -52,7 +76,7 @@ pub struct State {
     gone_order: VecDeque<String>,
     changes: VecDeque<Change>,
     /// While a resync is in progress: the lists still awaited and the events seen meanwhile.
-    pub(crate) resync: Option<crate::resync::Resync>,
+    pub(crate) resync: Option<Resync>,
 }
 
 fn text(event: &Message, name: &str) -> String {

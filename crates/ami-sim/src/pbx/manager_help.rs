@@ -7,13 +7,8 @@ use ami_catalog::Version;
 
 use crate::profile::Profile;
 
-pub(crate) fn version(profile: Profile) -> Version {
-    match profile {
-        Profile::V22 => Version::V22,
-        Profile::V13 => Version::V13,
-        Profile::V11 => Version::V11,
-        Profile::V18 => Version::V1_8,
-    }
+fn version(profile: Profile) -> Version {
+    profile.catalog_version()
 }
 
 /// The `(Priv: ...)` text of an action on `version`: its classes with `all`, or `<none>`.

@@ -9,8 +9,6 @@ pub(crate) mod cli;
 mod dialplan;
 mod events;
 mod manager_help;
-
-pub(crate) use manager_help::version as catalog_version;
 mod queue;
 
 use std::cmp::Reverse;
