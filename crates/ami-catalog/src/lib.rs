@@ -349,12 +349,30 @@ pub fn events() -> &'static [Event] {
 
 /// The action called `name`, compared case-insensitively as Asterisk does.
 pub fn action(name: &str) -> Option<&'static Action> {
-    let table = generated::ACTIONS;
-    table
-        .binary_search_by(|a| cmp_ignore_case(a.name, name))
-        .ok()
-        .map(|i| &table[i])
+    // Looked up for every action a client sends (its required-parameter check): a hash of the
+    // lower-cased name, made on the stack, rather than a binary search comparing byte by byte.
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<Box<[u8]>, &'static Action>> =
+        std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        generated::ACTIONS
+            .iter()
+            .map(|a| {
+                (
+                    a.name.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+                    a,
+                )
+            })
+            .collect()
+    });
+    let mut lower = [0u8; MAX_ACTION_NAME];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    index.get(&*lower).copied()
 }
+
+/// Longer than any catalogued action name (a test checks): a longer name is simply unknown.
+const MAX_ACTION_NAME: usize = 64;
 
 /// The event called `name`, compared case-insensitively.
 pub fn event(name: &str) -> Option<&'static Event> {

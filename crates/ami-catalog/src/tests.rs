@@ -363,3 +363,19 @@ fn documented_fields_cover_recorded_headers() {
     // Newchannel, DialBegin, BridgeEnter ... on two versions: hundreds of headers.
     assert!(checked > 300, "only {checked} headers checked");
 }
+
+#[test]
+fn action_lookup_ignores_case_and_bounds_the_name() {
+    assert!(
+        crate::actions()
+            .iter()
+            .all(|a| a.name.len() < super::MAX_ACTION_NAME)
+    );
+    for action in crate::actions() {
+        let upper = action.name.to_ascii_uppercase();
+        assert_eq!(crate::action(&upper).map(|a| a.name), Some(action.name));
+    }
+    assert!(crate::action(&"x".repeat(super::MAX_ACTION_NAME + 1)).is_none());
+    assert!(crate::action("").is_none());
+    assert!(crate::action("NoSuchAction").is_none());
+}
