@@ -174,7 +174,7 @@ impl State {
     }
 
     /// Applies one event. Events the model does not track are ignored. During a resync the
-    /// event is also kept, to be applied again over the lists' results (see [`crate::resync`]).
+    /// event is also kept, to be applied again over the lists' results (see [`State::begin_resync`]).
     pub fn handle_event(&mut self, event: &Message) {
         if let Some(resync) = &mut self.resync {
             resync.journal(event);
