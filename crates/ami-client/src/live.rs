@@ -163,6 +163,26 @@ impl LiveState {
         Ok(self.shared.lock().verify(&lists))
     }
 
+    /// The differences that persist over `rounds` comparisons `pause` apart: under a steady
+    /// call load a call may change between reading the lists and comparing them; a real drift
+    /// stays. Stops early once nothing is left.
+    pub async fn verify_settled(
+        &self,
+        rounds: usize,
+        pause: std::time::Duration,
+    ) -> Result<Vec<Difference>> {
+        let mut differences = self.verify().await?;
+        for _ in 1..rounds {
+            if differences.is_empty() {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            let now = self.verify().await?;
+            differences.retain(|d| now.contains(d));
+        }
+        Ok(differences)
+    }
+
     fn channel_name(&self, uniqueid: &str) -> Option<String> {
         self.with(|state| state.channel(uniqueid).map(|c| c.name.clone()))
     }

@@ -85,29 +85,12 @@ pub async fn run(args: Args, client: &Client, format: Format) -> anyhow::Result<
         anyhow::bail!("the connection to the server dropped while following events");
     }
     // A difference must persist: a call that changes while the lists are read is not one.
-    let mut differences: Vec<String> = Vec::new();
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        let now: Vec<String> = live
-            .verify()
-            .await?
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        differences = if attempt == 0 {
-            now
-        } else {
-            differences
-                .into_iter()
-                .filter(|d| now.contains(d))
-                .collect()
-        };
-        if differences.is_empty() {
-            break;
-        }
-    }
+    let differences: Vec<String> = live
+        .verify_settled(3, Duration::from_millis(500))
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if differences.is_empty() {
         let snapshot = live.snapshot();
         eprintln!(

@@ -95,33 +95,6 @@ async fn live_state_on_1_8() {
     follows_calls_restarts_and_verifies(Profile::V18).await;
 }
 
-/// The differences that persist over three comparisons 300 ms apart: under a steady call
-/// load a call may change between the lists and the comparison; a real drift stays.
-async fn persistent_differences(live: &LiveState) -> Vec<String> {
-    let mut differences: Vec<String> = Vec::new();
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let now: Vec<String> = live
-            .verify()
-            .await
-            .expect("verify")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        differences = if attempt == 0 {
-            now
-        } else {
-            differences
-                .into_iter()
-                .filter(|d| now.contains(d))
-                .collect()
-        };
-    }
-    differences
-}
-
 /// Soak (short here): calls at a steady rate with queue calls, a consumer made slow on purpose
 /// (the state's lock held while events pile up behind a 32-event buffer, so it lags and
 /// resyncs), a restart; at every checkpoint the state equals the PBX's own lists.
@@ -158,7 +131,10 @@ async fn soak(profile: Profile) {
             sim.restart();
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let differences = persistent_differences(&live).await;
+        let differences = live
+            .verify_settled(3, Duration::from_millis(300))
+            .await
+            .expect("verify");
         assert!(
             differences.is_empty(),
             "{profile:?} checkpoint {checkpoint}: {differences:?}"
