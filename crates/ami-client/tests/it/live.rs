@@ -19,14 +19,9 @@ async fn wait_until(live: &LiveState, what: &str, check: impl Fn(&LiveState) -> 
     }
 }
 
-async fn follows_calls_restarts_and_verifies(profile: Profile) {
-    let sim = ami_sim::spawn(SimConfig {
-        profile,
-        demo_calls: true,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
+/// A simulator, and a client that reconnects to it quickly after a restart.
+async fn start(config: SimConfig) -> (ami_sim::SimHandle, Client) {
+    let sim = ami_sim::spawn(config).await.expect("simulator");
     let config = Config::new("127.0.0.1", "admin", "amp111")
         .port(sim.addr().port())
         .reconnect(Some(Backoff {
@@ -34,6 +29,16 @@ async fn follows_calls_restarts_and_verifies(profile: Profile) {
             max: Duration::from_millis(100),
         }));
     let client = Client::connect(config).await.expect("connect");
+    (sim, client)
+}
+
+async fn follows_calls_restarts_and_verifies(profile: Profile) {
+    let (sim, client) = start(SimConfig {
+        profile,
+        demo_calls: true,
+        ..SimConfig::default()
+    })
+    .await;
     let live = LiveState::attach(&client).await.expect("attach");
     let snapshot = live.snapshot();
     assert!(
@@ -99,21 +104,13 @@ async fn live_state_on_1_8() {
 /// (the state's lock held while events pile up behind a 32-event buffer, so it lags and
 /// resyncs), a restart; at every checkpoint the state equals the PBX's own lists.
 async fn soak(profile: Profile) {
-    let sim = ami_sim::spawn(SimConfig {
+    let (sim, client) = start(SimConfig {
         profile,
         demo_calls: true,
         calls_per_second: Some(20.0),
         ..SimConfig::default()
     })
-    .await
-    .expect("simulator");
-    let config = Config::new("127.0.0.1", "admin", "amp111")
-        .port(sim.addr().port())
-        .reconnect(Some(Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-        }));
-    let client = Client::connect(config).await.expect("connect");
+    .await;
     let live = LiveState::attach_with(
         &client,
         ami_client::Subscription::all().buffer(ami_client::Buffer::Events(32)),
