@@ -19,6 +19,19 @@ fn ok(text: String) -> CliOutput {
     }
 }
 
+/// The CLI's answer to a command it does not have.
+fn no_such_command(words: &[&str]) -> CliOutput {
+    let hint = &words[..words.len().saturating_sub(1)];
+    CliOutput {
+        text: format!(
+            "No such command '{}' (type 'core show help {}' for other possible commands)\n",
+            words.join(" "),
+            hint.join(" ")
+        ),
+        failed: true,
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -74,29 +87,16 @@ impl Pbx {
             ["manager", "show", "command", _, ..] => {
                 ok(super::manager_help::show_command(self.profile, &words[3..]))
             }
-            ["manager", "show", "events"]
-                if super::manager_help::show_events(self.profile).is_some() =>
-            {
-                ok(super::manager_help::show_events(self.profile).unwrap_or_default())
-            }
-            ["manager", "show", "event", _]
-                if super::manager_help::show_event(self.profile, words[3]).is_some() =>
-            {
-                ok(super::manager_help::show_event(self.profile, words[3]).unwrap_or_default())
+            // Versions without event documentation (1.8) have no such command.
+            ["manager", "show", "events"] => super::manager_help::show_events(self.profile)
+                .map_or_else(|| no_such_command(&words), ok),
+            ["manager", "show", "event", _] => {
+                super::manager_help::show_event(self.profile, words[3])
+                    .map_or_else(|| no_such_command(&words), ok)
             }
             ["queue", "show"] => ok(self.queue_show(None)),
             ["queue", "show", _] => ok(self.queue_show(Some(words[2]))),
-            _ => {
-                let hint: Vec<&str> = words[..words.len().saturating_sub(1)].to_vec();
-                CliOutput {
-                    text: format!(
-                        "No such command '{}' (type 'core show help {}' for other possible commands)\n",
-                        words.join(" "),
-                        hint.join(" ")
-                    ),
-                    failed: true,
-                }
-            }
+            _ => no_such_command(&words),
         }
     }
 

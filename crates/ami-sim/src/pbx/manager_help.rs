@@ -7,10 +7,6 @@ use ami_catalog::Version;
 
 use crate::profile::Profile;
 
-fn version(profile: Profile) -> Version {
-    profile.catalog_version()
-}
-
 /// The `(Priv: ...)` text of an action on `version`: its classes with `all`, or `<none>`.
 fn privilege(action: &ami_catalog::Action, version: Version) -> String {
     let classes = action
@@ -24,7 +20,7 @@ fn privilege(action: &ami_catalog::Action, version: Version) -> String {
 
 /// `manager show command A B ...`: one block per name the version has, nothing for others.
 pub(crate) fn show_command(profile: Profile, names: &[&str]) -> String {
-    let version = version(profile);
+    let version = profile.catalog_version();
     let mut out = String::new();
     for name in names {
         let Some(action) = ami_catalog::action(name).filter(|a| a.known_on(version)) else {
@@ -70,7 +66,7 @@ pub(crate) fn show_command(profile: Profile, names: &[&str]) -> String {
 
 /// `manager show commands`: every action the version has, with its privilege.
 pub(crate) fn show_commands(profile: Profile) -> String {
-    let version = version(profile);
+    let version = profile.catalog_version();
     let actions: Vec<&ami_catalog::Action> = ami_catalog::actions()
         .iter()
         .filter(|a| a.known_on(version))
@@ -99,7 +95,7 @@ pub(crate) fn show_commands(profile: Profile) -> String {
 /// line in 20-column cells, under a rule of three dashes. `None` where the version has no
 /// event documentation to list (1.8: the CLI command does not exist there).
 pub(crate) fn show_events(profile: Profile) -> Option<String> {
-    let version = version(profile);
+    let version = profile.catalog_version();
     let mut names: Vec<&str> = ami_catalog::events_documented_in(version)
         .map(|e| e.name)
         .collect();
@@ -132,7 +128,7 @@ pub(crate) fn show_events(profile: Profile) -> Option<String> {
 /// sections Asterisk prints only when it has text for them, so they are left out. `None` where
 /// the version has no event documentation (the CLI command does not exist there).
 pub(crate) fn show_event(profile: Profile, name: &str) -> Option<String> {
-    let version = version(profile);
+    let version = profile.catalog_version();
     ami_catalog::events_documented_in(version).next()?;
     let Some(event) = ami_catalog::event(name).filter(|e| e.documented.contains(version)) else {
         return Some(format!("Could not find event '{name}'\n"));
