@@ -226,3 +226,218 @@ async fn recordings_11() {
 async fn recordings_18() {
     replay_all("1.8").await;
 }
+
+/// One GET on its own connection: the answer's body and its cookie.
+async fn get(sim: &SimHandle, target: &str, cookie: Option<&str>) -> (String, String) {
+    let cookie = cookie
+        .map(|c| format!("Cookie: mansession_id=\"{c}\"\r\n"))
+        .unwrap_or_default();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n{cookie}\r\n");
+    let answer = exchange(sim, request.as_bytes()).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (body, cookie_of(&answer))
+}
+
+async fn login(sim: &SimHandle, user: &str, secret: &str) -> String {
+    let (body, cookie) = get(
+        sim,
+        &format!("/rawman?action=login&username={user}&secret={secret}"),
+        None,
+    )
+    .await;
+    assert!(body.contains("Authentication accepted"), "{body}");
+    cookie
+}
+
+#[tokio::test]
+async fn wait_event_blocks_until_a_call_makes_events() {
+    let sim = spawn_http(Profile::V22, Duration::from_secs(60)).await;
+    let cookie = login(&sim, "admin", "amp111").await;
+    // The login's own SuccessfulAuth is waiting: this one answers at once.
+    let (first, _) = get(&sim, "/rawman?action=waitevent&timeout=0", Some(&cookie)).await;
+    assert!(first.contains("Event: SuccessfulAuth"), "{first}");
+    let started = std::time::Instant::now();
+    let waiting = {
+        let addr_cookie = cookie.clone();
+        let sim_ref = &sim;
+        async move {
+            get(
+                sim_ref,
+                "/rawman?action=waitevent&timeout=20&actionid=w2",
+                Some(&addr_cookie),
+            )
+            .await
+        }
+    };
+    let originate = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(
+            &sim,
+            "/rawman?action=originate&channel=Local/300@demo&application=Wait&data=5&async=true",
+            Some(&cookie),
+        )
+        .await
+    };
+    let ((events, _), (originated, _)) = tokio::join!(waiting, originate);
+    assert!(originated.contains("Response: Success"), "{originated}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "WaitEvent answered once events came, not at its timeout"
+    );
+    assert!(
+        events.starts_with(
+            "Response: Success\r\nActionID: w2\r\nMessage: Waiting for Event completed.\r\n\r\n"
+        ),
+        "{events}"
+    );
+    assert!(events.contains("Event: Newchannel\r\n"), "{events}");
+    assert!(
+        events.ends_with("Event: WaitEventComplete\r\nActionID: w2\r\n\r\n"),
+        "{events}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_event_with_nothing_to_say_waits_out_its_timeout() {
+    let sim = spawn_http(Profile::V11, Duration::from_secs(60)).await;
+    let cookie = login(&sim, "admin", "amp111").await;
+    let started = std::time::Instant::now();
+    let (body, _) = get(&sim, "/rawman?action=waitevent&timeout=1", Some(&cookie)).await;
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(
+        body,
+        "Response: Success\r\nMessage: Waiting for Event completed.\r\n\r\nEvent: WaitEventComplete\r\n\r\n"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_newer_wait_event_makes_the_older_give_up_empty() {
+    let sim = spawn_http(Profile::V11, Duration::from_secs(60)).await;
+    let cookie = login(&sim, "admin", "amp111").await;
+    let started = std::time::Instant::now();
+    let older = get(&sim, "/rawman?action=waitevent&timeout=30", Some(&cookie));
+    let newer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        get(&sim, "/rawman?action=waitevent&timeout=1", Some(&cookie)).await
+    };
+    let ((older, _), (newer, _)) = tokio::join!(older, newer);
+    assert_eq!(older, "", "the abandoned WaitEvent answers nothing");
+    assert!(
+        newer.ends_with("Event: WaitEventComplete\r\n\r\n"),
+        "{newer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_time_out_and_end_with_logoff() {
+    let sim = spawn_http(Profile::V13, Duration::from_secs(1)).await;
+    let cookie = login(&sim, "admin", "amp111").await;
+    let (body, same) = get(&sim, "/rawman?action=ping", Some(&cookie)).await;
+    assert!(body.contains("Ping: Pong"), "{body}");
+    assert_eq!(same, cookie);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (body, fresh) = get(&sim, "/rawman?action=ping", Some(&cookie)).await;
+    assert_eq!(
+        body,
+        "Response: Error\r\nMessage: Permission denied\r\n\r\n"
+    );
+    assert_ne!(
+        fresh, cookie,
+        "an expired session's cookie starts a new one"
+    );
+
+    let cookie = login(&sim, "admin", "amp111").await;
+    let (body, _) = get(&sim, "/rawman?action=logoff", Some(&cookie)).await;
+    assert_eq!(
+        body,
+        "Response: Goodbye\r\nMessage: Thanks for all the fish.\r\n\r\n"
+    );
+    let (body, _) = get(&sim, "/rawman?action=ping", Some(&cookie)).await;
+    assert!(body.contains("Permission denied"), "{body}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn permissions_and_md5_login_are_the_tcp_sides() {
+    let sim = spawn_http(Profile::V22, Duration::from_secs(60)).await;
+    let cookie = login(&sim, "events", "events").await;
+    let (body, _) = get(
+        &sim,
+        "/rawman?action=originate&channel=Local/300@demo&application=Wait",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        body,
+        "Response: Error\r\nMessage: Permission denied\r\n\r\n"
+    );
+
+    let (body, cookie) = get(&sim, "/rawman?action=challenge&authtype=md5", None).await;
+    let challenge = body
+        .lines()
+        .find_map(|l| l.strip_prefix("Challenge: "))
+        .expect("challenge")
+        .to_owned();
+    let key = ami_sim::md5_key(&challenge, "amp111");
+    let (body, same) = get(
+        &sim,
+        &format!("/rawman?action=login&authtype=md5&username=admin&key={key}"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(body.contains("Authentication accepted"), "{body}");
+    assert_eq!(same, cookie);
+    let (body, _) = get(&sim, "/rawman?action=nosuchaction", Some(&cookie)).await;
+    assert!(
+        body.contains("Invalid/unknown command: nosuchaction"),
+        "{body}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn post_forms_and_keep_alive_as_each_version() {
+    for (profile, kept) in [(Profile::V22, true), (Profile::V11, false)] {
+        let sim = spawn_http(profile, Duration::from_secs(60)).await;
+        let addr = sim.http_addr().expect("http");
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let form = "action=Login&username=admin&secret=amp111";
+        let request = format!(
+            "POST /rawman HTTP/1.1\r\nHost: sim\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            form.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("answer")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(answer.contains("Authentication accepted"), "{answer}");
+        assert_eq!(
+            answer.contains("Connection: close\r\n"),
+            !kept,
+            "{profile}: {answer}"
+        );
+        let cookie = cookie_of(answer.as_bytes());
+        let again = format!(
+            "GET /rawman?action=ping HTTP/1.1\r\nCookie: mansession_id=\"{cookie}\"\r\n\r\n"
+        );
+        let _ = stream.write_all(again.as_bytes()).await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+        let rest = String::from_utf8_lossy(&rest);
+        assert_eq!(rest.contains("Ping: Pong"), kept, "{profile}: {rest}");
+        sim.shutdown().await;
+    }
+}
