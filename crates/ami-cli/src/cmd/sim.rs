@@ -207,6 +207,18 @@ mod tests {
     }
 
     #[test]
+    fn http_flags_map_to_the_config() {
+        assert_eq!(config(&[]).http_listen, None);
+        assert_eq!(config(&[]).http_timeout, Duration::from_secs(60));
+        let config = config(&["--http-listen", "127.0.0.1:8088", "--http-timeout", "15"]);
+        assert_eq!(
+            config.http_listen,
+            Some("127.0.0.1:8088".parse().expect("addr"))
+        );
+        assert_eq!(config.http_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
     fn faults_profile_and_tls_flags_map_to_the_config() {
         let config = config(&[
             "--profile",
