@@ -48,6 +48,9 @@ pub struct Args {
     /// Also serve AMI over HTTP here (/rawman, /mxml, /manager), as Asterisk's HTTP server does.
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<std::net::SocketAddr>,
+    /// Serve the HTTP side over TLS (HTTPS) with the --tls-cert or --tls-self-signed certificate.
+    #[arg(long, requires = "http_listen")]
+    http_tls: bool,
     /// An HTTP manager session ends this many seconds after its last request (httptimeout).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     http_timeout: u64,
@@ -98,6 +101,9 @@ impl Args {
             (_, _, true) => Some(TlsConfig::SelfSigned),
             _ => None,
         };
+        if self.http_tls && tls.is_none() {
+            anyhow::bail!("--http-tls needs --tls-cert/--tls-key or --tls-self-signed");
+        }
         let replay = match &self.replay {
             Some(path) => Some(
                 std::fs::read(path)
@@ -134,6 +140,7 @@ impl Args {
             replay,
             http_listen: self.http_listen,
             http_timeout: Duration::from_secs(self.http_timeout),
+            http_tls: self.http_tls,
             ..SimConfig::default()
         })
     }
@@ -162,7 +169,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             profile.banner().trim_end()
         );
         if let Some(http) = config.http_listen {
-            tracing::info!("AMI over HTTP on http://{http}/rawman (also /mxml and /manager)");
+            let scheme = if config.http_tls { "https" } else { "http" };
+            tracing::info!("AMI over HTTP on {scheme}://{http}/rawman (also /mxml and /manager)");
         }
         ami_sim::run(listener, config, async {
             let _ = tokio::signal::ctrl_c().await;
@@ -216,6 +224,16 @@ mod tests {
             Some("127.0.0.1:8088".parse().expect("addr"))
         );
         assert_eq!(config.http_timeout, Duration::from_secs(15));
+        let https = |extra: &[&str]| {
+            let mut full = vec!["sim", "--http-listen", "127.0.0.1:8089", "--http-tls"];
+            full.extend_from_slice(extra);
+            Wrapper::try_parse_from(full)
+                .expect("parse")
+                .args
+                .into_config()
+        };
+        assert!(https(&[]).is_err(), "--http-tls without a certificate");
+        assert!(https(&["--tls-self-signed"]).is_ok_and(|c| c.http_tls));
     }
 
     #[test]

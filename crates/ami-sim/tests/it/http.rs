@@ -441,3 +441,50 @@ async fn post_forms_and_keep_alive_as_each_version() {
         sim.shutdown().await;
     }
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn https_with_the_tcp_sides_certificate() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+
+    let sim = ami_sim::spawn(SimConfig {
+        tls: Some(ami_sim::TlsConfig::SelfSigned),
+        http_listen: Some(([127, 0, 0, 1], 0).into()),
+        http_tls: true,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("spawn");
+    let pem = sim.tls_cert_pem().expect("certificate").to_owned();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("trusted");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(sim.http_addr().expect("http"))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    tls.write_all(
+        b"GET /rawman?action=login&username=admin&secret=amp111 HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("\r\n\r\nResponse: Success\r\nMessage: Authentication accepted\r\n\r\n"),
+        "{answer}"
+    );
+    sim.shutdown().await;
+}
