@@ -3,7 +3,8 @@
 //! It answers as the recorded Asterisk 22, 13, 11 and 1.8 servers did (same headers, same order,
 //! same list framing, same error texts), runs a small simulated PBX whose calls produce the
 //! events Asterisk would, and can inject faults, stream events at full speed, replay a recorded
-//! transcript, and serve TLS.
+//! transcript, and serve TLS and AMI over HTTP (`/rawman`, `/mxml`, `/manager`, with
+//! `SimConfig::http_listen`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
