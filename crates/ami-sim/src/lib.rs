@@ -3,7 +3,8 @@
 //! It answers as the recorded Asterisk 22, 13, 11 and 1.8 servers did (same headers, same order,
 //! same list framing, same error texts), runs a small simulated PBX whose calls produce the
 //! events Asterisk would, and can inject faults, stream events at full speed, replay a recorded
-//! transcript, and serve TLS.
+//! transcript, and serve TLS and AMI over HTTP (`/rawman`, `/mxml`, `/manager`, with
+//! `SimConfig::http_listen`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -30,6 +31,7 @@ mod config;
 mod event;
 mod faults;
 mod filter;
+mod http;
 mod pbx;
 mod perm;
 mod profile;
@@ -68,8 +70,23 @@ pub async fn run(
     config: SimConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let http = match config.http_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     let shared = server::Shared::new(config);
-    server::serve(listener, shared, shutdown).await
+    let http = http.map(|listener| {
+        tokio::spawn(http::serve(
+            listener,
+            shared.clone(),
+            shared.control.subscribe(),
+        ))
+    });
+    let result = server::serve(listener, shared, shutdown).await;
+    if let Some(task) = http {
+        let _ = task.await;
+    }
+    result
 }
 
 /// Binds `127.0.0.1:0` and serves in a tokio task; the handle controls the run.
@@ -111,7 +128,22 @@ pub async fn spawn_on(
     };
     #[cfg(not(feature = "tls"))]
     let tls_cert_pem = None;
+    let (http_addr, http_listener) = match config.http_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            (Some(listener.local_addr()?), Some(listener))
+        }
+        None => (None, None),
+    };
     let shared = server::Shared::new(config);
+    // Subscribed before either task runs, so a stop sent at once is not missed.
+    let http_task = http_listener.map(|listener| {
+        tokio::spawn(http::serve(
+            listener,
+            shared.clone(),
+            shared.control.subscribe(),
+        ))
+    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, shared.clone(), async move {
         let _ = stopped.await;
@@ -122,6 +154,9 @@ pub async fn spawn_on(
         stop,
         task,
         tls_cert_pem,
+        http: http_addr
+            .zip(http_task)
+            .map(|(addr, task)| Box::new(HttpSide { addr, task })),
     })
 }
 
@@ -147,9 +182,22 @@ pub struct SimHandle {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     tls_cert_pem: Option<String>,
+    /// The HTTP side, boxed: most handles have none, and the handle stays small.
+    http: Option<Box<HttpSide>>,
+}
+
+/// The HTTP listener's address and task.
+struct HttpSide {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl SimHandle {
+    /// Where AMI over HTTP is served (`SimConfig::http_listen`), if it is.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|http| http.addr)
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -159,6 +207,9 @@ impl SimHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        if let Some(http) = self.http {
+            let _ = http.task.await;
+        }
     }
 
     /// Drops every connection and reboots the PBX (as an Asterisk restart); new connections

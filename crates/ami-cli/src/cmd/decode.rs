@@ -1,4 +1,8 @@
-//! `ami decode [FILE]`: raw AMI bytes to NDJSON.
+//! `ami decode [FILE]`: raw AMI bytes to NDJSON; also what AMI over HTTP answered: a `/rawman`
+//! body (AMI text) or a `/mxml` body (XML, told apart by its first byte), with or without the
+//! HTTP response head before it.
+
+mod mxml;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -12,7 +16,8 @@ use serde_json::{Value, json};
 /// Arguments of `ami decode`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// File holding the bytes a server sent (banner included); standard input when absent or `-`.
+    /// File holding the bytes a server sent (banner included), or a captured /rawman or /mxml
+    /// answer; standard input when absent or `-`.
     file: Option<PathBuf>,
 }
 
@@ -30,10 +35,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut decoder = Decoder::new();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
+    // Read until the kind of input shows: AMI text, or XML (after any HTTP head).
+    let mut at_end = false;
     loop {
-        let read = input.read(&mut chunk).context("cannot read the input")?;
-        let at_end = read == 0;
-        buf.extend_from_slice(&chunk[..read]);
+        match kind(&buf, at_end) {
+            Kind::Undecided => {
+                let read = input.read(&mut chunk).context("cannot read the input")?;
+                at_end = read == 0;
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            Kind::HttpHead(length) => {
+                let _ = buf.split_to(length);
+            }
+            Kind::Xml => {
+                let mut all = buf.to_vec();
+                input
+                    .read_to_end(&mut all)
+                    .context("cannot read the input")?;
+                return write_xml(out, &String::from_utf8_lossy(&all));
+            }
+            Kind::Ami => break,
+        }
+    }
+    loop {
         loop {
             let next = if at_end {
                 decoder.decode_eof(&mut buf)
@@ -56,7 +80,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if at_end {
             break;
         }
+        let read = input.read(&mut chunk).context("cannot read the input")?;
+        at_end = read == 0;
+        buf.extend_from_slice(&chunk[..read]);
     }
+    finish(out)
+}
+
+/// What the input turned out to be.
+enum Kind {
+    /// Not enough bytes yet.
+    Undecided,
+    /// An HTTP response head of this many bytes comes first (a captured HTTP answer).
+    HttpHead(usize),
+    Xml,
+    Ami,
+}
+
+fn kind(buf: &[u8], at_end: bool) -> Kind {
+    const HTTP: &[u8] = b"HTTP/1.";
+    if buf.starts_with(HTTP) {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Kind::HttpHead(at + 4);
+        }
+        return if at_end { Kind::Ami } else { Kind::Undecided };
+    }
+    let blank = buf.iter().all(u8::is_ascii_whitespace);
+    if !at_end && (blank || HTTP.starts_with(buf)) {
+        return Kind::Undecided;
+    }
+    if mxml::looks_like_xml(buf) {
+        Kind::Xml
+    } else {
+        Kind::Ami
+    }
+}
+
+/// Prints each `/mxml` element as one message line (or an `_error` line).
+fn write_xml(mut out: io::BufWriter<io::StdoutLock<'_>>, xml: &str) -> anyhow::Result<ExitCode> {
+    for item in mxml::messages(xml) {
+        let line = match item {
+            Ok(message) => Value::Object(ami_json::message_to_json(&message)),
+            Err(message) => json!({"_error": {"code": "bad_xml", "message": message}}),
+        };
+        if !write_line(&mut out, &line)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    finish(out)
+}
+
+fn finish(mut out: io::BufWriter<io::StdoutLock<'_>>) -> anyhow::Result<ExitCode> {
     match out.flush() {
         Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(ExitCode::SUCCESS),

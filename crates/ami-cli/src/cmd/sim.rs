@@ -45,6 +45,15 @@ pub struct Args {
     /// Serve AMI over TLS with a freshly generated self-signed certificate.
     #[arg(long, conflicts_with = "tls_cert")]
     tls_self_signed: bool,
+    /// Also serve AMI over HTTP here (/rawman, /mxml, /manager), as Asterisk's HTTP server does.
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// Serve the HTTP side over TLS (HTTPS) with the --tls-cert or --tls-self-signed certificate.
+    #[arg(long, requires = "http_listen")]
+    http_tls: bool,
+    /// An HTTP manager session ends this many seconds after its last request (httptimeout).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    http_timeout: u64,
     /// Serve this recorded transcript (a .recv file) to every connection instead of simulating.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
@@ -92,6 +101,9 @@ impl Args {
             (_, _, true) => Some(TlsConfig::SelfSigned),
             _ => None,
         };
+        if self.http_tls && tls.is_none() {
+            anyhow::bail!("--http-tls needs --tls-cert/--tls-key or --tls-self-signed");
+        }
         let replay = match &self.replay {
             Some(path) => Some(
                 std::fs::read(path)
@@ -126,6 +138,9 @@ impl Args {
             events_on_login: self.events_on_login,
             auth_timeout: Duration::from_secs(self.auth_timeout_secs),
             replay,
+            http_listen: self.http_listen,
+            http_timeout: Duration::from_secs(self.http_timeout),
+            http_tls: self.http_tls,
             ..SimConfig::default()
         })
     }
@@ -153,6 +168,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             profile.asterisk_version(),
             profile.banner().trim_end()
         );
+        if let Some(http) = config.http_listen {
+            let scheme = if config.http_tls { "https" } else { "http" };
+            tracing::info!("AMI over HTTP on {scheme}://{http}/rawman (also /mxml and /manager)");
+        }
         ami_sim::run(listener, config, async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("Ctrl-C: stopping");
@@ -193,6 +212,28 @@ mod tests {
         assert_eq!(config.profile, Profile::V22);
         assert_eq!(config.users, ami_sim::User::defaults());
         assert!(config.faults.is_none() && config.tls.is_none());
+    }
+
+    #[test]
+    fn http_flags_map_to_the_config() {
+        assert_eq!(config(&[]).http_listen, None);
+        assert_eq!(config(&[]).http_timeout, Duration::from_secs(60));
+        let config = config(&["--http-listen", "127.0.0.1:8088", "--http-timeout", "15"]);
+        assert_eq!(
+            config.http_listen,
+            Some("127.0.0.1:8088".parse().expect("addr"))
+        );
+        assert_eq!(config.http_timeout, Duration::from_secs(15));
+        let https = |extra: &[&str]| {
+            let mut full = vec!["sim", "--http-listen", "127.0.0.1:8089", "--http-tls"];
+            full.extend_from_slice(extra);
+            Wrapper::try_parse_from(full)
+                .expect("parse")
+                .args
+                .into_config()
+        };
+        assert!(https(&[]).is_err(), "--http-tls without a certificate");
+        assert!(https(&["--tls-self-signed"]).is_ok_and(|c| c.http_tls));
     }
 
     #[test]

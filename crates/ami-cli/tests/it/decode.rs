@@ -200,3 +200,41 @@ fn a_missing_file_is_an_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot open"));
 }
+
+/// The HTTP recordings: ami-sim's copy of the corpus.
+fn http_fixture(version: &str, scenario: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ami-sim/tests/fixtures")
+        .join(version)
+        .join(format!("{scenario}.recv"))
+}
+
+#[test]
+fn captured_mxml_answers_decode_with_or_without_their_http_head() {
+    let whole = std::fs::read(http_fixture("22", "http_mxml_ping")).unwrap();
+    let text = String::from_utf8_lossy(&whole).into_owned();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    for input in [whole, body.into_bytes()] {
+        let output = run_decode(&[], input);
+        assert!(output.status.success(), "{output:?}");
+        let lines = objects(&output.stdout);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["Response"], "Success");
+        assert_eq!(lines[0]["ActionID"], "h-3");
+        assert_eq!(lines[0]["Ping"], "Pong");
+        assert_eq!(lines[0]["Timestamp"], "1795408944.216560");
+    }
+}
+
+#[test]
+fn captured_rawman_answers_decode_past_their_http_head() {
+    let path = http_fixture("13", "http_rawman_coreshowchannels");
+    let output = run_decode(&[path.as_os_str()], Vec::new());
+    assert!(output.status.success(), "{output:?}");
+    let lines = objects(&output.stdout);
+    let events: Vec<_> = lines.iter().map(|l| l.get("Event").cloned()).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["Response"], "Success");
+    assert_eq!(events[1], Some(Value::from("CoreShowChannel")));
+    assert_eq!(events[3], Some(Value::from("CoreShowChannelsComplete")));
+}
