@@ -2,6 +2,7 @@
 
 mod backpressure;
 mod embedding;
+mod http_scripted;
 mod legacy;
 mod limits;
 mod live;
