@@ -25,6 +25,26 @@ pub(crate) fn date_and_time(epoch: u64) -> (String, String) {
     )
 }
 
+/// `Mon, 23 Nov 2026 04:42:24 GMT` (the HTTP `Date` header).
+pub(crate) fn http_date(epoch: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = epoch as i64;
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m as usize).saturating_sub(1) % 12],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// `2026-11-23 04:39:54` (CDR times).
 pub(crate) fn format_datetime(epoch: u64) -> String {
     let (date, time) = date_and_time(epoch);
@@ -92,6 +112,8 @@ mod tests {
 
     #[test]
     fn known_dates() {
+        assert_eq!(http_date(1_795_408_944), "Mon, 23 Nov 2026 04:42:24 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(format_datetime(0), "1970-01-01 00:00:00");
         assert_eq!(format_datetime(1_795_408_795), "2026-11-23 04:39:55");
         assert_eq!(

@@ -55,6 +55,14 @@ pub struct SimConfig {
     /// Serve this recorded transcript (a `.recv` file) to every connection instead of
     /// simulating.
     pub replay: Option<bytes::Bytes>,
+    /// Also serve AMI over HTTP (`/rawman`, `/mxml`, `/manager`) here; port 0 picks a free one
+    /// (see `SimHandle::http_addr`).
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// An HTTP manager session ends this long after its last request, as Asterisk's
+    /// `httptimeout` (default 60 s); it is also the cookie's `Max-Age`.
+    pub http_timeout: Duration,
+    /// Serve the HTTP side over TLS too (HTTPS), with the certificate of `tls`.
+    pub http_tls: bool,
 }
 
 impl Default for SimConfig {
@@ -73,6 +81,9 @@ impl Default for SimConfig {
             events_on_login: None,
             auth_timeout: Duration::from_secs(30),
             replay: None,
+            http_listen: None,
+            http_timeout: Duration::from_secs(60),
+            http_tls: false,
         }
     }
 }

@@ -30,6 +30,7 @@ mod config;
 mod event;
 mod faults;
 mod filter;
+mod http;
 mod pbx;
 mod perm;
 mod profile;
@@ -68,8 +69,23 @@ pub async fn run(
     config: SimConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let http = match config.http_listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        None => None,
+    };
     let shared = server::Shared::new(config);
-    server::serve(listener, shared, shutdown).await
+    let http = http.map(|listener| {
+        tokio::spawn(http::serve(
+            listener,
+            shared.clone(),
+            shared.control.subscribe(),
+        ))
+    });
+    let result = server::serve(listener, shared, shutdown).await;
+    if let Some(task) = http {
+        let _ = task.await;
+    }
+    result
 }
 
 /// Binds `127.0.0.1:0` and serves in a tokio task; the handle controls the run.
@@ -111,7 +127,22 @@ pub async fn spawn_on(
     };
     #[cfg(not(feature = "tls"))]
     let tls_cert_pem = None;
+    let (http_addr, http_listener) = match config.http_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            (Some(listener.local_addr()?), Some(listener))
+        }
+        None => (None, None),
+    };
     let shared = server::Shared::new(config);
+    // Subscribed before either task runs, so a stop sent at once is not missed.
+    let http_task = http_listener.map(|listener| {
+        tokio::spawn(http::serve(
+            listener,
+            shared.clone(),
+            shared.control.subscribe(),
+        ))
+    });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server::serve(listener, shared.clone(), async move {
         let _ = stopped.await;
@@ -122,6 +153,9 @@ pub async fn spawn_on(
         stop,
         task,
         tls_cert_pem,
+        http: http_addr
+            .zip(http_task)
+            .map(|(addr, task)| Box::new(HttpSide { addr, task })),
     })
 }
 
@@ -147,9 +181,22 @@ pub struct SimHandle {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     tls_cert_pem: Option<String>,
+    /// The HTTP side, boxed: most handles have none, and the handle stays small.
+    http: Option<Box<HttpSide>>,
+}
+
+/// The HTTP listener's address and task.
+struct HttpSide {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl SimHandle {
+    /// Where AMI over HTTP is served (`SimConfig::http_listen`), if it is.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|http| http.addr)
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -159,6 +206,9 @@ impl SimHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        if let Some(http) = self.http {
+            let _ = http.task.await;
+        }
     }
 
     /// Drops every connection and reboots the PBX (as an Asterisk restart); new connections

@@ -41,11 +41,11 @@ pub(crate) enum Control {
 pub(crate) struct Shared {
     pub(crate) config: SimConfig,
     pbx: Mutex<Pbx>,
-    events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<Event>,
     pub(crate) control: broadcast::Sender<Control>,
-    next_session: AtomicU64,
+    pub(crate) next_session: AtomicU64,
     start: Instant,
-    pbx_wake: Notify,
+    pub(crate) pbx_wake: Notify,
     batch: StreamBatch,
     /// Connections currently open (for tests and the benchmark).
     pub(crate) open: AtomicU64,
@@ -82,7 +82,7 @@ impl Shared {
         })
     }
 
-    fn pbx(&self) -> MutexGuard<'_, Pbx> {
+    pub(crate) fn pbx(&self) -> MutexGuard<'_, Pbx> {
         // A panic while holding the lock leaves a PBX that is still consistent enough to serve;
         // the simulator keeps going rather than failing every later connection.
         self.pbx
@@ -91,7 +91,7 @@ impl Shared {
     }
 
     /// PBX milliseconds since start: real time times `time_scale`.
-    fn elapsed_ms(&self) -> u64 {
+    pub(crate) fn elapsed_ms(&self) -> u64 {
         (self.start.elapsed().as_secs_f64() * 1000.0 * self.time_scale()) as u64
     }
 
@@ -104,7 +104,7 @@ impl Shared {
     }
 
     /// Sends the PBX's pending events to every connection.
-    fn flush_events(&self, pbx: &mut Pbx) {
+    pub(crate) fn flush_events(&self, pbx: &mut Pbx) {
         while let Some(event) = pbx.poll_event() {
             // No receiver is fine: nobody is logged in.
             let _ = self.events.send(event);

@@ -101,7 +101,14 @@ pub struct ServerSession {
     closing: bool,
     pub(crate) session_tv: String,
     pub(crate) auth_fail_delay: Duration,
+    /// AMI over HTTP: events wait here for the next `WaitEvent` instead of being written
+    /// (`None` on a socket session, which writes them as they come).
+    pub(crate) held: Option<VecDeque<Event>>,
 }
+
+/// How many events an HTTP session keeps for its next `WaitEvent`; older ones are dropped
+/// first, so an abandoned session cannot grow without bound before it expires.
+pub(crate) const HELD_EVENTS_MAX: usize = 10_000;
 
 impl ServerSession {
     /// A new session; its first output is the banner.
@@ -123,7 +130,24 @@ impl ServerSession {
             closing: false,
             session_tv: String::new(),
             auth_fail_delay: Duration::from_secs(1),
+            held: None,
         }
+    }
+
+    /// A session of AMI over HTTP (`/rawman`, `/mxml`, `/manager`): no banner, and, as in
+    /// Asterisk, no events switched on until login asks for some or `WaitEvent` runs; events
+    /// are held for `WaitEvent` and checked against the session's permissions then.
+    pub fn new_http(id: u64, profile: Profile, peer: PeerInfo) -> Self {
+        let mut session = Self::new(id, profile, peer);
+        session.out.clear();
+        session.send_events = Perms::NONE;
+        session.held = Some(VecDeque::new());
+        session
+    }
+
+    /// True when events wait for the next `WaitEvent` (HTTP sessions only).
+    pub fn has_held_events(&self) -> bool {
+        self.held.as_ref().is_some_and(|held| !held.is_empty())
     }
 
     /// Hands consecutive writes out as one `Output::Write` rather than one per packet (the
@@ -204,6 +228,13 @@ impl ServerSession {
         }
     }
 
+    /// One action already split into header lines (AMI over HTTP builds it from the form
+    /// parameters).
+    pub(crate) fn handle_request_now(&mut self, request: &Request, ctx: &mut Context<'_>) {
+        self.handle_input(Input::Request(request.clone()), ctx);
+        self.take_own_events(ctx);
+    }
+
     /// One decoded action (for callers that build requests themselves).
     pub fn handle_message(&mut self, message: &ami_proto::Message, ctx: &mut Context<'_>) {
         self.handle_input(Input::Request(Request::from_message(message)), ctx);
@@ -244,7 +275,19 @@ impl ServerSession {
     }
 
     fn deliver(&mut self, event: &Event) {
-        if self.closing || !self.accepts(event.class) {
+        if self.closing {
+            return;
+        }
+        if let Some(held) = &mut self.held {
+            // Asterisk checks an HTTP session's permissions and filters when WaitEvent hands
+            // the events out, not when they happen.
+            if held.len() >= HELD_EVENTS_MAX {
+                held.pop_front();
+            }
+            held.push_back(event.clone());
+            return;
+        }
+        if !self.accepts(event.class) {
             return;
         }
         if !self.filters.allows(&event.bytes) {

@@ -45,6 +45,12 @@ pub struct Args {
     /// Serve AMI over TLS with a freshly generated self-signed certificate.
     #[arg(long, conflicts_with = "tls_cert")]
     tls_self_signed: bool,
+    /// Also serve AMI over HTTP here (/rawman, /mxml, /manager), as Asterisk's HTTP server does.
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<std::net::SocketAddr>,
+    /// An HTTP manager session ends this many seconds after its last request (httptimeout).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    http_timeout: u64,
     /// Serve this recorded transcript (a .recv file) to every connection instead of simulating.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
@@ -126,6 +132,8 @@ impl Args {
             events_on_login: self.events_on_login,
             auth_timeout: Duration::from_secs(self.auth_timeout_secs),
             replay,
+            http_listen: self.http_listen,
+            http_timeout: Duration::from_secs(self.http_timeout),
             ..SimConfig::default()
         })
     }
@@ -153,6 +161,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             profile.asterisk_version(),
             profile.banner().trim_end()
         );
+        if let Some(http) = config.http_listen {
+            tracing::info!("AMI over HTTP on http://{http}/rawman (also /mxml and /manager)");
+        }
         ami_sim::run(listener, config, async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("Ctrl-C: stopping");

@@ -6,6 +6,7 @@ mod channels;
 mod core;
 mod db;
 mod list;
+mod wait_event;
 
 pub use auth::md5_key;
 mod queues;
@@ -48,6 +49,8 @@ impl ServerSession {
             "QueueAdd" => self.action_queue_add(request, ctx),
             "QueueRemove" => self.action_queue_remove(request, ctx),
             "QueuePause" => self.action_queue_pause(request, ctx),
+            // Over a socket, events are written as they come; WaitEvent matters over HTTP.
+            "WaitEvent" if self.held.is_some() => self.action_wait_event(request),
             other => {
                 // A real action of this version that the simulator does not model: say so
                 // plainly rather than invent an answer.

@@ -3,5 +3,6 @@
 mod conn;
 mod corpus;
 mod faults;
+mod http;
 mod live;
 mod shape;
