@@ -331,8 +331,8 @@ impl Core {
 
     /// Long-polls WaitEvent, one poll at a time, until the client closes. A failed poll is
     /// retried with the reconnect back-off; with reconnect off it ends the client, as a TCP
-    /// drop would.
-    async fn poll_events(self: Arc<Self>) {
+    /// drop would. True when it ended for a failed link.
+    async fn poll_events(self: Arc<Self>) -> bool {
         let mut attempt = 0u32;
         loop {
             let seconds = self.policy().wait_seconds();
@@ -350,12 +350,12 @@ impl Core {
                 Err(error) if error.kind() == crate::ErrorKind::Server => {
                     // A user without the right to WaitEvent: no events, but no reason to hammer.
                     warn!(%error, "WaitEvent refused; no events over HTTP");
-                    return;
+                    return false;
                 }
                 Err(error) => {
                     self.down(&error.to_string());
                     let Some(backoff) = self.config.reconnect else {
-                        return;
+                        return true;
                     };
                     tokio::time::sleep(backoff.delay(attempt, random_u64())).await;
                     attempt = attempt.saturating_add(1);
@@ -365,11 +365,11 @@ impl Core {
     }
 
     /// Pings an idle session before the server's timeout would end it (events off; with
-    /// events on, the WaitEvent polls keep it alive).
-    async fn keep_alive(self: Arc<Self>) {
+    /// events on, the WaitEvent polls keep it alive). True when it ended for a failed link.
+    async fn keep_alive(self: Arc<Self>) -> bool {
         loop {
             let Some(due) = self.policy().poll_keepalive() else {
-                return;
+                return false;
             };
             if due > Instant::now().into_std() {
                 tokio::time::sleep_until(Instant::from_std(due)).await;
@@ -379,7 +379,7 @@ impl Core {
             if let Err(error) = self.send(&ping).await {
                 debug!(%error, "keepalive failed");
                 if self.config.reconnect.is_none() {
-                    return;
+                    return true;
                 }
                 if let Some(backoff) = self.config.reconnect {
                     tokio::time::sleep(backoff.delay(0, random_u64())).await;
@@ -441,8 +441,8 @@ async fn run(core: Arc<Core>, mut commands: mpsc::Receiver<Command>) {
                 None => break,
             },
             Some(_) = requests.join_next(), if !requests.is_empty() => {}
-            Some(_) = background.join_next(), if !background.is_empty() => {
-                if core.config.reconnect.is_none() {
+            Some(ended) = background.join_next(), if !background.is_empty() => {
+                if ended.unwrap_or(false) {
                     // The poll gave up on a failed link: the client ends, as over TCP.
                     break;
                 }
