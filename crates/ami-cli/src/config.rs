@@ -9,7 +9,7 @@
 //!
 //! [profiles.lab]
 //! host = "pbx.lab.example"
-//! port = 5038
+//! port = 5038                      # or, in place of host and port: url = "http://pbx:8088"
 //! username = "admin"
 //! secret_env = "LAB_AMI_SECRET"    # or: secret_file = "~/.config/amikit/lab.secret"
 //! tls = false
@@ -41,6 +41,9 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// The server as a URL, in place of host and port: `http://pbx:8088` (AMI over HTTP),
+    /// `https://...`, `tcp://pbx:5038`, `tls://pbx:5039`.
+    pub url: Option<String>,
     /// Host name or address.
     pub host: Option<String>,
     /// TCP port (5038, or 5039 for TLS).

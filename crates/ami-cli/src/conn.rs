@@ -1,5 +1,5 @@
 //! Connection settings shared by every subcommand that talks to a server: flags, with the
-//! `AMI_HOST`, `AMI_PORT`, `AMI_USERNAME`, `AMI_SECRET`, `AMI_TLS` environment variables as
+//! `AMI_URL`, `AMI_HOST`, `AMI_PORT`, `AMI_USERNAME`, `AMI_SECRET`, `AMI_TLS` environment variables as
 //! defaults. The secret is never required on the command line (environment or file) and never
 //! printed.
 
@@ -14,6 +14,10 @@ use anyhow::{Context, bail};
 /// before or after its subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
+    /// The server as a URL, in place of --host/--port: `http://pbx:8088` or `https://pbx:8089`
+    /// for AMI over Asterisk's HTTP server (/rawman), `tcp://pbx:5038` or `tls://pbx:5039`.
+    #[arg(long, global = true, env = "AMI_URL", value_name = "URL")]
+    pub url: Option<String>,
     /// AMI server host; without one, commands that can start the simulator do so.
     #[arg(long, global = true, env = "AMI_HOST")]
     pub host: Option<String>,
@@ -53,7 +57,12 @@ pub struct ConnArgs {
 impl ConnArgs {
     /// True when no server was named: the caller may start the simulator instead.
     pub fn is_unset(&self) -> bool {
-        self.host.as_deref().is_none_or(str::is_empty)
+        self.host.as_deref().is_none_or(str::is_empty) && self.url().is_none()
+    }
+
+    /// The URL given, if any (an empty one counts as none).
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref().filter(|url| !url.is_empty())
     }
 
     /// The secret from the flag, the environment or the file.
@@ -74,6 +83,9 @@ impl ConnArgs {
     /// A client configuration for `host` (the flag's, or the one given, such as a simulator's
     /// address) with the other settings from flags and environment.
     pub fn config(&self, host: Option<(&str, u16)>) -> anyhow::Result<Config> {
+        if let (None, Some(url)) = (host, self.url()) {
+            return self.url_config(url);
+        }
         let tls = self.wants_tls();
         let (host, port) = match host {
             Some((host, port)) => (host.to_owned(), port),
@@ -100,6 +112,28 @@ impl ConnArgs {
         Ok(config)
     }
 
+    /// The configuration a URL names; --port, when given, replaces the URL's port, and the
+    /// TLS options set what an `https://` or `tls://` URL trusts.
+    fn url_config(&self, url: &str) -> anyhow::Result<Config> {
+        let username = self.username.clone().unwrap_or_else(|| "admin".to_owned());
+        let mut config = Config::from_url(url, username, self.secret()?)
+            .map_err(|error| anyhow::anyhow!("{error}\nfix: --url http://HOST:8088, https://HOST:8089, tcp://HOST:5038 or tls://HOST:5039"))?
+            .connect_timeout(Duration::from_secs_f64(self.connect_timeout.max(0.001)));
+        if let Some(port) = self.port {
+            config = config.port(port);
+        }
+        if self.md5 {
+            config = config.auth(Auth::Md5);
+        }
+        if url_is_tls(url) || self.wants_tls() {
+            config = config.tls(Tls {
+                trust: self.trust(),
+                server_name: None,
+            });
+        }
+        Ok(config)
+    }
+
     /// Whether TLS is asked for, by `--tls` or by any option that only TLS uses.
     pub fn wants_tls(&self) -> bool {
         self.tls.unwrap_or(false)
@@ -118,6 +152,12 @@ impl ConnArgs {
             (false, None, None) => TlsTrust::SystemRoots,
         }
     }
+}
+
+/// Whether a URL's scheme is a TLS one (`https://`, `tls://`).
+pub fn url_is_tls(url: &str) -> bool {
+    let scheme = url.split("://").next().unwrap_or_default();
+    scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("tls")
 }
 
 /// `--tls-pin` / a profile's `tls_pin`.
@@ -158,6 +198,28 @@ mod tests {
         let config = cli.conn.config(None).expect("config");
         assert_eq!(config.address(), "pbx:6000");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_url_names_the_server_and_its_transport() {
+        let cli = Cli::parse_from([
+            "x",
+            "--url",
+            "https://pbx:9000/asterisk",
+            "--secret",
+            "s",
+            "--tls-insecure",
+        ]);
+        assert!(!cli.conn.is_unset());
+        let config = cli.conn.config(None).expect("config");
+        assert!(config.is_http());
+        assert_eq!(config.address(), "pbx:9000");
+        // A simulator's address given by the command wins over the URL.
+        let local = cli.conn.config(Some(("127.0.0.1", 5038))).expect("config");
+        assert!(!local.is_http());
+        let cli = Cli::parse_from(["x", "--url", "ftp://pbx", "--secret", "s"]);
+        let error = cli.conn.config(None).expect_err("bad scheme").to_string();
+        assert!(error.contains("fix:"), "{error}");
     }
 
     #[test]

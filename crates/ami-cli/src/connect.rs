@@ -55,7 +55,11 @@ pub fn resolve(
     let mut conn = conn.clone();
     if let Some(selected) = &selected {
         let profile = &selected.profile;
-        conn.host = conn.host.or_else(|| profile.host.clone());
+        // A server named by flags or environment (host or URL) replaces the profile's.
+        if conn.url().is_none() && conn.host.as_deref().is_none_or(str::is_empty) {
+            conn.url = profile.url.clone();
+            conn.host = profile.host.clone();
+        }
         conn.port = conn.port.or(profile.port);
         conn.username = conn.username.or_else(|| profile.username.clone());
         conn.tls = conn.tls.or(profile.tls);
@@ -76,18 +80,18 @@ pub fn resolve(
                 .map(|secret| secret.expose().to_owned());
         }
     }
-    let tls = conn.wants_tls();
+    let tls = conn.wants_tls() || conn.url().is_some_and(crate::conn::url_is_tls);
     let username = conn.username.clone().unwrap_or_else(|| "admin".to_owned());
-    if conn.host.as_deref().is_none_or(str::is_empty) {
+    if conn.is_unset() {
         return Err(UsageError(
-            "no AMI host given\nfix: pass --host HOST, export AMI_HOST=HOST, or name a profile \
-             with --profile NAME; `ami demo` needs no PBX"
+            "no AMI host given\nfix: pass --host HOST or --url URL, export AMI_HOST=HOST or \
+             AMI_URL=URL, or name a profile with --profile NAME; `ami demo` needs no PBX"
                 .into(),
         )
         .into());
     }
     if conn.secret.is_none() && conn.secret_file.is_none() && io::stdin().is_terminal() {
-        let host = conn.host.as_deref().unwrap_or_default();
+        let host = conn.url().or(conn.host.as_deref()).unwrap_or_default();
         let prompt = format!("AMI secret for {username}@{host}: ");
         let secret = rpassword::prompt_password(prompt)?;
         conn.secret = Some(secret);

@@ -117,6 +117,9 @@ pub struct Config {
     pub(crate) auth: Auth,
     pub(crate) events: Events,
     pub(crate) tls: Option<Tls>,
+    /// AMI over HTTP (`/rawman`) instead of a TCP session: the path prefix (`""` or
+    /// `/asterisk`, as http.conf's `prefix`), set by [`Config::from_url`].
+    pub(crate) http: Option<String>,
     pub(crate) connect_timeout: Duration,
     pub(crate) login_timeout: Duration,
     pub(crate) action_timeout: Duration,
@@ -144,6 +147,7 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("events", &self.events)
             .field("tls", &self.tls)
+            .field("http", &self.http)
             .field("connect_timeout", &self.connect_timeout)
             .field("login_timeout", &self.login_timeout)
             .field("action_timeout", &self.action_timeout)
@@ -173,6 +177,7 @@ impl Config {
             auth: Auth::Plain,
             events: Events::On,
             tls: None,
+            http: None,
             connect_timeout: Duration::from_secs(10),
             login_timeout: Duration::from_secs(10),
             action_timeout: Duration::from_secs(30),
@@ -185,6 +190,40 @@ impl Config {
             session_limits: ami_proto::session::SessionLimits::default(),
             tls_built: Arc::default(),
         }
+    }
+
+    /// A configuration from a URL: `http://host[:port][/prefix]` or `https://...` for AMI over
+    /// Asterisk's HTTP server (`/rawman` under the prefix; ports 8088 and 8089 by default),
+    /// `tcp://host[:port]` or `tls://host[:port]` for a manager session (5038 and 5039). TLS
+    /// trusts the system's roots until [`Config::tls`] says otherwise. A trailing `/rawman` in
+    /// the path is accepted and dropped; credentials in the URL are refused (they would end
+    /// up in logs).
+    ///
+    /// ```
+    /// use ami_client::Config;
+    ///
+    /// let config = Config::from_url("http://pbx.example:8088", "admin", "amp111")?;
+    /// assert!(config.is_http());
+    /// assert_eq!(config.address(), "pbx.example:8088");
+    /// # Ok::<(), ami_client::Error>(())
+    /// ```
+    pub fn from_url(
+        url: &str,
+        username: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, crate::Error> {
+        let target = parse_url(url)?;
+        let mut config = Self::new(target.host, username, secret).port(target.port);
+        if target.tls {
+            config = config.tls(Tls::default());
+        }
+        config.http = target.http_prefix;
+        Ok(config)
+    }
+
+    /// Whether this configuration speaks AMI over HTTP (an `http://` or `https://` URL).
+    pub fn is_http(&self) -> bool {
+        self.http.is_some()
     }
 
     /// The TCP port.
@@ -312,6 +351,70 @@ impl Config {
     }
 }
 
+/// The parts of a connection URL.
+#[derive(Debug, PartialEq, Eq)]
+struct UrlTarget {
+    host: String,
+    port: u16,
+    tls: bool,
+    http_prefix: Option<String>,
+}
+
+fn parse_url(url: &str) -> Result<UrlTarget, crate::Error> {
+    let bad = |why: &str| crate::Error::config(format!("URL {url:?}: {why}"), None);
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected scheme://host[:port]"))?;
+    let (tls, http, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "http" => (false, true, 8088),
+        "https" => (true, true, 8089),
+        "tcp" => (false, false, 5038),
+        "tls" => (true, false, 5039),
+        _ => return Err(bad("the scheme must be http, https, tcp or tls")),
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(bad(
+            "credentials belong in the username and secret, not the URL",
+        ));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        None | Some("") => default_port,
+        Some(port) => port
+            .parse()
+            .map_err(|_| bad("the port must be a number up to 65535"))?,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let http_prefix = http.then(|| {
+        let path = path.trim_end_matches('/');
+        path.strip_suffix("/rawman").unwrap_or(path).to_owned()
+    });
+    if !http && !path.trim_matches('/').is_empty() {
+        return Err(bad("a tcp or tls URL has no path"));
+    }
+    Ok(UrlTarget {
+        host: host.to_owned(),
+        port,
+        tls,
+        http_prefix,
+    })
+}
+
 /// A random 64-bit value from the standard library's per-process hash keys (enough for
 /// back-off jitter and ActionID prefixes; not for secrets).
 pub(crate) fn random_u64() -> u64 {
@@ -340,6 +443,61 @@ mod tests {
         assert_eq!(backoff.delay(0, 0), Duration::from_millis(50));
         assert_eq!(backoff.delay(3, 0), Duration::from_millis(400));
         assert_eq!(backoff.delay(30, 0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn urls_give_host_port_tls_and_http_prefix() {
+        let target = |url| parse_url(url).map_err(|e| e.to_string());
+        assert_eq!(
+            target("http://pbx:8080/asterisk/rawman"),
+            Ok(UrlTarget {
+                host: "pbx".into(),
+                port: 8080,
+                tls: false,
+                http_prefix: Some("/asterisk".into()),
+            })
+        );
+        assert_eq!(
+            target("HTTPS://[::1]/"),
+            Ok(UrlTarget {
+                host: "::1".into(),
+                port: 8089,
+                tls: true,
+                http_prefix: Some(String::new()),
+            })
+        );
+        assert_eq!(
+            target("tcp://10.0.0.1"),
+            Ok(UrlTarget {
+                host: "10.0.0.1".into(),
+                port: 5038,
+                tls: false,
+                http_prefix: None,
+            })
+        );
+        assert_eq!(
+            target("tls://pbx:6000").map(|t| (t.port, t.tls)),
+            Ok((6000, true))
+        );
+        for wrong in [
+            "pbx:8088",
+            "ftp://pbx",
+            "http://admin:pw@pbx",
+            "http://:8088",
+            "http://pbx:99999",
+            "tcp://pbx/rawman",
+        ] {
+            assert!(target(wrong).is_err(), "{wrong} was accepted");
+        }
+    }
+
+    #[test]
+    fn from_url_sets_tls_for_https_only() {
+        let https =
+            Config::from_url("https://pbx", "u", "s").map(|c| (c.tls.is_some(), c.is_http()));
+        assert_eq!(https.ok(), Some((true, true)));
+        let http = Config::from_url("http://pbx", "u", "s").map(|c| (c.tls.is_some(), c.is_http()));
+        assert_eq!(http.ok(), Some((false, true)));
     }
 
     #[test]

@@ -50,6 +50,7 @@ mod config;
 mod conn;
 mod error;
 mod events;
+mod http;
 pub mod live;
 pub mod queue;
 mod stream;
@@ -233,7 +234,16 @@ impl Client {
             ami_version: ami_version.clone(),
         });
         let mut drivers: Vec<Driver> = Vec::new();
-        let (actions, events) = if config.split {
+        let (actions, events) = if config.http.is_some() {
+            // Over HTTP every action is a request of its own: a split changes nothing.
+            let core =
+                http::Core::establish(&config, &config.events, &format!("{prefix}c"), shared)
+                    .await?;
+            core.announce();
+            let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+            drivers.push(Box::pin(http::driver(core, rx)));
+            (tx.clone(), tx)
+        } else if config.split {
             // The action connection wants no events; the event connection carries the settings.
             let action_shared = Arc::new(Shared {
                 hub: hub.clone(),

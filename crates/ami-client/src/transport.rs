@@ -41,7 +41,7 @@ pub(crate) async fn open(config: &Config) -> Result<(Reader, Writer)> {
 
 /// The rustls settings of `config`: built at its first connect, on a blocking thread (it reads
 /// PEM files), then taken from its cache by every later connect and reconnect.
-async fn tls_settings(config: &Config, tls: &Tls) -> Result<Arc<rustls::ClientConfig>> {
+pub(crate) async fn tls_settings(config: &Config, tls: &Tls) -> Result<Arc<rustls::ClientConfig>> {
     if let Some(built) = config.tls_built.get() {
         return Ok(built.clone());
     }

@@ -33,9 +33,15 @@ pub enum ConfigError {
 pub struct ServerConfig {
     /// The name used in URLs (`/v1/servers/{name}/...`): letters, digits, `-`, `_`, `.`.
     pub name: String,
-    /// Host name or address.
+    /// Host name or address (give this or `url`).
+    #[serde(default)]
     pub host: String,
-    /// AMI port (5038, or 5039 for TLS).
+    /// The server as a URL, in place of `host` and `port`: `http://pbx:8088` or
+    /// `https://pbx:8089` reach it through AMI over HTTP (Asterisk's /rawman), `tcp://` and
+    /// `tls://` through a manager session. The `tls_*` settings apply to `https://` as well.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// AMI port (5038, or 5039 for TLS); unused with `url`.
     #[serde(default = "default_ami_port")]
     pub port: u16,
     /// AMI username.
@@ -70,6 +76,7 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("name", &self.name)
             .field("host", &self.host)
+            .field("url", &self.url)
             .field("port", &self.port)
             .field("username", &self.username)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
@@ -107,8 +114,19 @@ impl ServerConfig {
                 )));
             }
         };
-        let mut config = ami_client::Config::new(&self.host, &self.username, secret)
-            .port(self.port)
+        let config = match &self.url {
+            Some(url) => {
+                ami_client::Config::from_url(url, &self.username, secret).map_err(|error| {
+                    ConfigError::Invalid(format!("server {:?}: {error}", self.name))
+                })?
+            }
+            None => ami_client::Config::new(&self.host, &self.username, secret).port(self.port),
+        };
+        let url_tls = self.url.as_deref().is_some_and(|url| {
+            let scheme = url.split("://").next().unwrap_or_default();
+            scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("tls")
+        });
+        let mut config = config
             .action_timeout(Duration::from_millis(self.action_timeout_ms))
             .connect_timeout(Duration::from_secs(5))
             .login_timeout(Duration::from_secs(5))
@@ -116,7 +134,7 @@ impl ServerConfig {
         if self.md5 {
             config = config.auth(ami_client::Auth::Md5);
         }
-        if self.tls || self.tls_ca.is_some() || self.tls_pin.is_some() {
+        if url_tls || self.tls || self.tls_ca.is_some() || self.tls_pin.is_some() {
             let pin = match &self.tls_pin {
                 Some(text) => Some(ami_client::parse_sha256_pin(text).ok_or_else(|| {
                     ConfigError::Invalid(format!(
@@ -319,6 +337,20 @@ impl Config {
                     server.name
                 )));
             }
+            if server.host.is_empty() == server.url.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?}: give exactly one of `host` and `url`",
+                    server.name
+                )));
+            }
+            if let Some(url) = &server.url
+                && let Err(error) = ami_client::Config::from_url(url, "", "")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?}: {error}",
+                    server.name
+                )));
+            }
             if server.secret.is_some() == server.secret_env.is_some() {
                 return Err(ConfigError::Invalid(format!(
                     "server {:?}: give exactly one of `secret` and `secret_env`",
@@ -512,6 +544,31 @@ mod tests {
         assert_eq!(config.tokens[0].servers, ["sim"]);
         let twice = Config::parse_with_servers(&minimal("").replace("pbx1", "sim"), vec![sim]);
         assert!(twice.expect_err("duplicate").to_string().contains("twice"));
+    }
+
+    #[test]
+    fn a_server_is_named_by_host_or_by_url_not_both() {
+        let by_url = minimal("").replace("host = \"127.0.0.1\"", "url = \"http://127.0.0.1:8088\"");
+        let config = Config::parse(&by_url).expect("valid");
+        let client = config.servers[0].client_config().expect("client config");
+        assert!(client.is_http());
+        assert_eq!(client.address(), "127.0.0.1:8088");
+        let both = minimal("url = \"http://127.0.0.1:8088\"\n");
+        assert!(
+            Config::parse(&both)
+                .expect_err("both")
+                .to_string()
+                .contains("url")
+        );
+        let neither = minimal("").replace("host = \"127.0.0.1\"\n", "");
+        assert!(Config::parse(&neither).is_err());
+        let bad = minimal("").replace("host = \"127.0.0.1\"", "url = \"ftp://pbx\"");
+        assert!(
+            Config::parse(&bad)
+                .expect_err("bad scheme")
+                .to_string()
+                .contains("scheme")
+        );
     }
 
     #[test]

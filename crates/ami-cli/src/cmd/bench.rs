@@ -577,7 +577,12 @@ async fn bench_ping(
         cpu,
         format!("latency p50: {p50} us, p99: {p99} us"),
     ];
-    if compare_bare {
+    if compare_bare && config.is_http() {
+        // The bare socket speaks the TCP manager protocol: an HTTP port has nothing to compare.
+        text.push(
+            "bare socket comparison: skipped (AMI over HTTP has no bare manager socket)".into(),
+        );
+    } else if compare_bare {
         let comparison = compare_with_bare(&config, &secret, count.min(100_000)).await?;
         let (client_p50, client_p99) = comparison.client;
         let (bare_p50, bare_p99) = comparison.bare;

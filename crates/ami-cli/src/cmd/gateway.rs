@@ -101,6 +101,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .map(|handle| ServerConfig {
             name: "sim".into(),
             host: handle.addr().ip().to_string(),
+            url: None,
             port: handle.addr().port(),
             username: "admin".into(),
             secret: Some("amp111".into()),

@@ -1569,3 +1569,62 @@ fn top_once_prints_a_snapshot_for_scripts() {
     );
     assert!(state["queues"]["support"]["callers"].is_array(), "{state}");
 }
+
+/// AMI over HTTP: `--url`, `AMI_URL` and a profile's `url` reach the simulator's /rawman, for
+/// an action, a Command and a list, on a modern and a legacy profile; a URL on the command
+/// line wins over a profile's host.
+#[test]
+fn url_flag_environment_and_profile_reach_ami_over_http() {
+    for profile in [Profile::V22, Profile::V18] {
+        let sim = Sim::with(SimConfig {
+            profile,
+            demo_calls: true,
+            http_listen: Some(([127, 0, 0, 1], 0).into()),
+            ..SimConfig::default()
+        });
+        let url = format!("http://{}", sim.handle().http_addr().unwrap());
+        let admin = |command: &mut Command| {
+            command
+                .env("AMI_USERNAME", "admin")
+                .env("AMI_SECRET", "amp111");
+        };
+        let mut by_flag = ami();
+        admin(&mut by_flag);
+        let value = json(&run(by_flag.args(["action", "Ping", "--url", &url])));
+        assert_eq!(value["Response"], "Success", "{profile}: {value}");
+
+        let mut by_env = ami();
+        admin(&mut by_env);
+        let output = run(by_env
+            .env("AMI_URL", &url)
+            .args(["command", "core show uptime"]));
+        assert!(output.status.success(), "{profile}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains("System uptime"),
+            "{}",
+            stdout(&output)
+        );
+
+        let dir = empty_home().join(format!("url-profile-{profile}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!("[profiles.web]\nurl = \"{url}\"\nusername = \"admin\"\n"),
+        )
+        .unwrap();
+        let mut by_profile = ami();
+        let value = json(&run(by_profile.env("AMI_SECRET", "amp111").args([
+            "action",
+            "CoreShowChannels",
+            "--config",
+            config.to_str().unwrap(),
+            "--profile",
+            "web",
+        ])));
+        assert!(
+            value.to_string().contains("CoreShowChannelsComplete"),
+            "{profile}: {value}"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 
 mod backpressure;
 mod embedding;
+mod http_scripted;
+mod http_sim;
 mod legacy;
 mod limits;
 mod live;

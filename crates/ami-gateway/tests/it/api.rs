@@ -422,3 +422,43 @@ async fn cors_answers_preflight_for_configured_origins_only() {
     );
     gateway.stop().await;
 }
+
+/// A server named by `url = "http://..."` is reached through AMI over HTTP: actions, lists and
+/// the event stream (WaitEvent underneath) work as over TCP, on a modern and a legacy profile.
+#[tokio::test]
+async fn a_server_reached_over_http_answers_actions_and_streams_events() {
+    for profile in [ami_sim::Profile::V22, ami_sim::Profile::V18] {
+        let gateway = Gateway::start_over_http(profile).await;
+        let ping = gateway
+            .post("/v1/servers/sim/actions/Ping", Some(ADMIN), "")
+            .await;
+        assert_eq!(ping.status, 200, "{profile}: {}", ping.body);
+        assert_eq!(ping.json()["response"]["Ping"], "Pong");
+        let channels = gateway
+            .post(
+                "/v1/servers/sim/actions/CoreShowChannels",
+                Some(ADMIN),
+                "{}",
+            )
+            .await;
+        assert_eq!(channels.status, 200, "{profile}: {}", channels.body);
+        let channels = channels.json();
+        assert!(channels["complete"].is_object(), "{profile}: {channels}");
+        let mut events = crate::support::websocket(gateway.addr, "event=UserEvent", ADMIN).await;
+        let hello = crate::support::next_json(&mut events, Duration::from_secs(5))
+            .await
+            .expect("hello");
+        assert_eq!(hello["type"], "hello");
+        let sent = gateway
+            .post(
+                "/v1/servers/sim/actions/UserEvent",
+                Some(ADMIN),
+                r#"{"UserEvent": "overhttp"}"#,
+            )
+            .await;
+        assert_eq!(sent.status, 200, "{profile}: {}", sent.body);
+        let event = crate::support::wait_for(&mut events, "event", |_| true).await;
+        assert!(event.to_string().contains("overhttp"), "{profile}: {event}");
+        gateway.stop().await;
+    }
+}

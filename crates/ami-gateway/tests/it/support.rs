@@ -129,6 +129,26 @@ impl Gateway {
         Self::serve(sim, upstream, extra, None).await
     }
 
+    /// A simulator serving AMI over HTTP too, and a gateway whose server `sim` is reached
+    /// through it (`url = "http://..."`), connected.
+    pub async fn start_over_http(profile: ami_sim::Profile) -> Self {
+        let sim = ami_sim::spawn(SimConfig {
+            profile,
+            demo_calls: true,
+            http_listen: Some(([127, 0, 0, 1], 0).into()),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let http = sim.http_addr().expect("the HTTP listener");
+        let text = config_text(sim.addr(), "").replace(
+            &format!("host = \"127.0.0.1\"\nport = {}", sim.addr().port()),
+            &format!("url = \"http://{http}\""),
+        );
+        assert!(text.contains("url = "), "the server entry names the URL");
+        Self::serve_config(sim, &text, None).await
+    }
+
     /// A gateway whose server `sim` is reached at `upstream` (the simulator or a proxy).
     async fn serve(
         sim: SimHandle,
@@ -136,7 +156,15 @@ impl Gateway {
         extra: &str,
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> Self {
-        let config = Config::parse(&config_text(upstream, extra)).expect("config");
+        Self::serve_config(sim, &config_text(upstream, extra), tls).await
+    }
+
+    async fn serve_config(
+        sim: SimHandle,
+        text: &str,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let config = Config::parse(text).expect("config");
         let state = AppState::start(&config).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
