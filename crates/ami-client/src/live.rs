@@ -1,6 +1,7 @@
 //! A live state of the PBX attached to a [`Client`]: an [`ami_state::State`] kept from the
-//! client's events by a task of its own, resynchronised with list actions at attach, after
-//! every reconnect and after every gap, with queries and actions on its objects.
+//! client's events by a task of its own, resynchronised with the list actions the server's
+//! version has at attach, after every reconnect and after every gap, with queries (calls,
+//! queues, agents, parked calls, device and extension states) and actions on its objects.
 //!
 //! ```
 //! use ami_client::{Client, Config, live::LiveState};
@@ -16,6 +17,9 @@
 //! if let Some(queue) = live.with(|state| state.queue("support").cloned()) {
 //!     println!("{} callers waiting in {}", queue.callers.len(), queue.name);
 //! }
+//! for agent in live.agents().values() {
+//!     println!("agent {} ({}): {}", agent.id, agent.name, agent.status);
+//! }
 //! assert!(live.verify().await?.is_empty());
 //! # client.close().await;
 //! # sim.shutdown().await;
@@ -23,10 +27,11 @@
 //! # }
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ami_proto::{Action, Message};
-use ami_state::{Change, Difference, ListKind, Snapshot, State};
+use ami_state::{Agent, Change, Difference, ExtensionState, ListKind, ParkedCall, Snapshot, State};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -69,13 +74,20 @@ impl Drop for LiveState {
     }
 }
 
-/// The items of every list of a resync, fetched in the plan's order.
-async fn fetch_lists(client: &Client) -> Result<Vec<(ListKind, Vec<Message>)>> {
-    let mut lists = Vec::with_capacity(ami_state::RESYNC_PLAN.len());
-    for kind in ami_state::RESYNC_PLAN {
-        let items = match client.send(Action::new(kind.action())).await? {
-            Reply::List(list) => list.items,
-            _ => Vec::new(),
+/// The items of every list of `plan`, fetched in order; `None` for a list the server
+/// refused (an error response: its module is not loaded, or the user may not run it).
+async fn fetch_lists(
+    client: &Client,
+    plan: &[ListKind],
+) -> Result<Vec<(ListKind, Option<Vec<Message>>)>> {
+    let mut lists = Vec::with_capacity(plan.len());
+    for kind in plan {
+        let items = match client.send(Action::new(kind.action())).await {
+            Ok(Reply::List(list)) => Some(list.items),
+            Ok(_) => None,
+            // The server answered `Response: Error`: it has no such list here.
+            Err(error) if error.server_message().is_some() => None,
+            Err(error) => return Err(error),
         };
         lists.push((*kind, items));
     }
@@ -84,18 +96,29 @@ async fn fetch_lists(client: &Client) -> Result<Vec<(ListKind, Vec<Message>)>> {
 
 /// Applies a resync's lists to the shared state.
 async fn resync(client: &Client, shared: &Shared) -> Result<()> {
-    shared.lock().begin_resync();
-    let lists = fetch_lists(client).await?;
+    let plan = {
+        let mut state = shared.lock();
+        state.begin_resync();
+        state.resync_plan()
+    };
+    let lists = fetch_lists(client, plan).await?;
     let mut state = shared.lock();
     for (kind, items) in &lists {
-        state.handle_list(*kind, items);
+        match items {
+            Some(items) => state.handle_list(*kind, items),
+            None => state.handle_list_refused(*kind),
+        }
     }
     Ok(())
 }
 
 impl LiveState {
-    /// Subscribes to the client's events, resyncs (CoreShowChannels, QueueStatus) and starts
-    /// the task that keeps the state. Fails if the first resync fails.
+    /// Subscribes to the client's events, resyncs with the lists the server's version has
+    /// (from the AMI version of its banner: CoreShowChannels, QueueStatus, Agents and
+    /// ParkedCalls everywhere, BridgeList, DeviceStateList and ExtensionStateList on 12 and
+    /// later; only the first two when the version is unknown) and starts the task that keeps
+    /// the state. Fails if the first resync fails; a list the server refuses is not a failure
+    /// (that part is kept from events alone).
     pub async fn attach(client: &Client) -> Result<LiveState> {
         Self::attach_with(client, Subscription::all()).await
     }
@@ -105,8 +128,12 @@ impl LiveState {
     pub async fn attach_with(client: &Client, subscription: Subscription) -> Result<LiveState> {
         // Subscribed before the lists are asked for: no event between them is missed.
         let subscriber = client.subscribe(subscription);
+        let state = match ami_state::version_from_ami(&client.ami_version()) {
+            Some(version) => State::for_version(version),
+            None => State::new(),
+        };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new()),
+            state: Mutex::new(state),
             connected: std::sync::atomic::AtomicBool::new(true),
         });
         resync(client, &shared).await?;
@@ -157,9 +184,41 @@ impl LiveState {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The agents, by id.
+    pub fn agents(&self) -> BTreeMap<String, Agent> {
+        self.with(|state| state.agents().clone())
+    }
+
+    /// An agent by id (`1001`, or its interface `Agent/1001`).
+    pub fn agent(&self, id: &str) -> Option<Agent> {
+        self.with(|state| state.agent(id).cloned())
+    }
+
+    /// The parked calls, by `lot:space`.
+    pub fn parked(&self) -> BTreeMap<String, ParkedCall> {
+        self.with(|state| state.parked().clone())
+    }
+
+    /// A device's state (`NOT_INUSE`, `INUSE`, `RINGING` …) by device name (`PJSIP/100`).
+    pub fn device_state(&self, device: &str) -> Option<String> {
+        self.with(|state| state.device_state(device).map(str::to_owned))
+    }
+
+    /// An extension's state (hint, status number and text) by extension and context.
+    pub fn extension_state(&self, exten: &str, context: &str) -> Option<ExtensionState> {
+        self.with(|state| state.extension_state(exten, context).cloned())
+    }
+
     /// Compares the state with fresh list actions: every difference (empty when exact).
+    /// Parts whose list the server refuses are not compared.
     pub async fn verify(&self) -> Result<Vec<Difference>> {
-        let lists = State::from_lists(&fetch_lists(&self.client).await?);
+        let plan = self.with(State::resync_plan);
+        let lists: Vec<(ListKind, Vec<Message>)> = fetch_lists(&self.client, plan)
+            .await?
+            .into_iter()
+            .filter_map(|(kind, items)| Some((kind, items?)))
+            .collect();
+        let lists = State::from_lists(&lists);
         Ok(self.shared.lock().verify(&lists))
     }
 

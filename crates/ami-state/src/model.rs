@@ -57,6 +57,12 @@ pub struct Bridge {
     pub id: String,
     /// `basic`, `holding` … (12 and later).
     pub bridge_type: String,
+    /// The mixing technology (`simple_bridge`, `softmix`, `holding_bridge` …; 12 and later).
+    pub technology: String,
+    /// What created it (`ConfBridge`, `Parking` …), when the server says.
+    pub creator: String,
+    /// Its name, when its creator gave one (a conference's name, a parking lot's).
+    pub name: String,
     /// The Uniqueids of the channels in it, in the order they entered.
     pub channels: Vec<String>,
 }
@@ -114,6 +120,69 @@ pub struct QueueCaller {
     pub caller_id_name: String,
 }
 
+/// An agent (chan_agent on 1.8 and 11, app_agent_pool on 12 and later), keyed by its id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    /// The agent's id (`1001`; the `Agent/1001` interface without its prefix).
+    pub id: String,
+    /// The agent's full name from agents.conf.
+    pub name: String,
+    /// `AGENT_LOGGEDOFF`, `AGENT_IDLE`, `AGENT_ONCALL` (what the `Agents` list says), or
+    /// `AGENT_UNKNOWN`.
+    pub status: String,
+    /// The channel the agent logged in from, while logged in.
+    pub channel: Option<String>,
+    /// The channel of the caller the agent is talking to, while on a call.
+    pub talking_to: Option<String>,
+    /// When the agent logged in, as Asterisk's epoch seconds (`LoggedInTime`), or the
+    /// login event's `Timestamp` when the server sends timestamps.
+    pub logged_in_at: Option<String>,
+    /// The Uniqueid of the caller of the agent's last call (kept after it ends).
+    pub last_call: Option<String>,
+}
+
+/// A parked call, keyed by `lot:space`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ParkedCall {
+    /// The parking lot (`default` …).
+    pub lot: String,
+    /// The parking space (the extension to dial to retrieve it).
+    pub space: String,
+    /// The parked channel's name.
+    pub channel: String,
+    /// The parked channel's Uniqueid, when the server gives it (1.8's list does not).
+    pub uniqueid: String,
+    /// The parked channel's caller ID number.
+    pub caller_id_num: String,
+    /// The parked channel's caller ID name.
+    pub caller_id_name: String,
+    /// Who parked it: the parker's channel (`From` on 1.x, `ParkerChannel` on 12+) or its
+    /// dial string.
+    pub parker: String,
+    /// Seconds left before the call times out, as of the last event or list about it.
+    pub timeout: u64,
+    /// When it was parked, in whole epoch seconds: the event's `Timestamp` less the
+    /// `ParkingDuration` it reports, when the server sends timestamps.
+    pub parked_since: Option<u64>,
+}
+
+/// The state of one extension with a hint, keyed by `exten@context`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExtensionState {
+    /// The extension.
+    pub exten: String,
+    /// Its context.
+    pub context: String,
+    /// Its hint (`PJSIP/100`, `SIP/100&Custom:DND100` …).
+    pub hint: String,
+    /// Asterisk's numeric extension status (0 idle, 1 in use, 2 busy, 4 unavailable, 8
+    /// ringing, 9 in use and ringing, 16 on hold, 17 in use and on hold).
+    pub status: i32,
+    /// The status as text (`Idle`, `InUse`, `Ringing` …): the server's `StatusText`, or the
+    /// same names derived from the number on servers that send none.
+    pub status_text: String,
+}
+
 /// The whole state at one moment, ready to serialise.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
@@ -125,4 +194,12 @@ pub struct Snapshot {
     pub bridges: BTreeMap<String, Bridge>,
     /// Queues by name.
     pub queues: BTreeMap<String, Queue>,
+    /// Agents by id.
+    pub agents: BTreeMap<String, Agent>,
+    /// Parked calls by `lot:space`.
+    pub parked: BTreeMap<String, ParkedCall>,
+    /// Device states by device (`PJSIP/100` → `NOT_INUSE`, `INUSE`, `RINGING` …).
+    pub devices: BTreeMap<String, String>,
+    /// Extension states by `exten@context`.
+    pub extensions: BTreeMap<String, ExtensionState>,
 }

@@ -13,20 +13,21 @@
 
 use ami_proto::Message;
 
-use crate::list::{ListKind, RESYNC_PLAN};
+use crate::list::{ListKind, RESYNC_PLAN, resync_plan_for};
 use crate::state::{Resync, State};
 
 impl State {
-    /// The list actions to send for a resync, in order.
+    /// The list actions to send for a resync, in order: [`resync_plan_for`] the state's
+    /// version ([`State::for_version`]), or [`RESYNC_PLAN`] when it has none.
     pub fn resync_plan(&self) -> &'static [ListKind] {
-        RESYNC_PLAN
+        self.version.map_or(RESYNC_PLAN, resync_plan_for)
     }
 
     /// Starts a resync: events from now on are journaled until every list of the plan has
     /// been handed to [`State::handle_list`]. Starting again restarts it.
     pub fn begin_resync(&mut self) {
         self.resync = Some(Resync {
-            awaited: RESYNC_PLAN.to_vec(),
+            awaited: self.resync_plan().to_vec(),
             ..Resync::default()
         });
     }
@@ -48,8 +49,27 @@ impl State {
     pub fn handle_list(&mut self, kind: ListKind, items: &[Message]) {
         match kind {
             ListKind::Channels => self.replace_channels(items),
+            ListKind::Bridges => self.replace_bridges(items),
             ListKind::Queues => self.replace_queues(items),
+            ListKind::Agents => self.replace_agents(items),
+            ListKind::Parked => self.replace_parked(items),
+            ListKind::Devices => self.replace_devices(items),
+            ListKind::Extensions => self.replace_extensions(items),
         }
+        if !self.listed.contains(&kind) {
+            self.listed.push(kind);
+        }
+        self.list_done(kind);
+    }
+
+    /// The server refused a list of the plan (`Response: Error`: the module that answers it
+    /// is not loaded, or the user may not run it). That part of the model is kept from
+    /// events alone, and the resync does not wait for it.
+    pub fn handle_list_refused(&mut self, kind: ListKind) {
+        self.list_done(kind);
+    }
+
+    fn list_done(&mut self, kind: ListKind) {
         let done = match &mut self.resync {
             Some(resync) => {
                 resync.awaited.retain(|k| *k != kind);

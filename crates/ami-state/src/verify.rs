@@ -1,9 +1,10 @@
 //! `verify`: the model built from events against one built from fresh lists, difference by
 //! difference (what an operator wants when a wallboard looks wrong).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::list::ListKind;
 use crate::state::State;
 
 /// One way the model differs from the PBX's own lists.
@@ -53,6 +54,72 @@ pub enum Difference {
         /// The lists' members.
         lists: Vec<String>,
     },
+    /// An agent's status or login channel differs (`None`: absent on that side).
+    Agent {
+        /// Agent id.
+        agent: String,
+        /// The model's `status [channel]`.
+        model: Option<String>,
+        /// The lists' `status [channel]`.
+        lists: Option<String>,
+    },
+    /// A parking space holds a different channel (`None`: free on that side).
+    Parked {
+        /// `lot:space`.
+        space: String,
+        /// The model's parked channel.
+        model: Option<String>,
+        /// The lists' parked channel.
+        lists: Option<String>,
+    },
+    /// A device's state differs.
+    DeviceState {
+        /// Device name.
+        device: String,
+        /// The model's state.
+        model: Option<String>,
+        /// The lists' state.
+        lists: Option<String>,
+    },
+    /// An extension's state differs.
+    ExtensionState {
+        /// `exten@context`.
+        extension: String,
+        /// The model's status text.
+        model: Option<String>,
+        /// The lists' status text.
+        lists: Option<String>,
+    },
+    /// A bridge exists on one side only (12 and later, where `BridgeList` lists them).
+    Bridge {
+        /// BridgeUniqueid.
+        bridge: String,
+        /// The model's bridge type, if it has the bridge.
+        model: Option<String>,
+        /// The lists' bridge type, if they have it.
+        lists: Option<String>,
+    },
+}
+
+/// `Some(value)` as the value, `None` as "none".
+fn shown(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("none")
+}
+
+/// Each key whose value differs between two maps, with both values.
+fn compare<V>(
+    model: &BTreeMap<String, V>,
+    lists: &BTreeMap<String, V>,
+    view: impl Fn(&V) -> String,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    let keys: BTreeSet<&String> = model.keys().chain(lists.keys()).collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let ours = model.get(key).map(&view);
+            let theirs = lists.get(key).map(&view);
+            (ours != theirs).then(|| (key.clone(), ours, theirs))
+        })
+        .collect()
 }
 
 impl fmt::Display for Difference {
@@ -96,6 +163,56 @@ impl fmt::Display for Difference {
                     "queue {queue}: members {model:?} in the model, {lists:?} on the PBX"
                 )
             }
+            Difference::Agent {
+                agent,
+                model,
+                lists,
+            } => write!(
+                f,
+                "agent {agent}: {} in the model, {} on the PBX",
+                shown(model),
+                shown(lists)
+            ),
+            Difference::Parked {
+                space,
+                model,
+                lists,
+            } => write!(
+                f,
+                "parking space {space}: {} in the model, {} on the PBX",
+                shown(model),
+                shown(lists)
+            ),
+            Difference::DeviceState {
+                device,
+                model,
+                lists,
+            } => write!(
+                f,
+                "device {device}: {} in the model, {} on the PBX",
+                shown(model),
+                shown(lists)
+            ),
+            Difference::ExtensionState {
+                extension,
+                model,
+                lists,
+            } => write!(
+                f,
+                "extension {extension}: {} in the model, {} on the PBX",
+                shown(model),
+                shown(lists)
+            ),
+            Difference::Bridge {
+                bridge,
+                model,
+                lists,
+            } => write!(
+                f,
+                "bridge {bridge}: {} in the model, {} on the PBX",
+                shown(model),
+                shown(lists)
+            ),
         }
     }
 }
@@ -113,7 +230,9 @@ impl State {
 
     /// Every difference between this model and `lists` (built with [`State::from_lists`]
     /// from fresh list actions): channels present on one side only, a channel's name, state
-    /// or bridge peers, a queue's callers or members and their pause.
+    /// or bridge peers, a queue's callers or members and their pause; and, for each of these
+    /// parts that `lists` has a list of: agents (status and login channel), parked calls
+    /// (the channel in each space), device states, extension states, and 12+ bridges.
     pub fn verify(&self, lists: &State) -> Vec<Difference> {
         let mut differences = Vec::new();
         for (uniqueid, channel) in &lists.channels {
@@ -196,7 +315,73 @@ impl State {
                 });
             }
         }
+        self.verify_listed(lists, &mut differences);
         differences
+    }
+
+    /// The parts only some versions list: compared when `lists` has their list.
+    fn verify_listed(&self, lists: &State, differences: &mut Vec<Difference>) {
+        let has = |kind: ListKind| lists.listed.contains(&kind);
+        if has(ListKind::Agents) {
+            let view = |a: &crate::model::Agent| match &a.channel {
+                Some(channel) => format!("{} on {channel}", a.status),
+                None => a.status.clone(),
+            };
+            for (agent, model, lists) in compare(&self.agents, &lists.agents, view) {
+                differences.push(Difference::Agent {
+                    agent,
+                    model,
+                    lists,
+                });
+            }
+        }
+        if has(ListKind::Parked) {
+            let view = |p: &crate::model::ParkedCall| p.channel.clone();
+            for (space, model, lists) in compare(&self.parked, &lists.parked, view) {
+                differences.push(Difference::Parked {
+                    space,
+                    model,
+                    lists,
+                });
+            }
+        }
+        if has(ListKind::Devices) {
+            for (device, model, lists) in compare(&self.devices, &lists.devices, String::clone) {
+                differences.push(Difference::DeviceState {
+                    device,
+                    model,
+                    lists,
+                });
+            }
+        }
+        if has(ListKind::Extensions) {
+            let view = |e: &crate::model::ExtensionState| e.status_text.clone();
+            for (extension, model, lists) in compare(&self.extensions, &lists.extensions, view) {
+                differences.push(Difference::ExtensionState {
+                    extension,
+                    model,
+                    lists,
+                });
+            }
+        }
+        if has(ListKind::Bridges) {
+            // 1.x bridges (named `a+b`) are not in any BridgeList.
+            let modern = |state: &State| -> BTreeMap<String, String> {
+                state
+                    .bridges
+                    .values()
+                    .filter(|b| !b.id.contains('+'))
+                    .map(|b| (b.id.clone(), b.bridge_type.clone()))
+                    .collect()
+            };
+            for (bridge, model, lists) in compare(&modern(self), &modern(lists), String::clone) {
+                differences.push(Difference::Bridge {
+                    bridge,
+                    model,
+                    lists,
+                });
+            }
+        }
     }
 
     /// The Uniqueids in the same bridge as `uniqueid`, sorted.

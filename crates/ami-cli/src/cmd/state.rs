@@ -1,7 +1,9 @@
-//! `ami state [--verify]`: the live state of the PBX (channels, calls, bridges, queues), an
-//! `ami_client::live::LiveState`, printed once; `--verify` keeps it from events for a while,
-//! then compares it with fresh lists and exits 1 on any difference.
+//! `ami state [--verify]`: the live state of the PBX (channels, calls, bridges, queues,
+//! agents, parked calls, device and extension states), an `ami_client::live::LiveState`,
+//! printed once; `--verify` keeps it from events for a while, then compares it with fresh
+//! lists and exits 1 on any difference.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +21,10 @@ use crate::output::{self, Document, Format};
     ami state\n  \
     ami state -o json | jq '.calls | length'\n  \
     ami state --verify --watch 10s\n\n\
-    The state comes from CoreShowChannels and QueueStatus, then from events. With --verify it\n\
+    The state comes from the list actions the server's version has (CoreShowChannels,\n\
+    QueueStatus, Agents, ParkedCalls; BridgeList, DeviceStateList, ExtensionStateList on 12\n\
+    and later), then from events. The table shows the channels, then agents, parked calls\n\
+    and extension states when there are any; -o json has every object. With --verify it\n\
     is kept from events for --watch, then compared with fresh lists; each difference is\n\
     printed and the exit status is 1 (a difference seen three times in a row, 0.5 s apart,\n\
     so that a call changing at that moment does not count).")]
@@ -70,14 +75,76 @@ pub(crate) fn document(state: &State) -> Document {
     }
 }
 
+/// The tables printed after the channels' (`-o table`): agents, parked calls, extension
+/// states, each titled and only when it has rows.
+pub(crate) fn sections(state: &State) -> Vec<(&'static str, Vec<Value>)> {
+    let none = |value: &Option<String>| value.clone().unwrap_or_default();
+    let agents: Vec<Value> = state
+        .agents()
+        .values()
+        .map(|a| {
+            json!({
+                "Agent": a.id,
+                "Name": a.name,
+                "Status": a.status,
+                "Channel": none(&a.channel),
+                "TalkingTo": none(&a.talking_to),
+            })
+        })
+        .collect();
+    let parked: Vec<Value> = state
+        .parked()
+        .values()
+        .map(|p| {
+            json!({
+                "Lot": p.lot,
+                "Space": p.space,
+                "Channel": p.channel,
+                "CallerID": p.caller_id_num,
+                "Parker": p.parker,
+                "Timeout": p.timeout,
+            })
+        })
+        .collect();
+    let extensions: Vec<Value> = state
+        .snapshot()
+        .extensions
+        .values()
+        .map(|e| {
+            json!({
+                "Exten": e.exten,
+                "Context": e.context,
+                "Hint": e.hint,
+                "Status": e.status_text,
+            })
+        })
+        .collect();
+    [
+        ("Agents", agents),
+        ("Parked calls", parked),
+        ("Extensions", extensions),
+    ]
+    .into_iter()
+    .filter(|(_, rows)| !rows.is_empty())
+    .collect()
+}
+
 /// Builds the state, prints it (or verifies it).
 pub async fn run(args: Args, client: &Client, format: Format) -> anyhow::Result<ExitCode> {
     let live = LiveState::attach(client)
         .await
-        .context("building the state (CoreShowChannels, QueueStatus)")?;
+        .context("building the state (CoreShowChannels, QueueStatus, Agents ...)")?;
     if !args.verify {
-        let document = live.with(document);
-        output::write_document(&mut std::io::stdout().lock(), format, &document)?;
+        let (document, sections) = live.with(|state| (document(state), sections(state)));
+        let mut out = std::io::stdout().lock();
+        output::write_document(&mut out, format, &document)?;
+        // The other objects are in the JSON/YAML value; a table gets one section each.
+        if format == Format::Table {
+            for (title, rows) in sections {
+                writeln!(out, "\n{title}:")?;
+                output::write_table(&mut out, &rows)?;
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     tokio::time::sleep(args.watch).await;

@@ -1,5 +1,5 @@
 //! `ami top`: a full-screen view of a PBX, like htop: calls with their parties, queues with
-//! waiting callers and members, kept live by `ami_client::live::LiveState`; keys to move,
+//! waiting callers and members, agents and parked calls, kept live by `ami_client::live::LiveState`; keys to move,
 //! filter, sort, and act on the selected row (hang up, redirect, pause) after a confirmation.
 //! `--once` prints one snapshot instead, for scripts.
 //!
@@ -280,6 +280,92 @@ fn member_rows(snapshot: &Snapshot, view: &View) -> Vec<MemberRow> {
         .collect()
 }
 
+/// One agent row.
+#[derive(Clone, Debug)]
+struct AgentRow {
+    id: String,
+    name: String,
+    status: &'static str,
+    channel: String,
+    talking_to: String,
+}
+
+/// Asterisk's agent statuses, in words.
+fn agent_status(status: &str) -> &'static str {
+    match status {
+        "AGENT_IDLE" => "idle",
+        "AGENT_ONCALL" => "on call",
+        "AGENT_LOGGEDOFF" => "logged off",
+        _ => "unknown",
+    }
+}
+
+fn agent_rows(snapshot: &Snapshot, view: &View) -> Vec<AgentRow> {
+    let filter = view.filter.to_lowercase();
+    snapshot
+        .agents
+        .values()
+        .map(|agent| AgentRow {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+            status: agent_status(&agent.status),
+            channel: agent.channel.clone().unwrap_or_default(),
+            talking_to: agent.talking_to.clone().unwrap_or_default(),
+        })
+        .filter(|row| {
+            filter.is_empty()
+                || format!("{} {} {}", row.id, row.name, row.channel)
+                    .to_lowercase()
+                    .contains(&filter)
+        })
+        .collect()
+}
+
+/// The agents table; its title also lists the parked calls (`space channel`), which need no
+/// panel of their own on an 80x24 screen.
+fn draw_agents(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, rows: &[AgentRow]) {
+    let parked: Vec<String> = snapshot
+        .parked
+        .values()
+        .map(|p| format!("{} {}", p.space, p.channel))
+        .collect();
+    let logged_in = rows.iter().filter(|r| r.status != "logged off").count();
+    let title = if parked.is_empty() {
+        format!(" Agents ({} logged in of {}) ", logged_in, rows.len())
+    } else {
+        format!(
+            " Agents ({} logged in of {}) - parked: {} ",
+            logged_in,
+            rows.len(),
+            parked.join(", ")
+        )
+    };
+    let table = Table::new(
+        rows.iter().map(|row| {
+            Row::new(vec![
+                Cell::from(row.id.clone()),
+                Cell::from(row.name.clone()),
+                Cell::from(row.status),
+                Cell::from(row.channel.clone()),
+                Cell::from(row.talking_to.clone()),
+            ])
+        }),
+        [
+            Constraint::Length(8),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Min(12),
+            Constraint::Min(12),
+        ],
+    )
+    .header(
+        Row::new(vec!["Agent", "Name", "Status", "Channel", "Talking to"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(title));
+    frame.render_widget(table, area);
+}
+
 fn clock(seconds: u64) -> String {
     format!(
         "{}:{:02}:{:02}",
@@ -332,18 +418,38 @@ fn draw(frame: &mut Frame<'_>, view: &View, snapshot: &Snapshot, seen: &HashMap<
     } else {
         Direction::Vertical
     };
-    let [calls_area, queues_area] = Layout::default()
-        .direction(direction)
-        .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
+    let members = member_rows(snapshot, view);
+    let agents = agent_rows(snapshot, view);
+    // The agents panel only when there are agents or parked calls; narrow screens give the
+    // queues and agents just the rows they need and the calls the rest.
+    let show_agents = !agents.is_empty() || !snapshot.parked.is_empty();
+    let agents_height = if show_agents {
+        (agents.len().max(1) + 3).min(8) as u16
+    } else {
+        0
+    };
+    let (calls_area, queues_area, agents_area) = if direction == Direction::Horizontal {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(body);
+        let [queues_area, agents_area] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(agents_height)]).areas(right);
+        (left, queues_area, agents_area)
+    } else {
+        let queues_height = (members.len() + 3).clamp(5, 9) as u16;
+        let [calls_area, queues_area, agents_area] = Layout::vertical([
+            Constraint::Min(5),
+            Constraint::Length(queues_height),
+            Constraint::Length(agents_height),
+        ])
         .areas(body);
+        (calls_area, queues_area, agents_area)
+    };
     draw_calls(frame, calls_area, view, &call_rows(snapshot, seen, view));
-    draw_queues(
-        frame,
-        queues_area,
-        view,
-        snapshot,
-        &member_rows(snapshot, view),
-    );
+    draw_queues(frame, queues_area, view, snapshot, &members);
+    if show_agents {
+        draw_agents(frame, agents_area, snapshot, &agents);
+    }
     let bottom = match &view.prompt {
         Some(Prompt::Hangup { name, .. }) => format!("Hang up {name}? (y/n)"),
         Some(Prompt::Redirect { name, input, .. }) => {
@@ -643,7 +749,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let live = LiveState::attach(client)
         .await
-        .context("building the state (CoreShowChannels, QueueStatus)")?;
+        .context("building the state (CoreShowChannels, QueueStatus, Agents ...)")?;
     if args.once {
         let document = live.with(super::state::document);
         output::write_document(
@@ -775,7 +881,7 @@ async fn act(live: &LiveState, command: Command) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ami_state::{Call, Channel, Queue, QueueMember};
+    use ami_state::{Agent, Call, Channel, ParkedCall, Queue, QueueMember};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
@@ -816,6 +922,26 @@ mod tests {
             },
         );
         snapshot.queues.insert("support".to_owned(), queue);
+        snapshot.agents.insert(
+            "1001".to_owned(),
+            Agent {
+                id: "1001".to_owned(),
+                name: "Agent One".to_owned(),
+                status: "AGENT_ONCALL".to_owned(),
+                channel: Some("PJSIP/1001-00000003".to_owned()),
+                talking_to: Some("PJSIP/100-00000001".to_owned()),
+                ..Agent::default()
+            },
+        );
+        snapshot.parked.insert(
+            "default:701".to_owned(),
+            ParkedCall {
+                lot: "default".to_owned(),
+                space: "701".to_owned(),
+                channel: "PJSIP/400-00000004".to_owned(),
+                ..ParkedCall::default()
+            },
+        );
         snapshot
     }
 
@@ -860,6 +986,16 @@ mod tests {
                 "{text}"
             );
             assert!(text.contains("q quit"), "{text}");
+            assert!(
+                text.contains("Agent One") && text.contains("on call"),
+                "{text}"
+            );
+            assert!(text.contains("parked: 701 PJSIP/400"), "{text}");
+            assert!(
+                text.lines()
+                    .any(|l| l.contains("Bob") && l.contains("free")),
+                "the queue members still show: {text}"
+            );
         }
     }
 

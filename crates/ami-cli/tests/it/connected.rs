@@ -1412,6 +1412,26 @@ fn state_lists_channels_and_calls_on_every_era() {
 }
 
 #[test]
+fn state_shows_agents_in_json_and_as_a_table_section() {
+    for profile in [Profile::V22, Profile::V18] {
+        let sim = Sim::start(profile);
+        let output = run(sim.ami().args(["state", "-o", "json"]));
+        assert!(output.status.success(), "{profile:?}: {}", stderr(&output));
+        let state = json(&output);
+        assert_eq!(state["agents"]["1001"]["name"], "Agent One", "{state}");
+        assert_eq!(state["agents"]["1001"]["status"], "AGENT_LOGGEDOFF");
+        assert!(state["parked"].is_object() && state["devices"].is_object());
+        let output = run(sim.ami().args(["state", "-o", "table"]));
+        let text = stdout(&output);
+        let section = text.split("\nAgents:\n").nth(1).unwrap_or_default();
+        assert!(
+            section.contains("1001") && section.contains("AGENT_LOGGEDOFF"),
+            "{profile:?}: {text}"
+        );
+    }
+}
+
+#[test]
 fn state_verify_finds_no_difference_while_calls_come_and_go() {
     for profile in [Profile::V22, Profile::V18] {
         let sim = Sim::with(SimConfig {

@@ -46,6 +46,21 @@ async fn follows_calls_restarts_and_verifies(profile: Profile) {
         "{profile:?}: demo calls: {snapshot:?}"
     );
     assert_eq!(snapshot.queues["support"].members.len(), 2);
+    // The plan of the server's version includes Agents: the simulator's one agent is there
+    // (lists the simulator does not answer, such as ParkedCalls, leave the resync complete).
+    let agent = live
+        .agent("1001")
+        .expect("the Agents list of the resync plan");
+    assert_eq!(
+        (
+            agent.name.as_str(),
+            agent.status.as_str(),
+            agent.channel.clone()
+        ),
+        ("Agent One", "AGENT_LOGGEDOFF", None),
+        "{profile:?}"
+    );
+    assert_eq!(live.agents().len(), 1);
     let mut changes = live.changes();
 
     client

@@ -4,7 +4,7 @@
 use ami_proto::Message;
 use ami_state::{Change, ListKind, State};
 
-fn event(fields: &[(&str, &str)]) -> Message {
+pub(crate) fn event(fields: &[(&str, &str)]) -> Message {
     let mut builder = Message::builder();
     for (name, value) in fields {
         builder = builder.header(name, value);
