@@ -55,6 +55,38 @@ pub struct SimConfig {
     /// Serve this recorded transcript (a `.recv` file) to every connection instead of
     /// simulating.
     pub replay: Option<bytes::Bytes>,
+    /// The agents of agents.conf (default 1001 "Agent One", 1002 "Agent Two", 1003 "Agent
+    /// Three"): they log in with `AgentLogin()`, are the members of the `sales` queue, and the
+    /// `Agents` action lists them.
+    pub agents: Vec<AgentSpec>,
+}
+
+/// One agent of the simulated agents.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The agent's number (`1001`), as in `Agent/1001`.
+    pub number: String,
+    /// The agent's full name (`Agent One`).
+    pub name: String,
+}
+
+impl AgentSpec {
+    /// An agent with this number and full name.
+    pub fn new(number: &str, name: &str) -> Self {
+        Self {
+            number: number.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The default agents: 1001 is the recorded servers' agent; two more make a queue of agents.
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            Self::new("1001", "Agent One"),
+            Self::new("1002", "Agent Two"),
+            Self::new("1003", "Agent Three"),
+        ]
+    }
 }
 
 impl Default for SimConfig {
@@ -73,6 +105,7 @@ impl Default for SimConfig {
             events_on_login: None,
             auth_timeout: Duration::from_secs(30),
             replay: None,
+            agents: AgentSpec::defaults(),
         }
     }
 }

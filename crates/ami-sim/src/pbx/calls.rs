@@ -50,18 +50,23 @@ impl Pbx {
         id
     }
 
-    /// Creates `Local/EXTEN@demo-NNNNNNNN;1` and `;2`.
-    pub(super) fn new_local_pair(&mut self, exten: &str, linkedid: Option<String>) -> (u64, u64) {
-        let base = format!("Local/{exten}@demo-{:08x}", self.next_local);
+    /// Creates `Local/EXTEN@CONTEXT-NNNNNNNN;1` and `;2`.
+    pub(super) fn new_local_pair(
+        &mut self,
+        exten: &str,
+        context: &str,
+        linkedid: Option<String>,
+    ) -> (u64, u64) {
+        let base = format!("Local/{exten}@{context}-{:08x}", self.next_local);
         self.next_local += 1;
         let one = self.new_channel(format!("{base};1"), ChanState::Down, exten, linkedid);
         let linked = self.channels.get(&one).map(|c| c.linkedid.clone());
         let two = self.new_channel(format!("{base};2"), ChanState::Ring, exten, linked);
-        if let Some(c) = self.channels.get_mut(&one) {
-            c.peer = Some(two);
-        }
-        if let Some(c) = self.channels.get_mut(&two) {
-            c.peer = Some(one);
+        for (id, peer) in [(one, two), (two, one)] {
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.peer = Some(peer);
+                c.context = context.to_owned();
+            }
         }
         self.ev_newchannel(one);
         self.ev_newchannel(two);
@@ -91,7 +96,7 @@ impl Pbx {
         let target = target.split('/').next().unwrap_or(target);
         let (exten, context) = target.split_once('@').unwrap_or((target, "default"));
         let exists = dialplan::extension(context, exten);
-        let (one, two) = self.new_local_pair(exten, None);
+        let (one, two) = self.new_local_pair(exten, context, None);
         self.processed_calls += 1;
         self.set_app(one, "AppDial2", "(Outgoing Line)");
         if self.profile.modern_events() {
@@ -237,6 +242,23 @@ impl Pbx {
                 self.queue_join(id, &name);
                 return;
             }
+            StepKind::AgentLogin(number) => {
+                if self.agent_login(id, &number) {
+                    // The channel stays in AgentLogin() until it is logged off.
+                    return;
+                }
+                5
+            }
+            StepKind::Park => {
+                self.park(id, None, None);
+                return;
+            }
+            StepKind::ParkedCall(space) => {
+                if self.unpark(id, space) {
+                    return;
+                }
+                5
+            }
         };
         self.schedule(next_in, Timer::Step(id));
     }
@@ -342,6 +364,36 @@ impl Pbx {
         }
     }
 
+    /// Bridges `a` and `b` outside any Local pair's Dial (agents, parking retrieval); returns
+    /// the bridge.
+    pub(super) fn bridge_two(&mut self, a: u64, b: u64) -> String {
+        let bridge = self.new_bridge_id();
+        for id in [a, b] {
+            if let Some(chan) = self.channels.get_mut(&id) {
+                chan.bridge = Some(bridge.clone());
+            }
+        }
+        self.ev_bridge_link(&bridge, a, b);
+        bridge
+    }
+
+    /// Ends a bridge made by [`Pbx::bridge_two`].
+    pub(super) fn unbridge_two(&mut self, bridge: &str, a: u64, b: u64) {
+        self.ev_bridge_unlink(bridge, a, b);
+        for id in [a, b] {
+            if let Some(chan) = self.channels.get_mut(&id) {
+                chan.bridge = None;
+            }
+        }
+    }
+
+    /// Bookkeeping before channel `id` hangs up: an agent logs off, an agent call ends, a
+    /// parked call gives up.
+    pub(super) fn release_channel(&mut self, id: u64) {
+        self.release_agent_channel(id);
+        self.release_parked(id);
+    }
+
     pub(super) fn link(&mut self, pair_two: u64, a: u64, b: u64) {
         let bridge = self.new_bridge_id();
         for id in [a, b] {
@@ -380,7 +432,7 @@ impl Pbx {
             self.schedule(5, Timer::Step(caller));
             return;
         };
-        let (one, two) = self.new_local_pair(exten, linkedid);
+        let (one, two) = self.new_local_pair(exten, "demo", linkedid);
         let caller_num = self
             .channels
             .get(&caller)
@@ -417,6 +469,7 @@ impl Pbx {
         let Some(two) = self.pair_of(id) else {
             if self.channels.contains_key(&id) {
                 self.ev_hangup_request(id, cause);
+                self.release_channel(id);
                 self.ev_hangup(id, cause, cause_text(cause));
                 self.ev_cdr(id);
                 self.channels.remove(&id);
@@ -448,6 +501,8 @@ impl Pbx {
                 .retain(|(caller, _)| *caller != pair.one && *caller != pair.two);
         }
         self.ev_hangup_request(pair.two, cause);
+        self.release_channel(pair.two);
+        self.release_channel(pair.one);
         if let Some(bridge) = pair.bridge.clone() {
             let caller = match &pair.parent {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => Some(*caller),

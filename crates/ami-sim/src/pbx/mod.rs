@@ -3,17 +3,20 @@
 //! would. Sans-IO: time comes in as milliseconds (`handle_timeout`), events go out through
 //! `poll_event`.
 
+mod agents;
 mod calls;
 mod channel;
 pub(crate) mod cli;
 mod dialplan;
 mod events;
 mod manager_help;
+mod parking;
 mod queue;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
+pub(crate) use agents::{Agent, agents_item};
 pub(crate) use channel::{ChanState, Channel};
 use dialplan::Step;
 pub(crate) use queue::Queue;
@@ -74,11 +77,19 @@ enum Timer {
     QueueTimeout(u64),
     /// The demo calls have ended: place them again.
     DemoRefresh,
+    /// A logged-in agent rung for a queue caller picks up.
+    AgentAnswer { caller: u64, agent: usize },
+    /// The demo's agents log in, take a queue call, and log off again later.
+    DemoAgents,
 }
 
 /// The demo calls last about 90 s (`Wait 90`); they are placed again a few seconds before they
 /// end, so a demo PBX never runs out of calls to show (for a moment both sets are up).
 const DEMO_REFRESH_MS: u64 = 85_000;
+
+/// The demo's agents first log in this long after boot (after the recorded scenarios, which
+/// see the recorded servers' state: every agent logged off), then every [`DEMO_REFRESH_MS`].
+const DEMO_AGENTS_MS: u64 = 20_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
@@ -96,6 +107,9 @@ pub struct Pbx {
     pairs: HashMap<u64, Pair>,
     programs: HashMap<u64, (Vec<Step>, usize)>,
     pub(crate) queues: Vec<Queue>,
+    pub(crate) agents: Vec<Agent>,
+    /// The last state sent for each device (DeviceStateChange is sent on changes only).
+    pub(crate) device_states: BTreeMap<String, &'static str>,
     pub(crate) db: BTreeMap<String, String>,
     pub(crate) globals: BTreeMap<String, String>,
     pub(crate) processed_calls: u64,
@@ -105,8 +119,13 @@ pub struct Pbx {
 }
 
 impl Pbx {
-    /// An idle PBX that booted at `boot_epoch` (seconds since the Unix epoch).
+    /// An idle PBX that booted at `boot_epoch` (seconds since the Unix epoch), with the
+    /// default agents ([`Pbx::with_agents`] changes them).
     pub fn new(profile: Profile, boot_epoch: u64) -> Self {
+        Self::bare(profile, boot_epoch).with_agents(&crate::config::AgentSpec::defaults())
+    }
+
+    fn bare(profile: Profile, boot_epoch: u64) -> Self {
         let mut globals = BTreeMap::new();
         globals.insert("DEMOGLOBAL".to_owned(), "1".to_owned());
         Self {
@@ -122,6 +141,8 @@ impl Pbx {
             pairs: HashMap::new(),
             programs: HashMap::new(),
             queues: vec![Queue::support(boot_epoch)],
+            agents: Vec::new(),
+            device_states: BTreeMap::new(),
             db: BTreeMap::new(),
             globals,
             processed_calls: 0,
@@ -227,6 +248,28 @@ impl Pbx {
         });
         self.fast_forward(500);
         self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
+        self.schedule(DEMO_AGENTS_MS, Timer::DemoAgents);
+    }
+
+    /// Two agents log in (for 80 and 40 s), and a caller rings the queue they joined: `ami top`
+    /// shows agents logging in, taking a call and logging off.
+    fn demo_agents(&mut self) {
+        let wait = |seconds: &str| Some(("Wait".to_owned(), seconds.to_owned()));
+        for (skip, seconds) in [(0, "80"), (1, "40")] {
+            if let Some(number) = self.logged_off_agent(skip) {
+                let _ = self.originate(OriginateRequest {
+                    channel: format!("Local/{number}@features"),
+                    application: wait(seconds),
+                    ..Default::default()
+                });
+            }
+        }
+        let _ = self.originate(OriginateRequest {
+            channel: "Local/600@demo".into(),
+            application: wait("30"),
+            ..Default::default()
+        });
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoAgents);
     }
 
     /// The demo calls again, live (their events go out), and the next refresh.
@@ -258,6 +301,8 @@ impl Pbx {
             }
             Timer::QueueTimeout(caller) => self.queue_timeout(caller),
             Timer::DemoRefresh => self.refresh_demo_calls(),
+            Timer::AgentAnswer { caller, agent } => self.agent_answer(caller, agent),
+            Timer::DemoAgents => self.demo_agents(),
         }
     }
 
@@ -297,6 +342,15 @@ impl Pbx {
         self.programs.insert(id, (steps, 0));
         self.schedule(5, Timer::Step(id));
         true
+    }
+
+    /// Sets a device's state: DeviceStateChange (13+) when it changed.
+    pub(crate) fn set_device_state(&mut self, device: &str, state: &'static str) {
+        if self.device_states.get(device) == Some(&state) {
+            return;
+        }
+        self.device_states.insert(device.to_owned(), state);
+        self.ev_device_state(device, state);
     }
 
     /// The other channel in `id`'s bridge, if it is bridged.
@@ -441,6 +495,41 @@ mod tests {
                 });
         }
         assert!(placed_again, "placed again, the 900 -> 800 call included");
+    }
+
+    #[test]
+    fn demo_agents_log_in_take_a_call_and_log_off() {
+        let mut pbx = Pbx::new(Profile::V22, 1);
+        pbx.preload_demo_calls();
+        assert!(
+            pbx.agents.iter().all(|a| a.login.is_none()),
+            "logged off at first"
+        );
+        run_until(&mut pbx, DEMO_AGENTS_MS + 5_000);
+        assert!(pbx.agents[0].login.is_some() && pbx.agents[1].login.is_some());
+        let on_call = pbx.agents[..2]
+            .iter()
+            .filter(|a| a.login.as_ref().is_some_and(|l| l.call.is_some()))
+            .count();
+        assert_eq!(on_call, 1, "one of them took the queue call");
+        let first = names(&mut pbx);
+        for expected in [
+            "AgentLogin",
+            "AgentCalled",
+            "AgentConnect",
+            "QueueMemberStatus",
+        ] {
+            assert!(first.iter().any(|n| n == expected), "{expected}");
+        }
+        run_until(&mut pbx, DEMO_AGENTS_MS + 82_000);
+        assert!(
+            pbx.agents.iter().all(|a| a.login.is_none()),
+            "logged off again"
+        );
+        let names = names(&mut pbx);
+        for expected in ["AgentComplete", "AgentLogoff"] {
+            assert!(names.iter().any(|n| n == expected), "{expected}");
+        }
     }
 
     #[test]

@@ -3,5 +3,6 @@
 mod conn;
 mod corpus;
 mod faults;
+mod features;
 mod live;
 mod shape;

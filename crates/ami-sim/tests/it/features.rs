@@ -1,0 +1,153 @@
+//! Agents, parking, transfers, Local optimisation, device and extension states and bridges,
+//! over TCP, in each profile's vocabulary.
+
+use std::time::Duration;
+
+use ami_proto::Message;
+use ami_sim::{Profile, SimConfig};
+use tokio::net::TcpStream;
+
+use crate::conn::{Conn, WAIT};
+
+async fn start(profile: Profile) -> (ami_sim::SimHandle, Conn<TcpStream>) {
+    let sim = ami_sim::spawn(SimConfig {
+        profile,
+        time_scale: 10.0,
+        auth_fail_delay: Duration::from_millis(10),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("spawn");
+    let mut c = Conn::connect(sim.addr()).await;
+    c.login("admin", "amp111").await;
+    (sim, c)
+}
+
+fn named(name: &'static str) -> impl Fn(&Message) -> bool {
+    move |m: &Message| m.event_name().as_deref() == Some(name)
+}
+
+fn get(m: &Message, name: &str) -> String {
+    m.get(name).map(|v| v.into_owned()).unwrap_or_default()
+}
+
+/// Sends a list action and returns its items (the Complete event last).
+async fn list(c: &mut Conn<TcpStream>, action: &str, complete: &'static str) -> Vec<Message> {
+    let id = format!("list-{action}");
+    c.send(&format!("Action: {action}\nActionID: {id}")).await;
+    let (reply, _) = c.response(&id).await;
+    assert_eq!(reply.response().as_deref(), Some("Success"), "{action}");
+    let mut items = Vec::new();
+    loop {
+        let m = c.next(WAIT).await.expect("list item");
+        if m.action_id().as_deref() != Some(id.as_str()) {
+            continue;
+        }
+        let done = m.event_name().as_deref() == Some(complete);
+        items.push(m);
+        if done {
+            return items;
+        }
+    }
+}
+
+async fn originate(c: &mut Conn<TcpStream>, id: &str, channel: &str, seconds: u32) {
+    c.send(&format!(
+        "Action: Originate\nActionID: {id}\nChannel: {channel}\nApplication: Wait\nData: {seconds}\nAsync: true"
+    ))
+    .await;
+    c.response(id).await;
+}
+
+#[tokio::test]
+async fn agents_log_in_take_a_queue_call_and_log_off_in_each_era() {
+    for profile in Profile::ALL {
+        let modern = profile.modern_events();
+        let (sim, mut c) = start(profile).await;
+        let agents = list(&mut c, "Agents", "AgentsComplete").await;
+        assert_eq!(agents.len(), 4, "{profile}: three agents and the Complete");
+        assert!(
+            agents[..3]
+                .iter()
+                .all(|a| get(a, "Status") == "AGENT_LOGGEDOFF")
+        );
+
+        originate(&mut c, "login", "Local/1001@features", 60).await;
+        let login_event = if modern { "AgentLogin" } else { "Agentlogin" };
+        let (login, _) = c.until(WAIT, named(login_event)).await;
+        assert_eq!(get(&login, "Agent"), "1001", "{profile}");
+        let agent_channel = get(&login, "Channel");
+        assert!(
+            agent_channel.starts_with("Local/1001@features-"),
+            "{agent_channel}"
+        );
+        let agents = list(&mut c, "Agents", "AgentsComplete").await;
+        let one = &agents[0];
+        assert_eq!(get(one, "Status"), "AGENT_IDLE", "{profile}");
+        let chan_field = if modern { "Channel" } else { "LoggedInChan" };
+        assert_eq!(get(one, chan_field), agent_channel, "{profile}");
+        assert_ne!(get(one, "LoggedInTime"), "0", "{profile}");
+
+        originate(&mut c, "caller", "Local/600@demo", 30).await;
+        let (_, seen) = if modern {
+            c.until(WAIT, named("AgentConnect")).await
+        } else {
+            c.until(WAIT, |m| {
+                m.event_name().as_deref() == Some("Bridge") && get(m, "Channel2") == agent_channel
+            })
+            .await
+        };
+        if modern {
+            assert!(seen.iter().any(named("AgentCalled")), "{profile}");
+            c.until(WAIT, |m| {
+                named("BridgeEnter")(m) && get(m, "Channel") == agent_channel
+            })
+            .await;
+        }
+        let agents = list(&mut c, "Agents", "AgentsComplete").await;
+        assert_eq!(get(&agents[0], "Status"), "AGENT_ONCALL", "{profile}");
+        assert!(
+            get(&agents[0], "TalkingToChan").starts_with("Local/600@demo-"),
+            "{profile}: {:?}",
+            agents[0]
+        );
+        let members = list(&mut c, "QueueStatus", "QueueStatusComplete").await;
+        let member = members
+            .iter()
+            .find(|m| get(m, "Location") == "Agent/1001")
+            .expect("the logged-in agent is a member of support");
+        assert_eq!(get(member, "Queue"), "support");
+        assert_eq!(get(member, "Status"), "2", "{profile}: in use");
+        if profile != Profile::V18 {
+            // 1.8's QueueMember has no StateInterface.
+            assert_eq!(get(member, "StateInterface"), "Agent:1001", "{profile}");
+        }
+
+        c.send("Action: AgentLogoff\nActionID: off\nAgent: 1001")
+            .await;
+        let (reply, _) = c.response("off").await;
+        assert_eq!(get(&reply, "Message"), "Agent logged out", "{profile}");
+        let logoff_event = if modern { "AgentLogoff" } else { "Agentlogoff" };
+        let (logoff, before) = c.until(WAIT, named(logoff_event)).await;
+        assert_eq!(get(&logoff, "Agent"), "1001");
+        if modern {
+            let complete = before
+                .iter()
+                .find(|m| named("AgentComplete")(m))
+                .expect("AgentComplete before the logoff");
+            assert_eq!(get(complete, "Reason"), "agent");
+        }
+        let agents = list(&mut c, "Agents", "AgentsComplete").await;
+        assert_eq!(get(&agents[0], "Status"), "AGENT_LOGGEDOFF", "{profile}");
+        let members = list(&mut c, "QueueStatus", "QueueStatusComplete").await;
+        assert!(
+            !members.iter().any(|m| get(m, "Location") == "Agent/1001"),
+            "{profile}: a logged-off agent leaves the queue"
+        );
+        c.send("Action: AgentLogoff\nActionID: again\nAgent: 1001")
+            .await;
+        let (reply, _) = c.response("again").await;
+        assert_eq!(get(&reply, "Message"), "No such agent", "{profile}");
+        sim.shutdown().await;
+    }
+}
