@@ -6,6 +6,7 @@ mod channels;
 mod core;
 mod db;
 mod list;
+mod parking;
 
 pub use auth::md5_key;
 mod queues;
@@ -49,6 +50,8 @@ impl ServerSession {
             "QueueAdd" => self.action_queue_add(request, ctx),
             "QueueRemove" => self.action_queue_remove(request, ctx),
             "QueuePause" => self.action_queue_pause(request, ctx),
+            "Park" => self.action_park(request, ctx),
+            "ParkedCalls" => self.action_parked_calls(request, ctx),
             other => {
                 // A real action of this version that the simulator does not model: say so
                 // plainly rather than invent an answer.

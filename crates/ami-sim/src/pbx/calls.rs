@@ -250,8 +250,10 @@ impl Pbx {
                 5
             }
             StepKind::Park => {
-                self.park(id, None, None);
-                return;
+                if self.park(id, None, None).is_some() {
+                    return;
+                }
+                5
             }
             StepKind::ParkedCall(space) => {
                 if self.unpark(id, space) {
@@ -361,6 +363,7 @@ impl Pbx {
             } => {
                 self.queue_connect(id, caller, &queue, &location, pair.one);
             }
+            Parent::Detached => {}
         }
     }
 
@@ -488,7 +491,7 @@ impl Pbx {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => {
                     caller == pair.one || caller == pair.two
                 }
-                Parent::Originate(_) => false,
+                Parent::Originate(_) | Parent::Detached => false,
             })
             .map(|p| p.two)
             .collect();
@@ -506,7 +509,7 @@ impl Pbx {
         if let Some(bridge) = pair.bridge.clone() {
             let caller = match &pair.parent {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => Some(*caller),
-                Parent::Originate(_) => None,
+                Parent::Originate(_) | Parent::Detached => None,
             };
             if let Some(caller) = caller {
                 self.ev_bridge_unlink(&bridge, pair.one, caller);
@@ -569,7 +572,7 @@ impl Pbx {
                     self.schedule(5, Timer::Step(caller));
                 }
             }
-            Parent::Originate(_) => {}
+            Parent::Originate(_) | Parent::Detached => {}
         }
     }
 

@@ -10,7 +10,7 @@ pub(crate) mod cli;
 mod dialplan;
 mod events;
 mod manager_help;
-mod parking;
+pub(crate) mod parking;
 mod queue;
 
 use std::cmp::Reverse;
@@ -56,6 +56,9 @@ enum Parent {
         queue: String,
         location: String,
     },
+    /// Nobody any more: the Dial that made the pair ended early (its channel was parked or
+    /// transferred away).
+    Detached,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +84,12 @@ enum Timer {
     AgentAnswer { caller: u64, agent: usize },
     /// The demo's agents log in, take a queue call, and log off again later.
     DemoAgents,
+    /// The demo parks two calls.
+    DemoPark,
+    /// The demo retrieves the first parked call (the other one times out).
+    DemoRetrieve,
+    /// A parked call has waited its parking time.
+    ParkTimeout { space: u32, channel: u64 },
 }
 
 /// The demo calls last about 90 s (`Wait 90`); they are placed again a few seconds before they
@@ -90,6 +99,9 @@ const DEMO_REFRESH_MS: u64 = 85_000;
 /// The demo's agents first log in this long after boot (after the recorded scenarios, which
 /// see the recorded servers' state: every agent logged off), then every [`DEMO_REFRESH_MS`].
 const DEMO_AGENTS_MS: u64 = 20_000;
+
+/// The demo's parked calls, likewise.
+const DEMO_PARK_MS: u64 = 25_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
@@ -108,6 +120,11 @@ pub struct Pbx {
     programs: HashMap<u64, (Vec<Step>, usize)>,
     pub(crate) queues: Vec<Queue>,
     pub(crate) agents: Vec<Agent>,
+    /// Parked calls by space.
+    pub(crate) parked: BTreeMap<u32, parking::Parked>,
+    /// The parking lot's holding bridge (13+), while calls are parked.
+    pub(crate) parking_bridge: Option<String>,
+    retrieved: Vec<parking::Retrieved>,
     /// The last state sent for each device (DeviceStateChange is sent on changes only).
     pub(crate) device_states: BTreeMap<String, &'static str>,
     pub(crate) db: BTreeMap<String, String>,
@@ -142,6 +159,9 @@ impl Pbx {
             programs: HashMap::new(),
             queues: vec![Queue::support(boot_epoch)],
             agents: Vec::new(),
+            parked: BTreeMap::new(),
+            parking_bridge: None,
+            retrieved: Vec::new(),
             device_states: BTreeMap::new(),
             db: BTreeMap::new(),
             globals,
@@ -249,6 +269,21 @@ impl Pbx {
         self.fast_forward(500);
         self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
         self.schedule(DEMO_AGENTS_MS, Timer::DemoAgents);
+        self.schedule(DEMO_PARK_MS, Timer::DemoPark);
+    }
+
+    /// Two calls park themselves (`Park()` at `700@features`); ten seconds later the first is
+    /// retrieved from space 701 and talks for 20 s, the second times out after 45 s.
+    fn demo_park(&mut self) {
+        for _ in 0..2 {
+            let _ = self.originate(OriginateRequest {
+                channel: "Local/700@features".into(),
+                application: Some(("Wait".into(), "60".into())),
+                ..Default::default()
+            });
+        }
+        self.schedule(10_000, Timer::DemoRetrieve);
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoPark);
     }
 
     /// Two agents log in (for 80 and 40 s), and a caller rings the queue they joined: `ami top`
@@ -303,6 +338,15 @@ impl Pbx {
             Timer::DemoRefresh => self.refresh_demo_calls(),
             Timer::AgentAnswer { caller, agent } => self.agent_answer(caller, agent),
             Timer::DemoAgents => self.demo_agents(),
+            Timer::DemoPark => self.demo_park(),
+            Timer::DemoRetrieve => {
+                let _ = self.originate(OriginateRequest {
+                    channel: "Local/701@features".into(),
+                    application: Some(("Wait".into(), "20".into())),
+                    ..Default::default()
+                });
+            }
+            Timer::ParkTimeout { space, channel } => self.park_timeout(space, channel),
         }
     }
 
@@ -353,9 +397,13 @@ impl Pbx {
         self.ev_device_state(device, state);
     }
 
-    /// The other channel in `id`'s bridge, if it is bridged.
+    /// The other channel in `id`'s bridge, if it is bridged (parked calls share the lot's
+    /// holding bridge but are not bridged with each other).
     pub(crate) fn bridged_peer(&self, id: u64) -> Option<&Channel> {
         let bridge = self.channels.get(&id)?.bridge.as_ref()?;
+        if self.parking_bridge.as_ref() == Some(bridge) {
+            return None;
+        }
         self.channels
             .values()
             .find(|c| c.id != id && c.bridge.as_ref() == Some(bridge))
@@ -530,6 +578,23 @@ mod tests {
         for expected in ["AgentComplete", "AgentLogoff"] {
             assert!(names.iter().any(|n| n == expected), "{expected}");
         }
+    }
+
+    #[test]
+    fn demo_parks_retrieves_and_times_out() {
+        let mut pbx = Pbx::new(Profile::V13, 1);
+        pbx.preload_demo_calls();
+        run_until(&mut pbx, DEMO_PARK_MS + 1_000);
+        assert_eq!(pbx.parked.keys().copied().collect::<Vec<_>>(), [701, 702]);
+        assert!(pbx.parking_bridge.is_some());
+        run_until(&mut pbx, DEMO_PARK_MS + 11_000);
+        assert_eq!(pbx.parked.keys().copied().collect::<Vec<_>>(), [702]);
+        let first = names(&mut pbx);
+        assert!(first.iter().any(|n| n == "UnParkedCall"));
+        run_until(&mut pbx, DEMO_PARK_MS + 47_000);
+        assert!(pbx.parked.is_empty() && pbx.parking_bridge.is_none());
+        let later = names(&mut pbx);
+        assert!(later.iter().any(|n| n == "ParkedCallTimeOut"), "{later:?}");
     }
 
     #[test]

@@ -151,3 +151,92 @@ async fn agents_log_in_take_a_queue_call_and_log_off_in_each_era() {
         sim.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn calls_park_are_listed_retrieved_time_out_and_give_up_in_each_era() {
+    for profile in Profile::ALL {
+        let modern = profile.modern_events();
+        let (sim, mut c) = start(profile).await;
+        let space_field = if modern { "ParkingSpace" } else { "Exten" };
+        let chan_field = if modern { "ParkeeChannel" } else { "Channel" };
+
+        // The dialplan way: 700@features runs Park().
+        originate(&mut c, "p1", "Local/700@features", 60).await;
+        let (parked, _) = c.until(WAIT, named("ParkedCall")).await;
+        assert_eq!(get(&parked, space_field), "701", "{profile}");
+        let parkee = get(&parked, chan_field);
+        assert!(
+            parkee.starts_with("Local/700@features-"),
+            "{profile}: {parkee}"
+        );
+        let calls = list(&mut c, "ParkedCalls", "ParkedCallsComplete").await;
+        assert_eq!(calls.len(), 2, "{profile}: one parked call");
+        assert_eq!(get(&calls[0], chan_field), parkee, "{profile}");
+        if modern {
+            assert_eq!(get(&calls[1], "ListItems"), "1");
+        } else {
+            assert_eq!(get(&calls[1], "Total"), "1");
+        }
+
+        // Retrieval from 701 bridges the retriever with the parked call.
+        originate(&mut c, "r1", "Local/701@features", 30).await;
+        let (unparked, _) = c.until(WAIT, named("UnParkedCall")).await;
+        assert_eq!(get(&unparked, chan_field), parkee, "{profile}");
+        if modern {
+            assert!(get(&unparked, "RetrieverChannel").starts_with("Local/701@features-"));
+            c.until(WAIT, |m| {
+                named("BridgeEnter")(m) && get(m, "Channel") == parkee
+            })
+            .await;
+        } else {
+            assert!(get(&unparked, "From").starts_with("Local/701@features-"));
+        }
+        let calls = list(&mut c, "ParkedCalls", "ParkedCallsComplete").await;
+        assert_eq!(calls.len(), 1, "{profile}: nothing parked any more");
+
+        // The Park action on a bridged channel, with a short timeout.
+        originate(&mut c, "b", "Local/900@demo", 60).await;
+        let link = |m: &Message| {
+            if modern {
+                named("BridgeEnter")(m) && get(m, "Channel").starts_with("Local/800@demo-")
+            } else {
+                named("Bridge")(m) && get(m, "Bridgestate") == "Link"
+            }
+        };
+        let (linked, _) = c.until(WAIT, link).await;
+        let callee = if modern {
+            get(&linked, "Channel")
+        } else {
+            get(&linked, "Channel2")
+        };
+        if !modern {
+            c.send(&format!("Action: Park\nActionID: bad\nChannel: {callee}"))
+                .await;
+            let (reply, _) = c.response("bad").await;
+            assert_eq!(get(&reply, "Message"), "Channel2 not specified");
+        }
+        let other = if modern { "TimeoutChannel" } else { "Channel2" };
+        c.send(&format!(
+            "Action: Park\nActionID: park\nChannel: {callee}\n{other}: {callee}\nTimeout: 2000"
+        ))
+        .await;
+        let (reply, _) = c.response("park").await;
+        assert_eq!(get(&reply, "Message"), "Park successful", "{profile}");
+        let (parked, _) = c.until(WAIT, named("ParkedCall")).await;
+        assert_eq!(get(&parked, chan_field), callee, "{profile}");
+        let (timeout, _) = c.until(WAIT, named("ParkedCallTimeOut")).await;
+        assert_eq!(get(&timeout, chan_field), callee, "{profile}");
+
+        // A parked call that hangs up gives up.
+        originate(&mut c, "p2", "Local/700@features", 60).await;
+        let (parked, _) = c.until(WAIT, named("ParkedCall")).await;
+        let parkee = get(&parked, chan_field);
+        c.send(&format!("Action: Hangup\nActionID: h\nChannel: {parkee}"))
+            .await;
+        let (gave_up, _) = c.until(WAIT, named("ParkedCallGiveUp")).await;
+        assert_eq!(get(&gave_up, chan_field), parkee, "{profile}");
+        let calls = list(&mut c, "ParkedCalls", "ParkedCallsComplete").await;
+        assert_eq!(calls.len(), 1, "{profile}: the lot is empty");
+        sim.shutdown().await;
+    }
+}
