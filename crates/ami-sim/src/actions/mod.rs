@@ -2,6 +2,7 @@
 
 mod agents;
 mod auth;
+mod bridges;
 mod channels;
 mod core;
 mod db;
@@ -51,6 +52,7 @@ impl ServerSession {
             "QueueRemove" => self.action_queue_remove(request, ctx),
             "QueuePause" => self.action_queue_pause(request, ctx),
             "Park" => self.action_park(request, ctx),
+            "BridgeList" => self.action_bridge_list(request, ctx),
             "ParkedCalls" => self.action_parked_calls(request, ctx),
             other => {
                 // A real action of this version that the simulator does not model: say so

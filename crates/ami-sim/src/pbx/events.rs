@@ -214,7 +214,7 @@ impl Pbx {
         }
     }
 
-    fn bridge_fields(&self, bridge: &str, count: usize, packet: Packet) -> Packet {
+    pub(super) fn bridge_fields(&self, bridge: &str, count: usize, packet: Packet) -> Packet {
         packet
             .h("BridgeUniqueid", bridge)
             .h("BridgeType", "basic")

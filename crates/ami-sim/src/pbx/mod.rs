@@ -419,6 +419,32 @@ impl Pbx {
             })
     }
 
+    /// The BridgeList items (13+) of the live bridges, in the order of their ids; a non-empty
+    /// `kind` keeps the bridges of that BridgeType.
+    pub(crate) fn bridge_list(&self, kind: &str, action_id: Option<&str>) -> Vec<bytes::Bytes> {
+        let mut bridges: BTreeMap<&str, usize> = BTreeMap::new();
+        for chan in self.channels.values() {
+            if let Some(bridge) = &chan.bridge {
+                *bridges.entry(bridge.as_str()).or_default() += 1;
+            }
+        }
+        bridges
+            .into_iter()
+            .filter_map(|(bridge, count)| {
+                let item = crate::wire::Packet::list_item("BridgeListItem");
+                let parking = self.parking_bridge.as_deref() == Some(bridge);
+                let item = if parking {
+                    self.parking_bridge_fields(bridge, count, item)
+                } else {
+                    self.bridge_fields(bridge, count, item)
+                };
+                let bridge_type = if parking { "parking" } else { "basic" };
+                (kind.is_empty() || kind.eq_ignore_ascii_case(bridge_type))
+                    .then(|| item.h_opt("ActionID", action_id).finish())
+            })
+            .collect()
+    }
+
     /// Number of calls up (Local pairs count once).
     pub(crate) fn active_calls(&self) -> usize {
         self.pairs.len()

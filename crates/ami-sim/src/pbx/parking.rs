@@ -254,7 +254,12 @@ impl Pbx {
     }
 
     /// The lot's holding bridge fields (13+).
-    fn parking_bridge_fields(&self, bridge: &str, count: usize, packet: Packet) -> Packet {
+    pub(super) fn parking_bridge_fields(
+        &self,
+        bridge: &str,
+        count: usize,
+        packet: Packet,
+    ) -> Packet {
         packet
             .h("BridgeUniqueid", bridge)
             .h("BridgeType", "parking")

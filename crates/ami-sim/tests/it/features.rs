@@ -240,3 +240,55 @@ async fn calls_park_are_listed_retrieved_time_out_and_give_up_in_each_era() {
         sim.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn bridge_list_answers_the_live_bridges_where_asterisk_has_it() {
+    for profile in [Profile::V22, Profile::V13] {
+        let (sim, mut c) = start(profile).await;
+        let empty = list(&mut c, "BridgeList", "BridgeListComplete").await;
+        assert_eq!(empty.len(), 1, "{profile}: no bridge yet");
+        originate(&mut c, "b", "Local/900@demo", 60).await;
+        let (enter, _) = c
+            .until(WAIT, |m| {
+                named("BridgeEnter")(m) && get(m, "BridgeNumChannels") == "2"
+            })
+            .await;
+        let bridge = get(&enter, "BridgeUniqueid");
+        originate(&mut c, "p", "Local/700@features", 60).await;
+        c.until(WAIT, named("ParkedCall")).await;
+        let items = list(&mut c, "BridgeList", "BridgeListComplete").await;
+        assert_eq!(items.len(), 3, "{profile}: the call's bridge and the lot's");
+        let basic = items
+            .iter()
+            .find(|m| get(m, "BridgeUniqueid") == bridge)
+            .expect("the call's bridge");
+        assert_eq!(get(basic, "BridgeType"), "basic");
+        assert_eq!(get(basic, "BridgeNumChannels"), "2");
+        assert!(items.iter().any(|m| get(m, "BridgeType") == "parking"));
+        assert_eq!(get(&items[2], "ListItems"), "2");
+        c.send("Action: BridgeList\nActionID: bt\nBridgeType: parking")
+            .await;
+        c.response("bt").await;
+        let (done, seen) = c.until(WAIT, named("BridgeListComplete")).await;
+        assert_eq!(get(&done, "ListItems"), "1", "{profile}: {seen:?}");
+        sim.shutdown().await;
+    }
+    for profile in [Profile::V11, Profile::V18] {
+        let (sim, mut c) = start(profile).await;
+        for action in [
+            "BridgeList",
+            "DeviceStateList",
+            "ExtensionStateList",
+            "BlindTransfer",
+        ] {
+            c.send(&format!("Action: {action}\nActionID: x")).await;
+            let (reply, _) = c.response("x").await;
+            assert_eq!(reply.response().as_deref(), Some("Error"), "{profile}");
+            assert!(
+                get(&reply, "Message").starts_with("Invalid/unknown command"),
+                "{profile}: {reply:?}"
+            );
+        }
+        sim.shutdown().await;
+    }
+}
