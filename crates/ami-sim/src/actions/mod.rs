@@ -11,6 +11,7 @@ mod parking;
 
 pub use auth::md5_key;
 mod queues;
+mod states;
 
 use crate::request::Request;
 use crate::session::{Context, ServerSession};
@@ -53,6 +54,9 @@ impl ServerSession {
             "QueuePause" => self.action_queue_pause(request, ctx),
             "Park" => self.action_park(request, ctx),
             "BridgeList" => self.action_bridge_list(request, ctx),
+            "DeviceStateList" => self.action_device_state_list(request, ctx),
+            "ExtensionStateList" => self.action_extension_state_list(request, ctx),
+            "ExtensionState" => self.action_extension_state(request, ctx),
             "ParkedCalls" => self.action_parked_calls(request, ctx),
             other => {
                 // A real action of this version that the simulator does not model: say so

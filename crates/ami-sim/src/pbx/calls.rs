@@ -70,6 +70,9 @@ impl Pbx {
         }
         self.ev_newchannel(one);
         self.ev_newchannel(two);
+        if let Some(device) = self.channels.get(&one).map(|c| c.device().to_owned()) {
+            self.refresh_device(&device);
+        }
         (one, two)
     }
 
@@ -111,7 +114,7 @@ impl Pbx {
             }
             self.ev_hangup(one, "0", "Unknown");
             self.channels.remove(&one);
-            self.ev_device_state(&format!("Local/{exten}@{context}"), "NOT_INUSE");
+            self.refresh_device(&format!("Local/{exten}@{context}"));
             return if request.is_async {
                 Ok(())
             } else {
@@ -475,8 +478,11 @@ impl Pbx {
                 self.release_channel(id);
                 self.ev_hangup(id, cause, cause_text(cause));
                 self.ev_cdr(id);
-                self.channels.remove(&id);
+                let gone = self.channels.remove(&id);
                 self.programs.remove(&id);
+                if let Some(chan) = gone {
+                    self.refresh_device(chan.device());
+                }
             }
             return;
         };
@@ -538,7 +544,7 @@ impl Pbx {
             self.programs.remove(&id);
         }
         if let Some(device) = device {
-            self.ev_device_state(&device, "NOT_INUSE");
+            self.refresh_device(&device);
         }
         match pair.parent {
             Parent::Dial { caller } => {

@@ -12,6 +12,7 @@ mod events;
 mod manager_help;
 pub(crate) mod parking;
 mod queue;
+pub(crate) mod states;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -386,15 +387,6 @@ impl Pbx {
         self.programs.insert(id, (steps, 0));
         self.schedule(5, Timer::Step(id));
         true
-    }
-
-    /// Sets a device's state: DeviceStateChange (13+) when it changed.
-    pub(crate) fn set_device_state(&mut self, device: &str, state: &'static str) {
-        if self.device_states.get(device) == Some(&state) {
-            return;
-        }
-        self.device_states.insert(device.to_owned(), state);
-        self.ev_device_state(device, state);
     }
 
     /// The other channel in `id`'s bridge, if it is bridged (parked calls share the lot's

@@ -77,6 +77,7 @@ impl Pbx {
         );
         self.set_app(id, "Park", LOT);
         self.ev_parked("ParkedCall", space, None);
+        self.set_device_state(&space_device(space), "INUSE");
         if self.profile.modern_events() {
             let bridge = match &self.parking_bridge {
                 Some(bridge) => bridge.clone(),
@@ -157,6 +158,7 @@ impl Pbx {
         let Some(parked) = self.parked.remove(&space) else {
             return;
         };
+        self.set_device_state(&space_device(space), "NOT_INUSE");
         self.leave_parking_bridge(parked.channel);
         if why == Leave::TimeOut {
             // The parked channel goes on in the dialplan (comebacktoorigin's destination).
@@ -210,6 +212,7 @@ impl Pbx {
         let Some(parked) = self.parked.remove(&space) else {
             return false;
         };
+        self.set_device_state(&space_device(space), "NOT_INUSE");
         self.leave_parking_bridge(parked.channel);
         self.set_app(id, "ParkedCall", &format!("{LOT},{space}"));
         let bridge = self.bridge_two(id, parked.channel);
@@ -378,4 +381,9 @@ impl Pbx {
         };
         item.h_opt("ActionID", action_id).finish()
     }
+}
+
+/// The device of a parking space (`park:701@parkedcalls`), whose hint `parkinghints` makes.
+fn space_device(space: u32) -> String {
+    format!("park:{space}@parkedcalls")
 }

@@ -292,3 +292,61 @@ async fn bridge_list_answers_the_live_bridges_where_asterisk_has_it() {
         sim.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn device_and_extension_states_follow_the_calls() {
+    for profile in Profile::ALL {
+        let modern = profile.modern_events();
+        let (sim, mut c) = start(profile).await;
+        originate(&mut c, "o", "Local/800@demo", 2).await;
+        let busy = |m: &Message| {
+            named("ExtensionStatus")(m) && get(m, "Exten") == "800" && get(m, "Status") == "1"
+        };
+        let (status, before) = c.until(WAIT, busy).await;
+        assert_eq!(get(&status, "Context"), "demo");
+        assert_eq!(get(&status, "Hint"), "Local/800@demo");
+        assert_eq!(
+            get(&status, "StatusText"),
+            if modern { "InUse" } else { "" },
+            "{profile}"
+        );
+        let changed = before.iter().any(|m| {
+            named("DeviceStateChange")(m)
+                && get(m, "Device") == "Local/800@demo"
+                && get(m, "State") == "INUSE"
+        });
+        assert_eq!(changed, modern, "{profile}: DeviceStateChange from 12 on");
+        c.send("Action: ExtensionState\nActionID: es\nExten: 800\nContext: demo")
+            .await;
+        let (reply, _) = c.response("es").await;
+        assert_eq!(get(&reply, "Status"), "1", "{profile}");
+        assert_eq!(get(&reply, "Hint"), "Local/800@demo", "{profile}");
+        if modern {
+            let devices = list(&mut c, "DeviceStateList", "DeviceStateListComplete").await;
+            let state = |device: &str| {
+                devices
+                    .iter()
+                    .find(|m| get(m, "Device") == device)
+                    .map(|m| get(m, "State"))
+            };
+            assert_eq!(state("Local/800@demo").as_deref(), Some("INUSE"));
+            assert_eq!(state("Agent:1001").as_deref(), Some("UNAVAILABLE"));
+            let hints = list(&mut c, "ExtensionStateList", "ExtensionStateListComplete").await;
+            let hint = hints
+                .iter()
+                .find(|m| get(m, "Exten") == "800")
+                .expect("hint 800");
+            assert_eq!(get(hint, "StatusText"), "InUse");
+            assert!(hints.iter().any(|m| get(m, "Hint") == "Agent:1001"));
+        }
+        let (idle, _) = c
+            .until(WAIT, |m| {
+                named("ExtensionStatus")(m) && get(m, "Exten") == "800" && get(m, "Status") == "0"
+            })
+            .await;
+        if modern {
+            assert_eq!(get(&idle, "StatusText"), "Idle");
+        }
+        sim.shutdown().await;
+    }
+}
