@@ -12,6 +12,7 @@ mod parking;
 pub use auth::md5_key;
 mod queues;
 mod states;
+mod transfer;
 
 use crate::request::Request;
 use crate::session::{Context, ServerSession};
@@ -54,6 +55,8 @@ impl ServerSession {
             "QueuePause" => self.action_queue_pause(request, ctx),
             "Park" => self.action_park(request, ctx),
             "BridgeList" => self.action_bridge_list(request, ctx),
+            "BlindTransfer" => self.action_blind_transfer(request, ctx),
+            "Atxfer" => self.action_atxfer(request, ctx),
             "DeviceStateList" => self.action_device_state_list(request, ctx),
             "ExtensionStateList" => self.action_extension_state_list(request, ctx),
             "ExtensionState" => self.action_extension_state(request, ctx),

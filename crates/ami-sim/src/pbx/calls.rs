@@ -366,6 +366,11 @@ impl Pbx {
             } => {
                 self.queue_connect(id, caller, &queue, &location, pair.one);
             }
+            Parent::Transfer {
+                transferer,
+                transferee,
+                bridge,
+            } => self.atxfer_answered(id, pair.one, transferer, transferee, bridge),
             Parent::Detached => {}
         }
     }
@@ -393,11 +398,29 @@ impl Pbx {
         }
     }
 
+    /// Bridges `a` and `b` outside a Dial until one of them hangs up.
+    pub(super) fn join(&mut self, a: u64, b: u64) {
+        let bridge = self.bridge_two(a, b);
+        self.joined.push(super::Joined { bridge, a, b });
+    }
+
     /// Bookkeeping before channel `id` hangs up: an agent logs off, an agent call ends, a
-    /// parked call gives up.
+    /// parked call gives up, a bridge made outside a Dial ends (the other party goes on in
+    /// its dialplan, or hangs up if it has none).
     pub(super) fn release_channel(&mut self, id: u64) {
         self.release_agent_channel(id);
         self.release_parked(id);
+        while let Some(index) = self.joined.iter().position(|j| j.a == id || j.b == id) {
+            let joined = self.joined.remove(index);
+            self.unbridge_two(&joined.bridge, joined.a, joined.b);
+            let other = if joined.a == id { joined.b } else { joined.a };
+            if self.programs.contains_key(&other) {
+                self.schedule(5, Timer::Step(other));
+            } else {
+                self.schedule(5, Timer::AppDone(other));
+            }
+        }
+        self.release_transfer(id);
     }
 
     pub(super) fn link(&mut self, pair_two: u64, a: u64, b: u64) {
@@ -497,7 +520,7 @@ impl Pbx {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => {
                     caller == pair.one || caller == pair.two
                 }
-                Parent::Originate(_) | Parent::Detached => false,
+                Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => false,
             })
             .map(|p| p.two)
             .collect();
@@ -515,7 +538,7 @@ impl Pbx {
         if let Some(bridge) = pair.bridge.clone() {
             let caller = match &pair.parent {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => Some(*caller),
-                Parent::Originate(_) | Parent::Detached => None,
+                Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => None,
             };
             if let Some(caller) = caller {
                 self.ev_bridge_unlink(&bridge, pair.one, caller);
@@ -578,7 +601,7 @@ impl Pbx {
                     self.schedule(5, Timer::Step(caller));
                 }
             }
-            Parent::Originate(_) | Parent::Detached => {}
+            Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => {}
         }
     }
 

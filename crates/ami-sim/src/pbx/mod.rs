@@ -13,6 +13,7 @@ mod manager_help;
 pub(crate) mod parking;
 mod queue;
 pub(crate) mod states;
+mod transfer;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -21,6 +22,7 @@ pub(crate) use agents::{Agent, agents_item};
 pub(crate) use channel::{ChanState, Channel};
 use dialplan::Step;
 pub(crate) use queue::Queue;
+pub(crate) use transfer::TransferError;
 
 use crate::event::Event;
 use crate::profile::Profile;
@@ -57,9 +59,24 @@ enum Parent {
         queue: String,
         location: String,
     },
+    /// An attended transfer's target: `transferer` consults it, then `transferee` is bridged
+    /// with it in `bridge`.
+    Transfer {
+        transferer: u64,
+        transferee: u64,
+        bridge: String,
+    },
     /// Nobody any more: the Dial that made the pair ended early (its channel was parked or
     /// transferred away).
     Detached,
+}
+
+/// Two channels bridged outside a Dial, until one of them hangs up.
+#[derive(Debug, Clone)]
+struct Joined {
+    bridge: String,
+    a: u64,
+    b: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +106,12 @@ enum Timer {
     DemoPark,
     /// The demo retrieves the first parked call (the other one times out).
     DemoRetrieve,
+    /// The demo places two calls to transfer.
+    DemoTransferCalls,
+    /// The demo transfers them: blind (13+) and attended.
+    DemoTransfer,
+    /// An attended transfer's consultation is over (the target's `;2`).
+    AtxferComplete(u64),
     /// A parked call has waited its parking time.
     ParkTimeout { space: u32, channel: u64 },
 }
@@ -103,6 +126,9 @@ const DEMO_AGENTS_MS: u64 = 20_000;
 
 /// The demo's parked calls, likewise.
 const DEMO_PARK_MS: u64 = 25_000;
+
+/// The demo's transfers, likewise.
+const DEMO_TRANSFER_MS: u64 = 30_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
@@ -125,7 +151,10 @@ pub struct Pbx {
     pub(crate) parked: BTreeMap<u32, parking::Parked>,
     /// The parking lot's holding bridge (13+), while calls are parked.
     pub(crate) parking_bridge: Option<String>,
-    retrieved: Vec<parking::Retrieved>,
+    /// Bridges made outside a Dial (parking retrieval, attended transfers).
+    joined: Vec<Joined>,
+    /// Attended transfers between their target's answer and their completion.
+    transfers: Vec<transfer::Atxfer>,
     /// The last state sent for each device (DeviceStateChange is sent on changes only).
     pub(crate) device_states: BTreeMap<String, &'static str>,
     pub(crate) db: BTreeMap<String, String>,
@@ -162,7 +191,8 @@ impl Pbx {
             agents: Vec::new(),
             parked: BTreeMap::new(),
             parking_bridge: None,
-            retrieved: Vec::new(),
+            joined: Vec::new(),
+            transfers: Vec::new(),
             device_states: BTreeMap::new(),
             db: BTreeMap::new(),
             globals,
@@ -271,6 +301,29 @@ impl Pbx {
         self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
         self.schedule(DEMO_AGENTS_MS, Timer::DemoAgents);
         self.schedule(DEMO_PARK_MS, Timer::DemoPark);
+        self.schedule(DEMO_TRANSFER_MS, Timer::DemoTransferCalls);
+    }
+
+    /// The newest two bridged `900@demo` callers transfer their callee: the first blind to
+    /// `100@demo` (13+; 1.8 and 11 have no BlindTransfer), the second attended to `500@demo`.
+    fn demo_transfer(&mut self) {
+        let mut callers: Vec<u64> = self
+            .channels
+            .values()
+            .filter(|c| {
+                c.name.starts_with("Local/900@demo-")
+                    && c.name.ends_with(";2")
+                    && self.bridged_peer(c.id).is_some()
+            })
+            .map(|c| c.id)
+            .collect();
+        callers.reverse();
+        if let Some(&second) = callers.first() {
+            let _ = self.attended_transfer(second, "demo", "500");
+        }
+        if let (Some(&first), true) = (callers.get(1), self.profile.modern_events()) {
+            let _ = self.blind_transfer(first, "demo", "100");
+        }
     }
 
     /// Two calls park themselves (`Park()` at `700@features`); ten seconds later the first is
@@ -348,6 +401,19 @@ impl Pbx {
                 });
             }
             Timer::ParkTimeout { space, channel } => self.park_timeout(space, channel),
+            Timer::AtxferComplete(two) => self.atxfer_complete(two),
+            Timer::DemoTransferCalls => {
+                for _ in 0..2 {
+                    let _ = self.originate(OriginateRequest {
+                        channel: "Local/900@demo".into(),
+                        application: Some(("Wait".into(), "60".into())),
+                        ..Default::default()
+                    });
+                }
+                self.schedule(5_000, Timer::DemoTransfer);
+                self.schedule(DEMO_REFRESH_MS, Timer::DemoTransferCalls);
+            }
+            Timer::DemoTransfer => self.demo_transfer(),
         }
     }
 
@@ -613,6 +679,25 @@ mod tests {
         assert!(pbx.parked.is_empty() && pbx.parking_bridge.is_none());
         let later = names(&mut pbx);
         assert!(later.iter().any(|n| n == "ParkedCallTimeOut"), "{later:?}");
+    }
+
+    #[test]
+    fn demo_transfers_in_each_era() {
+        for (profile, expected) in [
+            (Profile::V22, &["BlindTransfer", "AttendedTransfer"][..]),
+            (Profile::V11, &["Masquerade", "Rename"][..]),
+        ] {
+            let mut pbx = Pbx::new(profile, 1);
+            pbx.preload_demo_calls();
+            run_until(&mut pbx, DEMO_TRANSFER_MS - 100);
+            let _ = names(&mut pbx);
+            run_until(&mut pbx, DEMO_TRANSFER_MS + 15_000);
+            let names = names(&mut pbx);
+            for name in expected {
+                assert!(names.iter().any(|n| n == name), "{profile}: {name} {names:?}");
+            }
+            assert!(pbx.transfers.is_empty(), "{profile}: transfers completed");
+        }
     }
 
     #[test]

@@ -29,14 +29,6 @@ pub(crate) struct Parked {
     pub(crate) timeout_ms: u64,
 }
 
-/// A parked call that was retrieved: bridged with the retriever until one of them hangs up.
-#[derive(Debug, Clone)]
-pub(crate) struct Retrieved {
-    bridge: String,
-    parkee: u64,
-    retriever: u64,
-}
-
 /// Why a parked call leaves the lot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leave {
@@ -215,17 +207,11 @@ impl Pbx {
         self.set_device_state(&space_device(space), "NOT_INUSE");
         self.leave_parking_bridge(parked.channel);
         self.set_app(id, "ParkedCall", &format!("{LOT},{space}"));
-        let bridge = self.bridge_two(id, parked.channel);
-        self.retrieved.push(Retrieved {
-            bridge,
-            parkee: parked.channel,
-            retriever: id,
-        });
+        self.join(id, parked.channel);
         true
     }
 
-    /// Before `id` hangs up: a parked call gives up; a retrieved call's bridge ends and the
-    /// other party goes on in its dialplan.
+    /// Before `id` hangs up: a parked call gives up.
     pub(super) fn release_parked(&mut self, id: u64) {
         if let Some(space) = self
             .parked
@@ -239,20 +225,6 @@ impl Pbx {
             if parked.parker == Some(id) {
                 parked.parker = None;
             }
-        }
-        while let Some(index) = self
-            .retrieved
-            .iter()
-            .position(|r| r.parkee == id || r.retriever == id)
-        {
-            let call = self.retrieved.remove(index);
-            self.unbridge_two(&call.bridge, call.parkee, call.retriever);
-            let other = if call.parkee == id {
-                call.retriever
-            } else {
-                call.parkee
-            };
-            self.schedule(5, Timer::Step(other));
         }
     }
 

@@ -350,3 +350,100 @@ async fn device_and_extension_states_follow_the_calls() {
         sim.shutdown().await;
     }
 }
+
+/// Originates `Local/900@demo` (which dials 800) and returns the caller (`900;2`) and the
+/// callee (`800;1`) once they are bridged.
+async fn bridged_call(c: &mut Conn<TcpStream>, modern: bool) -> (String, String) {
+    originate(c, "call", "Local/900@demo", 60).await;
+    if modern {
+        // BridgeCreate, then the caller enters first and the callee second.
+        let (first, _) = c
+            .until(WAIT, |m| {
+                named("BridgeEnter")(m) && get(m, "Channel").starts_with("Local/900@demo-")
+            })
+            .await;
+        let bridge = get(&first, "BridgeUniqueid");
+        let (second, _) = c
+            .until(WAIT, |m| {
+                named("BridgeEnter")(m) && get(m, "BridgeUniqueid") == bridge
+            })
+            .await;
+        (get(&first, "Channel"), get(&second, "Channel"))
+    } else {
+        let (link, _) = c
+            .until(WAIT, |m| {
+                named("Bridge")(m) && get(m, "Bridgestate") == "Link"
+            })
+            .await;
+        (get(&link, "Channel1"), get(&link, "Channel2"))
+    }
+}
+
+#[tokio::test]
+async fn blind_and_attended_transfers_in_each_era() {
+    for profile in Profile::ALL {
+        let modern = profile.modern_events();
+        let (sim, mut c) = start(profile).await;
+        if modern {
+            let (caller, callee) = bridged_call(&mut c, true).await;
+            assert!(caller.starts_with("Local/900@demo-"), "{caller}");
+            c.send(&format!(
+                "Action: BlindTransfer\nActionID: bt\nChannel: {caller}\nExten: 100\nContext: demo"
+            ))
+            .await;
+            let (reply, seen) = c.response("bt").await;
+            assert_eq!(get(&reply, "Message"), "Transfer succeeded", "{profile}");
+            let (event, _) = match seen.iter().find(|m| named("BlindTransfer")(m)) {
+                Some(m) => (m.clone(), Vec::new()),
+                None => c.until(WAIT, named("BlindTransfer")).await,
+            };
+            assert_eq!(get(&event, "TransfererChannel"), caller);
+            assert_eq!(get(&event, "TransfereeChannel"), callee);
+            assert_eq!(get(&event, "Extension"), "100");
+            assert_eq!(get(&event, "IsExternal"), "Yes");
+            // The transferee runs 100@demo: its UserEvent comes from it.
+            c.until(WAIT, |m| {
+                named("UserEvent")(m) && get(m, "Channel") == callee
+            })
+            .await;
+        }
+
+        let (caller, callee) = bridged_call(&mut c, modern).await;
+        c.send(&format!(
+            "Action: Atxfer\nActionID: ax\nChannel: {caller}\nExten: 500\nContext: demo"
+        ))
+        .await;
+        let (reply, _) = c.response("ax").await;
+        assert_eq!(
+            get(&reply, "Message"),
+            "Atxfer successfully queued",
+            "{profile}"
+        );
+        if modern {
+            let (event, _) = c.until(WAIT, named("AttendedTransfer")).await;
+            assert_eq!(get(&event, "OrigTransfererChannel"), caller);
+            assert_eq!(get(&event, "TransfereeChannel"), callee);
+            assert_eq!(get(&event, "DestType"), "Bridge");
+            let target = c
+                .until(WAIT, |m| {
+                    named("BridgeEnter")(m)
+                        && get(m, "BridgeUniqueid") == get(&event, "DestBridgeUniqueid")
+                })
+                .await
+                .0;
+            assert!(get(&target, "Channel").starts_with("Local/500@demo-"));
+        } else {
+            let (masq, _) = c.until(WAIT, named("Masquerade")).await;
+            assert_eq!(get(&masq, "Clone"), callee, "{profile}");
+            assert_eq!(get(&masq, "Original"), format!("Transfered/{callee}"));
+            let (link, _) = c
+                .until(WAIT, |m| {
+                    named("Bridge")(m) && get(m, "Bridgestate") == "Link"
+                })
+                .await;
+            assert_eq!(get(&link, "Channel1"), callee, "{profile}");
+            assert!(get(&link, "Channel2").starts_with("Local/500@demo-"));
+        }
+        sim.shutdown().await;
+    }
+}
