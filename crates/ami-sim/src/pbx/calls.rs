@@ -358,6 +358,12 @@ impl Pbx {
                     self.answer(caller);
                 }
                 self.link(id, caller, pair.one);
+                // A Local `;2` bridged on both sides: the pair can get out of the way.
+                if self.profile.modern_events()
+                    && self.pairs.get(&caller).is_some_and(|p| p.bridge.is_some())
+                {
+                    self.schedule(5, Timer::Optimize(caller));
+                }
             }
             Parent::QueueMember {
                 caller,
@@ -453,7 +459,13 @@ impl Pbx {
     /// `Dial(Local/EXTEN@demo)` from `caller`.
     pub(super) fn dial(&mut self, caller: u64, exten: &str, dialstring: &str) {
         let linkedid = self.channels.get(&caller).map(|c| c.linkedid.clone());
-        let Some(steps) = dialplan::extension("demo", exten) else {
+        // `Local/420@features,20` dials into `features`; a bare extension into `demo`.
+        let context = dialstring
+            .split(',')
+            .next()
+            .and_then(|target| target.split_once('@'))
+            .map_or("demo", |(_, context)| context);
+        let Some(steps) = dialplan::extension(context, exten) else {
             if let Some(chan) = self.channels.get_mut(&caller) {
                 chan.set_var("DIALSTATUS", "CHANUNAVAIL");
             }
@@ -461,7 +473,7 @@ impl Pbx {
             self.schedule(5, Timer::Step(caller));
             return;
         };
-        let (one, two) = self.new_local_pair(exten, "demo", linkedid);
+        let (one, two) = self.new_local_pair(exten, context, linkedid);
         let caller_num = self
             .channels
             .get(&caller)

@@ -178,6 +178,8 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
 ///
 /// - `_1XXX`: `AgentLogin(${EXTEN})`, the agent's channel stays logged in (a member of queue
 ///   `support`) until it hangs up or `AgentLogoff` logs it off;
+/// - `410`: `Dial(Local/420@features)`, which dials `Local/800@demo`: the `420` Local pair
+///   ends up bridged on both sides and optimises itself away (13+);
 /// - `700`: `Park()` in the default lot; `701`-`720`: `ParkedCall(default,${EXTEN})`.
 fn features(exten: &str) -> Option<Vec<Step>> {
     use StepKind::*;
@@ -191,6 +193,16 @@ fn features(exten: &str) -> Option<Vec<Step>> {
         vec![
             step("Answer", "", Answer),
             step("AgentLogin", exten, AgentLogin(exten.to_owned())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "410" {
+        vec![
+            step("Dial", "Local/420@features,30", Dial("420".into())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "420" {
+        vec![
+            step("Dial", "Local/800@demo,30", Dial("800".into())),
             step("Hangup", "", Hangup),
         ]
     } else if exten == "700" {

@@ -10,6 +10,7 @@ pub(crate) mod cli;
 mod dialplan;
 mod events;
 mod manager_help;
+mod optimize;
 pub(crate) mod parking;
 mod queue;
 pub(crate) mod states;
@@ -110,6 +111,8 @@ enum Timer {
     DemoTransferCalls,
     /// The demo transfers them: blind (13+) and attended.
     DemoTransfer,
+    /// A Local pair (its `;2`) bridged on both sides optimises itself away (13+).
+    Optimize(u64),
     /// An attended transfer's consultation is over (the target's `;2`).
     AtxferComplete(u64),
     /// A parked call has waited its parking time.
@@ -153,6 +156,8 @@ pub struct Pbx {
     pub(crate) parking_bridge: Option<String>,
     /// Bridges made outside a Dial (parking retrieval, attended transfers).
     joined: Vec<Joined>,
+    /// Local optimisations so far (their `Id:`).
+    optimizations: u64,
     /// Attended transfers between their target's answer and their completion.
     transfers: Vec<transfer::Atxfer>,
     /// The last state sent for each device (DeviceStateChange is sent on changes only).
@@ -193,6 +198,7 @@ impl Pbx {
             parking_bridge: None,
             joined: Vec::new(),
             transfers: Vec::new(),
+            optimizations: 0,
             device_states: BTreeMap::new(),
             db: BTreeMap::new(),
             globals,
@@ -402,6 +408,7 @@ impl Pbx {
             }
             Timer::ParkTimeout { space, channel } => self.park_timeout(space, channel),
             Timer::AtxferComplete(two) => self.atxfer_complete(two),
+            Timer::Optimize(two) => self.optimize_local(two),
             Timer::DemoTransferCalls => {
                 for _ in 0..2 {
                     let _ = self.originate(OriginateRequest {
@@ -694,7 +701,10 @@ mod tests {
             run_until(&mut pbx, DEMO_TRANSFER_MS + 15_000);
             let names = names(&mut pbx);
             for name in expected {
-                assert!(names.iter().any(|n| n == name), "{profile}: {name} {names:?}");
+                assert!(
+                    names.iter().any(|n| n == name),
+                    "{profile}: {name} {names:?}"
+                );
             }
             assert!(pbx.transfers.is_empty(), "{profile}: transfers completed");
         }

@@ -447,3 +447,36 @@ async fn blind_and_attended_transfers_in_each_era() {
         sim.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_local_pair_bridged_on_both_sides_optimises_itself_away_on_13_and_later() {
+    for profile in [Profile::V22, Profile::V13] {
+        let (sim, mut c) = start(profile).await;
+        originate(&mut c, "o", "Local/410@features", 3).await;
+        let (begin, _) = c.until(WAIT, named("LocalOptimizationBegin")).await;
+        assert!(get(&begin, "LocalOneChannel").starts_with("Local/420@features-"));
+        assert!(get(&begin, "SourceChannel").starts_with("Local/800@demo-"));
+        let (end, _) = c.until(WAIT, named("LocalOptimizationEnd")).await;
+        assert_eq!(get(&end, "Success"), "Yes");
+        assert_eq!(get(&end, "Id"), get(&begin, "Id"));
+        let bridges = list(&mut c, "BridgeList", "BridgeListComplete").await;
+        assert_eq!(bridges.len(), 2, "{profile}: one bridge left");
+        assert_eq!(get(&bridges[0], "BridgeNumChannels"), "2");
+        let channels = list(&mut c, "CoreShowChannels", "CoreShowChannelsComplete").await;
+        assert!(
+            !channels
+                .iter()
+                .any(|m| get(m, "Channel").starts_with("Local/420@features-")),
+            "{profile}: the optimised pair is gone"
+        );
+        // When the originated call ends, everything goes.
+        c.until(WAIT, |m| {
+            named("Hangup")(m) && get(m, "Channel").starts_with("Local/800@demo-")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let channels = list(&mut c, "CoreShowChannels", "CoreShowChannelsComplete").await;
+        assert_eq!(channels.len(), 1, "{profile}: {channels:?}");
+        sim.shutdown().await;
+    }
+}
