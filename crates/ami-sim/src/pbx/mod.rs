@@ -124,14 +124,15 @@ enum Timer {
 const DEMO_REFRESH_MS: u64 = 85_000;
 
 /// The demo's agents first log in this long after boot (after the recorded scenarios, which
-/// see the recorded servers' state: every agent logged off), then every [`DEMO_REFRESH_MS`].
-const DEMO_AGENTS_MS: u64 = 20_000;
+/// see the recorded servers' state: every agent logged off, and after the first minute of a
+/// console, whose event log stays readable), then every [`DEMO_REFRESH_MS`].
+const DEMO_AGENTS_MS: u64 = 60_000;
 
 /// The demo's parked calls, likewise.
-const DEMO_PARK_MS: u64 = 25_000;
+const DEMO_PARK_MS: u64 = 65_000;
 
 /// The demo's transfers, likewise.
-const DEMO_TRANSFER_MS: u64 = 30_000;
+const DEMO_TRANSFER_MS: u64 = 70_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
