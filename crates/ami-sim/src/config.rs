@@ -63,6 +63,38 @@ pub struct SimConfig {
     pub http_timeout: Duration,
     /// Serve the HTTP side over TLS too (HTTPS), with the certificate of `tls`.
     pub http_tls: bool,
+    /// The agents of agents.conf (default 1001 "Agent One", 1002 "Agent Two", 1003 "Agent
+    /// Three"): they log in with `AgentLogin()`, are the members of the `sales` queue, and the
+    /// `Agents` action lists them.
+    pub agents: Vec<AgentSpec>,
+}
+
+/// One agent of the simulated agents.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The agent's number (`1001`), as in `Agent/1001`.
+    pub number: String,
+    /// The agent's full name (`Agent One`).
+    pub name: String,
+}
+
+impl AgentSpec {
+    /// An agent with this number and full name.
+    pub fn new(number: &str, name: &str) -> Self {
+        Self {
+            number: number.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The default agents: 1001 is the recorded servers' agent; two more make a queue of agents.
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            Self::new("1001", "Agent One"),
+            Self::new("1002", "Agent Two"),
+            Self::new("1003", "Agent Three"),
+        ]
+    }
 }
 
 impl Default for SimConfig {
@@ -84,6 +116,7 @@ impl Default for SimConfig {
             http_listen: None,
             http_timeout: Duration::from_secs(60),
             http_tls: false,
+            agents: AgentSpec::defaults(),
         }
     }
 }

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use actions::md5_key;
-pub use config::{SimConfig, TlsConfig};
+pub use config::{AgentSpec, SimConfig, TlsConfig};
 pub use event::Event;
 pub use faults::{FaultInjector, FaultStep, Faults, Rng, Stall};
 pub use filter::Filters;

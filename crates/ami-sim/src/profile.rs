@@ -216,14 +216,16 @@ impl Profile {
                 })
                 .collect();
             // Asterisk 22 ships app_agent_pool, which the recorded server did not load; the
-            // simulator has it loaded so that `Agents` answers on every profile (ListCommands
+            // simulator has it loaded so that `Agents` and `AgentLogoff` answer on every profile (ListCommands
             // stays as recorded).
             if self == Profile::V22 {
-                table.push(ActionEntry {
-                    key: b"agents".to_vec().into_boxed_slice(),
-                    name: "Agents",
-                    perms: Perms::AGENT,
-                });
+                for (key, name) in [(&b"agents"[..], "Agents"), (b"agentlogoff", "AgentLogoff")] {
+                    table.push(ActionEntry {
+                        key: key.to_vec().into_boxed_slice(),
+                        name,
+                        perms: Perms::AGENT,
+                    });
+                }
             }
             // The recorded lists hold no two names that differ only in case (a test checks),
             // so the order among equal keys does not matter.

@@ -62,7 +62,7 @@ fn boot_epoch() -> u64 {
 
 impl Shared {
     pub(crate) fn new(config: SimConfig) -> Arc<Self> {
-        let mut pbx = Pbx::new(config.profile, boot_epoch());
+        let mut pbx = Pbx::new(config.profile, boot_epoch()).with_agents(&config.agents);
         if config.demo_calls {
             pbx.preload_demo_calls();
         }
@@ -116,7 +116,7 @@ impl Shared {
         info!("restart: dropping all connections");
         let _ = self.control.send(Control::Restart);
         let mut pbx = self.pbx();
-        *pbx = Pbx::new(self.config.profile, boot_epoch());
+        *pbx = Pbx::new(self.config.profile, boot_epoch()).with_agents(&self.config.agents);
         if self.config.demo_calls {
             pbx.preload_demo_calls();
         }

@@ -1,35 +1,39 @@
-//! `Agents`: the one static agent of the recorded servers' agents.conf (`1001`, `Agent One`,
-//! logged off), with each era's item fields: chan_agent's (1.8, 11) or app_agent_pool's (13+,
-//! whose channel snapshot only follows for a logged-in agent).
+//! `Agents` and `AgentLogoff`: the agents of the simulated agents.conf, with each era's item
+//! fields: chan_agent's (1.8, 11) or app_agent_pool's (13+, whose login time and channel
+//! snapshot only follow for a logged-in agent).
 
-use crate::profile::{ListKind, Profile};
+use crate::pbx::agents_item;
+use crate::profile::ListKind;
 use crate::request::Request;
-use crate::session::{ServerSession, action_id};
-use crate::wire::Packet;
+use crate::session::{Context, ServerSession, action_id};
 
 impl ServerSession {
-    pub(super) fn action_agents(&mut self, request: &Request) {
+    pub(super) fn action_agents(&mut self, request: &Request, ctx: &mut Context<'_>) {
         let id = action_id(request);
-        let item = Packet::list_item("Agents")
-            .h("Agent", "1001")
-            .h("Name", "Agent One")
-            .h("Status", "AGENT_LOGGEDOFF");
-        let item = match self.profile {
-            Profile::V22 | Profile::V13 => item,
-            Profile::V11 | Profile::V18 => item
-                .h("LoggedInChan", "n/a")
-                .h("LoggedInTime", "0")
-                .h("TalkingTo", "n/a")
-                .h("TalkingToChan", "n/a"),
-        };
-        let item = item.h_opt("ActionID", id).finish();
+        let pbx = &*ctx.pbx;
+        let items = pbx
+            .agents
+            .iter()
+            .map(|agent| agents_item(pbx, agent, id))
+            .collect();
         self.send_list(
             request,
             ListKind::Other,
             "Agents will follow",
-            vec![item],
+            items,
             "AgentsComplete",
             &[],
         );
+    }
+
+    pub(super) fn action_agent_logoff(&mut self, request: &Request, ctx: &mut Context<'_>) {
+        let agent = request.get("Agent");
+        if agent.is_empty() {
+            self.reply("Error", request, "No agent specified");
+        } else if ctx.pbx.agent_logoff_request(agent) {
+            self.reply("Success", request, "Agent logged out");
+        } else {
+            self.reply("Error", request, "No such agent");
+        }
     }
 }

@@ -2,14 +2,18 @@
 
 mod agents;
 mod auth;
+mod bridges;
 mod channels;
 mod core;
 mod db;
 mod list;
 mod wait_event;
+mod parking;
 
 pub use auth::md5_key;
 mod queues;
+mod states;
+mod transfer;
 
 use crate::request::Request;
 use crate::session::{Context, ServerSession};
@@ -23,7 +27,8 @@ impl ServerSession {
             "Logoff" => self.action_logoff(request),
             "Challenge" => self.action_challenge(request, ctx),
             "Ping" => self.action_ping(request, ctx),
-            "Agents" => self.action_agents(request),
+            "Agents" => self.action_agents(request, ctx),
+            "AgentLogoff" => self.action_agent_logoff(request, ctx),
             "Events" => self.action_events(request),
             "Filter" => self.action_filter(request),
             "CoreSettings" => self.action_core_settings(request),
@@ -51,6 +56,14 @@ impl ServerSession {
             "QueuePause" => self.action_queue_pause(request, ctx),
             // Over a socket, events are written as they come; WaitEvent matters over HTTP.
             "WaitEvent" if self.held.is_some() => self.action_wait_event(request),
+            "Park" => self.action_park(request, ctx),
+            "BridgeList" => self.action_bridge_list(request, ctx),
+            "BlindTransfer" => self.action_blind_transfer(request, ctx),
+            "Atxfer" => self.action_atxfer(request, ctx),
+            "DeviceStateList" => self.action_device_state_list(request, ctx),
+            "ExtensionStateList" => self.action_extension_state_list(request, ctx),
+            "ExtensionState" => self.action_extension_state(request, ctx),
+            "ParkedCalls" => self.action_parked_calls(request, ctx),
             other => {
                 // A real action of this version that the simulator does not model: say so
                 // plainly rather than invent an answer.

@@ -41,7 +41,7 @@ impl ServerSession {
                     .h("Name", &m.name)
                     .h("Location", &m.location);
                 if profile != Profile::V18 {
-                    item = item.h("StateInterface", &m.location);
+                    item = item.h("StateInterface", &m.state_interface);
                 }
                 item = item
                     .h("Membership", m.membership)
@@ -162,10 +162,14 @@ impl ServerSession {
             request.get("Paused").to_ascii_lowercase().as_str(),
             "true" | "yes" | "1"
         );
-        match ctx
-            .pbx
-            .queue_add(queue, interface, request.get("MemberName"), penalty, paused)
-        {
+        match ctx.pbx.queue_add(
+            queue,
+            interface,
+            request.get("MemberName"),
+            request.get("StateInterface"),
+            penalty,
+            paused,
+        ) {
             Ok(true) => self.reply("Success", request, "Added interface to queue"),
             Ok(false) => self.reply("Error", request, "Unable to add interface: Already there"),
             Err(()) => self.reply(

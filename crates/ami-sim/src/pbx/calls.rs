@@ -50,21 +50,29 @@ impl Pbx {
         id
     }
 
-    /// Creates `Local/EXTEN@demo-NNNNNNNN;1` and `;2`.
-    pub(super) fn new_local_pair(&mut self, exten: &str, linkedid: Option<String>) -> (u64, u64) {
-        let base = format!("Local/{exten}@demo-{:08x}", self.next_local);
+    /// Creates `Local/EXTEN@CONTEXT-NNNNNNNN;1` and `;2`.
+    pub(super) fn new_local_pair(
+        &mut self,
+        exten: &str,
+        context: &str,
+        linkedid: Option<String>,
+    ) -> (u64, u64) {
+        let base = format!("Local/{exten}@{context}-{:08x}", self.next_local);
         self.next_local += 1;
         let one = self.new_channel(format!("{base};1"), ChanState::Down, exten, linkedid);
         let linked = self.channels.get(&one).map(|c| c.linkedid.clone());
         let two = self.new_channel(format!("{base};2"), ChanState::Ring, exten, linked);
-        if let Some(c) = self.channels.get_mut(&one) {
-            c.peer = Some(two);
-        }
-        if let Some(c) = self.channels.get_mut(&two) {
-            c.peer = Some(one);
+        for (id, peer) in [(one, two), (two, one)] {
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.peer = Some(peer);
+                c.context = context.to_owned();
+            }
         }
         self.ev_newchannel(one);
         self.ev_newchannel(two);
+        if let Some(device) = self.channels.get(&one).map(|c| c.device().to_owned()) {
+            self.refresh_device(&device);
+        }
         (one, two)
     }
 
@@ -91,7 +99,7 @@ impl Pbx {
         let target = target.split('/').next().unwrap_or(target);
         let (exten, context) = target.split_once('@').unwrap_or((target, "default"));
         let exists = dialplan::extension(context, exten);
-        let (one, two) = self.new_local_pair(exten, None);
+        let (one, two) = self.new_local_pair(exten, context, None);
         self.processed_calls += 1;
         self.set_app(one, "AppDial2", "(Outgoing Line)");
         if self.profile.modern_events() {
@@ -106,7 +114,7 @@ impl Pbx {
             }
             self.ev_hangup(one, "0", "Unknown");
             self.channels.remove(&one);
-            self.ev_device_state(&format!("Local/{exten}@{context}"), "NOT_INUSE");
+            self.refresh_device(&format!("Local/{exten}@{context}"));
             return if request.is_async {
                 Ok(())
             } else {
@@ -237,6 +245,25 @@ impl Pbx {
                 self.queue_join(id, &name);
                 return;
             }
+            StepKind::AgentLogin(number) => {
+                if self.agent_login(id, &number) {
+                    // The channel stays in AgentLogin() until it is logged off.
+                    return;
+                }
+                5
+            }
+            StepKind::Park => {
+                if self.park(id, None, None).is_some() {
+                    return;
+                }
+                5
+            }
+            StepKind::ParkedCall(space) => {
+                if self.unpark(id, space) {
+                    return;
+                }
+                5
+            }
         };
         self.schedule(next_in, Timer::Step(id));
     }
@@ -331,6 +358,12 @@ impl Pbx {
                     self.answer(caller);
                 }
                 self.link(id, caller, pair.one);
+                // A Local `;2` bridged on both sides: the pair can get out of the way.
+                if self.profile.modern_events()
+                    && self.pairs.get(&caller).is_some_and(|p| p.bridge.is_some())
+                {
+                    self.schedule(5, Timer::Optimize(caller));
+                }
             }
             Parent::QueueMember {
                 caller,
@@ -339,7 +372,61 @@ impl Pbx {
             } => {
                 self.queue_connect(id, caller, &queue, &location, pair.one);
             }
+            Parent::Transfer {
+                transferer,
+                transferee,
+                bridge,
+            } => self.atxfer_answered(id, pair.one, transferer, transferee, bridge),
+            Parent::Detached => {}
         }
+    }
+
+    /// Bridges `a` and `b` outside any Local pair's Dial (agents, parking retrieval); returns
+    /// the bridge.
+    pub(super) fn bridge_two(&mut self, a: u64, b: u64) -> String {
+        let bridge = self.new_bridge_id();
+        for id in [a, b] {
+            if let Some(chan) = self.channels.get_mut(&id) {
+                chan.bridge = Some(bridge.clone());
+            }
+        }
+        self.ev_bridge_link(&bridge, a, b);
+        bridge
+    }
+
+    /// Ends a bridge made by [`Pbx::bridge_two`].
+    pub(super) fn unbridge_two(&mut self, bridge: &str, a: u64, b: u64) {
+        self.ev_bridge_unlink(bridge, a, b);
+        for id in [a, b] {
+            if let Some(chan) = self.channels.get_mut(&id) {
+                chan.bridge = None;
+            }
+        }
+    }
+
+    /// Bridges `a` and `b` outside a Dial until one of them hangs up.
+    pub(super) fn join(&mut self, a: u64, b: u64) {
+        let bridge = self.bridge_two(a, b);
+        self.joined.push(super::Joined { bridge, a, b });
+    }
+
+    /// Bookkeeping before channel `id` hangs up: an agent logs off, an agent call ends, a
+    /// parked call gives up, a bridge made outside a Dial ends (the other party goes on in
+    /// its dialplan, or hangs up if it has none).
+    pub(super) fn release_channel(&mut self, id: u64) {
+        self.release_agent_channel(id);
+        self.release_parked(id);
+        while let Some(index) = self.joined.iter().position(|j| j.a == id || j.b == id) {
+            let joined = self.joined.remove(index);
+            self.unbridge_two(&joined.bridge, joined.a, joined.b);
+            let other = if joined.a == id { joined.b } else { joined.a };
+            if self.programs.contains_key(&other) {
+                self.schedule(5, Timer::Step(other));
+            } else {
+                self.schedule(5, Timer::AppDone(other));
+            }
+        }
+        self.release_transfer(id);
     }
 
     pub(super) fn link(&mut self, pair_two: u64, a: u64, b: u64) {
@@ -372,7 +459,13 @@ impl Pbx {
     /// `Dial(Local/EXTEN@demo)` from `caller`.
     pub(super) fn dial(&mut self, caller: u64, exten: &str, dialstring: &str) {
         let linkedid = self.channels.get(&caller).map(|c| c.linkedid.clone());
-        let Some(steps) = dialplan::extension("demo", exten) else {
+        // `Local/420@features,20` dials into `features`; a bare extension into `demo`.
+        let context = dialstring
+            .split(',')
+            .next()
+            .and_then(|target| target.split_once('@'))
+            .map_or("demo", |(_, context)| context);
+        let Some(steps) = dialplan::extension(context, exten) else {
             if let Some(chan) = self.channels.get_mut(&caller) {
                 chan.set_var("DIALSTATUS", "CHANUNAVAIL");
             }
@@ -380,7 +473,7 @@ impl Pbx {
             self.schedule(5, Timer::Step(caller));
             return;
         };
-        let (one, two) = self.new_local_pair(exten, linkedid);
+        let (one, two) = self.new_local_pair(exten, context, linkedid);
         let caller_num = self
             .channels
             .get(&caller)
@@ -417,10 +510,14 @@ impl Pbx {
         let Some(two) = self.pair_of(id) else {
             if self.channels.contains_key(&id) {
                 self.ev_hangup_request(id, cause);
+                self.release_channel(id);
                 self.ev_hangup(id, cause, cause_text(cause));
                 self.ev_cdr(id);
-                self.channels.remove(&id);
+                let gone = self.channels.remove(&id);
                 self.programs.remove(&id);
+                if let Some(chan) = gone {
+                    self.refresh_device(chan.device());
+                }
             }
             return;
         };
@@ -435,7 +532,7 @@ impl Pbx {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => {
                     caller == pair.one || caller == pair.two
                 }
-                Parent::Originate(_) => false,
+                Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => false,
             })
             .map(|p| p.two)
             .collect();
@@ -448,10 +545,12 @@ impl Pbx {
                 .retain(|(caller, _)| *caller != pair.one && *caller != pair.two);
         }
         self.ev_hangup_request(pair.two, cause);
+        self.release_channel(pair.two);
+        self.release_channel(pair.one);
         if let Some(bridge) = pair.bridge.clone() {
             let caller = match &pair.parent {
                 Parent::Dial { caller } | Parent::QueueMember { caller, .. } => Some(*caller),
-                Parent::Originate(_) => None,
+                Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => None,
             };
             if let Some(caller) = caller {
                 self.ev_bridge_unlink(&bridge, pair.one, caller);
@@ -480,7 +579,7 @@ impl Pbx {
             self.programs.remove(&id);
         }
         if let Some(device) = device {
-            self.ev_device_state(&device, "NOT_INUSE");
+            self.refresh_device(&device);
         }
         match pair.parent {
             Parent::Dial { caller } => {
@@ -514,7 +613,7 @@ impl Pbx {
                     self.schedule(5, Timer::Step(caller));
                 }
             }
-            Parent::Originate(_) => {}
+            Parent::Originate(_) | Parent::Detached | Parent::Transfer { .. } => {}
         }
     }
 

@@ -257,7 +257,7 @@ impl Pbx {
                         "      {} ({} from {}) (ringinuse disabled){}{} ({}) {}\n",
                         m.name,
                         m.location,
-                        m.location,
+                        m.state_interface,
                         if m.membership == "dynamic" {
                             " (dynamic)"
                         } else {

@@ -27,6 +27,12 @@ pub(crate) enum StepKind {
     Dial(String),
     /// Joins a queue.
     Queue(String),
+    /// Logs the channel in as this agent (`AgentLogin()`); it stays there until logged off.
+    AgentLogin(String),
+    /// Parks the channel in the default lot (`Park()`).
+    Park,
+    /// Retrieves the call parked in this space (`ParkedCall(default,701)`).
+    ParkedCall(u32),
     /// Nothing happens (NoOp).
     Nothing,
     /// Hangs up.
@@ -58,8 +64,12 @@ const EXTENSIONS: [(&str, u32); 12] = [
     ("h", 77),
 ];
 
-/// The steps of `exten@demo`, or `None` for an extension that does not exist.
+/// The steps of `exten@demo` (or `exten@features`), or `None` for an extension that does not
+/// exist.
 pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
+    if context == "features" {
+        return features(exten);
+    }
     if context != "demo" {
         return None;
     }
@@ -159,6 +169,56 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
             Nothing,
         )],
         _ => return None,
+    };
+    Some(steps)
+}
+
+/// The `[features]` context: agents and parking, kept apart from `[demo]`
+/// (whose listing is the recorded one).
+///
+/// - `_1XXX`: `AgentLogin(${EXTEN})`, the agent's channel stays logged in (a member of queue
+///   `support`) until it hangs up or `AgentLogoff` logs it off;
+/// - `410`: `Dial(Local/420@features)`, which dials `Local/800@demo`: the `420` Local pair
+///   ends up bridged on both sides and optimises itself away (13+);
+/// - `700`: `Park()` in the default lot; `701`-`720`: `ParkedCall(default,${EXTEN})`.
+fn features(exten: &str) -> Option<Vec<Step>> {
+    use StepKind::*;
+    let is_agent =
+        exten.len() == 4 && exten.starts_with('1') && exten.bytes().all(|b| b.is_ascii_digit());
+    let space = exten
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (701..=720).contains(n));
+    let steps = if is_agent {
+        vec![
+            step("Answer", "", Answer),
+            step("AgentLogin", exten, AgentLogin(exten.to_owned())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "410" {
+        vec![
+            step("Dial", "Local/420@features,30", Dial("420".into())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "420" {
+        vec![
+            step("Dial", "Local/800@demo,30", Dial("800".into())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "700" {
+        vec![
+            step("Answer", "", Answer),
+            step("Park", "default", Park),
+            step("Hangup", "", Hangup),
+        ]
+    } else if let Some(space) = space {
+        vec![
+            step("Answer", "", Answer),
+            step("ParkedCall", &format!("default,{space}"), ParkedCall(space)),
+            step("Hangup", "", Hangup),
+        ]
+    } else {
+        return None;
     };
     Some(steps)
 }

@@ -214,7 +214,7 @@ impl Pbx {
         }
     }
 
-    fn bridge_fields(&self, bridge: &str, count: usize, packet: Packet) -> Packet {
+    pub(super) fn bridge_fields(&self, bridge: &str, count: usize, packet: Packet) -> Packet {
         packet
             .h("BridgeUniqueid", bridge)
             .h("BridgeType", "basic")
@@ -443,7 +443,9 @@ impl Pbx {
         self.emit(class, packet);
     }
 
-    /// AgentCalled / AgentConnect (13+ only: `eventwhencalled` is off by default before).
+    /// AgentCalled / AgentConnect / AgentComplete (13+ only: `eventwhencalled` is off by
+    /// default before); `tail` follows the member fields (HoldTime, RingTime, TalkTime ...).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn ev_agent(
         &mut self,
         name: &str,
@@ -452,6 +454,7 @@ impl Pbx {
         queue: &str,
         interface: &str,
         member: &str,
+        tail: &[(&str, &str)],
     ) {
         if !self.profile.agent_events() {
             return;
@@ -464,7 +467,8 @@ impl Pbx {
             .snapshot(self.profile, "Dest", packet)
             .h("Queue", queue)
             .h("Interface", interface)
-            .h("MemberName", member);
+            .h("MemberName", member)
+            .headers(tail.iter().copied());
         self.emit(Perms::AGENT, packet);
     }
 }

@@ -3,20 +3,27 @@
 //! would. Sans-IO: time comes in as milliseconds (`handle_timeout`), events go out through
 //! `poll_event`.
 
+mod agents;
 mod calls;
 mod channel;
 pub(crate) mod cli;
 mod dialplan;
 mod events;
 mod manager_help;
+mod optimize;
+pub(crate) mod parking;
 mod queue;
+pub(crate) mod states;
+mod transfer;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
+pub(crate) use agents::{Agent, agents_item};
 pub(crate) use channel::{ChanState, Channel};
 use dialplan::Step;
 pub(crate) use queue::Queue;
+pub(crate) use transfer::TransferError;
 
 use crate::event::Event;
 use crate::profile::Profile;
@@ -53,6 +60,24 @@ enum Parent {
         queue: String,
         location: String,
     },
+    /// An attended transfer's target: `transferer` consults it, then `transferee` is bridged
+    /// with it in `bridge`.
+    Transfer {
+        transferer: u64,
+        transferee: u64,
+        bridge: String,
+    },
+    /// Nobody any more: the Dial that made the pair ended early (its channel was parked or
+    /// transferred away).
+    Detached,
+}
+
+/// Two channels bridged outside a Dial, until one of them hangs up.
+#[derive(Debug, Clone)]
+struct Joined {
+    bridge: String,
+    a: u64,
+    b: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -74,11 +99,40 @@ enum Timer {
     QueueTimeout(u64),
     /// The demo calls have ended: place them again.
     DemoRefresh,
+    /// A logged-in agent rung for a queue caller picks up.
+    AgentAnswer { caller: u64, agent: usize },
+    /// The demo's agents log in, take a queue call, and log off again later.
+    DemoAgents,
+    /// The demo parks two calls.
+    DemoPark,
+    /// The demo retrieves the first parked call (the other one times out).
+    DemoRetrieve,
+    /// The demo places two calls to transfer.
+    DemoTransferCalls,
+    /// The demo transfers them: blind (13+) and attended.
+    DemoTransfer,
+    /// A Local pair (its `;2`) bridged on both sides optimises itself away (13+).
+    Optimize(u64),
+    /// An attended transfer's consultation is over (the target's `;2`).
+    AtxferComplete(u64),
+    /// A parked call has waited its parking time.
+    ParkTimeout { space: u32, channel: u64 },
 }
 
 /// The demo calls last about 90 s (`Wait 90`); they are placed again a few seconds before they
 /// end, so a demo PBX never runs out of calls to show (for a moment both sets are up).
 const DEMO_REFRESH_MS: u64 = 85_000;
+
+/// The demo's agents first log in this long after boot (after the recorded scenarios, which
+/// see the recorded servers' state: every agent logged off, and after the first minute of a
+/// console, whose event log stays readable), then every [`DEMO_REFRESH_MS`].
+const DEMO_AGENTS_MS: u64 = 60_000;
+
+/// The demo's parked calls, likewise.
+const DEMO_PARK_MS: u64 = 65_000;
+
+/// The demo's transfers, likewise.
+const DEMO_TRANSFER_MS: u64 = 70_000;
 
 /// The whole simulated PBX.
 #[derive(Debug)]
@@ -96,6 +150,19 @@ pub struct Pbx {
     pairs: HashMap<u64, Pair>,
     programs: HashMap<u64, (Vec<Step>, usize)>,
     pub(crate) queues: Vec<Queue>,
+    pub(crate) agents: Vec<Agent>,
+    /// Parked calls by space.
+    pub(crate) parked: BTreeMap<u32, parking::Parked>,
+    /// The parking lot's holding bridge (13+), while calls are parked.
+    pub(crate) parking_bridge: Option<String>,
+    /// Bridges made outside a Dial (parking retrieval, attended transfers).
+    joined: Vec<Joined>,
+    /// Local optimisations so far (their `Id:`).
+    optimizations: u64,
+    /// Attended transfers between their target's answer and their completion.
+    transfers: Vec<transfer::Atxfer>,
+    /// The last state sent for each device (DeviceStateChange is sent on changes only).
+    pub(crate) device_states: BTreeMap<String, &'static str>,
     pub(crate) db: BTreeMap<String, String>,
     pub(crate) globals: BTreeMap<String, String>,
     pub(crate) processed_calls: u64,
@@ -105,8 +172,13 @@ pub struct Pbx {
 }
 
 impl Pbx {
-    /// An idle PBX that booted at `boot_epoch` (seconds since the Unix epoch).
+    /// An idle PBX that booted at `boot_epoch` (seconds since the Unix epoch), with the
+    /// default agents ([`Pbx::with_agents`] changes them).
     pub fn new(profile: Profile, boot_epoch: u64) -> Self {
+        Self::bare(profile, boot_epoch).with_agents(&crate::config::AgentSpec::defaults())
+    }
+
+    fn bare(profile: Profile, boot_epoch: u64) -> Self {
         let mut globals = BTreeMap::new();
         globals.insert("DEMOGLOBAL".to_owned(), "1".to_owned());
         Self {
@@ -122,6 +194,13 @@ impl Pbx {
             pairs: HashMap::new(),
             programs: HashMap::new(),
             queues: vec![Queue::support(boot_epoch)],
+            agents: Vec::new(),
+            parked: BTreeMap::new(),
+            parking_bridge: None,
+            joined: Vec::new(),
+            transfers: Vec::new(),
+            optimizations: 0,
+            device_states: BTreeMap::new(),
             db: BTreeMap::new(),
             globals,
             processed_calls: 0,
@@ -227,6 +306,66 @@ impl Pbx {
         });
         self.fast_forward(500);
         self.schedule(DEMO_REFRESH_MS, Timer::DemoRefresh);
+        self.schedule(DEMO_AGENTS_MS, Timer::DemoAgents);
+        self.schedule(DEMO_PARK_MS, Timer::DemoPark);
+        self.schedule(DEMO_TRANSFER_MS, Timer::DemoTransferCalls);
+    }
+
+    /// The newest two bridged `900@demo` callers transfer their callee: the first blind to
+    /// `100@demo` (13+; 1.8 and 11 have no BlindTransfer), the second attended to `500@demo`.
+    fn demo_transfer(&mut self) {
+        let mut callers: Vec<u64> = self
+            .channels
+            .values()
+            .filter(|c| {
+                c.name.starts_with("Local/900@demo-")
+                    && c.name.ends_with(";2")
+                    && self.bridged_peer(c.id).is_some()
+            })
+            .map(|c| c.id)
+            .collect();
+        callers.reverse();
+        if let Some(&second) = callers.first() {
+            let _ = self.attended_transfer(second, "demo", "500");
+        }
+        if let (Some(&first), true) = (callers.get(1), self.profile.modern_events()) {
+            let _ = self.blind_transfer(first, "demo", "100");
+        }
+    }
+
+    /// Two calls park themselves (`Park()` at `700@features`); ten seconds later the first is
+    /// retrieved from space 701 and talks for 20 s, the second times out after 45 s.
+    fn demo_park(&mut self) {
+        for _ in 0..2 {
+            let _ = self.originate(OriginateRequest {
+                channel: "Local/700@features".into(),
+                application: Some(("Wait".into(), "60".into())),
+                ..Default::default()
+            });
+        }
+        self.schedule(10_000, Timer::DemoRetrieve);
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoPark);
+    }
+
+    /// Two agents log in (for 80 and 40 s), and a caller rings the queue they joined: `ami top`
+    /// shows agents logging in, taking a call and logging off.
+    fn demo_agents(&mut self) {
+        let wait = |seconds: &str| Some(("Wait".to_owned(), seconds.to_owned()));
+        for (skip, seconds) in [(0, "80"), (1, "40")] {
+            if let Some(number) = self.logged_off_agent(skip) {
+                let _ = self.originate(OriginateRequest {
+                    channel: format!("Local/{number}@features"),
+                    application: wait(seconds),
+                    ..Default::default()
+                });
+            }
+        }
+        let _ = self.originate(OriginateRequest {
+            channel: "Local/600@demo".into(),
+            application: wait("30"),
+            ..Default::default()
+        });
+        self.schedule(DEMO_REFRESH_MS, Timer::DemoAgents);
     }
 
     /// The demo calls again, live (their events go out), and the next refresh.
@@ -258,6 +397,31 @@ impl Pbx {
             }
             Timer::QueueTimeout(caller) => self.queue_timeout(caller),
             Timer::DemoRefresh => self.refresh_demo_calls(),
+            Timer::AgentAnswer { caller, agent } => self.agent_answer(caller, agent),
+            Timer::DemoAgents => self.demo_agents(),
+            Timer::DemoPark => self.demo_park(),
+            Timer::DemoRetrieve => {
+                let _ = self.originate(OriginateRequest {
+                    channel: "Local/701@features".into(),
+                    application: Some(("Wait".into(), "20".into())),
+                    ..Default::default()
+                });
+            }
+            Timer::ParkTimeout { space, channel } => self.park_timeout(space, channel),
+            Timer::AtxferComplete(two) => self.atxfer_complete(two),
+            Timer::Optimize(two) => self.optimize_local(two),
+            Timer::DemoTransferCalls => {
+                for _ in 0..2 {
+                    let _ = self.originate(OriginateRequest {
+                        channel: "Local/900@demo".into(),
+                        application: Some(("Wait".into(), "60".into())),
+                        ..Default::default()
+                    });
+                }
+                self.schedule(5_000, Timer::DemoTransfer);
+                self.schedule(DEMO_REFRESH_MS, Timer::DemoTransferCalls);
+            }
+            Timer::DemoTransfer => self.demo_transfer(),
         }
     }
 
@@ -299,9 +463,13 @@ impl Pbx {
         true
     }
 
-    /// The other channel in `id`'s bridge, if it is bridged.
+    /// The other channel in `id`'s bridge, if it is bridged (parked calls share the lot's
+    /// holding bridge but are not bridged with each other).
     pub(crate) fn bridged_peer(&self, id: u64) -> Option<&Channel> {
         let bridge = self.channels.get(&id)?.bridge.as_ref()?;
+        if self.parking_bridge.as_ref() == Some(bridge) {
+            return None;
+        }
         self.channels
             .values()
             .find(|c| c.id != id && c.bridge.as_ref() == Some(bridge))
@@ -315,6 +483,32 @@ impl Pbx {
                 pair.one == id
                     && matches!(&pair.parent, Parent::Originate(request) if request.application.is_none())
             })
+    }
+
+    /// The BridgeList items (13+) of the live bridges, in the order of their ids; a non-empty
+    /// `kind` keeps the bridges of that BridgeType.
+    pub(crate) fn bridge_list(&self, kind: &str, action_id: Option<&str>) -> Vec<bytes::Bytes> {
+        let mut bridges: BTreeMap<&str, usize> = BTreeMap::new();
+        for chan in self.channels.values() {
+            if let Some(bridge) = &chan.bridge {
+                *bridges.entry(bridge.as_str()).or_default() += 1;
+            }
+        }
+        bridges
+            .into_iter()
+            .filter_map(|(bridge, count)| {
+                let item = crate::wire::Packet::list_item("BridgeListItem");
+                let parking = self.parking_bridge.as_deref() == Some(bridge);
+                let item = if parking {
+                    self.parking_bridge_fields(bridge, count, item)
+                } else {
+                    self.bridge_fields(bridge, count, item)
+                };
+                let bridge_type = if parking { "parking" } else { "basic" };
+                (kind.is_empty() || kind.eq_ignore_ascii_case(bridge_type))
+                    .then(|| item.h_opt("ActionID", action_id).finish())
+            })
+            .collect()
     }
 
     /// Number of calls up (Local pairs count once).
@@ -441,6 +635,80 @@ mod tests {
                 });
         }
         assert!(placed_again, "placed again, the 900 -> 800 call included");
+    }
+
+    #[test]
+    fn demo_agents_log_in_take_a_call_and_log_off() {
+        let mut pbx = Pbx::new(Profile::V22, 1);
+        pbx.preload_demo_calls();
+        assert!(
+            pbx.agents.iter().all(|a| a.login.is_none()),
+            "logged off at first"
+        );
+        run_until(&mut pbx, DEMO_AGENTS_MS + 5_000);
+        assert!(pbx.agents[0].login.is_some() && pbx.agents[1].login.is_some());
+        let on_call = pbx.agents[..2]
+            .iter()
+            .filter(|a| a.login.as_ref().is_some_and(|l| l.call.is_some()))
+            .count();
+        assert_eq!(on_call, 1, "one of them took the queue call");
+        let first = names(&mut pbx);
+        for expected in [
+            "AgentLogin",
+            "AgentCalled",
+            "AgentConnect",
+            "QueueMemberStatus",
+        ] {
+            assert!(first.iter().any(|n| n == expected), "{expected}");
+        }
+        run_until(&mut pbx, DEMO_AGENTS_MS + 82_000);
+        assert!(
+            pbx.agents.iter().all(|a| a.login.is_none()),
+            "logged off again"
+        );
+        let names = names(&mut pbx);
+        for expected in ["AgentComplete", "AgentLogoff"] {
+            assert!(names.iter().any(|n| n == expected), "{expected}");
+        }
+    }
+
+    #[test]
+    fn demo_parks_retrieves_and_times_out() {
+        let mut pbx = Pbx::new(Profile::V13, 1);
+        pbx.preload_demo_calls();
+        run_until(&mut pbx, DEMO_PARK_MS + 1_000);
+        assert_eq!(pbx.parked.keys().copied().collect::<Vec<_>>(), [701, 702]);
+        assert!(pbx.parking_bridge.is_some());
+        run_until(&mut pbx, DEMO_PARK_MS + 11_000);
+        assert_eq!(pbx.parked.keys().copied().collect::<Vec<_>>(), [702]);
+        let first = names(&mut pbx);
+        assert!(first.iter().any(|n| n == "UnParkedCall"));
+        run_until(&mut pbx, DEMO_PARK_MS + 47_000);
+        assert!(pbx.parked.is_empty() && pbx.parking_bridge.is_none());
+        let later = names(&mut pbx);
+        assert!(later.iter().any(|n| n == "ParkedCallTimeOut"), "{later:?}");
+    }
+
+    #[test]
+    fn demo_transfers_in_each_era() {
+        for (profile, expected) in [
+            (Profile::V22, &["BlindTransfer", "AttendedTransfer"][..]),
+            (Profile::V11, &["Masquerade", "Rename"][..]),
+        ] {
+            let mut pbx = Pbx::new(profile, 1);
+            pbx.preload_demo_calls();
+            run_until(&mut pbx, DEMO_TRANSFER_MS - 100);
+            let _ = names(&mut pbx);
+            run_until(&mut pbx, DEMO_TRANSFER_MS + 15_000);
+            let names = names(&mut pbx);
+            for name in expected {
+                assert!(
+                    names.iter().any(|n| n == name),
+                    "{profile}: {name} {names:?}"
+                );
+            }
+            assert!(pbx.transfers.is_empty(), "{profile}: transfers completed");
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use crate::wire::Packet;
 pub(crate) struct Member {
     pub(crate) name: String,
     pub(crate) location: String,
+    /// The device whose state is the member's (`Agent:1001` for `Agent/1001`).
+    pub(crate) state_interface: String,
     pub(crate) membership: &'static str,
     pub(crate) penalty: u32,
     pub(crate) calls_taken: u64,
@@ -43,6 +45,7 @@ impl Member {
         Self {
             name: name.to_owned(),
             location: location.to_owned(),
+            state_interface: location.to_owned(),
             membership,
             penalty: 0,
             calls_taken: 0,
@@ -120,9 +123,17 @@ impl Pbx {
             let Some(steps) = super::dialplan::extension("demo", &exten) else {
                 continue;
             };
-            let (one, two) = self.new_local_pair(&exten, linkedid.clone());
+            let (one, two) = self.new_local_pair(&exten, "demo", linkedid.clone());
             self.set_app(one, "AppQueue", "(Outgoing Line)");
-            self.ev_agent("AgentCalled", id, one, name, &member.location, &member.name);
+            self.ev_agent(
+                "AgentCalled",
+                id,
+                one,
+                name,
+                &member.location,
+                &member.name,
+                &[],
+            );
             self.pairs.insert(
                 two,
                 Pair {
@@ -139,9 +150,26 @@ impl Pbx {
             self.programs.insert(two, (steps, 0));
             self.schedule(5, Timer::Step(two));
         }
+        self.ring_agents(id, name);
     }
 
-    fn queue_leave(&mut self, caller: u64) -> Option<String> {
+    /// Hangs up the Local members still ringing for `caller`, but `keep`.
+    pub(super) fn stop_ringing_members(&mut self, caller: u64, keep: Option<u64>) {
+        let others: Vec<u64> = self
+            .pairs
+            .values()
+            .filter(|p| {
+                Some(p.two) != keep
+                    && matches!(p.parent, Parent::QueueMember { caller: c, .. } if c == caller)
+            })
+            .map(|p| p.two)
+            .collect();
+        for other in others {
+            self.hangup_call(other, "26");
+        }
+    }
+
+    pub(super) fn queue_leave(&mut self, caller: u64) -> Option<String> {
         let (index, position) = self.queues.iter().enumerate().find_map(|(qi, q)| {
             q.callers
                 .iter()
@@ -180,20 +208,17 @@ impl Pbx {
             .and_then(|q| q.members.iter().find(|m| m.location == location))
             .map(|m| m.name.clone())
             .unwrap_or_default();
-        self.ev_agent("AgentConnect", caller, one, queue, location, &member_name);
+        self.ev_agent(
+            "AgentConnect",
+            caller,
+            one,
+            queue,
+            location,
+            &member_name,
+            &[],
+        );
         // The other members still ringing for this caller stop.
-        let others: Vec<u64> = self
-            .pairs
-            .values()
-            .filter(|p| {
-                p.two != two
-                    && matches!(p.parent, Parent::QueueMember { caller: c, .. } if c == caller)
-            })
-            .map(|p| p.two)
-            .collect();
-        for other in others {
-            self.hangup_call(other, "26");
-        }
+        self.stop_ringing_members(caller, Some(two));
         self.link(two, caller, one);
     }
 
@@ -201,15 +226,7 @@ impl Pbx {
         if self.queue_leave(caller).is_none() {
             return;
         }
-        let ringing: Vec<u64> = self
-            .pairs
-            .values()
-            .filter(|p| matches!(p.parent, Parent::QueueMember { caller: c, .. } if c == caller))
-            .map(|p| p.two)
-            .collect();
-        for other in ringing {
-            self.hangup_call(other, "26");
-        }
+        self.stop_ringing_members(caller, None);
         if let Some(chan) = self.channels.get_mut(&caller) {
             chan.set_var("QUEUESTATUS", "TIMEOUT");
         }
@@ -223,6 +240,7 @@ impl Pbx {
         queue: &str,
         interface: &str,
         name: &str,
+        state_interface: &str,
         penalty: u32,
         paused: bool,
     ) -> Result<bool, ()> {
@@ -239,6 +257,9 @@ impl Pbx {
         );
         member.penalty = penalty;
         member.paused = paused;
+        if !state_interface.is_empty() {
+            member.state_interface = state_interface.to_owned();
+        }
         q.members.push(member.clone());
         let packet = self.member_fields(
             queue,
@@ -296,6 +317,71 @@ impl Pbx {
         changed.len()
     }
 
+    /// QueueMemberStatus: a member's state changed, in the recorded servers' field sets.
+    pub(super) fn ev_queue_member_status(&mut self, queue: &str, member: &Member) {
+        let packet = Packet::event("QueueMemberStatus", Perms::AGENT).h("Queue", queue);
+        let (penalty, taken, last) = (
+            member.penalty.to_string(),
+            member.calls_taken.to_string(),
+            member.last_call.to_string(),
+        );
+        let (in_call, paused) = (
+            if member.in_call { "1" } else { "0" },
+            if member.paused { "1" } else { "0" },
+        );
+        let packet = match self.profile {
+            crate::Profile::V22 | crate::Profile::V13 => {
+                let packet = packet
+                    .h("MemberName", &member.name)
+                    .h("Interface", &member.location)
+                    .h("StateInterface", &member.state_interface)
+                    .h("Membership", member.membership)
+                    .h("Penalty", &penalty)
+                    .h("CallsTaken", &taken)
+                    .h("LastCall", &last);
+                let packet = if self.profile == crate::Profile::V22 {
+                    packet
+                        .h("LastPause", "0")
+                        .h("LoginTime", &member.login_time.to_string())
+                } else {
+                    packet
+                };
+                let packet = packet
+                    .h("InCall", in_call)
+                    .h("Status", member.status())
+                    .h("Paused", paused)
+                    .h("PausedReason", &member.paused_reason)
+                    .h("Ringinuse", "0");
+                if self.profile == crate::Profile::V22 {
+                    packet.h("Wrapuptime", "0")
+                } else {
+                    packet
+                }
+            }
+            crate::Profile::V11 => packet
+                .h("Location", &member.location)
+                .h("MemberName", &member.name)
+                .h("StateInterface", &member.state_interface)
+                .h("Membership", member.membership)
+                .h("Penalty", &penalty)
+                .h("CallsTaken", &taken)
+                .h("LastCall", &last)
+                .h("InCall", in_call)
+                .h("Status", member.status())
+                .h("Paused", paused),
+            crate::Profile::V18 => packet
+                .h("Location", &member.location)
+                .h("MemberName", &member.name)
+                .h("Membership", member.membership)
+                .h("Penalty", &penalty)
+                .h("CallsTaken", &taken)
+                .h("LastCall", &last)
+                .h("Status", member.status())
+                .h("Paused", paused),
+        };
+        self.emit(Perms::AGENT, packet);
+    }
+
     /// The member fields of QueueMember events, in this version's set.
     pub(crate) fn member_fields(&self, queue: &str, member: &Member, packet: Packet) -> Packet {
         let modern = self.profile.modern_events();
@@ -310,7 +396,7 @@ impl Pbx {
                 .h("MemberName", &member.name)
         };
         let packet = packet
-            .h("StateInterface", &member.location)
+            .h("StateInterface", &member.state_interface)
             .h("Membership", member.membership)
             .h("Penalty", &member.penalty.to_string())
             .h("CallsTaken", &member.calls_taken.to_string())

@@ -4,5 +4,6 @@ mod conn;
 mod corpus;
 mod faults;
 mod http;
+mod features;
 mod live;
 mod shape;
