@@ -27,14 +27,15 @@
 //!   [`auth`], `conn`, `queue`, `state`, `upstream`, `error`.
 //! - `state` (what every handler shares) → `upstream`, `peer`, [`auth`], [`config`].
 //! - `upstream` (one AMI server: `link` keeps the connection up and shows its status,
-//!   `fanout` delivers its events to stream clients, `snapshot` resyncs the gauges of `pbx`)
-//!   → `metrics`, `queue`, `item`, `pbx`, [`privilege`], [`auth`], [`config`].
+//!   `fanout` delivers its events to stream clients and feeds the PBX's live state, an
+//!   `ami_state::State`, `snapshot` resyncs that state from list actions)
+//!   → `metrics`, `queue`, `item`, [`privilege`], [`auth`], [`config`].
 //! - `exposition` (what `/metrics` shows) → `metrics` (counters in `registry`, the text format
 //!   in `render`), `state`, `upstream`, [`auth`].
 //! - `conn` (accept loop, hyper, graceful shutdown) → `peer` (per-address places), [`stall`],
 //!   [`tls`], `state`; [`stall`] → `peer` → [`config`] → [`auth`] → [`privilege`];
 //!   `queue` → `item` (one rendered stream message).
-//! - Leaves: `error`, `item`, `metrics`, `pbx`, [`privilege`], `console`, [`tls`].
+//! - Leaves: `error`, `item`, `metrics`, [`privilege`], `console`, [`tls`].
 
 mod api;
 pub mod auth;
@@ -48,7 +49,6 @@ mod item;
 mod metrics;
 pub mod openapi;
 mod openapi_actions;
-mod pbx;
 mod peer;
 pub mod privilege;
 mod routes;

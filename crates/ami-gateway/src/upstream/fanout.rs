@@ -172,7 +172,7 @@ impl Pump {
                         tokio::task::yield_now().await;
                     }
                     LinkEvent::Closed => {
-                        resync.stop(&self.upstream);
+                        resync.stop();
                         self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                     }
                 },
@@ -184,8 +184,12 @@ impl Pump {
                         self.upstream.set_status(LinkState::Connected, Some(ami_version), None);
                     }
                     Progress::Done(snapshot) => {
-                        snapshot.apply(&self.upstream);
-                        resync.poll_start(&self.upstream, Instant::now());
+                        if snapshot.apply(&self.upstream) {
+                            resync.poll_start(&self.upstream, Instant::now());
+                        } else {
+                            resync.retry(&self.upstream);
+                        }
+                        self.publish_state();
                     }
                 },
                 registration = registrations.recv() => {
@@ -201,7 +205,7 @@ impl Pump {
                 _ = shutdown.changed() => break,
             }
         }
-        resync.stop(&self.upstream);
+        resync.stop();
         if let Some(client) = self.upstream.set_client(None) {
             client.close().await;
         }
@@ -227,7 +231,7 @@ impl Pump {
         let upstream = self.upstream.clone();
         // Held across the batch (one lock per batch, not per event); let go where the resync
         // takes it itself.
-        let mut gauges = Some(upstream.lock_gauges());
+        let mut state = Some(upstream.lock_state());
         for item in items.drain(..) {
             match item {
                 EventItem::Event(event) => {
@@ -243,8 +247,8 @@ impl Pump {
                         },
                         Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
                     }
-                    gauges
-                        .get_or_insert_with(|| upstream.lock_gauges())
+                    state
+                        .get_or_insert_with(|| upstream.lock_state())
                         .handle_event(&event);
                     name_buf.clear();
                     name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
@@ -269,34 +273,48 @@ impl Pump {
                         kind: "lagged",
                         data: data.into(),
                     });
-                    gauges = None;
+                    state = None;
                     debug!(
                         missed,
-                        "the gateway's subscription lost events; resyncing the gauges"
+                        "the gateway's subscription lost events; resyncing the state"
                     );
                     resync.handle_lagged(&self.upstream);
                 }
                 EventItem::Connection(ConnectionState::Connected { ami_version }) => {
-                    gauges = None;
+                    state = None;
                     if let Some(client) = self.upstream.client() {
                         self.logged_in(resync, client, ami_version);
                     }
                 }
                 EventItem::Connection(ConnectionState::Disconnected { reason }) => {
                     warn!(%reason, "connection lost");
-                    gauges = None;
-                    resync.stop(&self.upstream);
+                    state = None;
+                    resync.stop();
                     self.upstream
                         .set_status(LinkState::Disconnected, None, Some(reason));
                     self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                 }
+                // A packet over the decoder's limits may have been an event the state needed
+                // (it is counted in the client's metrics).
+                EventItem::Skipped(_) => {
+                    state = None;
+                    resync.handle_lagged(&self.upstream);
+                }
                 // Nothing else concerns stream clients (the fan-out's subscription has no
-                // filter to panic; skipped packets are in the client's metrics).
+                // filter to panic).
                 _ => {}
             }
         }
-        drop(gauges);
+        drop(state);
         self.upstream.metrics.events(&mut counts);
+        self.publish_state();
+    }
+
+    /// Takes the state's changes since the last call.
+    fn publish_state(&mut self) {
+        let mut state = self.upstream.lock_state();
+        // Read so that they do not pile up (the state keeps a bounded number unread).
+        while state.poll_change().is_some() {}
     }
 
     /// An event as a stream message.
