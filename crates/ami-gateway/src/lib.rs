@@ -20,11 +20,12 @@
 //! Its modules, and the ones each imports (no circles; the crate root, [`app`] and [`serve`],
 //! puts them together):
 //!
-//! - `routes` (the route table, which builds the router) → `api`, `streams`, `console`,
-//!   `state`; [`openapi`] (the document generated from it) → `routes`, `error`.
+//! - `routes` (the route table, which builds the router) → `api`, `live`, `streams`,
+//!   `console`, `state`; [`openapi`] (the document generated from it) → `routes`, `error`.
 //! - `api` (actions, commands, servers, health, the token middleware) → [`auth`], `state`,
 //!   `upstream`, `exposition`, `error`, [`privilege`]; `streams` (SSE, WebSocket) → `api`,
-//!   [`auth`], `conn`, `queue`, `state`, `upstream`, `error`.
+//!   `live`, [`auth`], `conn`, `queue`, `state`, `upstream`, `error`; `live` (the live-state
+//!   endpoints and who may read the state) → `api`, [`auth`], `state`, `upstream`, `error`.
 //! - `state` (what every handler shares) → `upstream`, `peer`, [`auth`], [`config`].
 //! - `upstream` (one AMI server: `link` keeps the connection up and shows its status,
 //!   `fanout` delivers its events to stream clients and feeds the PBX's live state, an
@@ -46,6 +47,7 @@ mod envelope;
 mod error;
 mod exposition;
 mod item;
+mod live;
 mod metrics;
 pub mod openapi;
 mod openapi_actions;

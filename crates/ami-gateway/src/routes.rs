@@ -5,7 +5,7 @@
 use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
-use crate::{api, console, streams};
+use crate::{api, console, live, streams};
 
 /// What a response carries, for the document.
 #[derive(Clone, Copy)]
@@ -268,6 +268,102 @@ pub(crate) const ROUTES: &[Route] = &[
             (504, "The server did not answer in time.", Body::Error),
         ],
         handler: || post(api::post_command),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/state",
+        operation_id: "getState",
+        summary: "The server's live state: channels, calls, bridges, queues (and every object the state model keeps), kept exact from events and list actions. Needs the event classes call and agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The snapshot.", Body::Json("StateSnapshot")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_state),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/calls",
+        operation_id: "getCalls",
+        summary: "The calls (channels grouped by Linkedid, or by bridge without one) and the channels they name, by Uniqueid. Needs the event class call.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The calls.", Body::Json("StateCalls")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_calls),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/queues",
+        operation_id: "getQueues",
+        summary: "The queues with their parameters, members (status, paused, penalty, calls taken) and waiting callers. Needs the event class agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The queues.", Body::Json("StateQueues")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_queues),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/agents",
+        operation_id: "getAgents",
+        summary: "The agents, from the live state. Needs the event class agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The agents.", Body::Json("StateAgents")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (
+                404,
+                "No such server, or the state model keeps no agents.",
+                Body::Error
+            ),
+            DENIED[2],
+        ],
+        handler: || get(live::get_agents),
     },
     Route {
         method: "get",

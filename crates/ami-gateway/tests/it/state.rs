@@ -204,3 +204,121 @@ async fn pbx_gauges_are_exact_after_lag_and_restart_on_22() {
 async fn pbx_gauges_are_exact_after_lag_and_restart_on_1_8() {
     gauges_stay_exact_after_lag_and_restart(Profile::V18).await;
 }
+
+/// Waits until `check` holds for the gateway's `/state`, or fails with the last one.
+async fn wait_state(gateway: &Gateway, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = gateway.get("/v1/servers/sim/state", Some(ADMIN)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let state = reply.json();
+        if check(&state) {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "{what}: {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Uniqueids the PBX lists.
+async fn listed_uniqueids(gateway: &Gateway) -> Vec<String> {
+    let mut ids: Vec<String> = list(gateway, "CoreShowChannels")
+        .await
+        .iter()
+        .filter_map(|c| c["Uniqueid"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The state API serves the model: the whole snapshot and its parts, equal to what the PBX
+/// lists; the token rules of reading events apply; an unknown server is the gateway's 404.
+#[tokio::test]
+async fn the_state_api_serves_the_live_state_to_tokens_that_may_read_its_events() {
+    let gateway = Gateway::start("").await;
+    let truth = listed_uniqueids(&gateway).await;
+    assert!(truth.len() >= 4, "demo calls: {truth:?}");
+    let state = wait_state(&gateway, "the channels the PBX lists", |state| {
+        let mut ids: Vec<String> = state["channels"]
+            .as_object()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids == truth
+    })
+    .await;
+    for field in ["channels", "calls", "bridges", "queues"] {
+        assert!(state.get(field).is_some(), "{field}: {state}");
+    }
+    let channel = state["channels"]
+        .as_object()
+        .and_then(|c| c.values().next())
+        .expect("a channel");
+    assert!(
+        channel["name"].as_str().is_some_and(|n| n.contains('/')),
+        "{channel}"
+    );
+
+    // Calls name channels by Uniqueid; the channels come along to resolve them.
+    let calls = gateway.get("/v1/servers/sim/calls", Some(ADMIN)).await;
+    assert_eq!(calls.status, 200, "{}", calls.body);
+    let calls = calls.json();
+    let list = calls["calls"].as_array().expect("calls");
+    assert!(!list.is_empty(), "{calls}");
+    for call in list {
+        for id in call["channels"].as_array().expect("channel ids") {
+            let id = id.as_str().expect("a Uniqueid");
+            assert!(calls["channels"].get(id).is_some(), "{id} in {calls}");
+        }
+    }
+
+    let queues = gateway.get("/v1/servers/sim/queues", Some(ADMIN)).await;
+    assert_eq!(queues.status, 200, "{}", queues.body);
+    let queues = queues.json();
+    assert_eq!(
+        queues["queues"]["support"]["members"]
+            .as_object()
+            .map(|m| m.len()),
+        Some(2),
+        "{queues}"
+    );
+    assert_eq!(queues.as_object().map(|o| o.len()), Some(1), "{queues}");
+
+    // Agents: whatever the model keeps, the same as in the whole state; none kept, a 404.
+    let agents = gateway.get("/v1/servers/sim/agents", Some(ADMIN)).await;
+    match state.get("agents") {
+        Some(_) => assert_eq!(agents.status, 200, "{}", agents.body),
+        None => {
+            assert_eq!(agents.status, 404, "{}", agents.body);
+            assert_eq!(agents.code(), "not_found");
+        }
+    }
+
+    // The limited token reads `call` events only: calls yes, queues and the whole state no.
+    let limited = crate::support::LIMITED;
+    assert_eq!(
+        gateway
+            .get("/v1/servers/sim/calls", Some(limited))
+            .await
+            .status,
+        200
+    );
+    for path in ["state", "queues", "agents"] {
+        let denied = gateway
+            .get(&format!("/v1/servers/sim/{path}"), Some(limited))
+            .await;
+        assert_eq!(denied.status, 403, "{path}: {}", denied.body);
+        assert_eq!(denied.code(), "forbidden");
+        assert!(
+            denied.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agent"))
+        );
+    }
+    let unknown = gateway.get("/v1/servers/nope/state", Some(ADMIN)).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert_eq!(unknown.code(), "not_found");
+    let anonymous = gateway.get("/v1/servers/sim/state", None).await;
+    assert_eq!(anonymous.status, 401);
+    gateway.stop().await;
+}
