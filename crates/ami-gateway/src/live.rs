@@ -21,7 +21,6 @@ use crate::api::{Caller, forbid, path_error, server_for};
 use crate::auth::class_allowed;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::upstream::Upstream;
 
 /// The event classes the whole state is built from.
 pub(crate) const STATE_CLASSES: &[&str] = &["call", "agent"];
@@ -46,16 +45,6 @@ pub(crate) fn may_read(state: &AppState, caller: &Caller, needed: &[&str]) -> Re
     ))
 }
 
-/// The server's snapshot as a JSON object.
-pub(crate) fn snapshot_json(server: &Upstream) -> Map<String, Value> {
-    let snapshot = server.with_state(ami_state::State::snapshot);
-    match serde_json::to_value(snapshot) {
-        Ok(Value::Object(map)) => map,
-        // A snapshot is a struct of maps and lists with string keys: always an object.
-        _ => Map::new(),
-    }
-}
-
 /// Checks access to `name`'s state and returns the snapshot fields `fields`, or 404 when the
 /// model has no such part.
 fn part(
@@ -68,7 +57,7 @@ fn part(
     let Path(name) = path.map_err(path_error)?;
     let server = server_for(state, caller, &name)?;
     may_read(state, caller, classes)?;
-    let mut snapshot = snapshot_json(server);
+    let mut snapshot = server.state_json();
     if fields.is_empty() {
         return Ok(axum::Json(Value::Object(snapshot)).into_response());
     }

@@ -83,6 +83,12 @@ const STREAM_PARAMS: &[Param] = &[
         description: "Send first the last N matching events the gateway saw (at most 256 are kept per server).",
         pattern: Some("^[0-9]{1,6}$"),
     },
+    Param {
+        name: "state",
+        location: "query",
+        description: "`1`: also `state` messages, the live state of each server (whole first, then what changed; whole again after a gap); `only`: those without events; `0` (the default): none. Needs the token's event classes call and agent.",
+        pattern: Some("^(0|1|true|false|yes|no|only)$"),
+    },
 ];
 
 const DENIED: [(u16, &str, Body); 3] = [
@@ -369,7 +375,7 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "get",
         path: "/v1/events",
         operation_id: "eventStream",
-        summary: "Events as Server-Sent Events (each `event:` is the message type: hello, event, connection, lagged, closing).",
+        summary: "Events as Server-Sent Events (each `event:` is the message type: hello, event, state, connection, lagged, closing).",
         tag: "events",
         secured: true,
         hidden: false,

@@ -170,6 +170,17 @@ impl Upstream {
         self.register.send(registration).is_ok()
     }
 
+    /// The live state's snapshot as a JSON object (`ami_state::Snapshot` as serde writes it,
+    /// so what the model gains is served without a change here).
+    pub(crate) fn state_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let snapshot = self.with_state(ami_state::State::snapshot);
+        match serde_json::to_value(snapshot) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // A snapshot is a struct of maps and lists with string keys: always an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, ami_state::State> {
         // A handler that panicked leaves a state that is still a state; keep serving it (the
         // next resync rebuilds it).

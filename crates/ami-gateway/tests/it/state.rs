@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ami_sim::{Profile, SimConfig};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::support::{ADMIN, Gateway, metric};
+use crate::support::{ADMIN, Gateway, Ws, metric, next_json, websocket};
 
 /// What the PBX gauges count, as numbers to compare.
 #[derive(Debug, PartialEq, Default)]
@@ -320,5 +320,248 @@ async fn the_state_api_serves_the_live_state_to_tokens_that_may_read_its_events(
     assert_eq!(unknown.code(), "not_found");
     let anonymous = gateway.get("/v1/servers/sim/state", None).await;
     assert_eq!(anonymous.status, 401);
+    gateway.stop().await;
+}
+
+/// Applies one `state` message to a client's copy of the state, as the console does: a
+/// snapshot replaces it; an update replaces the entries it names in object values (`null`
+/// removes one) and other values whole.
+fn apply(copy: &mut Map<String, Value>, message: &Value) {
+    if let Some(Value::Object(snapshot)) = message.get("snapshot") {
+        *copy = snapshot.clone();
+        return;
+    }
+    let Some(Value::Object(update)) = message.get("update") else {
+        panic!("a state message with neither snapshot nor update: {message}");
+    };
+    for (key, value) in update {
+        match (copy.get_mut(key), value) {
+            (Some(Value::Object(held)), Value::Object(entries)) => {
+                for (id, entry) in entries {
+                    if entry.is_null() {
+                        held.remove(id);
+                    } else {
+                        held.insert(id.clone(), entry.clone());
+                    }
+                }
+            }
+            (_, Value::Null) => {
+                copy.remove(key);
+            }
+            (_, value) => {
+                copy.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+async fn state_now(gateway: &Gateway) -> Map<String, Value> {
+    let reply = gateway.get("/v1/servers/sim/state", Some(ADMIN)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    match reply.json() {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// Reads state messages into `copy` until it equals the gateway's state and `done` holds.
+async fn follow_until(
+    gateway: &Gateway,
+    ws: &mut Ws,
+    copy: &mut Map<String, Value>,
+    seen: &mut Vec<Value>,
+    what: &str,
+    done: impl Fn(&Map<String, Value>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        // Until the stream is quiet for a moment (a timeout here is no failure).
+        while let Ok(Some(message)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            next_json(ws, Duration::from_secs(60)),
+        )
+        .await
+        {
+            if message["type"] == "state" {
+                apply(copy, &message);
+            }
+            seen.push(message);
+        }
+        if done(copy) && *copy == state_now(gateway).await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the client's copy never matched the state"
+        );
+    }
+}
+
+fn channel_count(state: &Map<String, Value>) -> usize {
+    state["channels"].as_object().map_or(0, |c| c.len())
+}
+
+/// `state=only` over WebSocket: the whole state first, then updates that keep a client's
+/// copy equal to the gateway's state as calls come and go; no events.
+#[tokio::test]
+async fn websocket_state_messages_keep_a_copy_of_the_state() {
+    let gateway = Gateway::start("").await;
+    let mut ws = websocket(gateway.addr, "state=only", ADMIN).await;
+    let hello = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("hello");
+    assert_eq!(hello["type"], "hello", "{hello}");
+    assert_eq!(hello["state"], true, "{hello}");
+    let first = next_json(&mut ws, Duration::from_secs(5))
+        .await
+        .expect("snapshot");
+    assert_eq!(
+        (&first["type"], &first["server"]),
+        (&Value::from("state"), &Value::from("sim")),
+        "{first}"
+    );
+    let mut copy = Map::new();
+    apply(&mut copy, &first);
+    let start = channel_count(&copy);
+    assert!(start >= 4, "demo calls: {first}");
+
+    originate_burst(&gateway, 4).await;
+    let mut seen = Vec::new();
+    follow_until(
+        &gateway,
+        &mut ws,
+        &mut copy,
+        &mut seen,
+        "calls placed",
+        |copy| channel_count(copy) >= start + 4,
+    )
+    .await;
+    assert!(
+        seen.iter()
+            .any(|m| m["type"] == "state" && m.get("update").is_some()),
+        "updates, not snapshots: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|m| m["type"] != "event"),
+        "state=only carries no events"
+    );
+    // A restart drops the calls; the resync after the reconnect reaches the copy too.
+    gateway.sim.restart();
+    follow_until(
+        &gateway,
+        &mut ws,
+        &mut copy,
+        &mut seen,
+        "after a restart",
+        |copy| channel_count(copy) < start + 4,
+    )
+    .await;
+
+    // Only a token that may read the events the state is made of.
+    let refused = gateway
+        .get("/v1/events?state=1", Some(crate::support::LIMITED))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    gateway.stop().await;
+}
+
+/// A state client that fell behind finds a `lagged` message, then a whole snapshot, and its
+/// copy ends equal to the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_lagged_state_client_gets_a_fresh_snapshot_after_the_lag_marker() {
+    let gateway = Gateway::start("[streams]\nqueue = 8\nmax_lagged = 100000000\n").await;
+    let mut ws = websocket(gateway.addr, "state=1", ADMIN).await;
+    let mut copy = Map::new();
+    for _ in 0..2 {
+        let message = next_json(&mut ws, Duration::from_secs(5))
+            .await
+            .expect("open");
+        if message["type"] == "state" {
+            apply(&mut copy, &message);
+        }
+    }
+    assert!(!copy.is_empty(), "the first snapshot");
+    // Call events (they move the state) faster than a stalled client reads.
+    gateway.sim.emit_events(20_000);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut seen = Vec::new();
+    follow_until(
+        &gateway,
+        &mut ws,
+        &mut copy,
+        &mut seen,
+        "after the lag",
+        |_| true,
+    )
+    .await;
+    let lag = seen
+        .iter()
+        .position(|m| m["type"] == "lagged" && m["upstream"] != true)
+        .expect("a lag marker");
+    let snapshot = seen[lag..]
+        .iter()
+        .position(|m| m["type"] == "state" && m.get("snapshot").is_some());
+    assert!(snapshot.is_some(), "no snapshot after the lag marker");
+    gateway.stop().await;
+}
+
+/// `state=1` over SSE: hello, the whole state as an SSE `state` event, and updates as calls
+/// are placed, beside the events.
+#[tokio::test]
+async fn sse_carries_state_messages_beside_events() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let gateway = Gateway::start("").await;
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            format!(
+                "GET /v1/events?state=1&event=Newchannel HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\nAccept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    let mut lines = BufReader::new(stream).lines();
+    let mut kinds = Vec::<String>::new();
+    let mut messages = Vec::<Value>::new();
+    let read = async {
+        let mut kind = String::new();
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(name) = line.strip_prefix("event: ") {
+                kind = name.to_owned();
+            }
+            let Some(json) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(json).expect("JSON data");
+            assert_eq!(message["type"], kind.as_str(), "the SSE event is the type");
+            if messages.iter().all(|m| m["type"] != "state") && message["type"] == "state" {
+                originate_burst(&gateway, 2).await;
+            }
+            kinds.push(kind.clone());
+            messages.push(message);
+            let updated = messages.iter().any(|m| m.get("update").is_some());
+            let evented = messages.iter().any(|m| m["type"] == "event");
+            if updated && evented {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .unwrap_or_else(|_| panic!("no state update and event: {kinds:?}"));
+    assert_eq!(kinds[0], "hello");
+    assert_eq!(messages[0]["state"], true);
+    assert_eq!(
+        kinds[1], "state",
+        "the snapshot comes right after hello: {kinds:?}"
+    );
+    assert!(
+        messages[1]["snapshot"]["channels"].is_object(),
+        "{}",
+        messages[1]
+    );
     gateway.stop().await;
 }
