@@ -233,7 +233,8 @@ impl Pump {
     /// A session logged in (the first, or one after a drop). Stream clients are told at once,
     /// in order with the events: what follows is the new session's. The status turns
     /// connected once the resync job has learnt the action classes (no request is judged
-    /// before they are known) and resynced the live state and learnt the uptime, or waited long enough.
+    /// before they are known) and resynced the live state and learnt the uptime, or waited
+    /// long enough.
     fn logged_in(&mut self, resync: &mut Resync, client: Client, ami_version: String) {
         debug!(%ami_version, "logged in; resync started");
         self.broadcast(
