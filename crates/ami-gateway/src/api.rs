@@ -146,7 +146,7 @@ fn valid_action_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn path_error(rejection: PathRejection) -> AppError {
+pub(crate) fn path_error(rejection: PathRejection) -> AppError {
     AppError::bad_request(format!("invalid path: {}", rejection.body_text()))
 }
 

@@ -186,7 +186,7 @@ pub struct StreamLimits {
     pub max_clients_per_token: usize,
     /// Events the gateway's own subscription to each server may hold before the client drops
     /// some (about a second at 50,000 events/s by default). A loss is told to stream clients
-    /// as an `upstream` lag and makes the gateway take a fresh snapshot for its PBX gauges.
+    /// as an `upstream` lag and makes the gateway resync its live state of the PBX.
     pub upstream_buffer: usize,
 }
 

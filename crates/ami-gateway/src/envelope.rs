@@ -1,5 +1,5 @@
 //! The messages of the event streams (SSE and WebSocket), each one JSON object with a `type`:
-//! `hello`, `event`, `connection`, `lagged`, `closing`. Built by serde from [`Envelope`], so
+//! `hello`, `event`, `state`, `connection`, `lagged`, `closing`. Built by serde from [`Envelope`], so
 //! every string is escaped by one writer; the event itself is written by ami-json's
 //! [`MessageJson`] (its fast path for the common event) straight into the same buffer.
 //!
@@ -9,6 +9,7 @@
 use ami_json::MessageJson;
 use ami_proto::Message;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use tracing::warn;
 
 /// One stream message. Field order is wire order.
@@ -21,11 +22,25 @@ pub(crate) enum Envelope<'a> {
         events: &'a [String],
         /// `Name:value` header matches.
         headers: &'a [String],
+        /// Whether `state` messages follow (written only when they do, so the message of a
+        /// stream without them is as it always was).
+        #[serde(skip_serializing_if = "is_false")]
+        state: bool,
     },
     /// One AMI event of `server`, in the JSON mapping.
     Event {
         server: &'a str,
         event: MessageJson<'a>,
+    },
+    /// The live state of `server`: whole (`snapshot`: first, and again after a gap), or what
+    /// changed since the last message (`update`: per key of the snapshot, the entries that
+    /// changed, `null` for one that went; a key whose value is not an object is given whole).
+    State {
+        server: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        snapshot: Option<&'a Map<String, Value>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        update: Option<&'a Map<String, Value>>,
     },
     /// The link to `server` changed state (`connecting`, `connected`, `disconnected`).
     Connection {
@@ -71,6 +86,59 @@ impl Envelope<'_> {
             String::from_utf8_lossy(error.as_bytes()).into_owned()
         })
     }
+}
+
+/// `{"type":"state","server":...,"snapshot":{...}}`, or `"update"` with the changes.
+pub(crate) fn state(
+    server: &str,
+    snapshot: Option<&Map<String, Value>>,
+    update: Option<&Map<String, Value>>,
+) -> String {
+    Envelope::State {
+        server,
+        snapshot,
+        update,
+    }
+    .render()
+}
+
+/// What changed from `old` to `new`, two snapshots as JSON: for each key whose value changed,
+/// the entries of it that changed (a value replaced whole, `null` for an entry that went) when
+/// both are objects, or else the new value whole. Empty when nothing changed. The rule does
+/// not know the snapshot's keys, so objects the state model gains are followed as they come.
+pub(crate) fn state_update(
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut update = Map::new();
+    for (key, now) in new {
+        match (old.get(key), now) {
+            (Some(before), _) if before == now => {}
+            (Some(Value::Object(before)), Value::Object(now)) => {
+                let mut entries = Map::new();
+                for (id, value) in now {
+                    if before.get(id) != Some(value) {
+                        entries.insert(id.clone(), value.clone());
+                    }
+                }
+                for id in before.keys() {
+                    if !now.contains_key(id) {
+                        entries.insert(id.clone(), Value::Null);
+                    }
+                }
+                update.insert(key.clone(), Value::Object(entries));
+            }
+            _ => {
+                update.insert(key.clone(), now.clone());
+            }
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            update.insert(key.clone(), Value::Null);
+        }
+    }
+    update
 }
 
 /// `{"type":"event","server":...,"event":{...}}`.
@@ -134,6 +202,60 @@ mod tests {
         }
     }
 
+    #[test]
+    fn state_updates_carry_what_changed_and_apply_back_to_the_new_snapshot() {
+        let old = serde_json::json!({
+            "channels": {"1": {"state": "Ring"}, "2": {"state": "Up"}, "3": {"state": "Up"}},
+            "calls": [{"id": "1"}],
+            "queues": {"support": {"callers": []}},
+        });
+        let new = serde_json::json!({
+            "channels": {"1": {"state": "Up"}, "3": {"state": "Up"}, "4": {"state": "Down"}},
+            "calls": [{"id": "1"}, {"id": "4"}],
+            "queues": {"support": {"callers": []}},
+            "agents": {"1001": {"status": "idle"}},
+        });
+        let (Value::Object(old), Value::Object(new)) = (old, new) else {
+            panic!("objects");
+        };
+        let update = state_update(&old, &new);
+        assert_eq!(
+            Value::Object(update.clone()),
+            serde_json::json!({
+                "channels": {"1": {"state": "Up"}, "2": null, "4": {"state": "Down"}},
+                "calls": [{"id": "1"}, {"id": "4"}],
+                "agents": {"1001": {"status": "idle"}},
+            })
+        );
+        // A client applies it as the console does: entries of objects, other values whole.
+        let mut applied = old.clone();
+        for (key, value) in update {
+            match (applied.get_mut(&key), value) {
+                (Some(Value::Object(held)), Value::Object(entries)) => {
+                    for (id, entry) in entries {
+                        if entry.is_null() {
+                            held.remove(&id);
+                        } else {
+                            held.insert(id, entry);
+                        }
+                    }
+                }
+                (_, Value::Null) => {
+                    applied.remove(&key);
+                }
+                (_, value) => {
+                    applied.insert(key, value);
+                }
+            }
+        }
+        assert_eq!(applied, new);
+        assert!(state_update(&new, &new).is_empty());
+        assert_eq!(
+            state("sim", None, Some(&Map::new())),
+            r#"{"type":"state","server":"sim","update":{}}"#
+        );
+    }
+
     /// Every other message, byte for byte as the streams wrote it with `format!` and `json!`.
     #[test]
     fn the_other_messages_keep_their_wire_form() {
@@ -146,6 +268,7 @@ mod tests {
                     servers: &servers,
                     events: &events,
                     headers: &headers,
+                    state: false,
                 },
                 r#"{"type":"hello","servers":["pbx1","p\"2"],"events":["Hangup"],"headers":["Context:demo"]}"#,
             ),
@@ -154,6 +277,7 @@ mod tests {
                     servers: &[],
                     events: &[],
                     headers: &[],
+                    state: false,
                 },
                 r#"{"type":"hello","servers":[],"events":[],"headers":[]}"#,
             ),

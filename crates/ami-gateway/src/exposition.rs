@@ -60,12 +60,47 @@ const PER_SERVER: &[PerServer] = &[
         help: "Stream clients disconnected for falling too far behind.",
         value: |s| s.metrics().stream_disconnected.load(Ordering::Relaxed) as f64,
     },
-    PerServer {
-        name: "ami_gateway_pbx_active_channels",
-        kind: Kind::Gauge,
-        help: "Channels up on the PBX, kept current from Newchannel/Hangup events.",
-        value: |s| s.with_gauges(|g| g.channels() as f64),
-    },
+];
+
+/// A PBX gauge: name, help, and how it is counted from one object of the live state.
+type PbxGauge<T> = (&'static str, &'static str, fn(&T) -> usize);
+
+/// The PBX gauges, per server, read from its live state.
+const PBX_PER_SERVER: &[PbxGauge<ami_state::Snapshot>] = &[
+    (
+        "ami_gateway_pbx_active_channels",
+        "Channels up on the PBX, from the gateway's live state of it.",
+        |s| s.channels.len(),
+    ),
+    (
+        "ami_gateway_pbx_calls",
+        "Calls on the PBX (channels grouped by Linkedid, or by bridge on servers without one), from the live state.",
+        |s| s.calls.len(),
+    ),
+    (
+        "ami_gateway_pbx_bridges",
+        "Bridges on the PBX, from the live state.",
+        |s| s.bridges.len(),
+    ),
+];
+
+/// The PBX gauges, per queue, read from its live state.
+const PBX_PER_QUEUE: &[PbxGauge<ami_state::Queue>] = &[
+    (
+        "ami_gateway_pbx_queue_calls_waiting",
+        "Callers waiting per queue, from the live state.",
+        |q| q.callers.len(),
+    ),
+    (
+        "ami_gateway_pbx_queue_members",
+        "Members per queue, from the live state.",
+        |q| q.members.len(),
+    ),
+    (
+        "ami_gateway_pbx_queue_members_paused",
+        "Paused members per queue, from the live state.",
+        |q| q.members.values().filter(|m| m.paused).count(),
+    ),
 ];
 
 /// The whole exposition.
@@ -83,37 +118,29 @@ pub(crate) fn render(state: &AppState) -> String {
         }
     }
 
-    out.family(
-        "ami_gateway_pbx_queue_calls_waiting",
-        Kind::Gauge,
-        "Callers waiting per queue, kept current from queue events.",
-    );
-    for server in &servers {
-        server.with_gauges(|g| {
-            for (queue, count) in g.waiting() {
-                out.sample(
-                    "ami_gateway_pbx_queue_calls_waiting",
-                    &[("server", server.name()), ("queue", queue)],
-                    count,
-                );
-            }
-        });
+    // One copy of each state per scrape, read by every PBX gauge: the gauges of one server
+    // are of one moment, and the fan-out waits on the state's lock once per server.
+    let snapshots: Vec<ami_state::Snapshot> = servers
+        .iter()
+        .map(|server| server.with_state(ami_state::State::snapshot))
+        .collect();
+    for (name, help, value) in PBX_PER_SERVER {
+        out.family(name, Kind::Gauge, help);
+        for (server, snapshot) in servers.iter().zip(&snapshots) {
+            out.sample(name, &[("server", server.name())], value(snapshot));
+        }
     }
-    out.family(
-        "ami_gateway_pbx_queue_members_paused",
-        Kind::Gauge,
-        "Paused members per queue, kept current from queue member events.",
-    );
-    for server in &servers {
-        server.with_gauges(|g| {
-            for (queue, count) in g.paused_per_queue() {
+    for (name, help, value) in PBX_PER_QUEUE {
+        out.family(name, Kind::Gauge, help);
+        for (server, snapshot) in servers.iter().zip(&snapshots) {
+            for (queue, state) in &snapshot.queues {
                 out.sample(
-                    "ami_gateway_pbx_queue_members_paused",
+                    name,
                     &[("server", server.name()), ("queue", queue)],
-                    count,
+                    value(state),
                 );
             }
-        });
+        }
     }
 
     out.family(

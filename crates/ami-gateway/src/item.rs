@@ -11,7 +11,7 @@ use axum::extract::ws::Utf8Bytes;
 /// check, per client.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamItem {
-    /// `event`, `lagged`, `connection`.
+    /// `event`, `state`, `lagged`, `connection`.
     pub(crate) kind: &'static str,
     /// JSON text.
     pub(crate) data: Utf8Bytes,
@@ -19,8 +19,10 @@ pub(crate) struct StreamItem {
 
 impl Weighed for StreamItem {
     fn weight(&self) -> Option<usize> {
-        // Events count against a client's queue bound; `connection` and `lagged` always fit.
-        (self.kind == "event").then_some(self.data.len())
+        // Events and state messages count against a client's queue bound (a client that reads
+        // nothing must not hold an ever longer list of state updates); `connection` and
+        // `lagged` always fit.
+        matches!(self.kind, "event" | "state").then_some(self.data.len())
     }
 }
 

@@ -20,21 +20,23 @@
 //! Its modules, and the ones each imports (no circles; the crate root, [`app`] and [`serve`],
 //! puts them together):
 //!
-//! - `routes` (the route table, which builds the router) → `api`, `streams`, `console`,
-//!   `state`; [`openapi`] (the document generated from it) → `routes`, `error`.
+//! - `routes` (the route table, which builds the router) → `api`, `live`, `streams`,
+//!   `console`, `state`; [`openapi`] (the document generated from it) → `routes`, `error`.
 //! - `api` (actions, commands, servers, health, the token middleware) → [`auth`], `state`,
 //!   `upstream`, `exposition`, `error`, [`privilege`]; `streams` (SSE, WebSocket) → `api`,
-//!   [`auth`], `conn`, `queue`, `state`, `upstream`, `error`.
+//!   `live`, [`auth`], `conn`, `queue`, `state`, `upstream`, `error`; `live` (the live-state
+//!   endpoints and who may read the state) → `api`, [`auth`], `state`, `upstream`, `error`.
 //! - `state` (what every handler shares) → `upstream`, `peer`, [`auth`], [`config`].
 //! - `upstream` (one AMI server: `link` keeps the connection up and shows its status,
-//!   `fanout` delivers its events to stream clients, `snapshot` resyncs the gauges of `pbx`)
-//!   → `metrics`, `queue`, `item`, `pbx`, [`privilege`], [`auth`], [`config`].
+//!   `fanout` delivers its events to stream clients and feeds the PBX's live state, an
+//!   `ami_state::State`, `snapshot` resyncs that state from list actions)
+//!   → `metrics`, `queue`, `item`, [`privilege`], [`auth`], [`config`].
 //! - `exposition` (what `/metrics` shows) → `metrics` (counters in `registry`, the text format
 //!   in `render`), `state`, `upstream`, [`auth`].
 //! - `conn` (accept loop, hyper, graceful shutdown) → `peer` (per-address places), [`stall`],
 //!   [`tls`], `state`; [`stall`] → `peer` → [`config`] → [`auth`] → [`privilege`];
 //!   `queue` → `item` (one rendered stream message).
-//! - Leaves: `error`, `item`, `metrics`, `pbx`, [`privilege`], `console`, [`tls`].
+//! - Leaves: `error`, `item`, `metrics`, [`privilege`], `console`, [`tls`].
 
 mod api;
 pub mod auth;
@@ -45,10 +47,10 @@ mod envelope;
 mod error;
 mod exposition;
 mod item;
+mod live;
 mod metrics;
 pub mod openapi;
 mod openapi_actions;
-mod pbx;
 mod peer;
 pub mod privilege;
 mod routes;

@@ -131,6 +131,70 @@ fn schemas() -> Value {
             },
         },
         "Document": {"type": "object"},
+        // The live state is `ami_state::Snapshot` as serde writes it: objects the model gains
+        // later are served as they come, so the schemas name what is there today and allow more.
+        "StateSnapshot": {
+            "type": "object",
+            "description": "The live state: channels and bridges by id, calls oldest first, queues by name (and any object the state model adds, under its own key).",
+            "properties": {
+                "channels": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/StateChannel"}},
+                "calls": {"type": "array", "items": {"$ref": "#/components/schemas/StateCall"}},
+                "bridges": {"type": "object", "additionalProperties": {"type": "object"}},
+                "queues": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/StateQueue"}},
+            },
+            "additionalProperties": true,
+        },
+        "StateChannel": {
+            "type": "object",
+            "description": "One channel, keyed by its Uniqueid: name, linkedid, state and state_desc, caller ID and connected line, context/exten/priority, application and its data, bridge.",
+            "properties": {
+                "name": {"type": "string"},
+                "uniqueid": {"type": "string"},
+                "linkedid": {"type": ["string", "null"]},
+                "state_desc": {"type": "string"},
+                "bridge": {"type": ["string", "null"]},
+            },
+            "additionalProperties": true,
+        },
+        "StateCall": {
+            "type": "object",
+            "description": "A call: its id (the Linkedid, or a bridge or channel id without one) and its channels' Uniqueids, oldest first.",
+            "properties": {
+                "id": {"type": "string"},
+                "channels": {"type": "array", "items": {"type": "string"}},
+            },
+            "additionalProperties": true,
+        },
+        "StateQueue": {
+            "type": "object",
+            "description": "A queue: name, strategy, completed and abandoned counts, members by interface (status, paused, paused_reason, penalty, calls_taken, in_call, membership), callers waiting in queue order.",
+            "properties": {
+                "name": {"type": "string"},
+                "members": {"type": "object", "additionalProperties": {"type": "object"}},
+                "callers": {"type": "array", "items": {"type": "object"}},
+            },
+            "additionalProperties": true,
+        },
+        "StateCalls": {
+            "type": "object",
+            "required": ["calls", "channels"],
+            "properties": {
+                "calls": {"type": "array", "items": {"$ref": "#/components/schemas/StateCall"}},
+                "channels": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/StateChannel"}},
+            },
+        },
+        "StateQueues": {
+            "type": "object",
+            "required": ["queues"],
+            "properties": {
+                "queues": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/StateQueue"}},
+            },
+        },
+        "StateAgents": {
+            "type": "object",
+            "required": ["agents"],
+            "properties": {"agents": {"description": "The agents as the state model keeps them."}},
+        },
     });
     if let Some(map) = schemas.as_object_mut() {
         map.extend(crate::openapi_actions::schemas());

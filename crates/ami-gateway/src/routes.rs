@@ -5,7 +5,7 @@
 use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
-use crate::{api, console, streams};
+use crate::{api, console, live, streams};
 
 /// What a response carries, for the document.
 #[derive(Clone, Copy)]
@@ -82,6 +82,12 @@ const STREAM_PARAMS: &[Param] = &[
         location: "query",
         description: "Send first the last N matching events the gateway saw (at most 256 are kept per server).",
         pattern: Some("^[0-9]{1,6}$"),
+    },
+    Param {
+        name: "state",
+        location: "query",
+        description: "`1`: also `state` messages, the live state of each server (whole first, then what changed; whole again after a gap); `only`: those without events; `0` (the default): none. Needs the token's event classes call and agent.",
+        pattern: Some("^(0|1|true|false|yes|no|only)$"),
     },
 ];
 
@@ -271,9 +277,105 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/servers/{name}/state",
+        operation_id: "getState",
+        summary: "The server's live state: channels, calls, bridges, queues (and every object the state model keeps), kept exact from events and list actions. Needs the event classes call and agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The snapshot.", Body::Json("StateSnapshot")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_state),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/calls",
+        operation_id: "getCalls",
+        summary: "The calls (channels grouped by Linkedid, or by bridge without one) and the channels they name, by Uniqueid. Needs the event class call.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The calls.", Body::Json("StateCalls")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_calls),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/queues",
+        operation_id: "getQueues",
+        summary: "The queues with their parameters, members (status, paused, penalty, calls taken) and waiting callers. Needs the event class agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The queues.", Body::Json("StateQueues")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (404, "No such server.", Body::Error),
+            DENIED[2],
+        ],
+        handler: || get(live::get_queues),
+    },
+    Route {
+        method: "get",
+        path: "/v1/servers/{name}/agents",
+        operation_id: "getAgents",
+        summary: "The agents, from the live state. Needs the event class agent.",
+        tag: "state",
+        secured: true,
+        hidden: false,
+        params: &[SERVER_PARAM],
+        request: None,
+        responses: responses![
+            (200, "The agents.", Body::Json("StateAgents")),
+            DENIED[0],
+            (
+                403,
+                "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                Body::Error
+            ),
+            (
+                404,
+                "No such server, or the state model keeps no agents.",
+                Body::Error
+            ),
+            DENIED[2],
+        ],
+        handler: || get(live::get_agents),
+    },
+    Route {
+        method: "get",
         path: "/v1/events",
         operation_id: "eventStream",
-        summary: "Events as Server-Sent Events (each `event:` is the message type: hello, event, connection, lagged, closing).",
+        summary: "Events as Server-Sent Events (each `event:` is the message type: hello, event, state, connection, lagged, closing).",
         tag: "events",
         secured: true,
         hidden: false,

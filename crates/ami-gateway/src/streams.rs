@@ -3,11 +3,12 @@
 //! Query: `server=pbx1` (repeatable or comma-separated; default every server the token may
 //! use), `event=Newchannel,Hangup` (default all), `header=Context:demo` (repeatable; all must
 //! match, case-insensitive), `backlog=N` (first the last N matching events the gateway saw, at
-//! most 256 kept per server). Each list is deduplicated (a server named twice would otherwise
+//! most 256 kept per server), `state=1` (also `state` messages: the live state of each server,
+//! whole first, then what changed; `state=only`: those without events). Each list is deduplicated (a server named twice would otherwise
 //! deliver every event twice on the one stream) and capped: at most [`MAX_QUERY_SERVERS`]
 //! servers, [`MAX_QUERY_EVENTS`] event names and [`MAX_QUERY_HEADERS`] header matches as given,
 //! repeats included, or 400. Every message is one JSON object with a `type`: `hello` first,
-//! then `event`, `connection`, `lagged` (the count of events this client missed, at the place
+//! then `event`, `state`, `connection`, `lagged` (the count of events this client missed, at the place
 //! they were missed), and `closing` before the gateway ends the stream.
 
 use std::convert::Infallible;
@@ -30,6 +31,7 @@ use crate::conn::Connection;
 use crate::envelope::Envelope;
 use crate::error::AppError;
 use crate::item::StreamItem;
+use crate::live::{STATE_CLASSES, may_read};
 use crate::state::{AppState, Denial, Disconnect};
 use crate::upstream::{ClientShared, Filter, Registration};
 use ami_client::queue::{self, Bound, Received};
@@ -76,6 +78,9 @@ pub(crate) struct StreamQuery {
     pub(crate) headers: Vec<(String, String)>,
     /// Recent matching events to send first (at most [`crate::upstream::BACKLOG`]).
     pub(crate) backlog: usize,
+    /// `state` messages wanted (`state=1`), and whether events are not (`state=only`).
+    pub(crate) state: bool,
+    pub(crate) state_only: bool,
 }
 
 impl StreamQuery {
@@ -115,6 +120,25 @@ impl StreamQuery {
                     // More than is kept is not an error: it means "all there is".
                     out.backlog = wanted.min(crate::upstream::BACKLOG as u64) as usize;
                 }
+                "state" => match value.trim() {
+                    "" | "0" | "false" | "no" => {
+                        out.state = false;
+                        out.state_only = false;
+                    }
+                    "1" | "true" | "yes" => {
+                        out.state = true;
+                        out.state_only = false;
+                    }
+                    "only" => {
+                        out.state = true;
+                        out.state_only = true;
+                    }
+                    _ => {
+                        return Err(AppError::bad_request(
+                            "state is 1 (state messages too), only (state messages, no events) or 0",
+                        ));
+                    }
+                },
                 "event" => {
                     for name in split(&value) {
                         // Event names are matched without regard to case.
@@ -151,7 +175,7 @@ impl StreamQuery {
                 }
                 other => {
                     return Err(AppError::bad_request(format!(
-                        "unknown query parameter {other:?} (use server, event, header, backlog)"
+                        "unknown query parameter {other:?} (use server, event, header, backlog, state)"
                     )));
                 }
             }
@@ -243,6 +267,10 @@ pub(crate) async fn open(
     if servers.is_empty() {
         return Err(forbid(state, caller, "this token may use no server".into()));
     }
+    if query.state {
+        // The state is made of events: readable where they are (see `crate::live`).
+        may_read(state, caller, STATE_CLASSES)?;
+    }
     let limits = state.stream_limits();
     // The token's own limit first: one token at its limit must not use up the global places.
     let per_token = caller.0.max_streams.unwrap_or(limits.max_clients_per_token);
@@ -300,6 +328,8 @@ pub(crate) async fn open(
             client: shared.clone(),
             ack,
             backlog: query.backlog,
+            events: !query.state_only,
+            state: query.state,
         }) {
             acks.push(acked);
         }
@@ -326,6 +356,7 @@ pub(crate) async fn open(
         servers: &servers,
         events: &query.events,
         headers: &headers,
+        state: query.state,
     }
     .render();
     departure.opened = true;
@@ -626,6 +657,18 @@ mod tests {
                 error.message
             );
         }
+    }
+
+    #[test]
+    fn query_asks_for_state_messages_with_or_without_events() {
+        let with = StreamQuery::parse(Some("state=1&server=sim")).expect("valid");
+        assert!(with.state && !with.state_only);
+        let only = StreamQuery::parse(Some("state=only")).expect("valid");
+        assert!(only.state && only.state_only);
+        let off = StreamQuery::parse(Some("state=0")).expect("valid");
+        assert!(!off.state && !off.state_only);
+        assert!(!StreamQuery::parse(None).expect("empty").state);
+        assert!(StreamQuery::parse(Some("state=maybe")).is_err());
     }
 
     #[test]

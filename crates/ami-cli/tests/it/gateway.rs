@@ -601,6 +601,30 @@ fn console_in_headless_chromium() {
         "the dialled half of Alice's call shows her number as its connected line:\n{rows:#?}"
     );
 
+    // Calls grouped by bridge: Alice's call is bridged (Local/900 dials Local/800).
+    let groups: Vec<String> = elements(&dom, "<tr class=\"group", "</tr>")
+        .into_iter()
+        .map(html_text)
+        .collect();
+    assert!(
+        groups.iter().any(|g| g.starts_with("bridge ")),
+        "a bridge group: {groups:?}"
+    );
+    // The queue panel, from the state: the demo queue with its two members.
+    let queues = elements(
+        &dom,
+        "<div class=\"queue\" data-queue=\"support\"",
+        "</table></div>",
+    );
+    let queue = queues
+        .first()
+        .unwrap_or_else(|| panic!("the support queue:\n{dom}"));
+    assert_eq!(
+        elements(queue, "<tr data-member=", "</tr>").len(),
+        2,
+        "its members: {queue}"
+    );
+
     // The event log.
     let entries = elements(&dom, "<li class=\"event\"", "</li>");
     assert!(entries.len() >= 20, "events reached the log:\n{dom}");
@@ -781,8 +805,9 @@ fn console_log_and_table_logic_in_headless_chromium() {
     assert_eq!(first["json"].as_object().map(|o| o.len()), Some(10));
     assert_eq!(first["open"], false, "closed until clicked");
 
-    // The channel table: Duration seeded from CoreShowChannel's, names with numbers, the
-    // connected line, Application(data); it follows Newexten and NewConnectedLine.
+    // The channel table, from the live state's messages: Duration from the model's time (or
+    // when first seen), names with numbers, the connected line, Application(data); it follows
+    // the updates.
     assert_eq!(
         r["columns"],
         serde_json::json!([
@@ -823,6 +848,28 @@ fn console_log_and_table_logic_in_headless_chromium() {
         r["rows"]["PJSIP/bob-00000002"].is_null(),
         "a channel never seen created is not added by its hangup"
     );
+    // Calls grouped by bridge, newest first: Alice's call, in no bridge yet, then Dave's
+    // bridge.
+    assert_eq!(
+        r["groups"],
+        serde_json::json!(["call 1.1, not bridged", "bridge b-1 (basic)"]),
+        "{r}"
+    );
+    // The queue panel: callers with their wait, members with status, pause and calls.
+    assert_eq!(
+        r["queues"],
+        serde_json::json!([{
+            "title": "support ringall · 1 waiting · 2 members · 1 paused",
+            "callers": [["1", "Carol <300>", "PJSIP/carol-00000003", "0:00:00"]],
+            "members": [
+                ["Erin", "PJSIP/erin", "not in use", "paused (lunch)", "3", ""],
+                ["Fred", "PJSIP/fred", "in use", "", "5", "yes"]
+            ]
+        }]),
+        "{r}"
+    );
+    // No agents in the state: the panel says so rather than inventing any.
+    assert_eq!(r["agents"], "the gateway's state model keeps no agents");
     // 2.5 s later the durations have ticked (the ticker runs every second).
     let later = r["later"]["PJSIP/dave-00000004"][2]
         .as_str()

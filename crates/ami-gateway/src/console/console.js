@@ -7,8 +7,6 @@ const $ = (id) => document.getElementById(id);
 // stays flat however long the page is open.
 const MAX_LOG = 1000;
 let stream = null;
-// Channels by Uniqueid: the latest headers seen, plus `created` (ms since the epoch).
-const channels = new Map();
 const log = { paused: false, waiting: [], arrivedWhilePaused: 0, shown: 0 };
 
 function token() { return $("token").value.trim(); }
@@ -68,15 +66,6 @@ function application(app, data) {
   return a ? `${a}(${known(data)})` : "";
 }
 
-// Seconds a CoreShowChannel says the channel has existed: `Duration` (HH:MM:SS) or `Seconds`.
-function ageSeconds(item) {
-  const seconds = Number(known(item.Seconds));
-  if (known(item.Seconds) && Number.isFinite(seconds)) return seconds;
-  const parts = known(item.Duration).split(":").map(Number);
-  if (parts.length === 0 || parts.some((p) => !Number.isFinite(p))) return 0;
-  return parts.reduce((total, p) => total * 60 + p, 0);
-}
-
 // The parts of an event's one-line summary, in reading order: [label, value, headers].
 function summarize(e) {
   const parts = [];
@@ -110,80 +99,240 @@ function summarize(e) {
   return parts;
 }
 
-// --- channels ---
+// --- live state ---
 
-function seedChannel(item, arrived) {
-  const key = item.Uniqueid || item.UniqueID || item.Channel;
-  if (!key) return;
-  const channel = Object.assign(channels.get(key) || {}, item);
-  channel.created = arrived - ageSeconds(item) * 1000;
-  channels.set(key, channel);
-}
+// The chosen server's live state, as the gateway's `state` messages keep it: the snapshot,
+// then updates applied by one rule that does not know the model's keys (docs/gateway.md), so
+// objects the model gains need no change here. The console keeps no tracker of its own.
+let live = null;
+// Whether the token may read the state (the stream says 403 otherwise).
+let stateReadable = true;
+// When the console first saw a channel or a waiting caller (ms), for durations and waits the
+// model does not give (a `created` / `joined` field in seconds since the epoch wins).
+const firstSeen = new Map();
 
-function applyEvent(event, arrived) {
-  const name = event.Event;
-  const key = event.Uniqueid || event.UniqueID || event.Channel;
-  if (!key) return;
-  const channel = channels.get(key);
-  if (name === "Newchannel") {
-    channels.set(key, Object.assign(channel || { created: arrived }, event));
-  } else if (name === "Newstate" || name === "NewCallerid" || name === "NewConnectedLine" || name === "Newexten") {
-    if (!channel) return;
-    Object.assign(channel, event);
-    if (name === "Newexten") channel.ApplicationData = event.AppData;
-  } else if (name === "Hangup") {
-    if (!channels.delete(key)) return;
+function applyStateMessage(message, arrived) {
+  if (message.snapshot) {
+    live = JSON.parse(JSON.stringify(message.snapshot));
+  } else if (message.update && live) {
+    for (const [key, value] of Object.entries(message.update)) {
+      const held = live[key];
+      if (value && typeof value === "object" && !Array.isArray(value) &&
+          held && typeof held === "object" && !Array.isArray(held)) {
+        for (const [id, entry] of Object.entries(value)) {
+          if (entry === null) delete held[id]; else held[id] = entry;
+        }
+      } else if (value === null) {
+        delete live[key];
+      } else {
+        live[key] = value;
+      }
+    }
   } else {
     return;
   }
-  renderChannels();
+  noteFirstSeen(arrived);
+  renderState();
+}
+
+function noteFirstSeen(arrived) {
+  const present = new Set();
+  for (const id of Object.keys(live.channels || {})) present.add("c:" + id);
+  for (const [name, queue] of Object.entries(live.queues || {})) {
+    for (const caller of queue.callers || []) present.add(`q:${name}:${caller.channel}`);
+  }
+  for (const key of present) if (!firstSeen.has(key)) firstSeen.set(key, arrived);
+  for (const key of [...firstSeen.keys()]) if (!present.has(key)) firstSeen.delete(key);
+}
+
+// Since when (ms): the model's own time if it has one, else when the console first saw it.
+function since(object, field, key) {
+  const own = Number(object[field]);
+  if (object[field] !== undefined && Number.isFinite(own) && own > 0) return own * 1000;
+  return firstSeen.get(key) || Date.now();
+}
+
+function cellOf(name, text, title) {
+  const cell = document.createElement("td");
+  cell.className = name;
+  cell.textContent = text;
+  if (title && text) cell.title = text;
+  return cell;
+}
+
+function emptyRow(body, columns, text) {
+  const row = document.createElement("tr");
+  const cell = cellOf("empty", text);
+  cell.colSpan = columns;
+  row.appendChild(cell);
+  body.appendChild(row);
 }
 
 const COLUMNS = [
-  ["channel", (ch) => known(ch.Channel)],
-  ["state", (ch) => known(ch.ChannelStateDesc)],
-  ["duration", (ch) => elapsed(Date.now() - ch.created)],
-  ["caller", (ch) => party(ch.CallerIDName, ch.CallerIDNum)],
-  ["connected", (ch) => party(ch.ConnectedLineName, ch.ConnectedLineNum)],
-  ["exten", (ch) => known(ch.Exten)],
-  ["application", (ch) => application(ch.Application, ch.ApplicationData)],
+  ["channel", (ch) => known(ch.name)],
+  ["state", (ch) => known(ch.state_desc)],
+  ["duration", (ch) => elapsed(Date.now() - ch.since)],
+  ["caller", (ch) => party(ch.caller_id_name, ch.caller_id_num)],
+  ["connected", (ch) => party(ch.connected_line_name, ch.connected_line_num)],
+  ["exten", (ch) => known(ch.exten)],
+  ["application", (ch) => application(ch.application, ch.application_data)],
 ];
 
-function renderChannels() {
+// Calls grouped by bridge: each bridge with the channels in it, then the channels of each call
+// that are in no bridge (ringing, in a queue, alone); newest group first.
+function callGroups() {
+  const channels = live.channels || {};
+  const view = (id) => Object.assign({}, channels[id], { since: since(channels[id], "created", "c:" + id) });
+  const groups = [];
+  const placed = new Set();
+  for (const [id, bridge] of Object.entries(live.bridges || {})) {
+    const members = (bridge.channels || []).filter((c) => channels[c] && !placed.has(c));
+    if (members.length === 0) continue;
+    members.forEach((c) => placed.add(c));
+    const type = known(bridge.bridge_type);
+    groups.push({ kind: "bridge", title: `bridge ${id}${type ? ` (${type})` : ""}`, members: members.map(view) });
+  }
+  const calls = (live.calls || []).map((call) => [call.id, call.channels || []]);
+  calls.push(["", Object.keys(channels)]);
+  for (const [id, ids] of calls) {
+    const members = ids.filter((c) => channels[c] && !placed.has(c));
+    if (members.length === 0) continue;
+    members.forEach((c) => placed.add(c));
+    groups.push({ kind: "call", title: id ? `call ${id}, not bridged` : "not bridged", members: members.map(view) });
+  }
+  for (const group of groups) group.newest = Math.max(...group.members.map((m) => m.since));
+  return groups.sort((a, b) => b.newest - a.newest);
+}
+
+function renderCalls() {
   const body = $("channels").querySelector("tbody");
   body.textContent = "";
-  // Newest first, so a new call shows without scrolling; the halves of a call stay together.
-  const sorted = [...channels.values()].sort((a, b) =>
-    (b.created - a.created) || known(a.Channel).localeCompare(known(b.Channel)));
-  for (const ch of sorted) {
-    const row = document.createElement("tr");
-    row.dataset.channel = known(ch.Channel);
-    row.dataset.created = String(ch.created);
-    for (const [name, value] of COLUMNS) {
-      const cell = document.createElement("td");
-      cell.className = name;
-      cell.textContent = value(ch);
-      if (cell.textContent && name !== "duration") cell.title = cell.textContent;
-      row.appendChild(cell);
+  const groups = live ? callGroups() : [];
+  let count = 0;
+  for (const group of groups) {
+    const head = document.createElement("tr");
+    head.className = "group " + group.kind;
+    const title = cellOf("group", group.title);
+    title.colSpan = COLUMNS.length;
+    head.appendChild(title);
+    body.appendChild(head);
+    for (const ch of group.members) {
+      const row = document.createElement("tr");
+      row.dataset.channel = known(ch.name);
+      row.dataset.created = String(ch.since);
+      for (const [name, value] of COLUMNS) row.appendChild(cellOf(name, value(ch), name !== "duration"));
+      body.appendChild(row);
+      count += 1;
     }
-    body.appendChild(row);
   }
-  if (sorted.length === 0) {
-    const row = document.createElement("tr");
-    const cell = document.createElement("td");
-    cell.colSpan = COLUMNS.length;
-    cell.className = "empty";
-    cell.textContent = "no channels";
-    row.appendChild(cell);
-    body.appendChild(row);
+  if (count === 0) emptyRow(body, COLUMNS.length, stateReadable ? "no channels" : "this token may not read the live state");
+  $("channel-count").textContent = String(count);
+  $("call-count").textContent = String(live ? (live.calls || []).length : 0);
+}
+
+// Asterisk's device states, as QueueStatus and the queue events give them (numbers).
+const MEMBER_STATUS = ["unknown", "not in use", "in use", "busy", "invalid", "unavailable",
+  "ringing", "ringing, in use", "on hold"];
+
+function table(className, headings) {
+  const element = document.createElement("table");
+  element.className = className;
+  const head = element.createTHead().insertRow();
+  for (const heading of headings) {
+    const th = document.createElement("th");
+    th.textContent = heading;
+    head.appendChild(th);
   }
-  $("channel-count").textContent = String(channels.size);
+  return [element, element.createTBody()];
+}
+
+function renderQueues() {
+  const panel = $("queues");
+  panel.textContent = "";
+  const queues = Object.entries((live && live.queues) || {});
+  let waiting = 0;
+  for (const [name, queue] of queues) {
+    const block = document.createElement("div");
+    block.className = "queue";
+    block.dataset.queue = name;
+    const callers = queue.callers || [];
+    const members = Object.values(queue.members || {});
+    waiting += callers.length;
+    const title = document.createElement("h3");
+    title.append(name, " ", span("count", [known(queue.strategy), `${callers.length} waiting`,
+      `${members.length} members`, `${members.filter((m) => m.paused).length} paused`].filter(Boolean).join(" · ")));
+    const [callerTable, callerBody] = table("callers", ["#", "Caller", "Channel", "Wait"]);
+    callers.forEach((caller, index) => {
+      const row = callerBody.insertRow();
+      row.dataset.caller = known(caller.channel);
+      const joined = since(caller, "joined", `q:${name}:${caller.channel}`);
+      row.dataset.created = String(joined);
+      row.append(cellOf("position", String(index + 1)),
+        cellOf("caller", party(caller.caller_id_name, caller.caller_id_num), true),
+        cellOf("channel", known(caller.channel), true),
+        cellOf("duration", elapsed(Date.now() - joined)));
+    });
+    if (callers.length === 0) emptyRow(callerBody, 4, "no callers waiting");
+    const [memberTable, memberBody] = table("members", ["Member", "Interface", "Status", "Paused", "Calls", "In call"]);
+    for (const member of members) {
+      const row = memberBody.insertRow();
+      row.dataset.member = known(member.interface);
+      const paused = member.paused ? ("paused" + (known(member.paused_reason) ? ` (${known(member.paused_reason)})` : "")) : "";
+      row.append(cellOf("name", known(member.name), true), cellOf("interface", known(member.interface), true),
+        cellOf("member-status", MEMBER_STATUS[member.status] || String(member.status ?? "")),
+        cellOf("paused", paused), cellOf("calls", String(member.calls_taken ?? "")),
+        cellOf("in-call", member.in_call ? "yes" : ""));
+      if (member.paused) row.classList.add("paused");
+    }
+    if (members.length === 0) emptyRow(memberBody, 6, "no members");
+    block.append(title, callerTable, memberTable);
+    panel.appendChild(block);
+  }
+  if (queues.length === 0) {
+    const none = document.createElement("p");
+    none.className = "empty";
+    none.textContent = live ? "no queues" : (stateReadable ? "waiting for the state" : "this token may not read the live state");
+    panel.appendChild(none);
+  }
+  $("queue-count").textContent = `${queues.length} queues, ${waiting} waiting`;
+}
+
+// Agents as the state model keeps them: a table of their fields, whatever they are.
+function renderAgents() {
+  const panel = $("agents");
+  panel.textContent = "";
+  const agents = live && live.agents;
+  if (!agents || typeof agents !== "object") {
+    const none = document.createElement("p");
+    none.className = "empty";
+    none.textContent = live ? "the gateway's state model keeps no agents" : "";
+    panel.appendChild(none);
+    $("agent-count").textContent = "0";
+    return;
+  }
+  const list = Array.isArray(agents) ? agents : Object.entries(agents).map(([id, a]) => Object.assign({ id }, a));
+  const fields = [...new Set(list.flatMap((a) => Object.keys(a).filter((k) => typeof a[k] !== "object" || a[k] === null)))];
+  const [element, body] = table("agents", fields);
+  for (const agent of list) {
+    const row = body.insertRow();
+    for (const field of fields) row.appendChild(cellOf(field, known(agent[field]), true));
+  }
+  if (list.length === 0) emptyRow(body, Math.max(1, fields.length), "no agents");
+  panel.appendChild(element);
+  $("agent-count").textContent = String(list.length);
+}
+
+function renderState() {
+  renderCalls();
+  renderQueues();
+  renderAgents();
 }
 
 function tickDurations() {
   const now = Date.now();
-  for (const row of $("channels").querySelectorAll("tbody tr[data-created]")) {
-    row.querySelector("td.duration").textContent = elapsed(now - Number(row.dataset.created));
+  for (const row of document.querySelectorAll("tr[data-created]")) {
+    const cell = row.querySelector("td.duration");
+    if (cell) cell.textContent = elapsed(now - Number(row.dataset.created));
   }
 }
 
@@ -296,11 +445,11 @@ function handleMessage(message) {
   const arrived = Date.now();
   if (message.type === "event") {
     addLog({ kind: "event", arrived, server: message.server, event: message.event });
-    applyEvent(message.event, arrived);
+  } else if (message.type === "state") {
+    applyStateMessage(message, arrived);
   } else if (message.type === "connection") {
     setStatus(`${message.server} ${message.state}`, message.state);
     addLog({ kind: "connection", arrived, text: `${message.server} ${message.state}` });
-    if (message.state === "connected") loadChannels().catch(unreachable);
   } else if (message.type === "lagged") {
     addLog({ kind: "lagged", arrived, text: `missed ${message.missed} events` });
   } else if (message.type === "closing") {
@@ -314,11 +463,21 @@ function handleMessage(message) {
 async function openStream(server) {
   if (stream) stream.abort();
   stream = new AbortController();
-  // backlog: the recent activity shows at once, before live events.
-  const response = await fetch("/v1/events?backlog=100&server=" + encodeURIComponent(server), {
+  live = null;
+  firstSeen.clear();
+  // backlog: the recent activity shows at once, before live events; state: the live state
+  // (a snapshot, then updates) drives the panels.
+  const query = (withState) => "/v1/events?backlog=100" + (withState ? "&state=1" : "") +
+    "&server=" + encodeURIComponent(server);
+  const open = (withState) => fetch(query(withState), {
     headers: { "Authorization": "Bearer " + token() },
     signal: stream.signal,
   });
+  let response = await open(true);
+  stateReadable = response.status !== 403;
+  // A token whose event classes do not cover the state still gets its events.
+  if (!stateReadable) response = await open(false);
+  renderState();
   if (!response.ok) {
     setStatus(`events: HTTP ${response.status}`, "disconnected");
     return;
@@ -341,19 +500,6 @@ async function openStream(server) {
     }
   }
   setStatus("stream ended", "disconnected");
-}
-
-async function loadChannels() {
-  const server = $("server").value;
-  if (!server) return;
-  const reply = await api("POST", `/v1/servers/${encodeURIComponent(server)}/actions/CoreShowChannels`, {});
-  if (reply.status !== 200) return;
-  const arrived = Date.now();
-  channels.clear();
-  for (const item of reply.json.items || []) {
-    if (item.Event === "CoreShowChannel") seedChannel(item, arrived);
-  }
-  renderChannels();
 }
 
 // A fetch that failed without an HTTP status: the gateway is down or the network is.
@@ -383,7 +529,6 @@ async function connect() {
   const chosen = reply.json.servers.find((s) => s.name === select.value);
   if (!chosen) { setStatus("no server", "disconnected"); return; }
   setStatus(`${chosen.name} ${chosen.state}`, chosen.state);
-  await loadChannels();
   openStream(chosen.name).catch((error) => {
     if (error.name !== "AbortError") setStatus("stream error", "disconnected");
   });
@@ -420,7 +565,7 @@ function init() {
   $("log-filter").addEventListener("input", applyFilter);
   $("log-pause").addEventListener("click", togglePause);
   $("log-clear").addEventListener("click", clearLog);
-  renderChannels();
+  renderState();
   setInterval(tickDurations, 1000);
   if (token()) connectOrSay();
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ami_client::{Client, ConnectionState, EventItem};
 use ami_proto::Message;
 use axum::extract::ws::Utf8Bytes;
+use serde_json::{Map, Value};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
@@ -104,12 +105,21 @@ pub(crate) struct Registration {
     pub(crate) ack: oneshot::Sender<()>,
     /// Send this many of the most recent matching events first.
     pub(crate) backlog: usize,
+    /// Whether the client gets events (a `state=only` client does not).
+    pub(crate) events: bool,
+    /// Whether the client gets `state` messages: a snapshot first, then updates.
+    pub(crate) state: bool,
 }
 
 struct Reg {
     filter: Filter,
     tx: QueueSender,
     client: Arc<ClientShared>,
+    events: bool,
+    state: bool,
+    /// A state update was dropped for this client (or its first snapshot did not fit): it
+    /// gets no updates until a whole snapshot has gone in after the gap.
+    needs_snapshot: bool,
 }
 
 /// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
@@ -128,6 +138,11 @@ pub(crate) struct Pump {
     targets: Vec<usize>,
     /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
     recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
+    /// Registrations that get `state` messages.
+    state_regs: usize,
+    /// The state as the state clients were last told it (kept only while there are some):
+    /// updates are what changed from it.
+    state_view: Option<Map<String, Value>>,
 }
 
 impl Pump {
@@ -141,6 +156,8 @@ impl Pump {
             any_name: Vec::new(),
             targets: Vec::new(),
             recent: std::collections::VecDeque::with_capacity(BACKLOG),
+            state_regs: 0,
+            state_view: None,
         }
     }
 
@@ -172,7 +189,7 @@ impl Pump {
                         tokio::task::yield_now().await;
                     }
                     LinkEvent::Closed => {
-                        resync.stop(&self.upstream);
+                        resync.stop();
                         self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                     }
                 },
@@ -184,8 +201,12 @@ impl Pump {
                         self.upstream.set_status(LinkState::Connected, Some(ami_version), None);
                     }
                     Progress::Done(snapshot) => {
-                        snapshot.apply(&self.upstream);
-                        resync.poll_start(&self.upstream, Instant::now());
+                        if snapshot.apply(&self.upstream) {
+                            resync.poll_start(&self.upstream, Instant::now());
+                        } else {
+                            resync.retry(&self.upstream);
+                        }
+                        self.publish_state();
                     }
                 },
                 registration = registrations.recv() => {
@@ -196,12 +217,13 @@ impl Pump {
                 }
                 _ = tick.tick() => {
                     self.prune();
+                    self.send_snapshots();
                     resync.poll_start(&self.upstream, Instant::now());
                 }
                 _ = shutdown.changed() => break,
             }
         }
-        resync.stop(&self.upstream);
+        resync.stop();
         if let Some(client) = self.upstream.set_client(None) {
             client.close().await;
         }
@@ -211,7 +233,8 @@ impl Pump {
     /// A session logged in (the first, or one after a drop). Stream clients are told at once,
     /// in order with the events: what follows is the new session's. The status turns
     /// connected once the resync job has learnt the action classes (no request is judged
-    /// before they are known) and seeded the gauges and uptime, or waited long enough.
+    /// before they are known) and resynced the live state and learnt the uptime, or waited
+    /// long enough.
     fn logged_in(&mut self, resync: &mut Resync, client: Client, ami_version: String) {
         debug!(%ami_version, "logged in; resync started");
         self.broadcast(
@@ -227,7 +250,7 @@ impl Pump {
         let upstream = self.upstream.clone();
         // Held across the batch (one lock per batch, not per event); let go where the resync
         // takes it itself.
-        let mut gauges = Some(upstream.lock_gauges());
+        let mut state = Some(upstream.lock_state());
         for item in items.drain(..) {
             match item {
                 EventItem::Event(event) => {
@@ -243,8 +266,8 @@ impl Pump {
                         },
                         Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
                     }
-                    gauges
-                        .get_or_insert_with(|| upstream.lock_gauges())
+                    state
+                        .get_or_insert_with(|| upstream.lock_state())
                         .handle_event(&event);
                     name_buf.clear();
                     name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
@@ -269,34 +292,116 @@ impl Pump {
                         kind: "lagged",
                         data: data.into(),
                     });
-                    gauges = None;
+                    state = None;
                     debug!(
                         missed,
-                        "the gateway's subscription lost events; resyncing the gauges"
+                        "the gateway's subscription lost events; resyncing the state"
                     );
                     resync.handle_lagged(&self.upstream);
                 }
                 EventItem::Connection(ConnectionState::Connected { ami_version }) => {
-                    gauges = None;
+                    state = None;
                     if let Some(client) = self.upstream.client() {
                         self.logged_in(resync, client, ami_version);
                     }
                 }
                 EventItem::Connection(ConnectionState::Disconnected { reason }) => {
                     warn!(%reason, "connection lost");
-                    gauges = None;
-                    resync.stop(&self.upstream);
+                    state = None;
+                    resync.stop();
                     self.upstream
                         .set_status(LinkState::Disconnected, None, Some(reason));
                     self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                 }
+                // A packet over the decoder's limits may have been an event the state needed
+                // (it is counted in the client's metrics).
+                EventItem::Skipped(_) => {
+                    state = None;
+                    resync.handle_lagged(&self.upstream);
+                }
                 // Nothing else concerns stream clients (the fan-out's subscription has no
-                // filter to panic; skipped packets are in the client's metrics).
+                // filter to panic).
                 _ => {}
             }
         }
-        drop(gauges);
+        drop(state);
         self.upstream.metrics.events(&mut counts);
+        self.publish_state();
+    }
+
+    /// Takes the state's changes since the last call and, if there were any and clients want
+    /// them, tells those clients what changed: one `state` update, rendered once, made by
+    /// comparing the state with what they were last told (see [`envelope::state_update`]).
+    fn publish_state(&mut self) {
+        let mut changed = false;
+        {
+            let mut state = self.upstream.lock_state();
+            // Read even without state clients, so that they do not pile up (the state keeps
+            // a bounded number unread).
+            while state.poll_change().is_some() {
+                changed = true;
+            }
+        }
+        if self.state_regs == 0 || !changed {
+            return;
+        }
+        let now = self.upstream.state_json();
+        let update = match &self.state_view {
+            Some(before) => envelope::state_update(before, &now),
+            None => now.clone(),
+        };
+        self.state_view = Some(now);
+        if update.is_empty() {
+            return;
+        }
+        let item = StreamItem {
+            kind: "state",
+            data: envelope::state(&self.upstream.name, None, Some(&update)).into(),
+        };
+        for index in 0..self.regs.len() {
+            let Some(reg) = self.regs[index].as_mut() else {
+                continue;
+            };
+            if !reg.state || reg.needs_snapshot {
+                continue;
+            }
+            match offer(reg, item.clone(), &self.upstream, self.limits.max_lagged) {
+                Offer::Sent => {}
+                // Its copy of the state misses this update: a whole snapshot comes after the gap.
+                Offer::Dropped => reg.needs_snapshot = true,
+                Offer::Remove => self.remove(index),
+            }
+        }
+    }
+
+    /// Offers the current state whole to the clients that need it (new ones whose first did
+    /// not fit, and those that missed an update). Called on the loop's tick, not per batch:
+    /// each offer to a full queue counts as one more missed message in its lag marker.
+    fn send_snapshots(&mut self) {
+        if !self.regs.iter().flatten().any(|r| r.needs_snapshot) {
+            return;
+        }
+        let view = self
+            .state_view
+            .get_or_insert_with(|| self.upstream.state_json());
+        let data: Utf8Bytes = envelope::state(&self.upstream.name, Some(view), None).into();
+        for index in 0..self.regs.len() {
+            let Some(reg) = self.regs[index].as_mut() else {
+                continue;
+            };
+            if !reg.needs_snapshot {
+                continue;
+            }
+            let item = StreamItem {
+                kind: "state",
+                data: data.clone(),
+            };
+            match reg.tx.try_send(item) {
+                Ok(()) => reg.needs_snapshot = false,
+                Err(TrySendError::Full { .. }) => {}
+                Err(_) => self.remove(index),
+            }
+        }
     }
 
     /// An event as a stream message.
@@ -348,7 +453,7 @@ impl Pump {
         let Some(reg) = self.regs.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
-        if offer(reg, item, &self.upstream, self.limits.max_lagged) {
+        if let Offer::Remove = offer(reg, item, &self.upstream, self.limits.max_lagged) {
             self.remove(index);
         }
     }
@@ -360,6 +465,8 @@ impl Pump {
             client,
             ack,
             backlog,
+            events,
+            state,
         } = registration;
         // Its gaps are told by the queue, in place, naming this server.
         let server = self.upstream.name.clone();
@@ -395,7 +502,9 @@ impl Pump {
                 self.regs.len() - 1
             }
         };
-        if filter.names.is_empty() {
+        if !events {
+            // In no group: no event reaches it.
+        } else if filter.names.is_empty() {
             join_group(&mut self.any_name, &filter, index);
         } else {
             for name in &filter.names {
@@ -406,7 +515,28 @@ impl Pump {
                 );
             }
         }
-        self.regs[index] = Some(Reg { filter, tx, client });
+        let mut needs_snapshot = false;
+        if state {
+            self.state_regs += 1;
+            // Current: every change so far was published as it was read (the view is made
+            // now if this is the first state client).
+            let view = self
+                .state_view
+                .get_or_insert_with(|| self.upstream.state_json());
+            let item = StreamItem {
+                kind: "state",
+                data: envelope::state(&self.upstream.name, Some(view), None).into(),
+            };
+            needs_snapshot = tx.try_send(item).is_err();
+        }
+        self.regs[index] = Some(Reg {
+            filter,
+            tx,
+            client,
+            events,
+            state,
+            needs_snapshot,
+        });
         self.upstream
             .metrics
             .stream_clients
@@ -418,7 +548,16 @@ impl Pump {
         let Some(reg) = self.regs.get_mut(index).and_then(Option::take) else {
             return;
         };
-        if reg.filter.names.is_empty() {
+        if reg.state {
+            self.state_regs -= 1;
+            if self.state_regs == 0 {
+                // Not kept for nobody: the next state client gets a fresh one.
+                self.state_view = None;
+            }
+        }
+        if !reg.events {
+            // It joined no group.
+        } else if reg.filter.names.is_empty() {
             leave_group(&mut self.any_name, index);
         } else {
             for name in &reg.filter.names {
@@ -464,20 +603,28 @@ fn lag_item(server: &str, missed: u64) -> StreamItem {
     }
 }
 
+/// What became of an item offered to a client.
+enum Offer {
+    Sent,
+    /// Dropped: the client's queue was full.
+    Dropped,
+    /// The client left or was evicted: its registration should go.
+    Remove,
+}
+
 /// Offers one item to one client without waiting. A full queue drops the item and counts it
 /// (the queue tells the gap with a lag message in place), and a client that has missed more
-/// than `max_lagged` events is told to disconnect. Returns true when the registration should
-/// go (the client left or was evicted).
-fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> bool {
+/// than `max_lagged` messages is told to disconnect.
+fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) -> Offer {
     let metrics = &upstream.metrics;
     match reg.tx.try_send(item) {
-        Ok(()) => return false,
+        Ok(()) => return Offer::Sent,
         Err(TrySendError::Full { missed }) => {
             if missed == 1 {
                 metrics.stream_lagged.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Err(_) => return true,
+        Err(_) => return Offer::Remove,
     }
     metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
     let total = reg.client.missed_total.fetch_add(1, Ordering::Relaxed) + 1;
@@ -491,7 +638,7 @@ fn offer(reg: &mut Reg, item: StreamItem, upstream: &Upstream, max_lagged: u64) 
         }
         reg.client.notify.notify_one();
         reg.tx.alert();
-        return true;
+        return Offer::Remove;
     }
-    false
+    Offer::Dropped
 }

@@ -1,11 +1,12 @@
-//! One upstream Asterisk server: its `ami-client` connection, status, metrics, PBX gauges,
-//! and the fan-out of its events to stream clients.
+//! One upstream Asterisk server: its `ami-client` connection, status, metrics, the live state
+//! of its PBX (an [`ami_state::State`]), and the fan-out of its events to stream clients.
 //!
 //! - [`link`]: supervision of the connection (connect, retry, the client's reconnects) and the
 //!   status `GET /v1/servers` shows.
 //! - [`fanout`]: the one task per server that owns the event subscription and every stream
 //!   client's registration, and delivers each event to the clients that want it.
-//! - [`snapshot`]: the resync that seeds the PBX gauges, the uptime and the action classes.
+//! - [`snapshot`]: the resync that rebuilds the live state from list actions, and learns the
+//!   uptime and the action classes.
 
 mod fanout;
 mod link;
@@ -26,7 +27,6 @@ pub(crate) use link::Status;
 use crate::envelope::Envelope;
 use crate::item::StreamItem;
 use crate::metrics::ServerMetrics;
-use crate::pbx::PbxGauges;
 use crate::privilege::ActionClasses;
 
 /// One upstream server.
@@ -35,7 +35,10 @@ pub struct Upstream {
     client: RwLock<Option<Client>>,
     status: Mutex<Status>,
     metrics: ServerMetrics,
-    gauges: Mutex<PbxGauges>,
+    /// The PBX's live state: fed by the fan-out task from the link's events (the one tracker
+    /// of the server), rebuilt by the resync jobs' lists; the state API, the `state` stream
+    /// messages and the PBX gauges all read it.
+    state: Mutex<ami_state::State>,
     /// Each action's write classes, from the PBX's `ListCommands` at every login (empty until
     /// the first answer: then every action is sensitive to a `"*"`).
     action_classes: RwLock<Arc<ActionClasses>>,
@@ -57,7 +60,7 @@ impl Upstream {
             client: RwLock::new(None),
             status: Mutex::new(Status::new()),
             metrics: ServerMetrics::default(),
-            gauges: Mutex::new(PbxGauges::default()),
+            state: Mutex::new(ami_state::State::new()),
             action_classes: RwLock::new(Arc::default()),
             register,
         });
@@ -157,8 +160,9 @@ impl Upstream {
         client + self.metrics.connect_failures.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn with_gauges<T>(&self, f: impl FnOnce(&PbxGauges) -> T) -> T {
-        f(&self.lock_gauges())
+    /// Runs `f` on the live state, under its lock (keep `f` short: the fan-out waits on it).
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&ami_state::State) -> T) -> T {
+        f(&self.lock_state())
     }
 
     /// Hands a stream client's registration to the fan-out task.
@@ -166,8 +170,21 @@ impl Upstream {
         self.register.send(registration).is_ok()
     }
 
-    fn lock_gauges(&self) -> MutexGuard<'_, PbxGauges> {
-        self.gauges.lock().unwrap_or_else(|p| p.into_inner())
+    /// The live state's snapshot as a JSON object (`ami_state::Snapshot` as serde writes it,
+    /// so what the model gains is served without a change here).
+    pub(crate) fn state_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let snapshot = self.with_state(ami_state::State::snapshot);
+        match serde_json::to_value(snapshot) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // A snapshot is a struct of maps and lists with string keys: always an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, ami_state::State> {
+        // A handler that panicked leaves a state that is still a state; keep serving it (the
+        // next resync rebuilds it).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Replaces the client; returns the one it had.

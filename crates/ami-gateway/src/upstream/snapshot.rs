@@ -1,20 +1,22 @@
-//! The resync: what the gateway asks a PBX on every login, as the seed of the PBX gauges
-//! (`CoreShowChannels`, `QueueStatus`), the uptime (`core show uptime seconds`) and each
-//! action's write classes (`ListCommands`); and the snapshot it takes again after its
-//! subscription lost events (lost `Hangup`s would leave the gauges wrong for good).
+//! The resync: what the gateway asks a PBX on every login: the list actions of the live
+//! state's resync plan (`CoreShowChannels`, `QueueStatus` ...), the uptime (`core show uptime
+//! seconds`) and each action's write classes (`ListCommands`); and the lists it asks again
+//! after its subscription lost events (a lost `Hangup` would leave the state wrong for good).
 //!
 //! Each resync runs as a task of its own and reports to the fan-out loop, which applies the
 //! result: the loop never waits on the PBX, so registrations, events and shutdown go on while
 //! a slow PBX answers (it used to stall them up to 30 s on every reconnect). The events that
-//! arrive meanwhile are applied to the gauges at once and journalled; the snapshot replaces the
-//! gauges and the journal is replayed over it, which is exact because every gauge event sets
-//! its key's state outright (see `crate::pbx`).
+//! arrive meanwhile are applied to the state at once and journalled by it
+//! ([`ami_state::State::begin_resync`]); the lists replace their parts of the model and the
+//! journal is replayed over them, which is exact because every handler of the state sets
+//! values outright.
 
 use std::time::{Duration, Instant};
 
 use ami_client::{Action, Client, Reply};
 use ami_json::cli_output::system_uptime_seconds;
 use ami_proto::Message;
+use ami_state::ListKind;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -52,10 +54,9 @@ pub(crate) async fn learn_action_classes(client: &Client) -> Option<ActionClasse
 /// What one resync read from the PBX.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
-    /// The items of `CoreShowChannels`; `None` if it failed (the gauges are then left alone).
-    channels: Option<Vec<Message>>,
-    /// The items of `QueueStatus`; `None` if it failed.
-    queues: Option<Vec<Message>>,
+    /// The items of each list of the plan, in its order; `None` if one failed (the state is
+    /// then left as the events made it, and another resync is due).
+    lists: Option<Vec<(ListKind, Vec<Message>)>>,
     /// The PBX's uptime in seconds if it was asked (`None`: not asked), when the account may
     /// run `Command`.
     uptime: Option<Option<u64>>,
@@ -63,16 +64,22 @@ pub(crate) struct Snapshot {
     taken: Instant,
 }
 
-/// Asks the PBX for a snapshot: its channels, queues and (with `uptime`) its uptime. The
+/// Asks the PBX for a snapshot: the lists of `plan` and (with `uptime`) its uptime. The
 /// actions go out together (a client queues each on its first poll) and are answered
 /// concurrently, in at most [`TIMEOUT`].
-pub(crate) async fn take(client: &Client, uptime: bool) -> Snapshot {
-    let list = |reply: ami_client::Result<Reply>| match reply {
-        Ok(Reply::List(list)) => Some(list.items),
-        Ok(_) => Some(Vec::new()),
-        Err(error) => {
-            debug!(%error, "snapshot action failed");
-            None
+pub(crate) async fn take(client: &Client, plan: &[ListKind], uptime: bool) -> Snapshot {
+    let ask_list = |kind: ListKind| async move {
+        match client
+            .send_with_timeout(Action::new(kind.action()), TIMEOUT)
+            .await
+        {
+            Ok(Reply::List(list)) => Some((kind, list.items)),
+            // An error answer (the module is not loaded: no queues): the part is empty.
+            Ok(_) => Some((kind, Vec::new())),
+            Err(error) => {
+                debug!(%error, action = kind.action(), "snapshot action failed");
+                None
+            }
         }
     };
     let ask_uptime = async {
@@ -90,30 +97,34 @@ pub(crate) async fn take(client: &Client, uptime: bool) -> Snapshot {
             _ => None,
         })
     };
-    let (channels, queues, uptime) = tokio::join!(
-        client.send_with_timeout(Action::new("CoreShowChannels"), TIMEOUT),
-        client.send_with_timeout(Action::new("QueueStatus"), TIMEOUT),
+    let (lists, uptime) = tokio::join!(
+        futures_util::future::join_all(plan.iter().map(|kind| ask_list(*kind))),
         ask_uptime,
     );
     Snapshot {
-        channels: list(channels),
-        queues: list(queues),
+        lists: lists.into_iter().collect(),
         uptime,
         taken: Instant::now(),
     }
 }
 
 impl Snapshot {
-    /// Seeds `upstream`'s gauges with this snapshot (the events journalled since the resync
-    /// started are replayed over it: see `crate::pbx`), and its uptime if it was asked.
-    pub(crate) fn apply(self, upstream: &Upstream) {
-        upstream.lock_gauges().finish_resync(
-            self.channels.as_deref(),
-            self.queues.as_deref().unwrap_or_default(),
-        );
+    /// Hands the lists to `upstream`'s state (which replays the events journalled since the
+    /// resync started over them), and its uptime if it was asked. False if the state is
+    /// still not exact (a list failed, or more events arrived meanwhile than the state
+    /// journals): another resync is due.
+    pub(crate) fn apply(self, upstream: &Upstream) -> bool {
         if let Some(uptime) = self.uptime {
             upstream.set_pbx_uptime(uptime.map(|secs| (secs, self.taken)));
         }
+        let Some(lists) = self.lists else {
+            return false;
+        };
+        let mut state = upstream.lock_state();
+        for (kind, items) in &lists {
+            state.handle_list(*kind, items);
+        }
+        !state.needs_resync() && !state.is_resyncing()
     }
 }
 
@@ -172,17 +183,17 @@ impl Resync {
     /// A session logged in: learn the action classes, then take a snapshot (with the
     /// uptime). Replaces any job still running (it belonged to an older session).
     pub(crate) fn start_login(&mut self, upstream: &Upstream, client: Client, ami_version: String) {
-        self.stop(upstream);
-        let reports = self.begin(upstream);
+        self.stop();
+        let (reports, plan) = self.begin(upstream);
         let epoch = self.epoch;
         self.job = Some(tokio::spawn(async move {
             let classes = learn_action_classes(&client).await;
             let _ = reports.send((epoch, Progress::Classes(classes)));
-            let snapshot = take(&client, true);
+            let snapshot = take(&client, &plan, true);
             tokio::pin!(snapshot);
             let link_up = Progress::LinkUp { ami_version };
             // In time, the snapshot is applied before the link is shown as up, so whoever sees
-            // it connected sees its gauges and uptime too.
+            // it connected sees its state and uptime too.
             tokio::select! {
                 snapshot = &mut snapshot => {
                     let _ = reports.send((epoch, Progress::Done(snapshot)));
@@ -196,7 +207,7 @@ impl Resync {
         }));
     }
 
-    /// The gateway's subscription lost events, so the gauges may have drifted: take a
+    /// The gateway's subscription lost events, so the state may have drifted: take a
     /// snapshot now, or once the running one ends and [`MIN_INTERVAL`] has passed.
     pub(crate) fn handle_lagged(&mut self, upstream: &Upstream) {
         self.again = true;
@@ -216,23 +227,31 @@ impl Resync {
             return;
         };
         self.again = false;
-        let reports = self.begin(upstream);
+        let (reports, plan) = self.begin(upstream);
         let epoch = self.epoch;
         self.job = Some(tokio::spawn(async move {
-            let snapshot = take(&client, false).await;
+            let snapshot = take(&client, &plan, false).await;
             let _ = reports.send((epoch, Progress::Done(snapshot)));
         }));
     }
 
     /// The session ended: the running job (if any) is dropped with its journal, and no
     /// snapshot is due (the next login takes one).
-    pub(crate) fn stop(&mut self, upstream: &Upstream) {
+    pub(crate) fn stop(&mut self) {
         if let Some(job) = self.job.take() {
             job.abort();
         }
         self.epoch += 1;
         self.again = false;
-        upstream.lock_gauges().abandon_resync();
+        // The state's pending resync is left as it is: no events arrive while the session is
+        // down, and the next login's resync starts it afresh (dropping its journal).
+    }
+
+    /// The last snapshot left the state inexact (a list failed, or the journal overflowed):
+    /// take another, spaced like those for lost events.
+    pub(crate) fn retry(&mut self, upstream: &Upstream) {
+        self.again = true;
+        self.poll_start(upstream, Instant::now());
     }
 
     /// The current job's next report. Cancel-safe (a channel receive), so it can sit in the
@@ -253,12 +272,18 @@ impl Resync {
         }
     }
 
-    /// A new job's report channel; the gauges start journalling. The epoch stays: it counts
-    /// sessions, not jobs, so a login job's last report still counts after a snapshot for
-    /// lost events has started behind it.
-    fn begin(&mut self, upstream: &Upstream) -> mpsc::UnboundedSender<(u64, Progress)> {
+    /// A new job's report channel and the lists to ask; the state starts journalling. The
+    /// epoch stays: it counts sessions, not jobs, so a login job's last report still counts
+    /// after a snapshot for lost events has started behind it.
+    fn begin(
+        &mut self,
+        upstream: &Upstream,
+    ) -> (mpsc::UnboundedSender<(u64, Progress)>, Vec<ListKind>) {
         self.last_start = Some(Instant::now());
-        upstream.lock_gauges().begin_resync();
-        self.reports.clone()
+        let mut state = upstream.lock_state();
+        state.begin_resync();
+        // The plan is the state's: lists it learns to use are asked without a change here.
+        let plan = state.resync_plan().to_vec();
+        (self.reports.clone(), plan)
     }
 }

@@ -4,6 +4,7 @@ mod api;
 mod fleet;
 mod resync;
 mod security;
+mod state;
 mod streams;
 mod support;
 mod transport;
