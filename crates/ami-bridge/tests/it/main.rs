@@ -1,0 +1,4 @@
+//! Integration tests: the bridge between simulated PBXes and a real NATS server.
+
+mod nats;
+mod server;
