@@ -1,4 +1,5 @@
 //! Integration tests: the bridge between simulated PBXes and a real NATS server.
 
 mod nats;
+mod publish;
 mod server;
