@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ami_client::{Buffer, Client, Subscription};
 use ami_gateway::ServerConfig;
+use ami_gateway::auth::ActionRules;
 use async_nats::jetstream;
 use async_nats::jetstream::context::PublishAckFuture;
 use tokio::sync::{mpsc, watch};
@@ -58,6 +59,7 @@ impl Bridge {
                 server: server.clone(),
                 nats: nats.clone(),
                 publish: config.publish,
+                actions: config.actions.clone(),
                 stats: stats.clone(),
                 stop: stop.subscribe(),
             };
@@ -111,6 +113,7 @@ struct Pbx {
     server: ServerConfig,
     nats: async_nats::Client,
     publish: PublishConfig,
+    actions: ActionRules,
     stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
 }
@@ -146,6 +149,22 @@ impl Pbx {
             }
         };
         info!(ami_version = %client.ami_version(), "logged in; publishing");
+        let responder = tokio::spawn(
+            {
+                let (nats, server, client, rules) = (
+                    self.nats.clone(),
+                    self.server.name.clone(),
+                    client.clone(),
+                    self.actions.clone(),
+                );
+                async move {
+                    if let Err(error) = crate::actions::serve(nats, server, client, rules).await {
+                        warn!(%error, "actions are not served");
+                    }
+                }
+            }
+            .in_current_span(),
+        );
         // Each PBX has its own window of unacknowledged publishes.
         let js = jetstream::ContextBuilder::new()
             .timeout(self.publish.ack_timeout())
@@ -187,6 +206,7 @@ impl Pbx {
                 }
             }
         }
+        responder.abort();
         if sequencer.epoch() != 0 {
             let marker = sequencer.stopping();
             publish(&js, &self.server.name, marker, &acks).await;

@@ -1,5 +1,5 @@
-//! Publishes every event of a fleet of Asterisk servers to NATS JetStream: the engine of
-//! `ami bridge`.
+//! Publishes every event of a fleet of Asterisk servers to NATS JetStream, and answers AMI
+//! actions sent by NATS request/reply: the engine of `ami bridge`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,10 +19,15 @@
 //! is stored once. Gaps are marked: `ami.<server>.lagged` where messages were dropped,
 //! `ami.<server>.connection` where the PBX connection came up or went down.
 //!
+//! A request on `ami.<server>.action.<Action>` (a JSON object of headers) is answered with the
+//! gateway's action JSON, if the configuration's `[actions]` rules allow it (nothing by
+//! default; `"*"` never reaches actions that run code or change configuration).
+//!
 //! Modules, and what each imports (no circles): [`subject`] (naming, a leaf) ←
-//! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → [`nats`] (connecting,
-//! the stream) → [`config`], `error`.
+//! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → `actions` (request/reply),
+//! [`nats`] (connecting, the stream) → [`config`], `error`.
 
+mod actions;
 mod bridge;
 pub mod config;
 mod error;

@@ -81,7 +81,7 @@ enum Command {
     Man(cmd::man::Args),
     /// Serve HTTP/JSON, SSE and WebSocket access to AMI servers (or an embedded simulator).
     Gateway(cmd::gateway::Args),
-    /// Publish every PBX's events to NATS JetStream, in order, with gaps marked.
+    /// Publish every PBX's events to NATS JetStream (gaps marked) and answer actions over NATS.
     Bridge(cmd::bridge::Args),
     /// Run an Asterisk-like AMI server (default 127.0.0.1:5038) until Ctrl-C.
     Sim(cmd::sim::Args),

@@ -12,7 +12,8 @@ use anyhow::Context;
     FILE has the gateway's [[servers]] entries, plus optional [nats] (credentials from files\n\
     or environment variables, TLS), [stream], [publish] and [actions] tables. Events go to\n\
     ami.<server>.event.<Event>; gaps are marked on ami.<server>.lagged and\n\
-    ami.<server>.connection. Stops on Ctrl-C or SIGTERM.")]
+    ami.<server>.connection. Actions: request ami.<server>.action.<Action> with a JSON\n\
+    object of headers; only what [actions] allows (nothing by default). Stops on Ctrl-C or SIGTERM.")]
 pub struct Args {
     /// NATS server URL(s), comma-separated (default: the config's `nats.url`). Credentials
     /// are refused here: they belong in the config's [nats] table.
