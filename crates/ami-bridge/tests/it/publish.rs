@@ -254,3 +254,54 @@ async fn a_pbx_reconnect_is_marked_and_starts_a_new_epoch() {
     bridge.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stalled_nats_server_costs_events_only_where_a_lagged_marker_says_so() {
+    let nats = NatsServer::start();
+    let sim = ami_sim::spawn(SimConfig::default())
+        .await
+        .expect("simulator");
+    // A tiny queue and window, so that a stall overflows at once.
+    let config = config_for(&[&sim], "[publish]\nqueue = 8\nin_flight = 1\n");
+    let bridge = Bridge::start(&config, nats.client().await)
+        .await
+        .expect("bridge");
+    let js = jetstream::new(nats.client().await);
+    let before = wait_for(&js, "the login", |all| count(all, "connection") == 1).await;
+    let events_before = count(&before, "event");
+    nats.pause();
+    const N: u64 = 2_000;
+    sim.emit_events(N);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    nats.resume();
+    let all = wait_for(&js, "the events and the lag", |all| {
+        let missed: u64 = all
+            .iter()
+            .filter(|m| m.get("Ami-Kind") == "lagged")
+            .map(|m| m.body["missed"].as_u64().unwrap_or(0))
+            .sum();
+        (count(all, "event") - events_before) as u64 + missed >= N
+    })
+    .await;
+    let lagged: Vec<&Stored> = all
+        .iter()
+        .filter(|m| m.get("Ami-Kind") == "lagged")
+        .collect();
+    assert!(!lagged.is_empty());
+    assert!(
+        lagged.iter().all(|m| m.body["reason"] == "queue_full"),
+        "{lagged:?}"
+    );
+    let missed: u64 = lagged
+        .iter()
+        .map(|m| m.body["missed"].as_u64().unwrap_or(0))
+        .sum();
+    // Every emitted event is either stored or counted missing, never both.
+    assert_eq!((count(&all, "event") - events_before) as u64 + missed, N);
+    assert!(missed > 0 && missed < N, "{missed}");
+    // Still one epoch, numbered without a hole: the marker takes the place of the lost events.
+    let seqs: Vec<u64> = all.iter().map(|m| m.num("Ami-Seq")).collect();
+    assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+    bridge.stop().await;
+    sim.shutdown().await;
+}
