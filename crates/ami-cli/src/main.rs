@@ -81,6 +81,8 @@ enum Command {
     Man(cmd::man::Args),
     /// Serve HTTP/JSON, SSE and WebSocket access to AMI servers (or an embedded simulator).
     Gateway(cmd::gateway::Args),
+    /// Publish every PBX's events to NATS JetStream (gaps marked) and answer actions over NATS.
+    Bridge(cmd::bridge::Args),
     /// Run an Asterisk-like AMI server (default 127.0.0.1:5038) until Ctrl-C.
     Sim(cmd::sim::Args),
 }
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Man(args) => cmd::man::run(args, Cli::command()),
         Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Bridge(args) => cmd::bridge::run(args),
         Command::Sim(args) => cmd::sim::run(args),
     };
     match result {

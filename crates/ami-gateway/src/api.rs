@@ -107,8 +107,9 @@ fn message_value(message: &Message) -> Value {
 }
 
 /// A reply in the JSON form of `ami action`: the response, plus the items and the completion
-/// event for list actions, the CLI text for Command, bare text for legacy Queues.
-pub(crate) fn reply_json(reply: &Reply) -> Value {
+/// event for list actions, the CLI text for Command, bare text for legacy Queues. Public (from
+/// the crate root) so that the NATS bridge answers actions with the same JSON.
+pub fn reply_json(reply: &Reply) -> Value {
     match reply {
         Reply::Response(response) => json!({ "response": message_value(response) }),
         Reply::List(list) => json!({
@@ -137,8 +138,9 @@ fn result_label(result: &Result<Reply, ami_client::Error>) -> &'static str {
     }
 }
 
-/// Action names go into AMI and into metric labels: plain words only.
-fn valid_action_name(name: &str) -> bool {
+/// Action names go into AMI and into metric labels: plain words only. Public (from the crate
+/// root) for the NATS bridge, which takes them from subjects.
+pub fn valid_action_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

@@ -323,47 +323,7 @@ impl Config {
     pub fn parse_with_servers(text: &str, extra: Vec<ServerConfig>) -> Result<Self, ConfigError> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|error| ConfigError::Parse(error.message().to_owned()))?;
-        let mut servers: Vec<ServerConfig> = Vec::with_capacity(extra.len() + raw.servers.len());
-        for server in raw.servers.into_iter().chain(extra) {
-            if !valid_name(&server.name) {
-                return Err(ConfigError::Invalid(format!(
-                    "server name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
-                    server.name
-                )));
-            }
-            if servers.iter().any(|s| s.name == server.name) {
-                return Err(ConfigError::Invalid(format!(
-                    "server {:?} is listed twice",
-                    server.name
-                )));
-            }
-            if server.host.is_empty() == server.url.is_none() {
-                return Err(ConfigError::Invalid(format!(
-                    "server {:?}: give exactly one of `host` and `url`",
-                    server.name
-                )));
-            }
-            if let Some(url) = &server.url
-                && let Err(error) = ami_client::Config::from_url(url, "", "")
-            {
-                return Err(ConfigError::Invalid(format!(
-                    "server {:?}: {error}",
-                    server.name
-                )));
-            }
-            if server.secret.is_some() == server.secret_env.is_some() {
-                return Err(ConfigError::Invalid(format!(
-                    "server {:?}: give exactly one of `secret` and `secret_env`",
-                    server.name
-                )));
-            }
-            servers.push(server);
-        }
-        if servers.is_empty() {
-            return Err(ConfigError::Invalid(
-                "at least one [[servers]] entry is needed".into(),
-            ));
-        }
+        let servers = check_servers(raw.servers.into_iter().chain(extra))?;
         let mut tokens: Vec<TokenPolicy> = Vec::with_capacity(raw.tokens.len());
         for token in raw.tokens {
             let policy = TokenPolicy::new(
@@ -426,6 +386,57 @@ impl Config {
             tokens,
         })
     }
+}
+
+/// Validates `[[servers]]` entries as the gateway does: plain names (they appear in URLs,
+/// metric labels and NATS subjects), none listed twice, exactly one of `secret` and
+/// `secret_env` each, at least one server. Public so that `ami bridge`, which reads the same
+/// entries, refuses exactly what the gateway refuses.
+pub fn check_servers(
+    entries: impl IntoIterator<Item = ServerConfig>,
+) -> Result<Vec<ServerConfig>, ConfigError> {
+    let mut servers: Vec<ServerConfig> = Vec::new();
+    for server in entries {
+        if !valid_name(&server.name) {
+            return Err(ConfigError::Invalid(format!(
+                "server name {:?}: use 1-64 letters, digits, '-', '_' or '.'",
+                server.name
+            )));
+        }
+        if servers.iter().any(|s| s.name == server.name) {
+            return Err(ConfigError::Invalid(format!(
+                "server {:?} is listed twice",
+                server.name
+            )));
+        }
+        if server.host.is_empty() == server.url.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "server {:?}: give exactly one of `host` and `url`",
+                server.name
+            )));
+        }
+        if let Some(url) = &server.url
+            && let Err(error) = ami_client::Config::from_url(url, "", "")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server {:?}: {error}",
+                server.name
+            )));
+        }
+        if server.secret.is_some() == server.secret_env.is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "server {:?}: give exactly one of `secret` and `secret_env`",
+                server.name
+            )));
+        }
+        servers.push(server);
+    }
+    if servers.is_empty() {
+        return Err(ConfigError::Invalid(
+            "at least one [[servers]] entry is needed".into(),
+        ));
+    }
+    Ok(servers)
 }
 
 /// Server names appear in URLs and metric labels: keep them plain.

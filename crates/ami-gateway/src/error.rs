@@ -168,13 +168,21 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The JSON body: `{"error": {"code", "message", "response"?}}`. Public so that other
+    /// front ends (the NATS bridge's replies) answer with the very same object.
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(response) = &self.response {
+            error["response"] = (**response).clone();
+        }
+        json!({ "error": error })
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(response) = self.response {
-            error["response"] = *response;
-        }
-        let mut reply = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        let mut reply = (self.status, axum::Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             reply
                 .headers_mut()

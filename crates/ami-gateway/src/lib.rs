@@ -70,7 +70,10 @@ use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::warn;
 
-pub use config::{Config, ConfigError, ConnectionLimits, ServerConfig, StreamLimits};
+pub use api::{reply_json, valid_action_name};
+pub use config::{
+    Config, ConfigError, ConnectionLimits, ServerConfig, StreamLimits, check_servers,
+};
 pub use error::AppError;
 pub use state::AppState;
 pub use upstream::{LinkState, Upstream};

@@ -180,7 +180,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM (what a service manager sends).
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -3,6 +3,7 @@
 pub mod action;
 pub mod actions;
 pub mod bench;
+pub mod bridge;
 pub mod command;
 pub mod completions;
 pub mod decode;

@@ -1,0 +1,6 @@
+//! Integration tests: the bridge between simulated PBXes and a real NATS server.
+
+mod actions;
+mod nats;
+mod publish;
+mod server;
