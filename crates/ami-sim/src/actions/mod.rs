@@ -7,8 +7,8 @@ mod channels;
 mod core;
 mod db;
 mod list;
-mod wait_event;
 mod parking;
+mod wait_event;
 
 pub use auth::md5_key;
 mod queues;

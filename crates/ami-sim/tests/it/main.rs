@@ -3,7 +3,7 @@
 mod conn;
 mod corpus;
 mod faults;
-mod http;
 mod features;
+mod http;
 mod live;
 mod shape;
