@@ -60,7 +60,7 @@ async fn follows_calls_restarts_and_verifies(profile: Profile) {
         ("Agent One", "AGENT_LOGGEDOFF", None),
         "{profile:?}"
     );
-    assert_eq!(live.agents().len(), 1);
+    assert_eq!(live.agents().len(), ami_sim::AgentSpec::defaults().len());
     let mut changes = live.changes();
 
     client
