@@ -63,24 +63,7 @@ pub(crate) fn prepare(
             )));
         }
     }
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    let action = ami_json::action_from_json_slice(name, body).map_err(|error| {
-        if error.is_too_large() {
-            AppError::payload_too_large(error.to_string())
-        } else {
-            AppError::bad_request(error.to_string())
-        }
-    })?;
-    if action.action_id().is_some() {
-        return Err(AppError::bad_request(
-            "ActionID is set by the bridge; leave it out",
-        ));
-    }
-    Ok(action)
+    ami_gateway::action_from_body(name, body)
 }
 
 /// The PBX's action classes, from `ListCommands`; empty if it did not answer usefully.

@@ -198,8 +198,9 @@ fn parse_command_body(body: &[u8]) -> Result<String, AppError> {
 }
 
 /// The action named `name` with the headers of a JSON body (empty: none). Over Asterisk's
-/// limits is 413, anything else wrong 400; either way nothing is sent.
-fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppError> {
+/// limits is 413, anything else wrong 400; either way nothing is sent. A caller's ActionID is
+/// refused: the one who sends the action (the gateway, the NATS bridge) sets it.
+pub fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -214,7 +215,7 @@ fn action_from_body(name: &str, body: &[u8]) -> Result<ami_client::Action, AppEr
     })?;
     if action.action_id().is_some() {
         return Err(AppError::bad_request(
-            "ActionID is set by the gateway; leave it out",
+            "ActionID is set by the gateway or bridge that sends the action; leave it out",
         ));
     }
     Ok(action)

@@ -70,7 +70,7 @@ use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::warn;
 
-pub use api::{reply_json, valid_action_name};
+pub use api::{action_from_body, reply_json, valid_action_name};
 pub use config::{
     Config, ConfigError, ConnectionLimits, ServerConfig, StreamLimits, check_servers,
 };
