@@ -471,6 +471,22 @@ impl Pump {
         // Its gaps are told by the queue, in place, naming this server.
         let server = self.upstream.name.clone();
         let tx = tx.with_lagged(move |missed| lag_item(&server, missed));
+        // The state first, right after `hello` (docs/gateway.md): a client draws its panels
+        // from it before it reads the backlog, which only fills its log.
+        let mut needs_snapshot = false;
+        if state {
+            self.state_regs += 1;
+            // Current: every change so far was published as it was read (the view is made
+            // now if this is the first state client).
+            let view = self
+                .state_view
+                .get_or_insert_with(|| self.upstream.state_json());
+            let item = StreamItem {
+                kind: "state",
+                data: envelope::state(&self.upstream.name, Some(view), None).into(),
+            };
+            needs_snapshot = tx.try_send(item).is_err();
+        }
         if backlog > 0 {
             // The most recent matching events, oldest first, before anything live.
             let matching: Vec<&ami_client::Event> = self
@@ -514,20 +530,6 @@ impl Pump {
                     index,
                 );
             }
-        }
-        let mut needs_snapshot = false;
-        if state {
-            self.state_regs += 1;
-            // Current: every change so far was published as it was read (the view is made
-            // now if this is the first state client).
-            let view = self
-                .state_view
-                .get_or_insert_with(|| self.upstream.state_json());
-            let item = StreamItem {
-                kind: "state",
-                data: envelope::state(&self.upstream.name, Some(view), None).into(),
-            };
-            needs_snapshot = tx.try_send(item).is_err();
         }
         self.regs[index] = Some(Reg {
             filter,

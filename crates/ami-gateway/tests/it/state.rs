@@ -465,6 +465,38 @@ async fn websocket_state_messages_keep_a_copy_of_the_state() {
     gateway.stop().await;
 }
 
+/// With a backlog too, the snapshot comes right after `hello` and before the recent events:
+/// a console draws its panels from it at once (the backlog only fills its log).
+#[tokio::test]
+async fn the_snapshot_comes_before_the_backlog() {
+    let gateway = Gateway::start("").await;
+    // The demo's calls came before the gateway logged in (its resync found them): calls placed
+    // now put events in the recent ones.
+    let before = wait_state(&gateway, "the demo's channels", |_| true).await["channels"]
+        .as_object()
+        .map_or(0, Map::len);
+    originate_burst(&gateway, 2).await;
+    wait_state(&gateway, "the new calls' channels", |state| {
+        state["channels"]
+            .as_object()
+            .is_some_and(|c| c.len() >= before + 4)
+    })
+    .await;
+    let mut ws = websocket(gateway.addr, "state=1&backlog=50", ADMIN).await;
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        let message = next_json(&mut ws, Duration::from_secs(5))
+            .await
+            .expect("a message");
+        kinds.push(message["type"].as_str().unwrap_or_default().to_owned());
+        if message["type"] == "state" {
+            assert!(message.get("snapshot").is_some(), "{message}");
+        }
+    }
+    assert_eq!(kinds, ["hello", "state", "event", "event"]);
+    gateway.stop().await;
+}
+
 /// A state client that fell behind finds a `lagged` message, then a whole snapshot, and its
 /// copy ends equal to the state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
