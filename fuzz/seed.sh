@@ -38,6 +38,13 @@ for dir in ../crates/ami-proto/tests/fixtures/corpus/*/; do
         esac
     done
 done
+# What the fuzzer once found (fixed since, each with a regression test) is seeded too, so every
+# run, CI's short ones included, replays it first.
+for dir in findings/*/; do
+    [ -d "$dir" ] || continue
+    target=$(basename "$dir")
+    cp "$dir"* "corpus/$target/"
+done
 for target in decode session cli_output; do
     echo "seeds: $target $(find "corpus/$target" -type f | wc -l) files"
 done

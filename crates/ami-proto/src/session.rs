@@ -506,12 +506,9 @@ impl<T> Session<T> {
             self.push_event(response);
             return;
         };
-        // The map's key becomes the completion's ActionID: no copy for every reply.
-        let action_id = String::from_utf8(key.into_vec())
-            .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
         if pending.list.is_some() {
             // A second response for a list in progress: not ours to swallow.
-            self.pending.insert(action_id.as_bytes().into(), pending);
+            self.pending.insert(key, pending);
             self.stats.unmatched_responses += 1;
             self.push_event(response);
             return;
@@ -523,7 +520,7 @@ impl<T> Session<T> {
                 return;
             }
             Kind::Queues => {
-                self.queues.retain(|id| **id != *action_id.as_bytes());
+                self.queues.retain(|id| **id != *key);
                 if is_error {
                     Err(server_error(response))
                 } else {
@@ -536,14 +533,17 @@ impl<T> Session<T> {
                 pending.list = Some((response, Vec::new()));
                 self.listing += 1;
                 if pending.bare_items.is_some() {
-                    self.bare_item_lists.push(action_id.as_bytes().into());
+                    self.bare_item_lists.push(key.clone());
                 }
-                self.pending.insert(action_id.into_bytes().into(), pending);
+                // Back under the exact bytes it was sent with: its items and its end carry
+                // those (a lossy copy of an ActionID that is not UTF-8 could be another
+                // action's key).
+                self.pending.insert(key, pending);
                 return;
             }
             Kind::Plain => Ok(Reply::Response(response)),
         };
-        self.complete(pending, action_id, result);
+        self.complete(pending, action_id_of(key), result);
     }
 
     /// The barrier Ping answered: the oldest `Queues` has all its text.
@@ -593,12 +593,10 @@ impl<T> Session<T> {
             items.push(event);
             return None;
         }
-        let action_id = String::from_utf8_lossy(id).into_owned();
-        let mut pending = self.pending.remove(action_id.as_bytes())?;
+        let (key, mut pending) = self.pending.remove_entry(id)?;
         self.listing -= 1;
         if pending.bare_items.is_some() {
-            self.bare_item_lists
-                .retain(|listed| **listed != *action_id.as_bytes());
+            self.bare_item_lists.retain(|listed| *listed != key);
         }
         if let Some((response, items)) = pending.list.take() {
             let list = List {
@@ -606,7 +604,7 @@ impl<T> Session<T> {
                 items,
                 complete: event,
             };
-            self.complete(pending, action_id, Ok(Reply::List(list)));
+            self.complete(pending, action_id_of(key), Ok(Reply::List(list)));
         }
         None
     }
@@ -751,6 +749,13 @@ impl<T> Session<T> {
     pub fn drain_events_into(&mut self, out: &mut Vec<Message>) {
         out.extend(self.events.drain(..));
     }
+}
+
+/// The completion's ActionID from the pending map's key: the key itself when it is UTF-8 (no
+/// copy for every reply), else a lossy copy (the key stays exact for matching).
+fn action_id_of(key: Box<[u8]>) -> String {
+    String::from_utf8(key.into_vec())
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
 }
 
 /// Fails a reply that broke a limit: its caller is told now, what it gathered is freed, and

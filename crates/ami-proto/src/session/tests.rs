@@ -728,3 +728,50 @@ fn corpus_lists_have_the_per_version_shape() {
             .any(|c| matches!(&c.result, Ok(Reply::Text(t)) if t.contains("Members:")))
     );
 }
+
+/// The session fuzzer's finding (fuzz/findings/session/crash-34022a31…): an ActionID that is
+/// not UTF-8 went back into the pending map under its lossy copy when its list started. That
+/// copy was another action's ActionID, whose entry it replaced: one action lost without a
+/// completion, and the list's items and end (carrying the exact bytes) matched nothing.
+#[test]
+fn a_list_whose_action_id_is_not_utf8_keeps_its_own_key() {
+    let mut session = Session::new("t-");
+    let invalid = b"\xffid".to_vec();
+    let lossy = "\u{FFFD}id";
+    start(
+        &mut session,
+        Action::new("CoreShowChannels").header("ActionID", invalid.clone()),
+    );
+    start(&mut session, Action::new("Ping").header("ActionID", lossy));
+    assert_eq!(session.pending_len(), 2);
+    let mut reply = Vec::new();
+    reply.extend_from_slice(b"Response: Success\r\nActionID: ");
+    reply.extend_from_slice(&invalid);
+    reply.extend_from_slice(b"\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n");
+    for event in ["CoreShowChannel", "CoreShowChannelsComplete"] {
+        reply.extend_from_slice(format!("Event: {event}\r\nActionID: ").as_bytes());
+        reply.extend_from_slice(&invalid);
+        if event.ends_with("Complete") {
+            reply.extend_from_slice(b"\r\nEventList: Complete");
+        }
+        reply.extend_from_slice(b"\r\n\r\n");
+    }
+    feed(&mut session, &reply);
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].action_id, lossy, "named by its lossy copy");
+    match &done[0].result {
+        Ok(Reply::List(list)) => assert_eq!(list.items.len(), 1),
+        other => panic!("the list, whole: {other:?}"),
+    }
+    // The Ping with the lossy bytes as its real ActionID still waits, and its reply finds it.
+    assert_eq!(session.pending_len(), 1);
+    feed(
+        &mut session,
+        format!("Response: Success\r\nActionID: {lossy}\r\nPing: Pong\r\n\r\n").as_bytes(),
+    );
+    let done = completions(&mut session);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(matches!(done[0].result, Ok(Reply::Response(_))), "{done:?}");
+    assert_eq!(session.pending_len(), 0);
+}
