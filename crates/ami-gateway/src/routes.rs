@@ -119,6 +119,36 @@ macro_rules! responses {
     ($($item:expr),* $(,)?) => { &[$($item),*] };
 }
 
+/// A `GET /v1/servers/{name}/...` route of the live state (tag `state`, behind a token): 200
+/// with `ok` (description, schema), 401, the event-class refusal, 404 (`not_found`) and 429.
+macro_rules! state_route {
+    ($path:expr, $operation_id:expr, $summary:expr, $ok:expr, $schema:expr, $not_found:expr, $handler:expr $(,)?) => {
+        Route {
+            method: "get",
+            path: $path,
+            operation_id: $operation_id,
+            summary: $summary,
+            tag: "state",
+            secured: true,
+            hidden: false,
+            params: &[SERVER_PARAM],
+            request: None,
+            responses: &[
+                (200, $ok, Body::Json($schema)),
+                DENIED[0],
+                (
+                    403,
+                    "The token's event classes do not admit what this part of the state is made of (see the summary).",
+                    Body::Error,
+                ),
+                (404, $not_found, Body::Error),
+                DENIED[2],
+            ],
+            handler: $handler,
+        }
+    };
+}
+
 /// Every route the gateway serves.
 pub(crate) const ROUTES: &[Route] = &[
     Route {
@@ -275,102 +305,42 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         handler: || post(api::post_command),
     },
-    Route {
-        method: "get",
-        path: "/v1/servers/{name}/state",
-        operation_id: "getState",
-        summary: "The server's live state: channels, calls, bridges, queues (and every object the state model keeps), kept exact from events and list actions. Needs the event classes call and agent.",
-        tag: "state",
-        secured: true,
-        hidden: false,
-        params: &[SERVER_PARAM],
-        request: None,
-        responses: responses![
-            (200, "The snapshot.", Body::Json("StateSnapshot")),
-            DENIED[0],
-            (
-                403,
-                "The token's event classes do not admit what this part of the state is made of (see the summary).",
-                Body::Error
-            ),
-            (404, "No such server.", Body::Error),
-            DENIED[2],
-        ],
-        handler: || get(live::get_state),
-    },
-    Route {
-        method: "get",
-        path: "/v1/servers/{name}/calls",
-        operation_id: "getCalls",
-        summary: "The calls (channels grouped by Linkedid, or by bridge without one) and the channels they name, by Uniqueid. Needs the event class call.",
-        tag: "state",
-        secured: true,
-        hidden: false,
-        params: &[SERVER_PARAM],
-        request: None,
-        responses: responses![
-            (200, "The calls.", Body::Json("StateCalls")),
-            DENIED[0],
-            (
-                403,
-                "The token's event classes do not admit what this part of the state is made of (see the summary).",
-                Body::Error
-            ),
-            (404, "No such server.", Body::Error),
-            DENIED[2],
-        ],
-        handler: || get(live::get_calls),
-    },
-    Route {
-        method: "get",
-        path: "/v1/servers/{name}/queues",
-        operation_id: "getQueues",
-        summary: "The queues with their parameters, members (status, paused, penalty, calls taken) and waiting callers. Needs the event class agent.",
-        tag: "state",
-        secured: true,
-        hidden: false,
-        params: &[SERVER_PARAM],
-        request: None,
-        responses: responses![
-            (200, "The queues.", Body::Json("StateQueues")),
-            DENIED[0],
-            (
-                403,
-                "The token's event classes do not admit what this part of the state is made of (see the summary).",
-                Body::Error
-            ),
-            (404, "No such server.", Body::Error),
-            DENIED[2],
-        ],
-        handler: || get(live::get_queues),
-    },
-    Route {
-        method: "get",
-        path: "/v1/servers/{name}/agents",
-        operation_id: "getAgents",
-        summary: "The agents, from the live state. Needs the event class agent.",
-        tag: "state",
-        secured: true,
-        hidden: false,
-        params: &[SERVER_PARAM],
-        request: None,
-        responses: responses![
-            (200, "The agents.", Body::Json("StateAgents")),
-            DENIED[0],
-            (
-                403,
-                "The token's event classes do not admit what this part of the state is made of (see the summary).",
-                Body::Error
-            ),
-            (
-                404,
-                "No such server, or the state model keeps no agents.",
-                Body::Error
-            ),
-            DENIED[2],
-        ],
-        handler: || get(live::get_agents),
-    },
+    state_route!(
+        "/v1/servers/{name}/state",
+        "getState",
+        "The server's live state: channels, calls, bridges, queues (and every object the state model keeps), kept exact from events and list actions. Needs the event classes call and agent.",
+        "The snapshot.",
+        "StateSnapshot",
+        "No such server.",
+        || get(live::get_state),
+    ),
+    state_route!(
+        "/v1/servers/{name}/calls",
+        "getCalls",
+        "The calls (channels grouped by Linkedid, or by bridge without one) and the channels they name, by Uniqueid. Needs the event class call.",
+        "The calls.",
+        "StateCalls",
+        "No such server.",
+        || get(live::get_calls),
+    ),
+    state_route!(
+        "/v1/servers/{name}/queues",
+        "getQueues",
+        "The queues with their parameters, members (status, paused, penalty, calls taken) and waiting callers. Needs the event class agent.",
+        "The queues.",
+        "StateQueues",
+        "No such server.",
+        || get(live::get_queues),
+    ),
+    state_route!(
+        "/v1/servers/{name}/agents",
+        "getAgents",
+        "The agents, from the live state. Needs the event class agent.",
+        "The agents.",
+        "StateAgents",
+        "No such server, or the state model keeps no agents.",
+        || get(live::get_agents),
+    ),
     Route {
         method: "get",
         path: "/v1/events",
