@@ -130,7 +130,7 @@
     results.bounded = { entries: $("log").childElementCount, newest: logTexts()[0],
       oldest: logTexts()[$("log").childElementCount - 1] };
 
-    // Durations tick: 2.5 s later (virtual time) the seeded 1:05 reads 1:07.
+    // Durations tick: 2.5 s later (virtual time; later under load) the seeded 1:05 reads 1:07.
     setTimeout(() => {
       results.later = rows();
       results.done = true;
