@@ -284,8 +284,12 @@ async fn a_stuck_client_is_disconnected_and_others_keep_everything() {
     .await;
     gateway.sim.emit_events(30_000);
     let mut hangups = 0u64;
+    // Read until the fast client has every Hangup the gateway counted and the count stopped
+    // moving (a loaded machine may pause the flood for seconds; a fixed silence was flaky).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut counted = f64::NAN;
     loop {
-        match tokio::time::timeout(Duration::from_millis(3000), fast.next()).await {
+        match tokio::time::timeout(Duration::from_millis(1000), fast.next()).await {
             Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
                 let message: Value = serde_json::from_str(&text).expect("JSON");
                 assert_ne!(
@@ -297,7 +301,22 @@ async fn a_stuck_client_is_disconnected_and_others_keep_everything() {
                 }
             }
             Ok(other) => panic!("fast stream ended after {hangups} events: {other:?}"),
-            Err(_) => break,
+            Err(_) => {
+                let now = metric(
+                    &gateway,
+                    "ami_gateway_events_total{server=\"sim\",event=\"Hangup\"}",
+                )
+                .await;
+                if now == counted && hangups == (now - hangups_before) as u64 {
+                    break;
+                }
+                counted = now;
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{hangups} Hangups read, {} counted",
+                    now - hangups_before
+                );
+            }
         }
     }
     let hangups_after = metric(
