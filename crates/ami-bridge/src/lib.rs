@@ -31,6 +31,7 @@ mod actions;
 mod bridge;
 pub mod config;
 mod error;
+pub mod lease;
 pub mod nats;
 pub mod publish;
 pub mod subject;
