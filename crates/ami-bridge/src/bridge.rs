@@ -185,6 +185,15 @@ impl Holder {
         let mut lease = Lease::new(self.instance.clone(), self.ttl, Instant::now());
         let mut serving: Option<Serving> = None;
         let mut stopping = false;
+        // A graceful stop deletes the key: watching it lets a waiting instance take over at
+        // once rather than at its next look. Without a watch, the periodic look still works.
+        let mut watch = match self.store.watch(&key).await {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                debug!(%error, "cannot watch the lease; looking at it periodically only");
+                None
+            }
+        };
         loop {
             if self.act(&mut lease, &mut serving).await {
                 return;
@@ -235,6 +244,13 @@ impl Holder {
                     lease.handle_stop(Instant::now());
                 }
                 () = sleep_until(deadline) => lease.handle_timeout(Instant::now()),
+                change = next_change(&mut watch), if watch.is_some() => match change {
+                    Some(Ok(entry)) if entry.operation != kv::Operation::Put => {
+                        lease.handle_vacated(Instant::now());
+                    }
+                    Some(_) => {}
+                    None => watch = None,
+                },
             }
         }
     }
@@ -280,6 +296,14 @@ impl Holder {
 /// Completes once the bridge is told to stop (or is gone).
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// The next change of a watched key (`None`: the watch ended).
+async fn next_change(watch: &mut Option<kv::Watch>) -> Option<Result<kv::Entry, kv::WatcherError>> {
+    match watch {
+        Some(watch) => futures_util::StreamExt::next(watch).await,
+        None => None,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -118,6 +118,8 @@ pub struct Lease {
     events: VecDeque<LeaseEvent>,
     /// The last other owner seen.
     previous: Option<String>,
+    /// The key was seen vacated while a read was out: its answer may be older than that.
+    vacated: bool,
 }
 
 impl Lease {
@@ -133,6 +135,7 @@ impl Lease {
             pending: None,
             events: VecDeque::new(),
             previous: None,
+            vacated: false,
         }
     }
 
@@ -227,13 +230,31 @@ impl Lease {
             }
             Err(_) => None,
         };
+        let again = if std::mem::take(&mut self.vacated) {
+            now
+        } else {
+            now + self.period()
+        };
         self.state = match step {
             Some(step) => State::Waiting { at: now, step },
             None => State::Waiting {
-                at: now + self.period(),
+                at: again,
                 step: Step::Read,
             },
         };
+    }
+
+    /// The key was deleted or purged (a watch saw the owner hand it back): a waiting
+    /// instance looks at it now rather than at its next period.
+    pub fn handle_vacated(&mut self, now: Instant) {
+        if let State::Waiting { at, step } = &mut self.state {
+            match self.pending {
+                Some((Request::Read, _)) => self.vacated = true,
+                Some(_) => {}
+                None if *step == Step::Read => *at = now,
+                None => {}
+            }
+        }
     }
 
     /// The answer to [`Request::Write`]: the key's new revision, or why it failed.
@@ -525,6 +546,31 @@ mod tests {
         assert_eq!(b.poll_request(t1), Some(Request::Write { revision: 2 }));
         b.handle_written(t1, Ok(3));
         assert!(b.is_owner());
+    }
+
+    #[test]
+    fn a_vacated_key_is_looked_at_now_rather_than_at_the_next_period() {
+        let t0 = Instant::now();
+        let mut lease = Lease::new("b", TTL, t0);
+        lease.poll_request(t0);
+        lease.handle_read(t0, Ok(live("a", 3)));
+        assert_eq!(lease.poll_request(t0 + ms(100)), None);
+        lease.handle_vacated(t0 + ms(100));
+        assert_eq!(lease.poll_timeout(), Some(t0 + ms(100)));
+        assert_eq!(lease.poll_request(t0 + ms(100)), Some(Request::Read));
+        // Vacated again while that read is out: its (older) answer does not delay the next.
+        lease.handle_vacated(t0 + ms(101));
+        lease.handle_read(t0 + ms(102), Ok(live("a", 3)));
+        assert_eq!(
+            lease.poll_request(t0 + ms(102)),
+            Some(Request::Read),
+            "looked at again at once"
+        );
+        // The owner ignores it: its own renewals tell it what it needs.
+        let mut owner = owner(t0);
+        owner.handle_vacated(t0 + ms(10));
+        assert!(owner.is_owner());
+        assert_eq!(owner.poll_request(t0 + ms(10)), None);
     }
 
     #[test]

@@ -548,3 +548,67 @@ async fn a_killed_instance_s_pbxes_are_taken_over_and_every_gap_is_marked() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_graceful_stop_hands_the_pbx_over_at_once() {
+    let nats = NatsServer::start();
+    let sim = ami_sim::spawn(SimConfig::default())
+        .await
+        .expect("simulator");
+    // A 6 s TTL: the waiting instance looks at the lease every 2 s by itself, so taking over
+    // well within that is the watch seeing the delete.
+    let fleet = |id: &str| format!("[fleet]\nlease_ttl_ms = 6000\ninstance = \"{id}\"\n");
+    let a = ami_bridge::Bridge::start(
+        &crate::publish::config_for(&[&sim], &fleet("a")),
+        nats.client().await,
+    )
+    .await
+    .expect("bridge a");
+    let js = jetstream::new(nats.client().await);
+    crate::publish::wait_for(&js, "a's login and state", |all| {
+        all.iter().any(|m| m.get("Ami-Kind") == "state")
+    })
+    .await;
+    assert_eq!(a.stats().owned.load(Ordering::Relaxed), 1);
+    let b = ami_bridge::Bridge::start(
+        &crate::publish::config_for(&[&sim], &fleet("b")),
+        nats.client().await,
+    )
+    .await
+    .expect("bridge b");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // b waits: it neither owns nor publishes anything.
+    assert_eq!(b.stats().owned.load(Ordering::Relaxed), 0);
+    assert_eq!(b.stats().stored.load(Ordering::Relaxed), 0);
+
+    let stopped = Instant::now();
+    a.stop().await;
+    while b.stats().owned.load(Ordering::Relaxed) == 0 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "b never took the PBX"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let handover = stopped.elapsed();
+    assert!(handover < Duration::from_millis(1_000), "{handover:?}");
+    let all = crate::publish::wait_for(&js, "b's login and state", |all| {
+        all.iter().filter(|m| m.get("Ami-Kind") == "state").count() == 2
+    })
+    .await;
+    let markers: Vec<&crate::publish::Stored> = all
+        .iter()
+        .filter(|m| m.get("Ami-Kind") == "connection")
+        .collect();
+    // a's epoch is closed before b's opens, and b's says whose it was.
+    assert_eq!(markers.len(), 3, "{markers:?}");
+    assert_eq!(markers[0].body["instance"], "a");
+    assert_eq!(markers[1].body["state"], "disconnected");
+    assert_eq!(markers[1].num("Ami-Epoch"), markers[0].num("Ami-Epoch"));
+    assert_eq!(markers[2].body["instance"], "b");
+    assert_eq!(markers[2].body["takeover"], true);
+    assert_eq!(markers[2].body["previous_owner"], "a");
+    assert!(markers[2].num("Ami-Epoch") > markers[1].num("Ami-Epoch"));
+    b.stop().await;
+    sim.shutdown().await;
+}
