@@ -495,10 +495,23 @@ impl Pbx {
                 let marker = sequencer.lagged(missed, "publish_failed");
                 publish(&js, &self.server.name, marker, &acks).await;
             }
+            let mut lease_lost = false;
             for item in batch.drain(..) {
                 if let Some(out) = sequencer.handle_item(&item, now_ms()) {
-                    publish(&js, &self.server.name, out, &acks).await;
+                    // A publish can wait for room among the unacknowledged (NATS slow or
+                    // cut off, often why the lease was lost): a loss must not wait for it.
+                    tokio::select! {
+                        biased;
+                        _ = self.stop.wait_for(|stop| *stop == Stop::Lost) => {
+                            lease_lost = true;
+                            break;
+                        }
+                        () = publish(&js, &self.server.name, out, &acks) => {}
+                    }
                 }
+            }
+            if lease_lost {
+                break;
             }
         }
         responder.abort();

@@ -612,3 +612,64 @@ async fn a_graceful_stop_hands_the_pbx_over_at_once() {
     b.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lease_written_by_another_stops_publishing_at_once_until_it_expires() {
+    let nats = NatsServer::start();
+    let sim = ami_sim::spawn(SimConfig::default())
+        .await
+        .expect("simulator");
+    let config =
+        crate::publish::config_for(&[&sim], "[fleet]\nlease_ttl_ms = 2000\ninstance = \"a\"\n");
+    let a = ami_bridge::Bridge::start(&config, nats.client().await)
+        .await
+        .expect("bridge");
+    let js = jetstream::new(nats.client().await);
+    crate::publish::wait_for(&js, "the login and state", |all| {
+        all.iter().any(|m| m.get("Ami-Kind") == "state")
+    })
+    .await;
+    let kv = js.get_key_value("ami-bridge-leases").await.expect("bucket");
+    // Someone else writes the key: a's next renewal (within TTL/3) finds another revision.
+    let written = Instant::now();
+    kv.put(ami_bridge::subject::lease_key("pbx.1"), "intruder".into())
+        .await
+        .expect("put");
+    while a.stats().owned.load(Ordering::Relaxed) == 1 {
+        assert!(
+            written.elapsed() < Duration::from_millis(1_500),
+            "a still owns"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let at_loss = crate::publish::stored(&js).await.len();
+    // Events now reach nobody: a logged off and publishes nothing for the PBX.
+    sim.emit_events(50);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(written.elapsed() < Duration::from_millis(2_000));
+    assert_eq!(crate::publish::stored(&js).await.len(), at_loss);
+    assert_eq!(sim.open_connections(), 0);
+
+    // The intruder never renews: its key expires after the TTL, and a takes the PBX back in
+    // a new epoch, naming the intruder as the previous owner.
+    let all = crate::publish::wait_for(&js, "a's second takeover", |all| {
+        all.iter()
+            .any(|m| m.get("Ami-Kind") == "connection" && m.body["previous_owner"] == "intruder")
+    })
+    .await;
+    assert!(written.elapsed() >= Duration::from_millis(2_000));
+    let markers: Vec<&crate::publish::Stored> = all
+        .iter()
+        .filter(|m| m.get("Ami-Kind") == "connection")
+        .collect();
+    assert_eq!(
+        markers.len(),
+        2,
+        "no closing marker after a loss: {markers:?}"
+    );
+    assert!(markers[1].num("Ami-Epoch") > markers[0].num("Ami-Epoch"));
+    assert_eq!(a.stats().acquired.load(Ordering::Relaxed), 2);
+    a.stop().await;
+    sim.shutdown().await;
+}
