@@ -11,20 +11,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ami_client::live::LiveState;
 use ami_client::{Buffer, Client, Subscription};
 use ami_gateway::ServerConfig;
 use ami_gateway::auth::ActionRules;
 use async_nats::jetstream;
 use async_nats::jetstream::context::PublishAckFuture;
-use tokio::sync::{mpsc, watch};
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, PublishConfig};
 use crate::error::Error;
+use crate::lease::{Failure, Lease, LeaseEvent, Request};
 use crate::publish::{Outgoing, Sequencer};
+use crate::subject;
 
 /// Counters of one bridge, for logs and tests.
 #[derive(Debug, Default)]
@@ -35,37 +40,82 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Messages given up after every retry (each counted in a `lagged` marker).
     pub lost: AtomicU64,
+    /// PBXes whose lease this instance holds now.
+    pub owned: AtomicU64,
+    /// Leases acquired so far.
+    pub acquired: AtomicU64,
 }
 
-/// A running bridge: one publisher per PBX of its configuration.
+/// A running bridge: one lease holder per PBX of its configuration, each serving its PBX
+/// while it holds the lease.
 pub struct Bridge {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
+    instance: String,
+}
+
+/// Why a PBX's publisher stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// It does not stop.
+    Run,
+    /// The bridge stops: close the epoch with a marker and wait for the acknowledgements.
+    Graceful,
+    /// The lease is lost: another instance may be publishing already, so nothing more.
+    Lost,
+}
+
+/// This process's default instance id: host name, process id and start time, unique
+/// among running instances.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "bridge".into());
+    format!("{host}-{}-{}", std::process::id(), now_ms())
 }
 
 impl Bridge {
-    /// Creates the stream if it is missing, then starts serving every server of `config`
-    /// over `nats`. PBXes that cannot be reached yet are retried in the background.
+    /// Creates the stream and the lease bucket if they are missing, then starts a lease
+    /// holder for every server of `config` over `nats`: each PBX whose lease this instance
+    /// gets is served (PBXes that cannot be reached yet are retried in the background).
     pub async fn start(config: &Config, nats: async_nats::Client) -> Result<Self, Error> {
         let js = jetstream::new(nats.clone());
         crate::nats::ensure_stream(&js, &config.stream).await?;
+        let (store, ttl) = crate::nats::ensure_leases(&js, &config.fleet).await?;
+        let instance = config
+            .fleet
+            .instance
+            .clone()
+            .unwrap_or_else(default_instance);
+        info!(%instance, lease_ttl = ?ttl, "bridge instance");
         let (stop, _) = watch::channel(false);
         let stats = Arc::new(Stats::default());
         let mut tasks = Vec::new();
         for server in &config.servers {
             let span = info_span!("pbx", server = %server.name);
-            let pbx = Pbx {
+            let holder = Holder {
                 server: server.clone(),
                 nats: nats.clone(),
                 publish: config.publish,
                 actions: config.actions.clone(),
                 stats: stats.clone(),
                 stop: stop.subscribe(),
+                store: store.clone(),
+                instance: instance.clone(),
+                ttl,
             };
-            tasks.push(tokio::spawn(pbx.run().instrument(span)));
+            tasks.push(tokio::spawn(holder.run().instrument(span)));
         }
-        Ok(Self { stop, tasks, stats })
+        Ok(Self {
+            stop,
+            tasks,
+            stats,
+            instance,
+        })
     }
 
     /// The counters.
@@ -73,8 +123,14 @@ impl Bridge {
         &self.stats
     }
 
-    /// Stops gracefully: each PBX gets a last `connection` marker, its acknowledgements are
-    /// awaited, and it is logged off.
+    /// This instance's id (the value of the leases it holds).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Stops gracefully: each PBX it owns gets a last `connection` marker, its
+    /// acknowledgements are awaited, it is logged off, and then its lease is deleted so that
+    /// another instance takes it over at once.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for task in self.tasks {
@@ -93,6 +149,215 @@ pub async fn run(
     shutdown.await;
     bridge.stop().await;
     Ok(())
+}
+
+/// Holds (or waits for) one PBX's lease: the thin tokio layer over [`Lease`], which starts
+/// the PBX's publisher when the lease is acquired and stops it when it is lost.
+struct Holder {
+    server: ServerConfig,
+    nats: async_nats::Client,
+    publish: PublishConfig,
+    actions: ActionRules,
+    stats: Arc<Stats>,
+    stop: watch::Receiver<bool>,
+    store: kv::Store,
+    instance: String,
+    ttl: Duration,
+}
+
+/// A running publisher and how to stop it.
+struct Serving {
+    stop: watch::Sender<Stop>,
+    task: JoinHandle<()>,
+}
+
+impl Serving {
+    async fn stop(self, why: Stop, stats: &Stats) {
+        let _ = self.stop.send(why);
+        let _ = self.task.await;
+        stats.owned.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Holder {
+    async fn run(mut self) {
+        let key = subject::lease_key(&self.server.name);
+        let mut lease = Lease::new(self.instance.clone(), self.ttl, Instant::now());
+        let mut serving: Option<Serving> = None;
+        let mut stopping = false;
+        // A graceful stop deletes the key: watching it lets a waiting instance take over at
+        // once rather than at its next look. Without a watch, the periodic look still works.
+        let mut watch = match self.store.watch(&key).await {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                debug!(%error, "cannot watch the lease; looking at it periodically only");
+                None
+            }
+        };
+        loop {
+            if self.act(&mut lease, &mut serving).await {
+                return;
+            }
+            if let Some(request) = lease.poll_request(Instant::now()) {
+                let store = self.store.clone();
+                let (key, instance) = (key.clone(), self.instance.clone());
+                let limit = self.ttl / 3;
+                let perform = tokio::time::timeout(limit, perform(store, key, instance, request));
+                tokio::pin!(perform);
+                // The timer keeps running while the request is out: a renewal that hangs
+                // must not extend the belief.
+                loop {
+                    let deadline = lease.poll_timeout().map(tokio::time::Instant::from_std);
+                    tokio::select! {
+                        result = &mut perform => {
+                            let now = Instant::now();
+                            let answer = result.unwrap_or(Answer::Failed);
+                            match (request, answer) {
+                                (Request::Read, Answer::Read(entry)) => lease.handle_read(now, Ok(entry)),
+                                (Request::Read, _) => lease.handle_read(now, Err(Failure::Failed)),
+                                (Request::Write { .. }, Answer::Written(revision)) => lease.handle_written(now, Ok(revision)),
+                                (Request::Write { .. }, Answer::Conflict) => lease.handle_written(now, Err(Failure::Conflict)),
+                                (Request::Write { .. }, _) => lease.handle_written(now, Err(Failure::Failed)),
+                                (Request::Delete { .. }, _) => lease.handle_deleted(now),
+                            }
+                            break;
+                        }
+                        () = sleep_until(deadline) => {
+                            lease.handle_timeout(Instant::now());
+                            if self.act(&mut lease, &mut serving).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let deadline = lease.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                () = stop_requested(&mut self.stop), if !stopping => {
+                    stopping = true;
+                    // Publishing ends (with its last marker) before the lease is deleted, so
+                    // the next owner's epoch starts after this one's last message.
+                    if let Some(running) = serving.take() {
+                        running.stop(Stop::Graceful, &self.stats).await;
+                    }
+                    lease.handle_stop(Instant::now());
+                }
+                () = sleep_until(deadline) => lease.handle_timeout(Instant::now()),
+                change = next_change(&mut watch), if watch.is_some() => match change {
+                    Some(Ok(entry)) if entry.operation != kv::Operation::Put => {
+                        lease.handle_vacated(Instant::now());
+                    }
+                    Some(_) => {}
+                    None => watch = None,
+                },
+            }
+        }
+    }
+
+    /// Acts on the lease's events; `true` once it is released.
+    async fn act(&self, lease: &mut Lease, serving: &mut Option<Serving>) -> bool {
+        while let Some(event) = lease.poll_event() {
+            match event {
+                LeaseEvent::Acquired { previous } => {
+                    info!(previous_owner = ?previous, "lease acquired; serving");
+                    self.stats.acquired.fetch_add(1, Ordering::Relaxed);
+                    self.stats.owned.fetch_add(1, Ordering::Relaxed);
+                    let (stop, receiver) = watch::channel(Stop::Run);
+                    let pbx = Pbx {
+                        server: self.server.clone(),
+                        nats: self.nats.clone(),
+                        publish: self.publish,
+                        actions: self.actions.clone(),
+                        stats: self.stats.clone(),
+                        stop: receiver,
+                        sequencer: Sequencer::new(self.server.name.clone())
+                            .with_owner(self.instance.clone(), previous),
+                    };
+                    let task = tokio::spawn(pbx.run().in_current_span());
+                    *serving = Some(Serving { stop, task });
+                }
+                LeaseEvent::Lost(reason) => {
+                    warn!(?reason, "lease lost; no longer serving");
+                    if let Some(running) = serving.take() {
+                        running.stop(Stop::Lost, &self.stats).await;
+                    }
+                }
+                LeaseEvent::Released => {
+                    debug!("lease released");
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Completes once the bridge is told to stop (or is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// The next change of a watched key (`None`: the watch ended).
+async fn next_change(watch: &mut Option<kv::Watch>) -> Option<Result<kv::Entry, kv::WatcherError>> {
+    match watch {
+        Some(watch) => futures_util::StreamExt::next(watch).await,
+        None => None,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The outcome of one lease request.
+enum Answer {
+    Read(Option<crate::lease::Entry>),
+    Written(u64),
+    Conflict,
+    Deleted,
+    Failed,
+}
+
+/// Performs one lease request on the bucket.
+async fn perform(store: kv::Store, key: String, instance: String, request: Request) -> Answer {
+    match request {
+        Request::Read => match store.entry(key).await {
+            Ok(entry) => Answer::Read(entry.map(|entry| crate::lease::Entry {
+                value: String::from_utf8_lossy(&entry.value).into_owned(),
+                revision: entry.revision,
+                live: entry.operation == kv::Operation::Put,
+            })),
+            Err(error) => {
+                debug!(%error, "cannot read the lease");
+                Answer::Failed
+            }
+        },
+        Request::Write { revision } => {
+            match store.update(key, Bytes::from(instance), revision).await {
+                Ok(revision) => Answer::Written(revision),
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    Answer::Conflict
+                }
+                Err(error) => {
+                    debug!(%error, "cannot write the lease");
+                    Answer::Failed
+                }
+            }
+        }
+        Request::Delete { revision } => {
+            match store.delete_expect_revision(key, Some(revision)).await {
+                Ok(()) => Answer::Deleted,
+                Err(error) => {
+                    debug!(%error, "cannot delete the lease; it expires instead");
+                    Answer::Failed
+                }
+            }
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -115,7 +380,8 @@ struct Pbx {
     publish: PublishConfig,
     actions: ActionRules,
     stats: Arc<Stats>,
-    stop: watch::Receiver<bool>,
+    stop: watch::Receiver<Stop>,
+    sequencer: Sequencer,
 }
 
 impl Pbx {
@@ -133,7 +399,7 @@ impl Pbx {
         let (client, mut events) = loop {
             let attempt = tokio::select! {
                 biased;
-                _ = self.stop.wait_for(|stop| *stop) => return,
+                _ = self.stop.wait_for(|stop| *stop != Stop::Run) => return,
                 attempt = Client::connect_subscribed(config.clone(), subscription.clone()) => attempt,
             };
             match attempt {
@@ -141,7 +407,7 @@ impl Pbx {
                 Err(error) => {
                     warn!(%error, retry_in = ?delay, "cannot log in");
                     tokio::select! {
-                        _ = self.stop.wait_for(|stop| *stop) => return,
+                        _ = self.stop.wait_for(|stop| *stop != Stop::Run) => return,
                         () = tokio::time::sleep(delay) => {}
                     }
                     delay = (delay * 2).min(Duration::from_secs(30));
@@ -184,13 +450,42 @@ impl Pbx {
             )
             .in_current_span(),
         );
-        let mut sequencer = Sequencer::new(self.server.name.clone());
+        // The state of the PBX as this owner finds it, published once after the login's
+        // marker: consumers learn what the PBX looks like after a gap.
+        let (state_tx, mut state_rx) = oneshot::channel();
+        let snapshot = tokio::spawn({
+            let client = client.clone();
+            async move {
+                match LiveState::attach(&client).await {
+                    Ok(live) => {
+                        let _ = state_tx.send(serde_json::to_value(live.snapshot()).ok());
+                    }
+                    Err(error) => warn!(%error, "no state snapshot"),
+                }
+            }
+        });
+        let mut state_pending = true;
+        let mut held_state = None;
+        let mut sequencer = std::mem::replace(&mut self.sequencer, Sequencer::new(""));
         let mut batch = Vec::with_capacity(256);
         loop {
+            // Held until the login's marker has opened the epoch it belongs to.
+            if sequencer.epoch() != 0
+                && let Some(state) = held_state.take()
+            {
+                let out = sequencer.state(state);
+                publish(&js, &self.server.name, out, &acks).await;
+            }
             let received = tokio::select! {
                 biased;
-                _ = self.stop.wait_for(|stop| *stop) => break,
+                _ = self.stop.wait_for(|stop| *stop != Stop::Run) => break,
                 received = events.recv_many(&mut batch, 256) => received,
+                // After the events already queued: the snapshot was taken after they came.
+                state = &mut state_rx, if state_pending => {
+                    state_pending = false;
+                    held_state = state.ok().flatten();
+                    continue;
+                }
             };
             if received == 0 {
                 break;
@@ -200,13 +495,34 @@ impl Pbx {
                 let marker = sequencer.lagged(missed, "publish_failed");
                 publish(&js, &self.server.name, marker, &acks).await;
             }
+            let mut lease_lost = false;
             for item in batch.drain(..) {
                 if let Some(out) = sequencer.handle_item(&item, now_ms()) {
-                    publish(&js, &self.server.name, out, &acks).await;
+                    // A publish can wait for room among the unacknowledged (NATS slow or
+                    // cut off, often why the lease was lost): a loss must not wait for it.
+                    tokio::select! {
+                        biased;
+                        _ = self.stop.wait_for(|stop| *stop == Stop::Lost) => {
+                            lease_lost = true;
+                            break;
+                        }
+                        () = publish(&js, &self.server.name, out, &acks) => {}
+                    }
                 }
+            }
+            if lease_lost {
+                break;
             }
         }
         responder.abort();
+        snapshot.abort();
+        if *self.stop.borrow() == Stop::Lost {
+            // Another instance may own the PBX already: no marker, no republish.
+            acker.abort();
+            client.close().await;
+            info!("stopped at once (lease lost)");
+            return;
+        }
         if sequencer.epoch() != 0 {
             let marker = sequencer.stopping();
             publish(&js, &self.server.name, marker, &acks).await;

@@ -144,6 +144,40 @@ impl PublishConfig {
     }
 }
 
+/// How several bridge instances share the PBXes: each PBX is owned by one instance at a
+/// time through a lease in a JetStream key-value bucket (see [`crate::lease`]).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// The key-value bucket holding the leases (default `ami-bridge-leases`), created when
+    /// missing with `lease_ttl_ms` as its `max_age`.
+    pub bucket: String,
+    /// How long a lease lives without renewal (milliseconds; default 5,000). Every instance
+    /// of a fleet must use the same; the bucket's own `max_age` is what counts, and an
+    /// instance configured otherwise uses the bucket's and says so.
+    pub lease_ttl_ms: u64,
+    /// This instance's id, the leases' value (default: host name, process id and start
+    /// time). Two running instances must never share one.
+    pub instance: Option<String>,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self {
+            bucket: "ami-bridge-leases".into(),
+            lease_ttl_ms: 5_000,
+            instance: None,
+        }
+    }
+}
+
+impl FleetConfig {
+    /// `lease_ttl_ms` as a duration.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -155,6 +189,8 @@ struct RawConfig {
     publish: PublishConfig,
     #[serde(default)]
     actions: ActionRules,
+    #[serde(default)]
+    fleet: FleetConfig,
     #[serde(default)]
     servers: Vec<ServerConfig>,
 }
@@ -170,7 +206,10 @@ pub struct Config {
     pub publish: PublishConfig,
     /// Which actions requests may run (nothing by default), with the gateway's token rules.
     pub actions: ActionRules,
-    /// The PBXes, in file order.
+    /// The fleet's leases.
+    pub fleet: FleetConfig,
+    /// The PBXes, in file order: every instance of a fleet is given all of them, and serves
+    /// those whose lease it holds.
     pub servers: Vec<ServerConfig>,
 }
 
@@ -263,11 +302,35 @@ impl Config {
                 "nats: give both `tls_cert` and `tls_key`, or neither".into(),
             ));
         }
+        let fleet = raw.fleet;
+        // The bucket name and the lease keys must be valid for JetStream's key-value store.
+        if fleet.bucket.is_empty()
+            || !fleet
+                .bucket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            return Err(ConfigError::Invalid(
+                "fleet.bucket: use letters, digits, '-' or '_'".into(),
+            ));
+        }
+        // Below a second, a renewal every TTL/3 leaves too little room for a slow answer.
+        if !(1_000..=3_600_000).contains(&fleet.lease_ttl_ms) {
+            return Err(ConfigError::Invalid(
+                "fleet.lease_ttl_ms: between 1,000 and 3,600,000".into(),
+            ));
+        }
+        if fleet.instance.as_ref().is_some_and(|id| id.is_empty()) {
+            return Err(ConfigError::Invalid(
+                "fleet.instance must not be empty".into(),
+            ));
+        }
         Ok(Self {
             nats,
             stream,
             publish,
             actions: raw.actions,
+            fleet,
             servers,
         })
     }
@@ -293,6 +356,9 @@ mod tests {
         // Deny by default: no action is allowed unless named.
         assert!(config.actions.allow.is_empty());
         assert_eq!(config.servers[0].name, "pbx1");
+        assert_eq!(config.fleet.bucket, "ami-bridge-leases");
+        assert_eq!(config.fleet.lease_ttl(), Duration::from_secs(5));
+        assert_eq!(config.fleet.instance, None);
     }
 
     #[test]
@@ -318,6 +384,12 @@ mod tests {
         assert_eq!(ok.stream.max_age_secs, 60);
         assert_eq!(ok.publish.queue, 10);
         assert_eq!(ok.actions.allow, ["*"]);
+        let fleet = Config::parse(&minimal(
+            "[fleet]\nbucket = \"leases\"\nlease_ttl_ms = 2000\ninstance = \"b1\"\n",
+        ))
+        .expect("valid");
+        assert_eq!(fleet.fleet.lease_ttl(), Duration::from_secs(2));
+        assert_eq!(fleet.fleet.instance.as_deref(), Some("b1"));
         for bad in [
             "[stream]\nname = \"a.b\"\n",
             "[stream]\nretention = \"forever\"\n",
@@ -328,6 +400,9 @@ mod tests {
             "[nats]\ntoken_env = \"T\"\ntoken_file = \"/t\"\n",
             "[nats]\ntls_cert = \"/c\"\n",
             "[nats]\npassword = \"inline\"\n",
+            "[fleet]\nbucket = \"a.b\"\n",
+            "[fleet]\nlease_ttl_ms = 10\n",
+            "[fleet]\ninstance = \"\"\n",
         ] {
             assert!(Config::parse(&minimal(bad)).is_err(), "{bad}");
         }

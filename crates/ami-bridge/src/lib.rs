@@ -19,18 +19,25 @@
 //! is stored once. Gaps are marked: `ami.<server>.lagged` where messages were dropped,
 //! `ami.<server>.connection` where the PBX connection came up or went down.
 //!
+//! Several instances given the same configuration share the PBXes: each PBX is served only by
+//! the instance holding its lease in a JetStream key-value bucket ([`lease`], `[fleet]`), which
+//! publishes a takeover `connection` marker and the PBX's state (`ami.<server>.state`) when it
+//! takes a PBX over, and deletes its leases when it stops gracefully.
+//!
 //! A request on `ami.<server>.action.<Action>` (a JSON object of headers) is answered with the
 //! gateway's action JSON, if the configuration's `[actions]` rules allow it (nothing by
 //! default; `"*"` never reaches actions that run code or change configuration).
 //!
 //! Modules, and what each imports (no circles): [`subject`] (naming, a leaf) ←
-//! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → `actions` (request/reply),
-//! [`nats`] (connecting, the stream) → [`config`], `error`.
+//! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → [`lease`] (the sans-IO
+//! lease policy, a leaf), `actions` (request/reply), [`nats`] (connecting, the stream, the
+//! lease bucket) → [`config`], `error`.
 
 mod actions;
 mod bridge;
 pub mod config;
 mod error;
+pub mod lease;
 pub mod nats;
 pub mod publish;
 pub mod subject;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
-use crate::config::{NatsConfig, StreamConfig};
+use crate::config::{FleetConfig, NatsConfig, StreamConfig};
 use crate::error::Error;
 
 /// Reads a secret from an environment variable or a file (trailing newline dropped).
@@ -138,6 +138,55 @@ pub async fn ensure_stream(js: &jetstream::Context, stream: &StreamConfig) -> Re
         );
     }
     Ok(())
+}
+
+/// The lease bucket, created when missing (one value per key, entries removed
+/// `lease_ttl_ms` after their last write), and the TTL the leases really have: the bucket's
+/// `max_age`, which is what JetStream enforces, whatever this instance was configured with.
+pub async fn ensure_leases(
+    js: &jetstream::Context,
+    fleet: &FleetConfig,
+) -> Result<(jetstream::kv::Store, Duration), Error> {
+    let store = match js.get_key_value(fleet.bucket.as_str()).await {
+        Ok(store) => store,
+        Err(_) => js
+            .create_key_value(jetstream::kv::Config {
+                bucket: fleet.bucket.clone(),
+                description: "ami-bridge leases: server name -> owning bridge instance".into(),
+                history: 1,
+                max_age: fleet.lease_ttl(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| {
+                Error::Nats(format!(
+                    "cannot create key-value bucket {}: {error}",
+                    fleet.bucket
+                ))
+            })?,
+    };
+    let status = store.status().await.map_err(|error| {
+        Error::Nats(format!(
+            "cannot read key-value bucket {}: {error}",
+            fleet.bucket
+        ))
+    })?;
+    let ttl = status.max_age();
+    if ttl.is_zero() {
+        return Err(Error::Nats(format!(
+            "key-value bucket {} keeps entries forever (max_age 0): a dead instance's leases would never expire",
+            fleet.bucket
+        )));
+    }
+    if ttl != fleet.lease_ttl() {
+        tracing::warn!(
+            bucket = %fleet.bucket,
+            bucket_ttl = ?ttl,
+            configured = ?fleet.lease_ttl(),
+            "the lease bucket exists with another max_age; using the bucket's"
+        );
+    }
+    Ok((store, ttl))
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum Kind {
     Lagged,
     /// The PBX connection came up or went down.
     Connection,
+    /// The PBX's state (an `ami-state` snapshot), after a new owner logged in.
+    State,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Self::Event => "event",
             Self::Lagged => "lagged",
             Self::Connection => "connection",
+            Self::State => "state",
         }
     }
 }
@@ -75,6 +78,11 @@ pub struct Sequencer {
     server: String,
     epoch: u64,
     seq: u64,
+    /// The bridge instance holding the PBX's lease, named in every `connected` marker.
+    instance: Option<String>,
+    /// Set at a takeover until the first `connected` marker says it: the previous owner
+    /// (`Some(None)`: unknown).
+    takeover: Option<Option<String>>,
 }
 
 impl Sequencer {
@@ -84,7 +92,19 @@ impl Sequencer {
             server: server.into(),
             epoch: 0,
             seq: 0,
+            instance: None,
+            takeover: None,
         }
+    }
+
+    /// For a PBX whose lease `instance` just acquired: its first `connected` marker says so
+    /// (`"takeover": true`), with the previous owner if known (`"previous_owner"`, else
+    /// null). The previous owner's last epoch is not known here: events between its last
+    /// message and this marker may be missing.
+    pub fn with_owner(mut self, instance: impl Into<String>, previous: Option<String>) -> Self {
+        self.instance = Some(instance.into());
+        self.takeover = Some(previous);
+        self
     }
 
     /// The current epoch (0 before the first login).
@@ -132,7 +152,23 @@ impl Sequencer {
     pub fn handle_connected(&mut self, ami_version: &str, now_ms: u64) -> Outgoing {
         self.epoch = now_ms.max(self.epoch + 1);
         self.seq = 0;
-        self.connection(json!({ "state": "connected", "ami_version": ami_version }))
+        let mut body = json!({ "state": "connected", "ami_version": ami_version });
+        if let Some(instance) = &self.instance {
+            body["instance"] = json!(instance);
+        }
+        if let Some(previous) = self.takeover.take() {
+            body["takeover"] = json!(true);
+            body["previous_owner"] = json!(previous);
+        }
+        self.connection(body)
+    }
+
+    /// The PBX's state: `ami.<server>.state` with `state` (an `ami-state` snapshot as JSON)
+    /// and the epoch it belongs to as its body.
+    pub fn state(&mut self, state: Value) -> Outgoing {
+        let body = json!({ "epoch": self.epoch, "state": state });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        self.next(subject::state(&self.server), Kind::State, None, body)
     }
 
     /// The connection dropped: a `connection` marker closing the epoch.
@@ -270,6 +306,35 @@ mod tests {
         let later = seq.handle_item(&connected(), 9_000).expect("marker");
         assert_eq!(later.epoch, 9_000);
         assert_eq!(seq.epoch(), 9_000);
+    }
+
+    #[test]
+    fn a_takeover_is_said_in_the_first_marker_and_followed_by_the_state() {
+        let mut seq = Sequencer::new("p").with_owner("bridge-b", Some("bridge-a".into()));
+        let up = seq.handle_item(&connected(), 7_000).expect("marker");
+        let body: Value = serde_json::from_slice(&up.body).expect("json");
+        assert_eq!(body["takeover"], true);
+        assert_eq!(body["previous_owner"], "bridge-a");
+        assert_eq!(body["instance"], "bridge-b");
+        let state = seq.state(json!({"calls": []}));
+        assert_eq!(
+            (state.kind, state.subject.as_str()),
+            (Kind::State, "ami.p.state")
+        );
+        assert_eq!((state.epoch, state.seq), (7_000, 2));
+        assert_eq!(state.headers("p")[1], ("Ami-Kind", "state".to_owned()));
+        let body: Value = serde_json::from_slice(&state.body).expect("json");
+        assert_eq!(body, json!({"epoch": 7_000, "state": {"calls": []}}));
+        // A later reconnect of the same owner is no takeover.
+        let again = seq.handle_item(&connected(), 8_000).expect("marker");
+        let body: Value = serde_json::from_slice(&again.body).expect("json");
+        assert_eq!(body.get("takeover"), None);
+        assert_eq!(body["instance"], "bridge-b");
+        // Without a known previous owner, it says null.
+        let mut fresh = Sequencer::new("p").with_owner("b", None);
+        let up = fresh.handle_item(&connected(), 1).expect("marker");
+        let body: Value = serde_json::from_slice(&up.body).expect("json");
+        assert_eq!(body["previous_owner"], Value::Null);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub const HEADER_EVENT: &str = "Ami-Event";
 pub const HEADER_EPOCH: &str = "Ami-Epoch";
 /// Header: the sequence number within the epoch (from 1, markers included).
 pub const HEADER_SEQ: &str = "Ami-Seq";
-/// Header: `event`, `lagged` or `connection`.
+/// Header: `event`, `lagged`, `connection` or `state`.
 pub const HEADER_KIND: &str = "Ami-Kind";
 /// JetStream's deduplication header.
 pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
@@ -53,6 +53,17 @@ pub fn connection(server: &str) -> String {
     format!("{PREFIX}.{}.connection", token(server))
 }
 
+/// `ami.<server>.state`: the PBX's state (a snapshot) after a new owner logged in.
+pub fn state(server: &str) -> String {
+    format!("{PREFIX}.{}.state", token(server))
+}
+
+/// The key of a server's lease in the fleet's key-value bucket: its subject token (unique
+/// per configuration, and made of characters a key may hold).
+pub fn lease_key(server: &str) -> String {
+    token(server)
+}
+
 /// `ami.<server>.action.*`: what the bridge listens on for one server's actions.
 pub fn actions(server: &str) -> String {
     format!("{PREFIX}.{}.action.*", token(server))
@@ -80,6 +91,7 @@ pub fn stream_subjects() -> Vec<String> {
         format!("{PREFIX}.*.event.>"),
         format!("{PREFIX}.*.lagged"),
         format!("{PREFIX}.*.connection"),
+        format!("{PREFIX}.*.state"),
     ]
 }
 
@@ -104,6 +116,8 @@ mod tests {
         assert_eq!(lagged("p"), "ami.p.lagged");
         assert_eq!(connection("p"), "ami.p.connection");
         assert_eq!(actions("p.q"), "ami.p_q.action.*");
+        assert_eq!(state("p.q"), "ami.p_q.state");
+        assert_eq!(lease_key("pbx.eu-1"), "pbx_eu-1");
     }
 
     #[test]

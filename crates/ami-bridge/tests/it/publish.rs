@@ -267,7 +267,11 @@ async fn a_stalled_nats_server_costs_events_only_where_a_lagged_marker_says_so()
         .await
         .expect("bridge");
     let js = jetstream::new(nats.client().await);
-    let before = wait_for(&js, "the login", |all| count(all, "connection") == 1).await;
+    // The login's own events (FullyBooted, SuccessfulAuth) come before its state snapshot.
+    let before = wait_for(&js, "the login and its state", |all| {
+        count(all, "connection") == 1 && count(all, "state") == 1
+    })
+    .await;
     let events_before = count(&before, "event");
     nats.pause();
     const N: u64 = 2_000;

@@ -10,10 +10,13 @@ use anyhow::Context;
 #[command(after_help = "Examples:\n  \
     ami bridge --nats nats://127.0.0.1:4222 --config bridge.toml\n\n\
     FILE has the gateway's [[servers]] entries, plus optional [nats] (credentials from files\n\
-    or environment variables, TLS), [stream], [publish] and [actions] tables. Events go to\n\
-    ami.<server>.event.<Event>; gaps are marked on ami.<server>.lagged and\n\
-    ami.<server>.connection. Actions: request ami.<server>.action.<Action> with a JSON\n\
-    object of headers; only what [actions] allows (nothing by default). Stops on Ctrl-C or SIGTERM.")]
+    or environment variables, TLS), [stream], [publish], [fleet] and [actions] tables. Events go\n\
+    to ami.<server>.event.<Event>; gaps are marked on ami.<server>.lagged and\n\
+    ami.<server>.connection, and a new owner publishes the PBX's state on ami.<server>.state.\n\
+    Several instances given the same FILE share the PBXes: each PBX is served by the one holding\n\
+    its lease (JetStream key-value bucket [fleet] bucket, TTL [fleet] lease_ttl_ms, 5 s).\n\
+    Actions: request ami.<server>.action.<Action> with a JSON object of headers; only what\n\
+    [actions] allows (nothing by default). Stops on Ctrl-C or SIGTERM, handing its PBXes over.")]
 pub struct Args {
     /// NATS server URL(s), comma-separated (default: the config's `nats.url`). Credentials
     /// are refused here: they belong in the config's [nats] table.
