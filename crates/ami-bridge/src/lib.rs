@@ -25,11 +25,13 @@
 //!
 //! Modules, and what each imports (no circles): [`subject`] (naming, a leaf) ←
 //! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → `actions` (request/reply),
-//! [`nats`] (connecting, the stream) → [`config`], `error`.
+//! [`nats`] (connecting, the stream) → [`config`], `error`; [`consumer`] (reading the stream,
+//! sending actions: `ami events --nats`, `ami action --nats`) → [`subject`], [`publish`].
 
 mod actions;
 mod bridge;
 pub mod config;
+pub mod consumer;
 mod error;
 pub mod nats;
 pub mod publish;
