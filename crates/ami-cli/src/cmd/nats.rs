@@ -90,7 +90,10 @@ pub fn delivered_value(message: &Delivered, with_server: bool) -> Value {
             "_connection": "reconnected",
             "ami_version": body["ami_version"],
         }),
-        Kind::Connection => json!({
+        // `Delivered::parse` yields only the kinds it knows, so this is a disconnection (a
+        // wildcard rather than `Kind::Connection` so that a kind added to the bridge later
+        // does not break this build before it is shown here).
+        _ => json!({
             "_connection": "disconnected",
             "reason": body["reason"],
         }),
