@@ -312,7 +312,10 @@ pub async fn request_action(
     };
     match serde_json::from_slice::<Value>(&reply.payload) {
         Ok(value) if value.is_object() => Ok(value),
-        Ok(other) => Err(ConsumerError::BadReply(format!("{other:.80}"))),
+        // Shown cut: a reply of any size could come from whoever answers on the subject.
+        Ok(other) => Err(ConsumerError::BadReply(
+            other.to_string().chars().take(80).collect(),
+        )),
         Err(error) => Err(ConsumerError::BadReply(error.to_string())),
     }
 }
