@@ -31,11 +31,13 @@
 //! Modules, and what each imports (no circles): [`subject`] (naming, a leaf) ←
 //! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → [`lease`] (the sans-IO
 //! lease policy, a leaf), `actions` (request/reply), [`nats`] (connecting, the stream, the
-//! lease bucket) → [`config`], `error`.
+//! lease bucket) → [`config`], `error`; [`consumer`] (reading the stream, sending actions:
+//! `ami events --nats`, `ami action --nats`) → [`subject`], [`publish`].
 
 mod actions;
 mod bridge;
 pub mod config;
+pub mod consumer;
 mod error;
 pub mod lease;
 pub mod nats;

@@ -103,8 +103,20 @@ fn main() -> ExitCode {
         columns,
     });
     let result = match cli.command {
+        Command::Action(args) if args.nats.nats.is_some() => run_action_over_nats(args),
         Command::Action(args) => run_connected(Connected::Action(args)),
         Command::Cli(args) => run_connected(Connected::Command(args)),
+        Command::Events(args) if args.nats.nats.is_some() => {
+            cmd::nats::run_events(cmd::nats::EventsSettings {
+                format: args.common.output.unwrap_or(Format::Ndjson),
+                nats: args.nats,
+                durable: args.durable,
+                from: args.from,
+                filters: args.filters,
+                count: args.count,
+                duration: args.duration,
+            })
+        }
         Command::Events(args) => run_connected(Connected::Events(args)),
         Command::Shell(args) => run_connected(Connected::Shell(args)),
         Command::State(args) => run_connected(Connected::State(args)),
@@ -145,6 +157,23 @@ fn terminal_width() -> Option<usize> {
         .ok()
         .and_then(|columns| columns.parse().ok())
         .or_else(|| terminal_size::terminal_size().map(|(width, _)| usize::from(width.0)))
+}
+
+/// `ami action --nats`: the same checks of the arguments as over AMI, then the bridge.
+fn run_action_over_nats(args: cmd::action::Args) -> anyhow::Result<ExitCode> {
+    let headers = cmd::action::parse_headers(&args.headers)
+        .map_err(|error| UsageError(format!("{error:#}")))?;
+    cmd::action::build_action(&args.name, headers.clone())
+        .map_err(|error| UsageError(format!("{error:#}")))?;
+    for warning in cmd::action::check_against_catalog(&args.name, &headers).map_err(UsageError)? {
+        eprintln!("ami: warning: {warning}");
+    }
+    cmd::nats::run_action(
+        args.nats,
+        &args.name,
+        &headers,
+        args.common.output.unwrap_or(Format::Json),
+    )
 }
 
 /// The subcommands that talk to a server.

@@ -1,6 +1,7 @@
 //! Integration tests: the bridge between simulated PBXes and a real NATS server.
 
 mod actions;
+mod consumer;
 mod fleet;
 mod nats;
 mod publish;

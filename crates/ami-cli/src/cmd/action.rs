@@ -17,10 +17,15 @@ use crate::output::{self, Document, Format};
     Async=true Variable=a=1 Variable=b=2\n\n\
     Prints the response; for list actions (CoreShowChannels, SIPpeers, QueueStatus, ...)\n\
     {\"response\": ..., \"items\": [...], \"complete\": ...}. Exit status 1 with the server's\n\
-    message when it answers Response: Error.")]
+    message when it answers Response: Error.\n\n\
+    Through NATS, via the `ami bridge` serving the PBX (its [actions] rules apply):\n  \
+    ami action --nats nats://127.0.0.1:4222 --server pbx1 CoreShowChannels\n\
+    The same output and exit status; a refusal by the bridge also exits 1.")]
 pub struct Args {
     #[command(flatten)]
     pub common: crate::connect::Common,
+    #[command(flatten)]
+    pub nats: super::nats::NatsArgs,
     /// The action's name (Ping, CoreShowChannels, Originate, Getvar, ...).
     #[arg(value_name = "NAME")]
     pub name: String,

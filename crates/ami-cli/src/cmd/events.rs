@@ -26,11 +26,25 @@ use crate::output::{self, Format};
     Examples:\n  \
     ami events --filter Event=Hangup --count 10\n  \
     ami events --filter 'Channel~PJSIP/' --filter '!Event=VarSet|Newexten' --duration 30s\n  \
-    ami events | jq -r 'select(.Event == \"Newchannel\") | .Channel'"
+    ami events | jq -r 'select(.Event == \"Newchannel\") | .Channel'\n\n\
+    Through NATS (what `ami bridge` publishes), with the same lines and filters:\n  \
+    ami events --nats nats://127.0.0.1:4222 --server pbx1 --durable crm\n  \
+    A --durable consumer resumes after the last event it printed; without one, reading\n  \
+    starts with new messages (--from first: the oldest the stream keeps). Without\n  \
+    --server, every PBX's events are read and each line names its own in \"_server\"."
 )]
 pub struct Args {
     #[command(flatten)]
     pub common: crate::connect::Common,
+    #[command(flatten)]
+    pub nats: super::nats::NatsArgs,
+    /// With --nats: a durable consumer of this name, which resumes after the last message it
+    /// acknowledged (created at the first use).
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub durable: Option<String>,
+    /// With --nats: where a new consumer starts [default: first with --durable, else new].
+    #[arg(long, value_enum, value_name = "WHERE", requires = "nats")]
+    pub from: Option<super::nats::From>,
     /// Print only events matching EXPR (repeatable; all must hold).
     #[arg(long = "filter", value_name = "EXPR")]
     pub filters: Vec<Filter>,

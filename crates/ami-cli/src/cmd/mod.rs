@@ -12,6 +12,7 @@ pub mod events;
 pub mod explain;
 pub mod gateway;
 pub mod man;
+pub mod nats;
 pub mod shell;
 pub mod sim;
 pub mod state;

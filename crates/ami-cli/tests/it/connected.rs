@@ -37,7 +37,7 @@ impl Sim {
         }
     }
 
-    fn handle(&self) -> &SimHandle {
+    pub(crate) fn handle(&self) -> &SimHandle {
         &self.handle
     }
 
