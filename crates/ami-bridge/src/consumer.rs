@@ -353,6 +353,17 @@ mod tests {
             (Kind::Connection, 7, 1)
         );
         assert_eq!(parsed.body["state"], "connected");
+        // The state after a takeover takes the next number: read back, it leaves no hole.
+        let state = sequencer.state(serde_json::json!({"calls": []}));
+        let mut state_headers = async_nats::HeaderMap::new();
+        for (name, value) in state.headers("pbx.1") {
+            state_headers.insert(name, value.as_str());
+        }
+        let read = Delivered::parse(Some(&state_headers), &state.body).expect("state parses");
+        assert_eq!((read.kind, read.epoch, read.seq), (Kind::State, 7, 2));
+        let mut tracker = Tracker::new();
+        assert_eq!(tracker.handle(&parsed), Verdict::Fresh);
+        assert_eq!(tracker.handle(&read), Verdict::Fresh);
         // Not a bridge's: no headers, or a body that is not JSON.
         assert_eq!(Delivered::parse(None, b"{}"), None);
         assert_eq!(Delivered::parse(Some(&headers), b"{nope"), None);

@@ -385,6 +385,28 @@ mod tests {
         assert_eq!(hole_value("p", 3, false)["_lagged"], 3);
     }
 
+    /// A takeover: the new owner's connected marker names it, then the PBX's state follows
+    /// as one `_state` line.
+    #[test]
+    fn a_takeover_reads_as_a_reconnect_that_says_so_then_the_state() {
+        let up = delivered(
+            Kind::Connection,
+            json!({"state": "connected", "ami_version": "2.10.6", "takeover": true,
+                   "previous_owner": "bridge-a", "instance": "bridge-b"}),
+        );
+        assert_eq!(
+            delivered_value(&up, false),
+            json!({"_connection": "reconnected", "ami_version": "2.10.6",
+                   "takeover": true, "previous_owner": "bridge-a"})
+        );
+        let state = delivered(Kind::State, json!({"epoch": 1, "state": {"calls": []}}));
+        assert_eq!(
+            delivered_value(&state, true),
+            json!({"_state": {"calls": []}, "_server": "pbx.1"})
+        );
+        assert!(passes(&["Event=Hangup".parse().expect("filter")], &state));
+    }
+
     #[test]
     fn filters_select_events_and_never_hide_markers() {
         let filters: Vec<Filter> = vec!["Event=Hangup".parse().expect("filter")];
