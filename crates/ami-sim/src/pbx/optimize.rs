@@ -41,7 +41,7 @@ impl Pbx {
         };
         self.optimizations += 1;
         let id = self.optimizations.to_string();
-        let (Some(one), Some(two_chan), Some(source), Some(dest)) = (
+        let (Some(one), Some(two_chan), Some(source), Some(_)) = (
             self.channels.get(&pair.one),
             self.channels.get(&two),
             self.channels.get(&callee),
@@ -54,7 +54,9 @@ impl Pbx {
         let packet = two_chan.snapshot(self.profile, "LocalTwo", packet);
         let packet = source
             .snapshot(self.profile, "Source", packet)
-            .h("DestUniqueId", &dest.uniqueid)
+            // Asterisk's core_local sends a Local half's Uniqueid here (LocalTwo's whenever
+            // the event has a destination), not the bridge the documentation describes.
+            .h("DestUniqueId", &two_chan.uniqueid)
             .h("Id", &id);
         self.emit(Perms::CALL, packet);
         // The callee leaves its bridge and takes `;1`'s place in the caller's.
