@@ -168,3 +168,75 @@ async fn soak_on_22() {
 async fn soak_on_1_8() {
     soak(Profile::V18).await;
 }
+
+/// 1.8 and 11 optimise a Local pair away with a masquerade (no LocalOptimization events):
+/// `430` dials `Local/400`, which dials `Local/500`, which plays a beep. Afterwards the
+/// model has the survivor (`;1`'s Uniqueid under the callee's name, still bridged with
+/// `430`'s `;2`) and equals the PBX's lists.
+async fn follows_a_1x_local_optimisation(profile: Profile) {
+    let (sim, client) = start(SimConfig {
+        profile,
+        ..SimConfig::default()
+    })
+    .await;
+    let live = LiveState::attach(&client).await.expect("attach");
+    client
+        .send(
+            Action::new("Originate")
+                .header("Channel", "Local/430@features")
+                .header("Application", "Wait")
+                .header("Data", "20")
+                .header("Async", "true"),
+        )
+        .await
+        .expect("originate");
+    let original = |live: &LiveState| {
+        live.with(|state| {
+            state
+                .channels()
+                .values()
+                .find(|c| c.name.starts_with("Local/400@demo-") && c.name.ends_with(";1"))
+                .map(|c| c.uniqueid.clone())
+        })
+    };
+    wait_until(&live, "the 400 pair", |live| original(live).is_some()).await;
+    let uniqueid = original(&live).expect("the 400 pair's ;1");
+    wait_until(&live, "the masquerade", |live| {
+        live.with(|state| {
+            state
+                .channel(&uniqueid)
+                .is_some_and(|c| c.name.starts_with("Local/500@demo-"))
+        })
+    })
+    .await;
+    wait_until(&live, "the 400 pair's ;2 gone", |live| {
+        live.with(|state| {
+            !state
+                .channels()
+                .values()
+                .any(|c| c.name.starts_with("Local/400@demo-") || c.name.contains("<ZOMBIE>"))
+        })
+    })
+    .await;
+    let bridged_with_430 = live.with(|state| {
+        let survivor = state.channel(&uniqueid).and_then(|c| c.bridge.clone());
+        state.channels().values().any(|c| {
+            c.name.starts_with("Local/430@features-") && c.bridge.is_some() && c.bridge == survivor
+        })
+    });
+    assert!(bridged_with_430, "{profile:?}: the survivor stays bridged");
+    let differences = live.verify().await.expect("verify");
+    assert!(differences.is_empty(), "{profile:?}: {differences:?}");
+    client.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn local_optimisation_on_1_8() {
+    follows_a_1x_local_optimisation(Profile::V18).await;
+}
+
+#[tokio::test]
+async fn local_optimisation_on_11() {
+    follows_a_1x_local_optimisation(Profile::V11).await;
+}
