@@ -132,6 +132,19 @@ async fn soak(profile: Profile) {
     )
     .await
     .expect("attach");
+    let resyncs = count_resyncs(&live);
+    // What the generator made: transfers, Local optimisations, parking, queue calls.
+    let mut counter = client
+        .subscribe(ami_client::Subscription::all().buffer(ami_client::Buffer::Events(100_000)));
+    let seen = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(item) = counter.recv().await {
+            if let ami_client::EventItem::Event(event) = item {
+                seen.insert(event.name().into_owned());
+            }
+        }
+        seen
+    });
     let mut gaps = 0;
     for checkpoint in 0..4 {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -155,8 +168,46 @@ async fn soak(profile: Profile) {
     assert!(gaps > 0);
     let snapshot = live.snapshot();
     assert!(!snapshot.channels.is_empty(), "{profile:?}: calls are up");
+    // The restart and the slow consumer's gaps each caused a resync.
+    let resynced = resyncs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(resynced >= 2, "{profile:?}: {resynced} resync(s)");
     client.close().await;
     sim.shutdown().await;
+    let seen = seen.await.expect("counter");
+    // (An attended transfer completes after a 2 s consultation: the restart may cut it;
+    // the long soak, `examples/state_soak.rs`, counts them.)
+    let expected: &[&str] = if profile == Profile::V22 {
+        &[
+            "BlindTransfer",
+            "LocalOptimizationEnd",
+            "ParkedCall",
+            "QueueCallerJoin",
+        ]
+    } else {
+        &["Masquerade", "Rename", "ParkedCall", "Join"]
+    };
+    for name in expected {
+        assert!(seen.contains(*name), "{profile:?}: no {name} in {seen:?}");
+    }
+}
+
+/// Counts the state's resyncs (`Change::Resynced`) from now on.
+fn count_resyncs(live: &LiveState) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut changes = live.changes();
+    let counted = count.clone();
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(ami_state::Change::Resynced) => {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
