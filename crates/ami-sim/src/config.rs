@@ -29,7 +29,9 @@ pub struct SimConfig {
     pub users: Vec<User>,
     /// Faults to inject into every connection.
     pub faults: Faults,
-    /// Start this many simulated calls per second, forever (load generation).
+    /// Start this many simulated calls per second, forever (load generation): a steady mix
+    /// of plain calls, Local chains that optimise themselves away, queue calls, calls that
+    /// park themselves and retrievals, and bridged calls transferred blind (13+) or attended.
     pub calls_per_second: Option<f64>,
     /// Serve AMI over TLS (as Asterisk's port 5039).
     pub tls: Option<TlsConfig>,

@@ -15,7 +15,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::SimConfig;
 use crate::event::Event;
 use crate::faults::{FaultInjector, FaultStep};
-use crate::pbx::{OriginateRequest, Pbx};
+use crate::pbx::Pbx;
 use crate::session::{Context, Output, PeerInfo, ServerSession};
 use crate::stream::StreamBatch;
 
@@ -211,12 +211,8 @@ async fn run_clock(shared: Arc<Shared>) {
                 let now = Instant::now();
                 let mut due = at;
                 while due <= now {
-                    let exten = ["100", "500", "400", "600"][rng.range(0, 3) as usize];
-                    let _ = pbx.originate(OriginateRequest {
-                        channel: format!("Local/{exten}@demo"),
-                        application: Some(("Wait".into(), rng.range(1, 8).to_string())),
-                        ..Default::default()
-                    });
+                    let pick = rng.range(0, u64::from(u32::MAX));
+                    pbx.place_generated_call(pick, rng.range(1, 8));
                     due += every;
                 }
                 next_call = Some(due);

@@ -2,7 +2,7 @@
 //! stream, and the memory the model holds per 1,000 live channels. `cargo bench -p ami-state`.
 //!
 //! The stream: each call is a caller's channel that joins a queue, rings an agent's channel,
-//! is answered, bridged with it, talks and hangs up (Newchannel, Newstate, VarSet,
+//! is answered, bridged with it, talks and hangs up (Newchannel, Newstate, VarSet, Newexten,
 //! QueueCallerJoin/Leave, AgentCalled, DialBegin/End, AgentConnect, BridgeCreate/Enter/Leave/
 //! Destroy, AgentComplete, Hangup), with 100 calls in progress at any moment, as Asterisk 22
 //! names the fields. The memory figure comes from a counting global allocator: the bytes
@@ -128,6 +128,25 @@ fn call(n: usize) -> (Vec<Message>, Vec<Message>) {
             &[("Variable", "CALLERID"), ("Value", "5551234")],
         ),
         with("Newstate", c(up), &[]),
+        // The dialplan steps before Queue(): Asterisk reports each one.
+        with(
+            "Newexten",
+            c(up),
+            &[
+                ("Extension", "600"),
+                ("Application", "Answer"),
+                ("AppData", ""),
+            ],
+        ),
+        with(
+            "Newexten",
+            c(up),
+            &[
+                ("Extension", "600"),
+                ("Application", "Queue"),
+                ("AppData", "support,,,,30"),
+            ],
+        ),
         with(
             "QueueCallerJoin",
             c(up),

@@ -9,9 +9,11 @@
 //!   the `From…` bridge is gone.
 //! - `LocalOptimizationBegin`/`End` (12+): a Local channel pair steps out of the media path.
 //!   `Begin` names the pair (`LocalOne…`, `LocalTwo…`), the channel that takes their place
-//!   (`Source…`) and the bridge it goes into (`DestUniqueId`). A successful `End` puts that
-//!   channel into that bridge and ends both Local halves (their Hangups follow and are then
-//!   ignored). An `End` whose `Begin` was not seen still ends the halves.
+//!   (`Source…`) and `DestUniqueId`: the bridge it goes into, says the documentation, but
+//!   Asterisk sends a Local half's Uniqueid there. A successful `End` puts that channel into
+//!   `DestUniqueId` when that is a bridge the model knows (otherwise the BridgeEnter/Leave
+//!   events around the End tell the move) and ends both Local halves (their Hangups follow
+//!   and are then ignored). An `End` whose `Begin` was not seen still ends the halves.
 //! - `BlindTransfer` (12+): on success the transferer leaves the bridge; where the
 //!   transferees go is told by the events that follow (`BridgeLeave`, `Newexten`).
 //! - `AttendedTransfer` (12+): on success with `DestType: Bridge` the two bridges become the
@@ -254,8 +256,12 @@ impl State {
         if let Some(begun) = begun {
             halves.push(begun.local_one);
             halves.push(begun.local_two);
+            // Only a bridge the model knows: Asterisk's core_local fills DestUniqueId with a
+            // Local half's Uniqueid (LocalTwo's), not the bridge its documentation describes;
+            // taken as a bridge name it would invent a bridge. The move itself is also told by
+            // the BridgeLeave/BridgeEnter events Asterisk sends around the End.
             if !begun.source.is_empty()
-                && !begun.bridge.is_empty()
+                && self.bridges.contains_key(&begun.bridge)
                 && self.channels.contains_key(&begun.source)
             {
                 self.join_bridge(&begun.bridge, &begun.source);

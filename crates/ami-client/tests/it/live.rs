@@ -132,6 +132,19 @@ async fn soak(profile: Profile) {
     )
     .await
     .expect("attach");
+    let resyncs = count_resyncs(&live);
+    // What the generator made: transfers, Local optimisations, parking, queue calls.
+    let mut counter = client
+        .subscribe(ami_client::Subscription::all().buffer(ami_client::Buffer::Events(100_000)));
+    let seen = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(item) = counter.recv().await {
+            if let ami_client::EventItem::Event(event) = item {
+                seen.insert(event.name().into_owned());
+            }
+        }
+        seen
+    });
     let mut gaps = 0;
     for checkpoint in 0..4 {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -155,8 +168,46 @@ async fn soak(profile: Profile) {
     assert!(gaps > 0);
     let snapshot = live.snapshot();
     assert!(!snapshot.channels.is_empty(), "{profile:?}: calls are up");
+    // The restart and the slow consumer's gaps each caused a resync.
+    let resynced = resyncs.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(resynced >= 2, "{profile:?}: {resynced} resync(s)");
     client.close().await;
     sim.shutdown().await;
+    let seen = seen.await.expect("counter");
+    // (An attended transfer completes after a 2 s consultation: the restart may cut it;
+    // the long soak, `examples/state_soak.rs`, counts them.)
+    let expected: &[&str] = if profile == Profile::V22 {
+        &[
+            "BlindTransfer",
+            "LocalOptimizationEnd",
+            "ParkedCall",
+            "QueueCallerJoin",
+        ]
+    } else {
+        &["Masquerade", "Rename", "ParkedCall", "Join"]
+    };
+    for name in expected {
+        assert!(seen.contains(*name), "{profile:?}: no {name} in {seen:?}");
+    }
+}
+
+/// Counts the state's resyncs (`Change::Resynced`) from now on.
+fn count_resyncs(live: &LiveState) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut changes = live.changes();
+    let counted = count.clone();
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(ami_state::Change::Resynced) => {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,4 +218,76 @@ async fn soak_on_22() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_on_1_8() {
     soak(Profile::V18).await;
+}
+
+/// 1.8 and 11 optimise a Local pair away with a masquerade (no LocalOptimization events):
+/// `430` dials `Local/400`, which dials `Local/500`, which plays a beep. Afterwards the
+/// model has the survivor (`;1`'s Uniqueid under the callee's name, still bridged with
+/// `430`'s `;2`) and equals the PBX's lists.
+async fn follows_a_1x_local_optimisation(profile: Profile) {
+    let (sim, client) = start(SimConfig {
+        profile,
+        ..SimConfig::default()
+    })
+    .await;
+    let live = LiveState::attach(&client).await.expect("attach");
+    client
+        .send(
+            Action::new("Originate")
+                .header("Channel", "Local/430@features")
+                .header("Application", "Wait")
+                .header("Data", "20")
+                .header("Async", "true"),
+        )
+        .await
+        .expect("originate");
+    let original = |live: &LiveState| {
+        live.with(|state| {
+            state
+                .channels()
+                .values()
+                .find(|c| c.name.starts_with("Local/400@demo-") && c.name.ends_with(";1"))
+                .map(|c| c.uniqueid.clone())
+        })
+    };
+    wait_until(&live, "the 400 pair", |live| original(live).is_some()).await;
+    let uniqueid = original(&live).expect("the 400 pair's ;1");
+    wait_until(&live, "the masquerade", |live| {
+        live.with(|state| {
+            state
+                .channel(&uniqueid)
+                .is_some_and(|c| c.name.starts_with("Local/500@demo-"))
+        })
+    })
+    .await;
+    wait_until(&live, "the 400 pair's ;2 gone", |live| {
+        live.with(|state| {
+            !state
+                .channels()
+                .values()
+                .any(|c| c.name.starts_with("Local/400@demo-") || c.name.contains("<ZOMBIE>"))
+        })
+    })
+    .await;
+    let bridged_with_430 = live.with(|state| {
+        let survivor = state.channel(&uniqueid).and_then(|c| c.bridge.clone());
+        state.channels().values().any(|c| {
+            c.name.starts_with("Local/430@features-") && c.bridge.is_some() && c.bridge == survivor
+        })
+    });
+    assert!(bridged_with_430, "{profile:?}: the survivor stays bridged");
+    let differences = live.verify().await.expect("verify");
+    assert!(differences.is_empty(), "{profile:?}: {differences:?}");
+    client.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn local_optimisation_on_1_8() {
+    follows_a_1x_local_optimisation(Profile::V18).await;
+}
+
+#[tokio::test]
+async fn local_optimisation_on_11() {
+    follows_a_1x_local_optimisation(Profile::V11).await;
 }

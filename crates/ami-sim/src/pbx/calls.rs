@@ -228,6 +228,7 @@ impl Pbx {
             }
             StepKind::Pause(ms) => ms,
             StepKind::Playback(ms) => {
+                self.audio_from(id);
                 self.schedule(ms, Timer::Step(id));
                 self.ev_varset(id, "PLAYBACKSTATUS", "SUCCESS");
                 return;

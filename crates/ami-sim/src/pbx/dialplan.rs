@@ -180,6 +180,9 @@ pub(crate) fn extension(context: &str, exten: &str) -> Option<Vec<Step>> {
 ///   `support`) until it hangs up or `AgentLogoff` logs it off;
 /// - `410`: `Dial(Local/420@features)`, which dials `Local/800@demo`: the `420` Local pair
 ///   ends up bridged on both sides and optimises itself away (13+);
+/// - `430`: `Dial(Local/400@demo)`: the `400` pair dials `Local/500@demo`, which plays a beep,
+///   so on 1.8 and 11 the `400` pair optimises itself away (a masquerade) while its `;1` is
+///   bridged with `430`'s `;2`;
 /// - `700`: `Park()` in the default lot; `701`-`720`: `ParkedCall(default,${EXTEN})`.
 fn features(exten: &str) -> Option<Vec<Step>> {
     use StepKind::*;
@@ -203,6 +206,11 @@ fn features(exten: &str) -> Option<Vec<Step>> {
     } else if exten == "420" {
         vec![
             step("Dial", "Local/800@demo,30", Dial("800".into())),
+            step("Hangup", "", Hangup),
+        ]
+    } else if exten == "430" {
+        vec![
+            step("Dial", "Local/400@demo,30", Dial("400".into())),
             step("Hangup", "", Hangup),
         ]
     } else if exten == "700" {

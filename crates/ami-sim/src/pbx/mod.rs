@@ -9,6 +9,7 @@ mod channel;
 pub(crate) mod cli;
 mod dialplan;
 mod events;
+mod generator;
 mod manager_help;
 mod optimize;
 pub(crate) mod parking;
@@ -111,10 +112,13 @@ enum Timer {
     DemoTransferCalls,
     /// The demo transfers them: blind (13+) and attended.
     DemoTransfer,
-    /// A Local pair (its `;2`) bridged on both sides optimises itself away (13+).
+    /// A Local pair (its `;2`) optimises itself away: bridged on both sides (13+), or its
+    /// `;2` bridged and passing audio (1.8, 11).
     Optimize(u64),
     /// An attended transfer's consultation is over (the target's `;2`).
     AtxferComplete(u64),
+    /// The load generator transfers one of its bridged calls (blind on 13+, or attended).
+    GeneratedTransfer { blind: bool },
     /// A parked call has waited its parking time.
     ParkTimeout { space: u32, channel: u64 },
 }
@@ -159,6 +163,8 @@ pub struct Pbx {
     joined: Vec<Joined>,
     /// Local optimisations so far (their `Id:`).
     optimizations: u64,
+    /// Calls to transfer the load generator placed so far (every other one goes blind).
+    generated_transfers: u64,
     /// Attended transfers between their target's answer and their completion.
     transfers: Vec<transfer::Atxfer>,
     /// The last state sent for each device (DeviceStateChange is sent on changes only).
@@ -199,6 +205,7 @@ impl Pbx {
             parking_bridge: None,
             joined: Vec::new(),
             transfers: Vec::new(),
+            generated_transfers: 0,
             optimizations: 0,
             device_states: BTreeMap::new(),
             db: BTreeMap::new(),
@@ -409,7 +416,8 @@ impl Pbx {
             }
             Timer::ParkTimeout { space, channel } => self.park_timeout(space, channel),
             Timer::AtxferComplete(two) => self.atxfer_complete(two),
-            Timer::Optimize(two) => self.optimize_local(two),
+            Timer::Optimize(two) if self.profile.modern_events() => self.optimize_local(two),
+            Timer::Optimize(two) => self.optimize_local_legacy(two),
             Timer::DemoTransferCalls => {
                 for _ in 0..2 {
                     let _ = self.originate(OriginateRequest {
@@ -422,6 +430,7 @@ impl Pbx {
                 self.schedule(DEMO_REFRESH_MS, Timer::DemoTransferCalls);
             }
             Timer::DemoTransfer => self.demo_transfer(),
+            Timer::GeneratedTransfer { blind } => self.generated_transfer(blind),
         }
     }
 
@@ -709,6 +718,140 @@ mod tests {
             }
             assert!(pbx.transfers.is_empty(), "{profile}: transfers completed");
         }
+    }
+
+    /// Every event as `(name, headers)`.
+    fn events(pbx: &mut Pbx) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        while let Some(event) = pbx.poll_event() {
+            let text = String::from_utf8_lossy(&event.bytes).into_owned();
+            let headers: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|l| l.split_once(": "))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let name = headers
+                .iter()
+                .find(|(k, _)| k == "Event")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            out.push((name, headers));
+        }
+        out
+    }
+
+    fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn local_optimisation_on_1x_is_a_masquerade() {
+        for (profile, unlink) in [(Profile::V18, "Unlink"), (Profile::V11, "Bridge")] {
+            let mut pbx = Pbx::new(profile, 1);
+            // `430` dials `Local/400`, which dials `Local/500`; 500 plays a beep.
+            pbx.originate(OriginateRequest {
+                channel: "Local/430@features".into(),
+                application: Some(("Wait".into(), "20".into())),
+                ..Default::default()
+            })
+            .unwrap();
+            run_until(&mut pbx, 800);
+            let one = pbx
+                .channel_by_name("Local/400@demo-00000002;1")
+                .cloned()
+                .expect("the 400 pair's ;1");
+            let callee = pbx
+                .channel_by_name("Local/500@demo-00000003;1")
+                .cloned()
+                .expect("the callee");
+            let _ = events(&mut pbx);
+            run_until(&mut pbx, 3_000);
+            let events = events(&mut pbx);
+            let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+            assert!(!names.contains(&"LocalOptimizationBegin"), "{profile}");
+            let at = names
+                .iter()
+                .position(|n| *n == "Masquerade")
+                .unwrap_or_else(|| panic!("{profile}: no Masquerade in {names:?}"));
+            let masq = &events[at].1;
+            assert_eq!(header(masq, "Clone"), callee.name);
+            assert_eq!(header(masq, "Original"), one.name);
+            assert_eq!(header(masq, "CloneState"), "Up");
+            let renames: Vec<(&str, &str, &str)> = events[at + 1..at + 4]
+                .iter()
+                .map(|(n, h)| {
+                    assert_eq!(n, "Rename", "{profile}");
+                    (
+                        header(h, "Channel"),
+                        header(h, "Newname"),
+                        header(h, "Uniqueid"),
+                    )
+                })
+                .collect();
+            let masq_name = format!("{}<MASQ>", callee.name);
+            let zombie = format!("{}<ZOMBIE>", one.name);
+            assert_eq!(
+                renames,
+                [
+                    (
+                        callee.name.as_str(),
+                        masq_name.as_str(),
+                        callee.uniqueid.as_str()
+                    ),
+                    (
+                        one.name.as_str(),
+                        callee.name.as_str(),
+                        one.uniqueid.as_str()
+                    ),
+                    (
+                        masq_name.as_str(),
+                        zombie.as_str(),
+                        callee.uniqueid.as_str()
+                    ),
+                ],
+                "{profile}"
+            );
+            let rest = &events[at + 4..];
+            let unlinked = rest
+                .iter()
+                .position(|(n, h)| n == unlink && header(h, "Channel2") == zombie)
+                .unwrap_or_else(|| panic!("{profile}: no {unlink} of the zombie"));
+            let zombie_gone = rest
+                .iter()
+                .position(|(n, h)| n == "Hangup" && header(h, "Channel") == zombie)
+                .unwrap_or_else(|| panic!("{profile}: the zombie hangs up"));
+            assert!(unlinked < zombie_gone, "{profile}");
+            // The survivor: `;1`'s Uniqueid under the callee's name, still bridged with 430's
+            // `;2`; the 400 pair's `;2` and the callee's old identity are gone.
+            let survivor = pbx.channel_by_name(&callee.name).expect("survivor");
+            assert_eq!(survivor.uniqueid, one.uniqueid, "{profile}");
+            let peer = pbx.bridged_peer(survivor.id).expect("still bridged");
+            assert!(peer.name.starts_with("Local/430@features-"), "{profile}");
+            assert!(pbx.channel_by_name("Local/400@demo-00000002;2").is_none());
+            assert!(pbx.channels.values().all(|c| c.uniqueid != callee.uniqueid));
+            // The call still ends clean.
+            run_until(&mut pbx, 40_000);
+            assert!(pbx.channels.is_empty(), "{profile}: {:?}", pbx.channels);
+            assert_eq!(pbx.active_calls(), 0, "{profile}");
+        }
+    }
+
+    #[test]
+    fn without_audio_a_1x_local_pair_stays() {
+        // The recorded 1.8 demo call `900` -> `800` plays nothing and is still two pairs.
+        let mut pbx = Pbx::new(Profile::V18, 1);
+        pbx.originate(OriginateRequest {
+            channel: "Local/900@demo".into(),
+            application: Some(("Wait".into(), "20".into())),
+            ..Default::default()
+        })
+        .unwrap();
+        run_until(&mut pbx, 5_000);
+        assert!(!names(&mut pbx).iter().any(|n| n == "Masquerade"));
+        assert_eq!(pbx.channels.len(), 4);
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub(crate) struct Atxfer {
     second: Option<String>,
 }
 
+impl Atxfer {
+    /// True when `id` is one of the transfer's channels.
+    pub(super) fn involves(&self, id: u64) -> bool {
+        [
+            self.transferer,
+            self.transferee,
+            self.target,
+            self.target_two,
+        ]
+        .contains(&id)
+    }
+}
+
 impl Pbx {
     /// `id`'s bridge and the other channel in it.
     fn bridge_and_peer(&self, id: u64) -> Result<(String, u64), TransferError> {

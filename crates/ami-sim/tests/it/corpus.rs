@@ -78,6 +78,9 @@ const KEY_EVENTS: &[&str] = &[
     "Dial",
     "Bridge",
     "UserEvent",
+    // 1.8 and 11: Local channel optimisation is a masquerade.
+    "Masquerade",
+    "Rename",
 ];
 
 fn event_names(shapes: &[crate::shape::Shape]) -> std::collections::BTreeSet<String> {

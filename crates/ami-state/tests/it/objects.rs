@@ -383,6 +383,51 @@ fn local_optimisation_leaves_the_real_channels_bridged() {
     assert_eq!(state.channels().len(), 2);
 }
 
+/// Asterisk (core_local.c) sends a Local half's Uniqueid as `DestUniqueId`, not a bridge; the
+/// move comes with BridgeLeave/BridgeEnter events around the End. Found by the soak: the
+/// model invented a bridge named after the Uniqueid and took the source out of its bridge.
+#[test]
+fn local_optimisation_with_a_uniqueid_as_dest_invents_no_bridge() {
+    let mut state = local_call();
+    state.handle_event(&optimisation(
+        "LocalOptimizationBegin",
+        &[
+            ("SourceChannel", "PJSIP/bob-2"),
+            ("SourceChannelState", "6"),
+            ("SourceChannelStateDesc", "Up"),
+            ("SourceUniqueid", "1.4"),
+            ("DestUniqueId", "1.3"),
+            ("Id", "9"),
+        ],
+    ));
+    let leave = |bridge: &str, name: &str, uniqueid: &str| {
+        event(&[
+            ("Event", "BridgeLeave"),
+            ("BridgeUniqueid", bridge),
+            ("Channel", name),
+            ("Uniqueid", uniqueid),
+        ])
+    };
+    state.handle_event(&leave("b2", "PJSIP/bob-2", "1.4"));
+    state.handle_event(&enter("b1", "PJSIP/bob-2", "1.4"));
+    state.handle_event(&leave("b1", "Local/200@demo-0001;1", "1.2"));
+    state.handle_event(&optimisation(
+        "LocalOptimizationEnd",
+        &[("Success", "Yes"), ("Id", "9")],
+    ));
+    assert_eq!(members(&state, "b1"), vec!["1.1", "1.4"]);
+    let bridges = state.snapshot().bridges;
+    assert!(!bridges.contains_key("1.3"), "{bridges:?}");
+    assert_eq!(
+        state
+            .channel("1.4")
+            .and_then(|c| c.bridge.clone())
+            .as_deref(),
+        Some("b1")
+    );
+    assert_eq!(state.channels().len(), 2);
+}
+
 #[test]
 fn a_failed_local_optimisation_changes_no_bridge() {
     let mut state = local_call();
