@@ -145,13 +145,10 @@ async fn soak(profile: Profile) {
         }
         seen
     });
-    let mut gaps = 0;
     for checkpoint in 0..4 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         // The slow consumer: nothing is applied while the lock is held.
-        let before = *live.generation().borrow();
         live.with(|_| std::thread::sleep(Duration::from_millis(400)));
-        gaps += usize::from(*live.generation().borrow() >= before);
         if checkpoint == 2 {
             sim.restart();
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -165,7 +162,6 @@ async fn soak(profile: Profile) {
             "{profile:?} checkpoint {checkpoint}: {differences:?}"
         );
     }
-    assert!(gaps > 0);
     let snapshot = live.snapshot();
     assert!(!snapshot.channels.is_empty(), "{profile:?}: calls are up");
     // The restart and the slow consumer's gaps each caused a resync.
