@@ -163,8 +163,19 @@ fn a_durable_consumer_resumes_where_it_stopped_with_nothing_missed_or_repeated()
     ]));
     assert!(first.status.success(), "{first:?}");
     let first = lines(&first);
-    // The bridge's login, shown as `ami events` shows a reconnect, then the first 8 events.
+    // The bridge's login, shown as `ami events` shows a reconnect (its lease newly taken),
+    // the PBX's state it publishes then, and the first 8 events.
     assert_eq!(first[0]["_connection"], "reconnected", "{first:?}");
+    assert_eq!(first[0]["takeover"], true, "{first:?}");
+    let state = first
+        .iter()
+        .position(|line| line.get("_state").is_some())
+        .expect("the state line");
+    assert!(first[state]["_state"]["queues"].is_object(), "{first:?}");
+    let first: Vec<Value> = first
+        .into_iter()
+        .filter(|line| line.get("_state").is_none())
+        .collect();
     assert_eq!(first.len(), 9, "{first:?}");
 
     // More events while the consumer is away.
@@ -208,8 +219,14 @@ fn a_durable_consumer_resumes_where_it_stopped_with_nothing_missed_or_repeated()
     ]));
     assert!(filtered.status.success(), "{filtered:?}");
     let filtered = lines(&filtered);
-    // Without --server every line names its server; the marker comes first.
+    // Without --server every line names its server; the marker comes first, then the state
+    // (markers are never filtered out).
     assert_eq!(filtered[0]["_connection"], "reconnected", "{filtered:?}");
+    assert!(filtered[1].get("_state").is_some(), "{filtered:?}");
+    let filtered: Vec<Value> = filtered
+        .into_iter()
+        .filter(|line| line.get("_state").is_none())
+        .collect();
     assert_eq!(filtered.len(), 3, "{filtered:?}");
     for line in &filtered {
         assert_eq!(line["_server"], "pbx.1", "{line}");
