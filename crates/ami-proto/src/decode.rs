@@ -10,6 +10,7 @@
 //! left to [`Message`], on demand.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
@@ -152,6 +153,9 @@ pub struct Decoder {
     consumed: u64,
     state: State,
     partial: Partial,
+    /// The last packet found line by line ended with a bare-LF blank line: the wide search
+    /// for a CRLF blank line would look past it in vain, so it is not tried.
+    bare_lf_ends: bool,
 }
 
 #[derive(Debug, Default)]
@@ -340,6 +344,10 @@ impl Decoder {
     }
 
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
+        // A packet resumed from an earlier call: its end may have arrived since.
+        if let Some(message) = self.finish_ordinary(buf) {
+            return Ok(Step::Packet(Packet::Message(message)));
+        }
         loop {
             let pos = self.partial.scanned;
             let Some(newline) = find_newline(&buf[pos..]) else {
@@ -367,6 +375,7 @@ impl Decoder {
             // start with an empty line (`core show settings`, `core show sysinfo`, `sip show
             // settings` do): a bare LF there is that text, not the end of the packet.
             if content_end == pos && (crlf || !self.partial.follows) {
+                self.bare_lf_ends = !crlf;
                 let message = self.take_message(buf, next, pos);
                 return Ok(Step::Packet(Packet::Message(message)));
             }
@@ -391,7 +400,46 @@ impl Decoder {
 
             self.push_field(buf, pos, content_end)?;
             self.partial.scanned = next;
+            if self.partial.lines == 1 {
+                if let Some(message) = self.finish_ordinary(buf) {
+                    return Ok(Step::Packet(Packet::Message(message)));
+                }
+            }
         }
+    }
+
+    /// The wide path for an ordinary packet (not a legacy `Follows` reply) whose first line
+    /// has been read: finds its CRLF blank line with one SIMD search, checks with two more
+    /// that no bare-LF blank line comes first and counts its lines, and hands it out if it is
+    /// within the limits. Anything else (no end in sight within a window, a bare-LF end, a
+    /// limit broken) is left to the line-by-line loop, which gives the exact same result and
+    /// errors; the window keeps the search from crossing many packets' worth of bytes.
+    fn finish_ordinary(&mut self, buf: &mut BytesMut) -> Option<Message> {
+        const WINDOW: usize = 16 * 1024;
+        // Built once: a searcher's setup costs more than searching one packet.
+        static BLANK_CRLF: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
+        static BLANK_LF: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+        let from = self.partial.scanned;
+        if self.partial.lines == 0 || self.partial.follows || self.bare_lf_ends {
+            return None;
+        }
+        // `from` starts a line, so the byte before it is the previous line's `\n`.
+        let search = &buf[from - 1..buf.len().min(from - 1 + WINDOW)];
+        let newline = from - 1 + BLANK_CRLF.find(search)?;
+        let head = &buf[from - 1..=newline];
+        if BLANK_LF.find(head).is_some() {
+            return None;
+        }
+        let lines = memchr::memchr_iter(b'\n', &head[1..]).count();
+        let end = newline + 3;
+        if end > self.limits.max_packet_bytes || self.partial.lines + lines > self.limits.max_fields
+        {
+            return None;
+        }
+        self.partial.lines += lines;
+        Some(self.take_message(buf, end, newline + 1))
     }
 
     fn push_field(
@@ -879,6 +927,33 @@ mod tests {
             Some("Could not get channel snapshot")
         );
         assert_eq!(all[1].action_id().as_deref(), Some("m2"));
+    }
+
+    /// The wide search for a CRLF blank line must not look past a bare-LF blank line that
+    /// comes first, nor stay off once the stream is back to CRLF; every cut is checked too.
+    #[test]
+    fn packet_ends_found_by_the_wide_search_and_line_by_line_agree() {
+        let all = messages(
+            b"Event: A\r\nB: 1\r\n\r\nEvent: G\r\nH: x\n\nI: y\r\n\r\nEvent: E\r\nF: 3\n\r\nEvent: K\r\nL: 4\r\nM: 5\r\n\r\n",
+        );
+        let got: Vec<(MessageKind, Vec<(String, String)>)> = all
+            .iter()
+            .map(|message| (message.kind(), pairs(message)))
+            .collect();
+        let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        assert_eq!(
+            got,
+            [
+                (MessageKind::Event, vec![pair("Event", "A"), pair("B", "1")]),
+                (MessageKind::Event, vec![pair("Event", "G"), pair("H", "x")]),
+                (MessageKind::Unknown, vec![pair("I", "y")]),
+                (MessageKind::Event, vec![pair("Event", "E"), pair("F", "3")]),
+                (
+                    MessageKind::Event,
+                    vec![pair("Event", "K"), pair("L", "4"), pair("M", "5")]
+                ),
+            ]
+        );
     }
 
     const LEGACY: &[u8] = b"Response: Follows\r\nPrivilege: Command\r\nActionID: cc-1\r\nChannel              Context\nLocal/600@demo-0000 demo\n\nState: Up\nKey: value looking line\n--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: p\r\n\r\n";
