@@ -90,8 +90,10 @@ pub struct Message {
     pub(crate) head_end: u32,
     /// Number of lines in the header region.
     pub(crate) lines: u32,
-    /// The first line's span (all zero when there is no line).
-    pub(crate) first: FieldSpan,
+    /// The first line's value range (empty when there is no line): the event name or the
+    /// response status, read without a scan. Only the value is kept, to keep `Message` small
+    /// (it travels inside replies and errors).
+    pub(crate) first_value: (u32, u32),
     /// Every line's span, built on demand, or at once by the builder (whose lines need not
     /// split back the way the decoder splits them: a name may hold a space).
     pub(crate) index: OnceLock<Box<[FieldSpan]>>,
@@ -165,7 +167,7 @@ impl Message {
             raw,
             head_end: head_end as u32,
             lines: lines as u32,
-            first,
+            first_value: (first.value_start, first.value_end),
             index: OnceLock::new(),
             scans: AtomicU8::new(0),
             body: None,
@@ -308,16 +310,17 @@ impl Message {
     }
 
     /// The first line's value, for the kind it decided (no scan: the decoder kept its span).
-    fn first_value(&self) -> Option<Cow<'_, str>> {
-        let value = &self.raw[self.first.value_start as usize..self.first.value_end as usize];
-        Some(String::from_utf8_lossy(value))
+    fn first_value(&self) -> Cow<'_, str> {
+        let (start, end) = self.first_value;
+        let value = &self.raw[start as usize..end as usize];
+        String::from_utf8_lossy(value)
     }
 
     /// The `Event:` value of an event.
     pub fn event_name(&self) -> Option<Cow<'_, str>> {
         match self.kind {
             // An event's first line is its `Event:` header, hence its first `Event` value.
-            MessageKind::Event => self.first_value(),
+            MessageKind::Event => Some(self.first_value()),
             _ => None,
         }
     }
@@ -325,7 +328,7 @@ impl Message {
     /// The `Response:` value of a response (`Success`, `Error`, `Follows`, `Goodbye` ...).
     pub fn response(&self) -> Option<Cow<'_, str>> {
         match self.kind {
-            MessageKind::Response => self.first_value(),
+            MessageKind::Response => Some(self.first_value()),
             _ => None,
         }
     }
@@ -355,7 +358,7 @@ impl Clone for Message {
             raw: self.raw.clone(),
             head_end: self.head_end,
             lines: self.lines,
-            first: self.first,
+            first_value: self.first_value,
             index: self.index.clone(),
             scans: AtomicU8::new(self.scans.load(Ordering::Relaxed)),
             body: self.body,
@@ -490,7 +493,10 @@ impl MessageBuilder {
             raw: self.buf.freeze(),
             head_end: 0,
             lines: self.fields.len() as u32,
-            first: self.fields.first().copied().unwrap_or_default(),
+            first_value: self
+                .fields
+                .first()
+                .map_or((0, 0), |span| (span.value_start, span.value_end)),
             index: OnceLock::from(self.fields.into_boxed_slice()),
             scans: AtomicU8::new(0),
             body,
@@ -527,6 +533,17 @@ mod tests {
         assert!(message.is_event());
         let all: Vec<_> = message.get_all("VARIABLE").collect();
         assert_eq!(all, vec![&b"a=1"[..], &b"b=2"[..]]);
+    }
+
+    /// A message travels inside replies and errors (`ActionFailure` holds one next to a
+    /// `String`): its size is kept at what it was with an eager field vector and a bit more.
+    #[test]
+    fn a_message_stays_small() {
+        assert!(
+            std::mem::size_of::<Message>() <= 88,
+            "{}",
+            std::mem::size_of::<Message>()
+        );
     }
 
     #[test]
