@@ -3,7 +3,7 @@
 //! A decoded message is a view into the read buffer (a shared [`Bytes`]) plus a few offsets:
 //! the decoder only finds where the packet ends and what its first line says. Lines are split
 //! into names and values when they are read, so a consumer that looks at the event name and a
-//! header or two never pays for the rest, and nothing is allocated per message.
+//! header never pays for the rest, and nothing is allocated per message.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -80,7 +80,7 @@ impl fmt::Debug for Field<'_> {
 ///
 /// Decoding is on demand: the kind, the first line (hence [`Message::event_name`] and
 /// [`Message::response`]) and the number of lines are known from the decoder's one pass; a
-/// lookup by name scans the lines for that name only, and from the third lookup on, a message
+/// lookup by name scans the lines for that name only, and from the second lookup on, a message
 /// builds an index of its lines once (one allocation) and answers from it (see
 /// [`Message::index_fields`] to build it up front).
 pub struct Message {
@@ -149,8 +149,9 @@ fn field_at<'a>(raw: &'a [u8], span: &FieldSpan) -> Field<'a> {
 
 impl Message {
     /// Lookups by name answered by scanning the lines before the index is built: a consumer
-    /// that reads one or two headers allocates nothing, one that reads many pays one index.
-    const SCANS_BEFORE_INDEX: u8 = 2;
+    /// that reads one header allocates nothing; one that reads more pays one index, which
+    /// costs about what a scan for a missing name does and answers every later lookup.
+    const SCANS_BEFORE_INDEX: u8 = 1;
 
     /// A message as the decoder found it: `raw[..head_end]` holds its `lines` lines, the
     /// first of which is `first`; they are split when read. Offsets fit in 32 bits because
@@ -229,7 +230,7 @@ impl Message {
     }
 
     /// Builds the index of this message's lines now, so that every later lookup by name
-    /// reads it instead of scanning (which happens anyway from the third lookup on). For a
+    /// reads it instead of scanning (which happens anyway from the second lookup on). For a
     /// consumer that is going to read most headers of every message.
     pub fn index_fields(&self) {
         self.index();
