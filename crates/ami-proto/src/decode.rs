@@ -4,13 +4,19 @@
 //! The decoder is incremental: call [`Decoder::decode`] whenever bytes were appended to the
 //! buffer; it returns `Ok(None)` until a whole packet is there and remembers how far it has
 //! scanned, so a packet arriving in many pieces is scanned once.
+//!
+//! It only finds where each packet ends, counts its lines and reads its first line (the kind,
+//! and whether a legacy body may follow); splitting the other lines into names and values is
+//! left to [`Message`], on demand.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use crate::message::{FieldSpan, Message, MessageKind, classify};
+use crate::message::{Message, MessageKind, classify};
+use crate::scan::{FieldSpan, field_span, find_newline};
 use crate::syntax::{END_COMMAND, LineEnd, line_end};
 
 const BANNER_PREFIX: &[u8] = b"Asterisk Call Manager";
@@ -147,6 +153,9 @@ pub struct Decoder {
     consumed: u64,
     state: State,
     partial: Partial,
+    /// The last packet found line by line ended with a bare-LF blank line: the wide search
+    /// for a CRLF blank line would look past it in vain, so it is not tried.
+    bare_lf_ends: bool,
 }
 
 #[derive(Debug, Default)]
@@ -189,25 +198,17 @@ impl LineSoFar {
 struct Partial {
     /// Bytes of the current packet already split into lines.
     scanned: usize,
-    /// Scratch list reused from packet to packet; each message gets an exact-size copy, so a
-    /// packet costs one allocation whatever its number of lines.
-    fields: Vec<FieldSpan>,
+    /// Lines of the current packet so far (headers and text lines).
+    lines: usize,
+    /// The first line's span, which decides the kind.
+    first: FieldSpan,
     kind: Option<MessageKind>,
     follows: bool,
 }
 
 impl Partial {
-    /// Largest scratch capacity kept between packets (a huge Command reply's is released).
-    const KEEP_FIELDS: usize = 4096;
-
     fn reset(&mut self) {
-        self.scanned = 0;
-        self.fields.clear();
-        if self.fields.capacity() > Self::KEEP_FIELDS {
-            self.fields = Vec::new();
-        }
-        self.kind = None;
-        self.follows = false;
+        *self = Self::default();
     }
 }
 
@@ -284,11 +285,11 @@ impl Decoder {
                 // missing: the packet is complete.
                 if let Some(marker) = complete_marker(&buf[search_from..]) {
                     let marker = search_from + marker;
-                    let mut message = self.take_rest(buf)?;
+                    let mut message = self.take_rest(buf, start)?;
                     message.body = Some((start as u32, marker as u32));
                     return Ok(Some(Packet::Message(message)));
                 }
-                Some((start as u32, buf.len() as u32))
+                (Some((start as u32, buf.len() as u32)), start)
             }
             State::Lines => {
                 let pos = self.partial.scanned;
@@ -296,7 +297,7 @@ impl Decoder {
                 if buf[pos..].last() == Some(&b'\r') {
                     end -= 1;
                 }
-                if self.partial.fields.is_empty() && buf[pos..end].starts_with(BANNER_PREFIX) {
+                if self.partial.lines == 0 && buf[pos..end].starts_with(BANNER_PREFIX) {
                     if let Some(slash) = memchr::memchr(b'/', &buf[pos..end]) {
                         let total = buf.len();
                         let line = buf.split_to(total).freeze().slice(pos..end);
@@ -306,20 +307,23 @@ impl Decoder {
                     }
                 }
                 if self.partial.follows && !is_legacy_header(&buf[pos..end], false) {
-                    Some((pos as u32, buf.len() as u32))
+                    (Some((pos as u32, buf.len() as u32)), pos)
+                } else if end > pos {
+                    // The cut-off last line is a field too (its trailing `\r` dropped, as the
+                    // message's line splitting does for a last line without `\n`).
+                    self.push_field(buf, pos, end)?;
+                    (None, buf.len())
                 } else {
-                    if end > pos {
-                        self.push_field(buf, pos, end)?;
-                    }
-                    None
+                    (None, pos)
                 }
             }
         };
-        if self.partial.fields.is_empty() && body.is_none() {
+        let (body, head_end) = body;
+        if self.partial.lines == 0 && body.is_none() {
             self.consume(buf, buf.len());
             return Ok(None);
         }
-        let mut message = self.take_rest(buf)?;
+        let mut message = self.take_rest(buf, head_end)?;
         message.body = body;
         message.truncated = true;
         Ok(Some(Packet::Message(message)))
@@ -330,16 +334,20 @@ impl Decoder {
     /// lone `\r` may start the blank line or the next packet), so the limit is checked again
     /// here on the bytes the message would actually hold; over it, the packet is dropped with
     /// the same error as in `decode` and nothing follows it to resynchronise to.
-    fn take_rest(&mut self, buf: &mut BytesMut) -> Result<Message, DecodeError> {
+    fn take_rest(&mut self, buf: &mut BytesMut, head_end: usize) -> Result<Message, DecodeError> {
         if buf.len() > self.limits.max_packet_bytes {
             let error = self.too_large();
             self.consume(buf, buf.len());
             return Err(error);
         }
-        Ok(self.take_message(buf, buf.len()))
+        Ok(self.take_message(buf, buf.len(), head_end))
     }
 
     fn decode_lines(&mut self, buf: &mut BytesMut) -> Result<Step, DecodeError> {
+        // A packet resumed from an earlier call: its end may have arrived since.
+        if let Some(message) = self.finish_ordinary(buf) {
+            return Ok(Step::Packet(Packet::Message(message)));
+        }
         loop {
             let pos = self.partial.scanned;
             let Some(newline) = find_newline(&buf[pos..]) else {
@@ -353,7 +361,7 @@ impl Decoder {
             let crlf = newline > pos && buf[newline - 1] == b'\r';
             let content_end = if crlf { newline - 1 } else { newline };
 
-            if content_end == pos && self.partial.fields.is_empty() {
+            if content_end == pos && self.partial.lines == 0 {
                 // A stray blank line between packets (or the tail of a `\n\r\n\r\n`).
                 self.consume(buf, next);
                 continue;
@@ -367,12 +375,13 @@ impl Decoder {
             // start with an empty line (`core show settings`, `core show sysinfo`, `sip show
             // settings` do): a bare LF there is that text, not the end of the packet.
             if content_end == pos && (crlf || !self.partial.follows) {
-                let message = self.take_message(buf, next);
+                self.bare_lf_ends = !crlf;
+                let message = self.take_message(buf, next, pos);
                 return Ok(Step::Packet(Packet::Message(message)));
             }
 
             let line = &buf[pos..content_end];
-            if self.partial.fields.is_empty() && line.starts_with(BANNER_PREFIX) {
+            if self.partial.lines == 0 && line.starts_with(BANNER_PREFIX) {
                 if let Some(slash) = memchr::memchr(b'/', line) {
                     let line = buf.split_to(next).freeze().slice(..content_end);
                     self.consumed += next as u64;
@@ -391,7 +400,46 @@ impl Decoder {
 
             self.push_field(buf, pos, content_end)?;
             self.partial.scanned = next;
+            if self.partial.lines == 1 {
+                if let Some(message) = self.finish_ordinary(buf) {
+                    return Ok(Step::Packet(Packet::Message(message)));
+                }
+            }
         }
+    }
+
+    /// The wide path for an ordinary packet (not a legacy `Follows` reply) whose first line
+    /// has been read: finds its CRLF blank line with one SIMD search, checks with two more
+    /// that no bare-LF blank line comes first and counts its lines, and hands it out if it is
+    /// within the limits. Anything else (no end in sight within a window, a bare-LF end, a
+    /// limit broken) is left to the line-by-line loop, which gives the exact same result and
+    /// errors; the window keeps the search from crossing many packets' worth of bytes.
+    fn finish_ordinary(&mut self, buf: &mut BytesMut) -> Option<Message> {
+        const WINDOW: usize = 16 * 1024;
+        // Built once: a searcher's setup costs more than searching one packet.
+        static BLANK_CRLF: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
+        static BLANK_LF: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+        let from = self.partial.scanned;
+        if self.partial.lines == 0 || self.partial.follows || self.bare_lf_ends {
+            return None;
+        }
+        // `from` starts a line, so the byte before it is the previous line's `\n`.
+        let search = &buf[from - 1..buf.len().min(from - 1 + WINDOW)];
+        let newline = from - 1 + BLANK_CRLF.find(search)?;
+        let head = &buf[from - 1..=newline];
+        if BLANK_LF.find(head).is_some() {
+            return None;
+        }
+        let lines = memchr::memchr_iter(b'\n', &head[1..]).count();
+        let end = newline + 3;
+        if end > self.limits.max_packet_bytes || self.partial.lines + lines > self.limits.max_fields
+        {
+            return None;
+        }
+        self.partial.lines += lines;
+        Some(self.take_message(buf, end, newline + 1))
     }
 
     fn push_field(
@@ -400,7 +448,7 @@ impl Decoder {
         pos: usize,
         end: usize,
     ) -> Result<(), DecodeError> {
-        if self.partial.fields.len() >= self.limits.max_fields {
+        if self.partial.lines >= self.limits.max_fields {
             let error = DecodeError::TooManyFields {
                 offset: self.consumed,
                 limit: self.limits.max_fields,
@@ -408,16 +456,19 @@ impl Decoder {
             self.start_discard(buf, pos);
             return Err(error);
         }
-        let span = field_span(&buf[pos..end], pos);
-        if self.partial.fields.is_empty() {
+        // Only the first line is split here: it decides the kind and whether a legacy body
+        // may follow. The others are split when the message is read.
+        if self.partial.lines == 0 {
+            let span = field_span(&buf[pos..end], pos);
             let first_name = &buf[span.name_start as usize..span.name_end as usize];
             let kind = classify((!first_name.is_empty()).then_some(first_name));
             self.partial.follows = kind == MessageKind::Response
                 && buf[span.value_start as usize..span.value_end as usize]
                     .eq_ignore_ascii_case(b"Follows");
             self.partial.kind = Some(kind);
+            self.partial.first = span;
         }
-        self.partial.fields.push(span);
+        self.partial.lines += 1;
         Ok(())
     }
 
@@ -442,7 +493,7 @@ impl Decoder {
                     self.consume(buf, end);
                     return Err(error);
                 }
-                let mut message = self.take_message(buf, end);
+                let mut message = self.take_message(buf, end, start);
                 message.body = Some((start as u32, marker as u32));
                 Ok(Step::Packet(Packet::Message(message)))
             }
@@ -473,16 +524,18 @@ impl Decoder {
         }
     }
 
-    fn take_message(&mut self, buf: &mut BytesMut, end: usize) -> Message {
+    /// Hands out the packet's first `end` bytes as a message whose header lines end at
+    /// `head_end`. The bytes are shared with the read buffer (no copy, no allocation).
+    fn take_message(&mut self, buf: &mut BytesMut, end: usize, head_end: usize) -> Message {
         let raw = buf.split_to(end).freeze();
         self.consumed += end as u64;
-        let message = Message {
-            kind: self.partial.kind.unwrap_or(MessageKind::Unknown),
+        let message = Message::decoded(
+            self.partial.kind.unwrap_or(MessageKind::Unknown),
             raw,
-            fields: self.partial.fields.as_slice().to_vec(),
-            body: None,
-            truncated: false,
-        };
+            head_end,
+            self.partial.lines,
+            self.partial.first,
+        );
         self.partial.reset();
         message
     }
@@ -615,92 +668,6 @@ fn complete_marker(buf: &[u8]) -> Option<usize> {
         from = marker + 1;
     }
     None
-}
-
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-
-/// Marks (high bit) the bytes of `word` equal to `byte`. The lowest mark is always exact (false
-/// marks only appear above a true one), which is all the callers use.
-#[inline(always)]
-fn marks(word: u64, byte: u8) -> u64 {
-    let x = word ^ (ONES * u64::from(byte));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// Reads eight bytes as a little-endian word, so the lowest mark is the first byte.
-#[inline(always)]
-fn word(bytes: &[u8]) -> u64 {
-    let mut array = [0u8; 8];
-    array.copy_from_slice(bytes);
-    u64::from_le_bytes(array)
-}
-
-/// Position of the first `\n`. Most AMI lines are under 64 bytes: those are scanned inline,
-/// eight bytes at a time, which costs less than a `memchr` call; longer ones go to `memchr`.
-#[inline]
-fn find_newline(haystack: &[u8]) -> Option<usize> {
-    const INLINE: usize = 64;
-    let head = &haystack[..haystack.len().min(INLINE)];
-    let mut chunks = head.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let found = marks(word(chunk), b'\n');
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    if let Some(found) = chunks.remainder().iter().position(|&b| b == b'\n') {
-        return Some(at + found);
-    }
-    memchr::memchr(b'\n', &haystack[head.len()..]).map(|found| head.len() + found)
-}
-
-/// Position of the first `:`, space or tab: where a header name ends (or proves not to be one).
-#[inline]
-fn find_name_end(line: &[u8]) -> Option<usize> {
-    let mut chunks = line.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let word = word(chunk);
-        let found = marks(word, b':') | marks(word, b' ') | marks(word, b'\t');
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| matches!(b, b':' | b' ' | b'\t'))
-        .map(|found| at + found)
-}
-
-/// Splits one line into name and value spans (offsets from the packet start). The name is
-/// what precedes the first `:`; a line whose name would be empty or hold a space or tab is a
-/// text line. One short scan, stopping at the first `:`, space or tab.
-#[inline(always)]
-fn field_span(line: &[u8], base: usize) -> FieldSpan {
-    let stop = find_name_end(line);
-    if let Some(colon) = stop.filter(|&at| at > 0 && line[at] == b':') {
-        let mut value_start = colon + 1;
-        if line.get(value_start) == Some(&b' ') {
-            value_start += 1;
-        }
-        return FieldSpan {
-            name_start: base as u32,
-            name_end: (base + colon) as u32,
-            value_start: (base + value_start) as u32,
-            value_end: (base + line.len()) as u32,
-        };
-    }
-    FieldSpan {
-        name_start: base as u32,
-        name_end: base as u32,
-        value_start: base as u32,
-        value_end: (base + line.len()) as u32,
-    }
 }
 
 /// Inside a `Response: Follows` packet, the headers Asterisk writes (`Privilege`, `ActionID`)
@@ -960,6 +927,33 @@ mod tests {
             Some("Could not get channel snapshot")
         );
         assert_eq!(all[1].action_id().as_deref(), Some("m2"));
+    }
+
+    /// The wide search for a CRLF blank line must not look past a bare-LF blank line that
+    /// comes first, nor stay off once the stream is back to CRLF; every cut is checked too.
+    #[test]
+    fn packet_ends_found_by_the_wide_search_and_line_by_line_agree() {
+        let all = messages(
+            b"Event: A\r\nB: 1\r\n\r\nEvent: G\r\nH: x\n\nI: y\r\n\r\nEvent: E\r\nF: 3\n\r\nEvent: K\r\nL: 4\r\nM: 5\r\n\r\n",
+        );
+        let got: Vec<(MessageKind, Vec<(String, String)>)> = all
+            .iter()
+            .map(|message| (message.kind(), pairs(message)))
+            .collect();
+        let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        assert_eq!(
+            got,
+            [
+                (MessageKind::Event, vec![pair("Event", "A"), pair("B", "1")]),
+                (MessageKind::Event, vec![pair("Event", "G"), pair("H", "x")]),
+                (MessageKind::Unknown, vec![pair("I", "y")]),
+                (MessageKind::Event, vec![pair("Event", "E"), pair("F", "3")]),
+                (
+                    MessageKind::Event,
+                    vec![pair("Event", "K"), pair("L", "4"), pair("M", "5")]
+                ),
+            ]
+        );
     }
 
     const LEGACY: &[u8] = b"Response: Follows\r\nPrivilege: Command\r\nActionID: cc-1\r\nChannel              Context\nLocal/600@demo-0000 demo\n\nState: Up\nKey: value looking line\n--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: p\r\n\r\n";

@@ -36,6 +36,7 @@ pub mod connection;
 mod decode;
 mod encode;
 mod message;
+mod scan;
 pub mod session;
 pub mod syntax;
 

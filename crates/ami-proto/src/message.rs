@@ -1,10 +1,18 @@
 //! [`Message`]: one AMI packet as ordered `(name, value)` pairs over the bytes it arrived in.
+//!
+//! A decoded message is a view into the read buffer (a shared [`Bytes`]) plus a few offsets:
+//! the decoder only finds where the packet ends and what its first line says. Lines are split
+//! into names and values when they are read, so a consumer that looks at the event name and a
+//! header never pays for the rest, and nothing is allocated per message.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::scan::{FieldSpan, Lines, field_span, header_value, is_header_name};
 use crate::syntax::{CRLF, END_COMMAND, EncodeError, HEADER_SEPARATOR, check_name, check_value};
 
 /// How a message presents itself. The first line decides, as Asterisk writes it: an
@@ -17,24 +25,6 @@ pub enum MessageKind {
     Event,
     /// Anything else: kept whole, never dropped (the raw `Queues` reply, proxies' extras).
     Unknown,
-}
-
-/// Byte range of one line's name and value inside [`Message::raw`].
-///
-/// A line without a usable `name:` part (GetConfig's `No categories found`, the raw `Queues`
-/// text) is kept as a *text line*: its name range is empty and the value is the whole line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FieldSpan {
-    pub(crate) name_start: u32,
-    pub(crate) name_end: u32,
-    pub(crate) value_start: u32,
-    pub(crate) value_end: u32,
-}
-
-impl FieldSpan {
-    pub(crate) fn is_text_line(&self) -> bool {
-        self.name_start == self.name_end
-    }
 }
 
 /// One line of a message, borrowed from it.
@@ -87,16 +77,105 @@ impl fmt::Debug for Field<'_> {
 /// it had one, and the original bytes, which are never altered.
 ///
 /// Lookups by name are ASCII case-insensitive; the original spelling is kept for display.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Decoding is on demand: the kind, the first line (hence [`Message::event_name`] and
+/// [`Message::response`]) and the number of lines are known from the decoder's one pass; a
+/// lookup by name scans the lines for that name only, and from the second lookup on, a message
+/// builds an index of its lines once (one allocation) and answers from it (see
+/// [`Message::index_fields`] to build it up front).
 pub struct Message {
     pub(crate) kind: MessageKind,
     pub(crate) raw: Bytes,
-    pub(crate) fields: Vec<FieldSpan>,
+    /// The header lines are `raw[..head_end]` (a legacy body and the blank line follow).
+    pub(crate) head_end: u32,
+    /// Number of lines in the header region.
+    pub(crate) lines: u32,
+    /// The first line's value range (empty when there is no line): the event name or the
+    /// response status, read without a scan. Only the value is kept, to keep `Message` small
+    /// (it travels inside replies and errors).
+    pub(crate) first_value: (u32, u32),
+    /// Every line's span, built on demand, or at once by the builder (whose lines need not
+    /// split back the way the decoder splits them: a name may hold a space).
+    pub(crate) index: OnceLock<Box<[FieldSpan]>>,
+    /// Lookups by name answered by a scan so far; past [`Message::SCANS_BEFORE_INDEX`] the
+    /// index is built. A hint only, so relaxed loads and stores do (a race costs one scan).
+    pub(crate) scans: AtomicU8,
     pub(crate) body: Option<(u32, u32)>,
     pub(crate) truncated: bool,
 }
 
+/// The lines of a message, from its index or split as they are read.
+enum FieldsInner<'a> {
+    Index(std::slice::Iter<'a, FieldSpan>),
+    Scan(Lines<'a>),
+}
+
+/// Iterator over a message's lines (see [`Message::fields`]).
+pub(crate) struct Fields<'a> {
+    raw: &'a [u8],
+    inner: FieldsInner<'a>,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a>> {
+        let span = match &mut self.inner {
+            FieldsInner::Index(spans) => *spans.next()?,
+            FieldsInner::Scan(lines) => {
+                let (start, end) = lines.next()?;
+                field_span(&self.raw[start..end], start)
+            }
+        };
+        self.remaining = self.remaining.saturating_sub(1);
+        Some(field_at(self.raw, &span))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Fields<'_> {}
+
+fn field_at<'a>(raw: &'a [u8], span: &FieldSpan) -> Field<'a> {
+    Field {
+        name: &raw[span.name_start as usize..span.name_end as usize],
+        value: &raw[span.value_start as usize..span.value_end as usize],
+    }
+}
+
 impl Message {
+    /// Lookups by name answered by scanning the lines before the index is built: a consumer
+    /// that reads one header allocates nothing; one that reads more pays one index, which
+    /// costs about what a scan for a missing name does and answers every later lookup.
+    const SCANS_BEFORE_INDEX: u8 = 1;
+
+    /// A message as the decoder found it: `raw[..head_end]` holds its `lines` lines, the
+    /// first of which is `first`; they are split when read. Offsets fit in 32 bits because
+    /// packets are capped at `Limits::MAX_PACKET_BYTES_CEILING`.
+    pub(crate) fn decoded(
+        kind: MessageKind,
+        raw: Bytes,
+        head_end: usize,
+        lines: usize,
+        first: FieldSpan,
+    ) -> Self {
+        Self {
+            kind,
+            raw,
+            head_end: head_end as u32,
+            lines: lines as u32,
+            first_value: (first.value_start, first.value_end),
+            index: OnceLock::new(),
+            scans: AtomicU8::new(0),
+            body: None,
+            truncated: false,
+        }
+    }
+
     /// Starts a message built header by header (for servers, simulators and tests).
     pub fn builder() -> MessageBuilder {
         MessageBuilder::default()
@@ -124,31 +203,90 @@ impl Message {
 
     /// Number of lines (headers and text lines).
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.lines as usize
     }
 
     /// True when the message has no lines at all.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.lines == 0
     }
 
-    /// All lines in wire order.
+    /// All lines in wire order. Splits each line as it is read (from the index if one was
+    /// built); allocates nothing.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = Field<'_>> + '_ {
-        self.fields.iter().map(|span| self.field_at(span))
+        let inner = match self.index.get() {
+            Some(index) => FieldsInner::Index(index.iter()),
+            None => FieldsInner::Scan(self.head_lines()),
+        };
+        Fields {
+            raw: &self.raw,
+            inner,
+            remaining: self.len(),
+        }
     }
 
-    fn field_at(&self, span: &FieldSpan) -> Field<'_> {
-        Field {
-            name: &self.raw[span.name_start as usize..span.name_end as usize],
-            value: &self.raw[span.value_start as usize..span.value_end as usize],
+    fn head_lines(&self) -> Lines<'_> {
+        Lines::new(&self.raw[..self.head_end as usize])
+    }
+
+    /// Builds the index of this message's lines now, so that every later lookup by name
+    /// reads it instead of scanning (which happens anyway from the second lookup on). For a
+    /// consumer that is going to read most headers of every message.
+    pub fn index_fields(&self) {
+        self.index();
+    }
+
+    fn index(&self) -> &[FieldSpan] {
+        self.index.get_or_init(|| {
+            let raw = &self.raw[..];
+            // Exact capacity: one allocation, and no shrinking copy into the boxed slice.
+            let mut index = Vec::with_capacity(self.len());
+            index.extend(
+                self.head_lines()
+                    .map(|(start, end)| field_span(&raw[start..end], start)),
+            );
+            index.into_boxed_slice()
+        })
+    }
+
+    /// The index, if there is one or it is time to build it; `None` means: scan.
+    fn index_for_lookup(&self) -> Option<&[FieldSpan]> {
+        if let Some(index) = self.index.get() {
+            return Some(index);
         }
+        let scans = self.scans.load(Ordering::Relaxed);
+        if scans < Self::SCANS_BEFORE_INDEX {
+            self.scans.store(scans + 1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.index())
+    }
+
+    /// The values of the header `name`, in wire order, by whichever way is cheaper now.
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        let raw = &self.raw[..];
+        let (index, lines) = match self.index_for_lookup() {
+            Some(index) => (Some(index.iter()), None),
+            // A name no decoded header can have matches nothing (and is never scanned for).
+            None => (
+                None,
+                is_header_name(name.as_bytes()).then(|| self.head_lines()),
+            ),
+        };
+        let from_index = index.into_iter().flatten().filter_map(move |span| {
+            let field = field_at(raw, span);
+            field.name_is(name).then_some(field.value)
+        });
+        let scanned = lines.into_iter().flatten().filter_map(move |(start, end)| {
+            let line = &raw[start..end];
+            header_value(line, name.as_bytes()).map(|(from, to)| &line[from..to])
+        });
+        from_index.chain(scanned)
     }
 
     /// The first value of `name` (case-insensitive), as bytes.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.fields()
-            .find(|field| field.name_is(name))
-            .map(|field| field.value)
+        self.values(name).next()
     }
 
     /// The first value of `name` (case-insensitive), as text (lossy for non-UTF-8 bytes).
@@ -158,9 +296,7 @@ impl Message {
 
     /// Every value of `name` (case-insensitive), in wire order: `Variable`, `Output`, ...
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields()
-            .filter(move |field| field.name_is(name))
-            .map(|field| field.value)
+        self.values(name)
     }
 
     /// True when `name` is present with a value equal to `value`, ignoring ASCII case.
@@ -174,10 +310,18 @@ impl Message {
         self.get_bytes(name).is_some()
     }
 
+    /// The first line's value, for the kind it decided (no scan: the decoder kept its span).
+    fn first_value(&self) -> Cow<'_, str> {
+        let (start, end) = self.first_value;
+        let value = &self.raw[start as usize..end as usize];
+        String::from_utf8_lossy(value)
+    }
+
     /// The `Event:` value of an event.
     pub fn event_name(&self) -> Option<Cow<'_, str>> {
         match self.kind {
-            MessageKind::Event => self.get("Event"),
+            // An event's first line is its `Event:` header, hence its first `Event` value.
+            MessageKind::Event => Some(self.first_value()),
             _ => None,
         }
     }
@@ -185,7 +329,7 @@ impl Message {
     /// The `Response:` value of a response (`Success`, `Error`, `Follows`, `Goodbye` ...).
     pub fn response(&self) -> Option<Cow<'_, str>> {
         match self.kind {
-            MessageKind::Response => self.get("Response"),
+            MessageKind::Response => Some(self.first_value()),
             _ => None,
         }
     }
@@ -207,6 +351,37 @@ impl Message {
         self.truncated
     }
 }
+
+impl Clone for Message {
+    fn clone(&self) -> Self {
+        Self {
+            kind: self.kind,
+            raw: self.raw.clone(),
+            head_end: self.head_end,
+            lines: self.lines,
+            first_value: self.first_value,
+            index: self.index.clone(),
+            scans: AtomicU8::new(self.scans.load(Ordering::Relaxed)),
+            body: self.body,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// Equal when the bytes, the lines (as names and values), the body and the flags are: whether
+/// an index was built yet makes no difference.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.raw == other.raw
+            && self.body == other.body
+            && self.truncated == other.truncated
+            && self.len() == other.len()
+            && self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for Message {}
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -317,7 +492,14 @@ impl MessageBuilder {
         Ok(Message {
             kind,
             raw: self.buf.freeze(),
-            fields: self.fields,
+            head_end: 0,
+            lines: self.fields.len() as u32,
+            first_value: self
+                .fields
+                .first()
+                .map_or((0, 0), |span| (span.value_start, span.value_end)),
+            index: OnceLock::from(self.fields.into_boxed_slice()),
+            scans: AtomicU8::new(0),
             body,
             truncated: false,
         })
@@ -352,6 +534,17 @@ mod tests {
         assert!(message.is_event());
         let all: Vec<_> = message.get_all("VARIABLE").collect();
         assert_eq!(all, vec![&b"a=1"[..], &b"b=2"[..]]);
+    }
+
+    /// A message travels inside replies and errors (`ActionFailure` holds one next to a
+    /// `String`): its size is kept at what it was with an eager field vector and a bit more.
+    #[test]
+    fn a_message_stays_small() {
+        assert!(
+            std::mem::size_of::<Message>() <= 88,
+            "{}",
+            std::mem::size_of::<Message>()
+        );
     }
 
     #[test]

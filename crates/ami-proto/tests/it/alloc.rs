@@ -88,3 +88,85 @@ fn at_most_one_allocation_per_packet() {
         "{allocations} allocations for {messages} messages and {reads} reads"
     );
 }
+
+/// Consumers that read the event name and a header allocate nothing per message: the
+/// decoder hands out views into the read buffer, and lookups scan without building an index.
+/// What is left is the read buffer itself: at most two allocations per 64 KiB read (a new
+/// buffer when the old one is still shared with live messages, and its shared handle),
+/// however many messages each read holds. A deterministic count, not a timing.
+#[test]
+fn allocations_are_bounded_by_reads_not_messages() {
+    let input = corpus_stream(4 << 20);
+    let mut decoder = Decoder::new();
+    let before = allocations();
+    let mut buf = BytesMut::with_capacity(2 * CHUNK);
+    let (mut messages, mut seen) = (0u64, 0usize);
+    // Messages are kept alive a while, as a subscriber's queue would, so the read buffer is
+    // still shared when the next read arrives.
+    let mut queue = std::collections::VecDeque::new();
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(packet) = decoder.decode(&mut buf).unwrap() {
+            if let Packet::Message(message) = packet {
+                messages += 1;
+                seen += message.event_name().map_or(0, |name| name.len());
+                seen += message.get_bytes("ActionID").map_or(0, <[u8]>::len);
+                seen += message.fields().count();
+                if queue.len() == 1024 {
+                    queue.pop_front();
+                }
+                queue.push_back(message);
+            }
+        }
+    }
+    drop(queue);
+    while decoder.decode_eof(&mut buf).unwrap().is_some() {}
+    let allocations = allocations() - before;
+    let reads = input.len().div_ceil(CHUNK) as u64;
+    eprintln!(
+        "{allocations} allocations for {messages} messages in {reads} reads (checksum {seen})"
+    );
+    assert!(
+        messages > 50 * reads,
+        "{messages} messages for {reads} reads"
+    );
+    // The queue's own growth to 1,024 entries is a dozen allocations.
+    assert!(
+        allocations <= 2 * reads + 16,
+        "{allocations} allocations for {messages} messages and {reads} reads"
+    );
+}
+
+/// A consumer reading many headers of each message pays one index per message, no more.
+#[test]
+fn many_lookups_cost_one_index_per_message() {
+    let input = corpus_stream(1 << 20);
+    let mut decoder = Decoder::new();
+    let before = allocations();
+    let mut buf = BytesMut::with_capacity(2 * CHUNK);
+    let mut messages = 0u64;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(packet) = decoder.decode(&mut buf).unwrap() {
+            if let Packet::Message(message) = packet {
+                messages += 1;
+                for name in [
+                    "ActionID",
+                    "Uniqueid",
+                    "Channel",
+                    "Privilege",
+                    "Message",
+                    "X",
+                ] {
+                    std::hint::black_box(message.get_bytes(name));
+                }
+            }
+        }
+    }
+    let allocations = allocations() - before;
+    let reads = input.len().div_ceil(CHUNK) as u64;
+    assert!(
+        allocations <= messages + 2 * reads,
+        "{allocations} allocations for {messages} messages and {reads} reads"
+    );
+}

@@ -309,3 +309,161 @@ proptest! {
         prop_assert_eq!(&message.raw()[..], &wire[..]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// On-demand field access.
+
+/// Bytes that look like AMI often enough to make headers, text lines, blank lines, legacy
+/// bodies and odd names, and otherwise anything.
+fn ami_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just(&b"Event"[..]),
+        Just(&b"Response"[..]),
+        Just(&b"Follows"[..]),
+        Just(&b"ActionID"[..]),
+        Just(&b"actionid"[..]),
+        Just(&b"Privilege"[..]),
+        Just(&b"Output"[..]),
+        Just(&b"--END COMMAND--"[..]),
+        Just(&b":"[..]),
+        Just(&b": "[..]),
+        Just(&b" "[..]),
+        Just(&b"\t"[..]),
+        Just(&b"\r"[..]),
+        Just(&b"\n"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b"\r\n\r\n"[..]),
+        Just(&b"x"[..]),
+        Just(&b"\xff"[..]),
+    ];
+    let piece = prop_oneof![
+        4 => token.prop_map(<[u8]>::to_vec),
+        1 => proptest::collection::vec(any::<u8>(), 0..4),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+}
+
+/// Every way of reading a message's fields, on a fresh copy each time (so the scans, not an
+/// index, answer) and on a copy with its index built: they must agree, and the lookups must
+/// agree with a plain walk over `fields()`.
+fn check_lazy_and_eager_agree(message: &ami_proto::Message) -> Result<(), TestCaseError> {
+    let indexed = message.clone();
+    indexed.index_fields();
+    let walked: Vec<(Vec<u8>, Vec<u8>)> = message
+        .fields()
+        .map(|field| (field.name().to_vec(), field.value().to_vec()))
+        .collect();
+    let walked_indexed: Vec<(Vec<u8>, Vec<u8>)> = indexed
+        .fields()
+        .map(|field| (field.name().to_vec(), field.value().to_vec()))
+        .collect();
+    prop_assert_eq!(&walked, &walked_indexed);
+    prop_assert_eq!(walked.len(), message.len());
+    prop_assert_eq!(message.fields().len(), message.len());
+    prop_assert_eq!(message, &indexed);
+
+    let mut names: Vec<String> = walked
+        .iter()
+        .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    for name in names.clone() {
+        names.push(name.to_ascii_uppercase());
+        names.push(name.to_ascii_lowercase());
+        names.push(format!("{name}x"));
+        let mut shorter = name.chars();
+        if shorter.next_back().is_some() && !shorter.as_str().is_empty() {
+            names.push(shorter.as_str().to_owned());
+        }
+    }
+    names.extend(
+        [
+            "", "Event", "Response", "ActionID", "a b", "a:b", "x", "\u{fffd}",
+        ]
+        .map(String::from),
+    );
+    for name in &names {
+        // What a plain walk over the fields says, the reference.
+        let expected: Vec<&[u8]> = walked
+            .iter()
+            .filter(|(field, _)| !field.is_empty() && field.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| &value[..])
+            .collect();
+        let fresh = message.clone();
+        prop_assert_eq!(fresh.get_bytes(name), expected.first().copied(), "{}", name);
+        let fresh = message.clone();
+        prop_assert_eq!(
+            &fresh.get_all(name).collect::<Vec<_>>(),
+            &expected,
+            "{}",
+            name
+        );
+        let fresh = message.clone();
+        prop_assert_eq!(fresh.contains(name), !expected.is_empty(), "{}", name);
+        prop_assert_eq!(
+            indexed.get_bytes(name),
+            expected.first().copied(),
+            "{}",
+            name
+        );
+        prop_assert_eq!(
+            &indexed.get_all(name).collect::<Vec<_>>(),
+            &expected,
+            "{}",
+            name
+        );
+    }
+    // Many lookups on one copy: scans first, then the index it builds, same answers.
+    let many = message.clone();
+    for name in &names {
+        prop_assert_eq!(many.get_bytes(name), indexed.get_bytes(name), "{}", name);
+    }
+    let first_value = walked
+        .first()
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned());
+    prop_assert_eq!(
+        message.event_name().map(|name| name.into_owned()),
+        if message.is_event() {
+            first_value.clone()
+        } else {
+            None
+        }
+    );
+    prop_assert_eq!(
+        message.response().map(|name| name.into_owned()),
+        if message.is_response() {
+            first_value
+        } else {
+            None
+        }
+    );
+    prop_assert_eq!(
+        message.event_name().map(|name| name.into_owned()),
+        message
+            .is_event()
+            .then(|| indexed.get("Event").map(|n| n.into_owned()))
+            .flatten()
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Fields read on demand (split as they are read, lookups that scan for one name) and read
+    /// from the index agree on any input, whole or cut, complete or cut off by the end.
+    #[test]
+    fn lazy_and_eager_field_access_agree(
+        input in ami_like_bytes(),
+        sizes in proptest::collection::vec(1usize..32, 1..8),
+    ) {
+        let limits = Limits { max_packet_bytes: 1 << 16, max_fields: 64 };
+        let whole = decode_whole(&input, limits);
+        let cuts = cuts_from_sizes(&sizes, input.len());
+        prop_assert_eq!(&decode_cut(&input, &cuts, limits), &whole);
+        for item in &whole {
+            if let Ok(Packet::Message(message)) = item {
+                check_lazy_and_eager_agree(message)?;
+            }
+        }
+    }
+}
