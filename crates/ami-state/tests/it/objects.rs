@@ -644,3 +644,21 @@ fn local_channel_devices_are_never_listed_and_their_absence_is_no_difference() {
             .any(|d| d.to_string() == "device PJSIP/100: INUSE in the model, none on the PBX")
     );
 }
+
+#[test]
+fn an_event_about_no_channel_creates_none() {
+    // Captured from the live Asterisk 13 as it booted (an HTTP session logged in before the
+    // dialplan loaded): a global variable's VarSet names the channel `none`.
+    let mut state = State::for_version(Version::V13);
+    state.handle_event(&event(&[
+        ("Event", "VarSet"),
+        ("Privilege", "dialplan,all"),
+        ("Channel", "none"),
+        ("Uniqueid", "none"),
+        ("Variable", "DEMOGLOBAL"),
+        ("Value", "1"),
+    ]));
+    assert!(state.snapshot().channels.is_empty());
+    let lists = State::from_lists(&[(ListKind::Channels, vec![])]);
+    assert!(state.verify(&lists).is_empty());
+}
