@@ -71,7 +71,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let http = match config.http_listen {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+        Some(addr) => Some(http::bind(addr)?),
         None => None,
     };
     let shared = server::Shared::new(config);
@@ -130,7 +130,7 @@ pub async fn spawn_on(
     let tls_cert_pem = None;
     let (http_addr, http_listener) = match config.http_listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let listener = http::bind(addr)?;
             (Some(listener.local_addr()?), Some(listener))
         }
         None => (None, None),

@@ -40,7 +40,9 @@ impl State {
         };
         let any = |names: &[&str]| names.iter().find_map(|name| get(name));
         let uniqueid = any(&["Uniqueid", "UniqueID"])?;
-        if uniqueid.is_empty() || self.gone.contains(&uniqueid) {
+        // `none` is what Asterisk writes when the event has no channel: the live 13 sends
+        // `VarSet` with `Channel: none` and `Uniqueid: none` for a global variable at boot.
+        if uniqueid.is_empty() || uniqueid == "none" || self.gone.contains(&uniqueid) {
             return None;
         }
         let is_new = !self.channels.contains_key(&uniqueid);

@@ -1,6 +1,7 @@
 //! `ami bench events|ping`: throughput and latency against any AMI server, like
 //! redis-benchmark. Without `--host`, the simulator is started and used.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -353,8 +354,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     server.stop();
     let mut report = result?;
     let peak_kib = peak_rss_kib();
+    // Written, not printed: `ami bench ... | head` ends with a broken pipe, which main turns
+    // into a quiet exit (println! would panic).
+    let mut out = std::io::stdout().lock();
     if common.json {
-        println!("{}", serde_json::to_string(&report.json)?);
+        writeln!(out, "{}", serde_json::to_string(&report.json)?)?;
     } else {
         report.text.push(format!("server: {where_}"));
         if let Some(peak) = peak_kib {
@@ -363,7 +367,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .push(format!("peak RSS of this process: {peak} KiB"));
         }
         for line in report.text {
-            println!("{line}");
+            writeln!(out, "{line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

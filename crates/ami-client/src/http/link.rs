@@ -22,6 +22,13 @@ use crate::transport;
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 8;
 
+/// Requests in progress at once; the rest wait their turn. Asterisk's HTTP server listens with
+/// a backlog of 10 (every version): a burst of more new connections than that overflows it, and
+/// the refused ones wait for the kernel's SYN retry (1 s, then 3 s). Measured against the live
+/// 22 with 100 Pings in flight: p99 4.3 s, 688 Pings/s, against 2,148/s with 8 in flight. The
+/// WaitEvent long poll holds one of these.
+const MAX_REQUESTS: usize = 8;
+
 /// One `/rawman` answer.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -45,6 +52,8 @@ pub(crate) struct Link {
     connect_timeout: Duration,
     max_body: usize,
     idle: Mutex<Vec<SendRequest<Empty<Bytes>>>>,
+    /// One permit per request in progress (see [`MAX_REQUESTS`]).
+    requests: tokio::sync::Semaphore,
 }
 
 impl Link {
@@ -84,6 +93,7 @@ impl Link {
                 .saturating_mul(16)
                 .max(1 << 20),
             idle: Mutex::new(Vec::new()),
+            requests: tokio::sync::Semaphore::new(MAX_REQUESTS),
         })
     }
 
@@ -92,6 +102,12 @@ impl Link {
     /// written, a request is never sent twice.
     pub(crate) async fn get(&self, query: &str, cookie: Option<&str>) -> Result<Answer> {
         let mut request = Some(self.request(query, cookie)?);
+        // Held until the answer's body is read; the semaphore is never closed.
+        let _turn = self
+            .requests
+            .acquire()
+            .await
+            .map_err(|_| Error::new(Kind::ConnectionLost))?;
         loop {
             let (mut sender, fresh) = match self.take_idle() {
                 Some(sender) => (sender, false),

@@ -106,7 +106,7 @@ pub(crate) fn read_body(
     if action.name().eq_ignore_ascii_case("Queues") && !body.starts_with(b"Response:") {
         // Legacy `Queues` answers bare CLI text; over HTTP that text is the whole body (the
         // barrier Ping the TCP session sends after it is not needed).
-        out.reply = Some(Ok(Reply::Text(strip_ansi(&String::from_utf8_lossy(body)))));
+        out.reply = Some(Ok(Reply::Text(queues_text(body))));
         return out;
     }
     let mut session: Session<()> = Session::with_limits("amikit-http-", session_limits);
@@ -149,6 +149,18 @@ pub(crate) fn read_body(
     out.events
         .retain(|event| !event.value_is("Event", "WaitEventComplete"));
     out
+}
+
+/// Legacy `Queues` text as the TCP session returns it: without ANSI colour codes, CRLF made LF,
+/// the trailing blank lines dropped. Over HTTP, Asterisk 13, 11 and 1.8 end the body with CRLF lines
+/// and three blank ones (checked against the live servers), which TCP callers never see.
+fn queues_text(body: &[u8]) -> String {
+    let text = strip_ansi(&String::from_utf8_lossy(body));
+    let mut text = text.trim_end_matches(['\r', '\n']).replace("\r\n", "\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
 }
 
 /// `body` with `ActionID: id` added to its first response when that has none. A body answers
@@ -401,6 +413,23 @@ mod tests {
             body.reply,
             Some(Err(ActionFailure::ConnectionLost))
         ));
+    }
+
+    #[test]
+    fn legacy_queues_text_reads_as_over_tcp() {
+        // The end of Asterisk 13's live answer over HTTP: colour codes, CRLF lines, three blank
+        // lines after the last one. Over TCP the caller gets LF lines and no blank ones.
+        let body = b"support has 0 calls (max unlimited)\r\n   Members: \r\n      Agent One \
+              (\x1b[1;32;40mNot in use\x1b[0m) has taken no calls yet\r\n   No Callers\r\n\r\n\r\n\r\n";
+        let read = read(Action::new("Queues").header("ActionID", "q-2"), body);
+        let Some(Ok(Reply::Text(text))) = read.reply else {
+            panic!("{:?}", read.reply)
+        };
+        assert_eq!(
+            text,
+            "support has 0 calls (max unlimited)\n   Members: \n      Agent One \
+             (Not in use) has taken no calls yet\n   No Callers\n"
+        );
     }
 
     #[test]

@@ -38,6 +38,11 @@ struct Server {
     log: Mutex<Vec<Request>>,
     /// Forget every session before the next request (a timeout or a restart).
     forget: AtomicBool,
+    /// Hold each Ping's answer this many milliseconds (so concurrent ones overlap).
+    ping_delay_ms: AtomicU32,
+    /// Connections open now, and the most at once.
+    open: AtomicU32,
+    peak_open: AtomicU32,
 }
 
 fn decode(text: &str) -> String {
@@ -66,7 +71,10 @@ impl Server {
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let server = serving.clone();
+                let now = server.open.fetch_add(1, Ordering::SeqCst) + 1;
+                server.peak_open.fetch_max(now, Ordering::SeqCst);
                 tokio::spawn(async move {
+                    let _closed = Closed(server.clone());
                     let mut head = Vec::new();
                     while !head.ends_with(b"\r\n\r\n") {
                         let mut byte = [0u8; 1];
@@ -92,6 +100,10 @@ impl Server {
     }
 
     async fn answer(&self, head: &str) -> (String, String) {
+        let delay = self.ping_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 && head.to_ascii_lowercase().contains("action=ping") {
+            tokio::time::sleep(Duration::from_millis(delay.into())).await;
+        }
         let target = head.split(' ').nth(1).expect("target");
         let (path, query) = target.split_once('?').expect("a query");
         assert_eq!(path, "/rawman");
@@ -194,6 +206,15 @@ impl Server {
             })
             .cloned()
             .collect()
+    }
+}
+
+/// Counts a connection closed when its task ends.
+struct Closed(Arc<Server>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -332,5 +353,31 @@ async fn events_arrive_through_waitevent_in_order() {
     }
     assert_eq!(channels, [Some("A".to_owned()), Some("B".to_owned())]);
     assert!(!server.requests("WaitEvent").is_empty());
+    client.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_actions_open_no_more_connections_than_asterisks_listen_backlog() {
+    // Asterisk's HTTP server listens with a backlog of 10: 100 Pings in flight, each on a new
+    // connection, overflowed it on the live 22 (SYN retries, p99 4.3 s). The client keeps at
+    // most 8 requests in progress; the others wait their turn and all are answered.
+    let (server, port) = Server::start().await;
+    let client = Client::connect(config(port).events(Events::Off))
+        .await
+        .expect("connect");
+    server.ping_delay_ms.store(30, Ordering::SeqCst);
+    server.peak_open.store(0, Ordering::SeqCst);
+    let pings: Vec<_> = (0..40)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.ping().await })
+        })
+        .collect();
+    for ping in pings {
+        let pong = ping.await.expect("task").expect("ping");
+        assert!(pong.value_is("Ping", "Pong"));
+    }
+    let peak = server.peak_open.load(Ordering::SeqCst);
+    assert!((2..=8).contains(&peak), "{peak} connections open at once");
     client.close().await;
 }

@@ -49,6 +49,25 @@ impl Http {
     }
 }
 
+/// Asterisk's HTTP server listens with a backlog of 10 (`listen(fd, 10)` in every version's
+/// tcptls.c): a client that opens many connections at once finds some of them refused until
+/// the kernel retries, as against the real server.
+const LISTEN_BACKLOG: u32 = 10;
+
+/// The HTTP side's listener on `addr`, with Asterisk's backlog.
+pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's own bind does, so a restarted simulator can take the port at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves AMI over HTTP on `listener` until the simulator stops (`control` says Shutdown).
 pub(crate) async fn serve(
     listener: TcpListener,

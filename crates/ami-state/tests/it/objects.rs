@@ -619,3 +619,91 @@ fn a_legacy_masquerade_swaps_states_and_the_renames_follow_by_uniqueid() {
     ]));
     assert!(state.channel("1795410091.301").is_some());
 }
+
+#[test]
+fn local_channel_devices_are_never_listed_and_their_absence_is_no_difference() {
+    // Captured from the live Asterisk 22 after a call to the queue `support` (Local members
+    // 700 and 701): the DeviceStateChange events of Local devices, then DeviceStateList, which
+    // lists only the cached devices (Asterisk publishes Local channels' states as not cachable).
+    let mut state = State::for_version(Version::V22);
+    for (device, value) in [
+        ("Local/600@demo", "INUSE"),
+        ("Queue:support", "RINGING"),
+        ("Local/701@demo", "INUSE"),
+        ("Queue:support_avail", "INUSE"),
+        ("Local/700@demo", "INUSE"),
+        ("Local/701@demo", "NOT_INUSE"),
+        ("Queue:support", "NOT_INUSE"),
+        ("Queue:support_avail", "NOT_INUSE"),
+        ("Local/700@demo", "NOT_INUSE"),
+        ("Local/600@demo", "NOT_INUSE"),
+    ] {
+        state.handle_event(&event(&[
+            ("Event", "DeviceStateChange"),
+            ("Privilege", "call,all"),
+            ("Device", device),
+            ("State", value),
+        ]));
+    }
+    assert_eq!(state.device_state("Local/600@demo"), Some("NOT_INUSE"));
+    let listed = |device: &str| {
+        event(&[
+            ("Event", "DeviceStateChange"),
+            ("ActionID", "d1"),
+            ("Device", device),
+            ("State", "NOT_INUSE"),
+        ])
+    };
+    let lists = State::from_lists(&[(
+        ListKind::Devices,
+        vec![
+            listed("Queue:support_pause_Local/701@demo/n"),
+            listed("Queue:support_pause_Local/700@demo/n"),
+            listed("Queue:support_avail"),
+            listed("Queue:support"),
+        ],
+    )]);
+    let differences: Vec<String> = state
+        .verify(&lists)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The two pause devices come only from the list (the model never saw their events).
+    assert_eq!(
+        differences,
+        vec![
+            "device Queue:support_pause_Local/700@demo/n: none in the model, NOT_INUSE on the PBX",
+            "device Queue:support_pause_Local/701@demo/n: none in the model, NOT_INUSE on the PBX",
+        ]
+    );
+    // A cached device missing from the list is still a difference.
+    state.handle_event(&event(&[
+        ("Event", "DeviceStateChange"),
+        ("Device", "PJSIP/100"),
+        ("State", "INUSE"),
+    ]));
+    assert!(
+        state
+            .verify(&lists)
+            .iter()
+            .any(|d| d.to_string() == "device PJSIP/100: INUSE in the model, none on the PBX")
+    );
+}
+
+#[test]
+fn an_event_about_no_channel_creates_none() {
+    // Captured from the live Asterisk 13 as it booted (an HTTP session logged in before the
+    // dialplan loaded): a global variable's VarSet names the channel `none`.
+    let mut state = State::for_version(Version::V13);
+    state.handle_event(&event(&[
+        ("Event", "VarSet"),
+        ("Privilege", "dialplan,all"),
+        ("Channel", "none"),
+        ("Uniqueid", "none"),
+        ("Variable", "DEMOGLOBAL"),
+        ("Value", "1"),
+    ]));
+    assert!(state.snapshot().channels.is_empty());
+    let lists = State::from_lists(&[(ListKind::Channels, vec![])]);
+    assert!(state.verify(&lists).is_empty());
+}
