@@ -333,6 +333,7 @@ async fn keep(
                     _ => {}
                 }
             }
+            needs_resync |= state.take_resync_request();
         }
         // A resync that fails (the connection dropped again) is retried at the next
         // reconnect, which sends its own Connected item.

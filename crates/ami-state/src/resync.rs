@@ -26,6 +26,7 @@ impl State {
     /// Starts a resync: events from now on are journaled until every list of the plan has
     /// been handed to [`State::handle_list`]. Starting again restarts it.
     pub fn begin_resync(&mut self) {
+        self.boot_resync = false;
         self.resync = Some(Resync {
             awaited: self.resync_plan().to_vec(),
             ..Resync::default()

@@ -110,6 +110,9 @@ pub struct State {
     pub(crate) resync: Option<Resync>,
     /// The lists handed to this state so far: `verify` compares only the parts a list covered.
     pub(crate) listed: Vec<ListKind>,
+    /// The PBX said `FullyBooted` after this state was listed: see
+    /// [`State::take_resync_request`].
+    pub(crate) boot_resync: bool,
 }
 
 impl State {
@@ -231,8 +234,21 @@ impl State {
     pub fn handle_event(&mut self, event: &Message) {
         if let Some(resync) = &mut self.resync {
             resync.journal(event);
+        } else if !self.listed.is_empty() && event.event_name().as_deref() == Some("FullyBooted") {
+            // A session that logged in while Asterisk was still loading its modules (an HTTP
+            // session right after a restart: live 13 showed it) was listed before app_queue,
+            // the agents or the hints existed; their lists were empty then, not now.
+            self.boot_resync = true;
         }
         self.apply(event);
+    }
+
+    /// Whether the PBX has finished booting since this state's lists were taken (it said
+    /// `FullyBooted` after them, outside a resync): the caller should resync. Asking clears
+    /// it; starting a resync clears it too. A `FullyBooted` during a resync, or before any
+    /// list (each session gets one at login), asks nothing.
+    pub fn take_resync_request(&mut self) -> bool {
+        std::mem::take(&mut self.boot_resync)
     }
 
     pub(crate) fn remember_gone(&mut self, uniqueid: String) {

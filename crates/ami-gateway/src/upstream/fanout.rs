@@ -266,9 +266,14 @@ impl Pump {
                         },
                         Err(_) => *counts.entry("_invalid".into()).or_insert(0) += 1,
                     }
-                    state
-                        .get_or_insert_with(|| upstream.lock_state())
-                        .handle_event(&event);
+                    let model = state.get_or_insert_with(|| upstream.lock_state());
+                    model.handle_event(&event);
+                    if model.take_resync_request() {
+                        // The PBX finished booting after its lists were taken (see
+                        // `ami_state::State::take_resync_request`): list again.
+                        state = None;
+                        resync.handle_lagged(&self.upstream);
+                    }
                     name_buf.clear();
                     name_buf.extend(name.iter().map(u8::to_ascii_lowercase));
                     self.fan_out(&name_buf, &event);

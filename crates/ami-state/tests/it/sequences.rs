@@ -295,3 +295,39 @@ fn verify_names_every_difference() {
     );
     assert!(lists.verify(&lists).is_empty());
 }
+
+/// A `FullyBooted` after the lists were taken (the session logged in while Asterisk was still
+/// loading: live 13 over HTTP) asks for a resync, once; one at login (before any list) or
+/// during a resync asks nothing, and starting a resync clears a request.
+#[test]
+fn fully_booted_after_the_lists_asks_for_a_resync() {
+    let booted = || {
+        event(&[
+            ("Event", "FullyBooted"),
+            ("Privilege", "system,all"),
+            ("Status", "Fully Booted"),
+        ])
+    };
+    let mut state = State::new();
+    state.handle_event(&booted());
+    assert!(
+        !state.take_resync_request(),
+        "the login's own, before any list"
+    );
+    state.begin_resync();
+    state.handle_event(&booted());
+    for kind in state.resync_plan().to_vec() {
+        state.handle_list(kind, &[]);
+    }
+    assert!(!state.is_resyncing());
+    assert!(!state.take_resync_request(), "one during the resync");
+    state.handle_event(&booted());
+    assert!(
+        state.take_resync_request(),
+        "the PBX finished booting after the lists"
+    );
+    assert!(!state.take_resync_request(), "asked once");
+    state.handle_event(&booted());
+    state.begin_resync();
+    assert!(!state.take_resync_request(), "a resync started since");
+}
