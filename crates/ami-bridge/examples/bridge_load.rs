@@ -16,8 +16,8 @@
 //!
 //! 1. Throughput: every simulator pushes `--events` call events as fast as its socket takes
 //!    them; the clock runs from that order until the bridge's JetStream acks (stored plus
-//!    given up) cover them all. Any event given up is reported (`lost`), as are the stream's
-//!    `lagged` markers.
+//!    given up) cover them all, or nothing moved for 10 s. Events given up (`lost`) and the
+//!    stream's `lagged` markers with the events they say were dropped are reported.
 //! 2. Latency: a second AMI connection to the first simulator sends UserEvent actions at
 //!    `--rate` for `--seconds`, each carrying `SentNs` (wall clock, ns since the epoch) taken
 //!    before the action is written; an ordered JetStream consumer reads them back and the
@@ -192,6 +192,8 @@ struct Throughput {
     acked: u64,
     lost: u64,
     lagged_markers: u64,
+    /// The `missed` counts of those markers: events the bridge's queue dropped.
+    dropped: u64,
     seconds: f64,
 }
 
@@ -201,7 +203,14 @@ async fn throughput(
     bridge: &Bridge,
     js: &jetstream::Context,
 ) -> Result<Throughput, Error> {
-    let lagged_before = count_subject(js, "ami.*.lagged").await?;
+    let first_seq = js
+        .get_stream("AMI")
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence
+        + 1;
     let (acked0, lost0) = acked(bridge);
     let expected = args.events * sims.len() as u64;
     let start = Instant::now();
@@ -219,6 +228,7 @@ async fn throughput(
             last_change = Instant::now();
             end = last_change;
         }
+        // Events the queue dropped are never acked: those runs end by the idle rule below.
         if (now.0 - acked0) + (now.1 - lost0) >= expected {
             break;
         }
@@ -227,26 +237,44 @@ async fn throughput(
             break;
         }
     }
-    let lagged_markers = count_subject(js, "ami.*.lagged").await? - lagged_before;
+    let (lagged_markers, dropped) = lagged_since(js, first_seq).await?;
     Ok(Throughput {
         expected,
         acked: last.0 - acked0,
         lost: last.1 - lost0,
         lagged_markers,
+        dropped,
         seconds: end.duration_since(start).as_secs_f64(),
     })
 }
 
-/// Messages the stream holds on `subject` (a wildcard filter).
-async fn count_subject(js: &jetstream::Context, subject: &str) -> Result<u64, Error> {
+/// The `lagged` markers stored from `start` on, and the events they say were dropped.
+async fn lagged_since(js: &jetstream::Context, start: u64) -> Result<(u64, u64), Error> {
     let stream = js.get_stream("AMI").await?;
-    let info = stream.info_with_subjects(subject).await?;
-    let mut total = 0;
-    let mut subjects = info;
-    while let Some(entry) = subjects.next().await {
-        total += entry?.1 as u64;
+    let mut messages = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: "ami.*.lagged".into(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await?
+        .messages()
+        .await?;
+    let (mut markers, mut missed) = (0, 0);
+    // The markers are already stored: one quiet second means there are no more.
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_secs(1), messages.next()).await
+    {
+        let message = message?;
+        markers += 1;
+        missed += serde_json::from_slice::<serde_json::Value>(&message.payload)
+            .ok()
+            .and_then(|body| body.get("missed")?.as_u64())
+            .unwrap_or(0);
     }
-    Ok(total)
+    Ok((markers, missed))
 }
 
 /// What the latency phase measured.
@@ -380,8 +408,10 @@ async fn run(args: Args) -> Result<(), Error> {
     let t = throughput(&args, &sims, &bridge, &js).await?;
     settle(&bridge, Duration::from_millis(500), Duration::from_secs(30)).await;
     let l = latency(&args, &sims[0], &js).await?;
+    // The markers are acked messages too; the rate counts events only.
+    let events_acked = t.acked.saturating_sub(t.lagged_markers);
     let per_sec = if t.seconds > 0.0 {
-        t.acked as f64 / t.seconds
+        events_acked as f64 / t.seconds
     } else {
         0.0
     };
@@ -395,9 +425,10 @@ async fn run(args: Args) -> Result<(), Error> {
             serde_json::json!({
                 "sims": args.sims,
                 "events": t.expected,
-                "acked": t.acked,
+                "acked": events_acked,
                 "lost": t.lost,
                 "lagged_markers": t.lagged_markers,
+                "dropped": t.dropped,
                 "seconds": t.seconds,
                 "events_per_sec": per_sec.round(),
                 "latency": {
@@ -414,15 +445,16 @@ async fn run(args: Args) -> Result<(), Error> {
         );
     } else {
         println!(
-            "bridge_load: {} sim(s), {}/{} events acked in {:.3} s = {:.0} events/s, lost {}, lagged markers {}; \
+            "bridge_load: {} sim(s), {}/{} events acked in {:.3} s = {:.0} events/s, lost {}, lagged markers {} (dropped {}); \
              latency at {}/s for {} s: {}/{} received, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load {}",
             args.sims,
-            t.acked,
+            events_acked,
             t.expected,
             t.seconds,
             per_sec,
             t.lost,
             t.lagged_markers,
+            t.dropped,
             args.rate,
             args.seconds,
             l.received,
