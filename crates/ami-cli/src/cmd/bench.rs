@@ -475,10 +475,10 @@ async fn bench_events(
     } else {
         0.0
     };
-    if let Some(generator) = generator {
-        if let Ok(sender) = generator.await {
-            sender.close().await;
-        }
+    if let Some(generator) = generator
+        && let Ok(sender) = generator.await
+    {
+        sender.close().await;
     }
     let metrics = client.metrics();
     client.close().await;

@@ -84,10 +84,10 @@ pub fn run(
                 if view.hidden {
                     continue;
                 }
-                if let EventItem::Event(event) = &item {
-                    if !filter::matches_all(&view.filters, event.message()) {
-                        continue;
-                    }
+                if let EventItem::Event(event) = &item
+                    && !filter::matches_all(&view.filters, event.message())
+                {
+                    continue;
                 }
                 event_line(&item, view.format.unwrap_or(Format::Table))
             };
@@ -535,10 +535,10 @@ impl LineSource {
     }
 
     fn remember(&mut self, line: &str) {
-        if let Self::Editor { editor, .. } = self {
-            if is_safe_for_history(line) {
-                let _ = editor.add_history_entry(line);
-            }
+        if let Self::Editor { editor, .. } = self
+            && is_safe_for_history(line)
+        {
+            let _ = editor.add_history_entry(line);
         }
     }
 
