@@ -303,23 +303,37 @@ fn a_bridge_list_replaces_bridges_and_keeps_empty_holding_bridges() {
     );
 }
 
+/// A state of `version` where each channel `(bridge, name, uniqueid)` was created and then
+/// entered its bridge: the first pair's bridge, then the second's.
+fn two_bridges(
+    version: Version,
+    first: [(&str, &str, &str); 2],
+    second: [(&str, &str, &str); 2],
+) -> State {
+    let mut state = State::for_version(version);
+    for (_, name, uniqueid) in first.iter().chain(&second) {
+        state.handle_event(&channel(name, uniqueid));
+    }
+    for (bridge, name, uniqueid) in first.iter().chain(&second) {
+        state.handle_event(&enter(bridge, name, uniqueid));
+    }
+    state
+}
+
 /// Alice (1.1) called Local/200@demo: Local;1 (1.2) is bridged with Alice in b1, Local;2
 /// (1.3) with Bob (1.4) in b2.
 fn local_call() -> State {
-    let mut state = State::for_version(Version::V13);
-    for (name, uniqueid) in [
-        ("PJSIP/alice-1", "1.1"),
-        ("Local/200@demo-0001;1", "1.2"),
-        ("Local/200@demo-0001;2", "1.3"),
-        ("PJSIP/bob-2", "1.4"),
-    ] {
-        state.handle_event(&channel(name, uniqueid));
-    }
-    state.handle_event(&enter("b1", "PJSIP/alice-1", "1.1"));
-    state.handle_event(&enter("b1", "Local/200@demo-0001;1", "1.2"));
-    state.handle_event(&enter("b2", "Local/200@demo-0001;2", "1.3"));
-    state.handle_event(&enter("b2", "PJSIP/bob-2", "1.4"));
-    state
+    two_bridges(
+        Version::V13,
+        [
+            ("b1", "PJSIP/alice-1", "1.1"),
+            ("b1", "Local/200@demo-0001;1", "1.2"),
+        ],
+        [
+            ("b2", "Local/200@demo-0001;2", "1.3"),
+            ("b2", "PJSIP/bob-2", "1.4"),
+        ],
+    )
 }
 
 fn optimisation(kind: &str, extra: &[(&str, &str)]) -> Message {
@@ -500,19 +514,14 @@ fn a_blind_transfer_takes_the_transferer_out_of_the_bridge() {
 fn an_attended_transfer_joins_the_transferee_and_the_target() {
     // Alice (1.1) talks to Bob (1.2) in b1, puts him on hold and calls Carol (1.4) from a
     // second channel (1.3) in b2, then completes the transfer: Bob and Carol end up in b1.
-    let mut state = State::for_version(Version::V22);
-    for (name, uniqueid) in [
-        ("PJSIP/alice-1", "1.1"),
-        ("PJSIP/bob-2", "1.2"),
-        ("PJSIP/alice-3", "1.3"),
-        ("PJSIP/carol-4", "1.4"),
-    ] {
-        state.handle_event(&channel(name, uniqueid));
-    }
-    state.handle_event(&enter("b1", "PJSIP/alice-1", "1.1"));
-    state.handle_event(&enter("b1", "PJSIP/bob-2", "1.2"));
-    state.handle_event(&enter("b2", "PJSIP/alice-3", "1.3"));
-    state.handle_event(&enter("b2", "PJSIP/carol-4", "1.4"));
+    let mut state = two_bridges(
+        Version::V22,
+        [("b1", "PJSIP/alice-1", "1.1"), ("b1", "PJSIP/bob-2", "1.2")],
+        [
+            ("b2", "PJSIP/alice-3", "1.3"),
+            ("b2", "PJSIP/carol-4", "1.4"),
+        ],
+    );
     let transfer = event(&[
         ("Event", "AttendedTransfer"),
         ("Result", "Success"),
