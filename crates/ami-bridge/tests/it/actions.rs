@@ -2,13 +2,10 @@
 
 use std::time::Duration;
 
-use ami_bridge::Bridge;
 use ami_sim::SimConfig;
-use async_nats::jetstream;
 use serde_json::{Value, json};
 
-use crate::nats::NatsServer;
-use crate::publish::{config_for, wait_for};
+use crate::publish::logged_in_bridge;
 
 async fn request(nats: &async_nats::Client, subject: &str, body: Value) -> Value {
     let reply = tokio::time::timeout(
@@ -38,22 +35,14 @@ async fn first_reply(nats: &async_nats::Client, subject: &str) -> Value {
 
 #[tokio::test]
 async fn allowed_actions_run_and_others_get_the_gateways_error_object() {
-    let nats = NatsServer::start();
-    let sim = ami_sim::spawn(SimConfig {
-        demo_calls: true,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator");
-    let config = config_for(
-        &[&sim],
+    let (nats, sim, bridge, js) = logged_in_bridge(
+        SimConfig {
+            demo_calls: true,
+            ..SimConfig::default()
+        },
         "[actions]\nallow = [\"*\", \"Command\", \"Hangup\"]\ndeny = [\"CoreStatus\"]\n",
-    );
-    let bridge = Bridge::start(&config, nats.client().await)
-        .await
-        .expect("bridge");
-    let js = jetstream::new(nats.client().await);
-    wait_for(&js, "the login", |all| !all.is_empty()).await;
+    )
+    .await;
     let client = nats.client().await;
 
     let pong = first_reply(&client, "ami.pbx_1.action.Ping").await;
@@ -129,15 +118,7 @@ async fn allowed_actions_run_and_others_get_the_gateways_error_object() {
 
 #[tokio::test]
 async fn with_no_actions_table_nothing_runs() {
-    let nats = NatsServer::start();
-    let sim = ami_sim::spawn(SimConfig::default())
-        .await
-        .expect("simulator");
-    let bridge = Bridge::start(&config_for(&[&sim], ""), nats.client().await)
-        .await
-        .expect("bridge");
-    let js = jetstream::new(nats.client().await);
-    wait_for(&js, "the login", |all| !all.is_empty()).await;
+    let (nats, sim, bridge, _js) = logged_in_bridge(SimConfig::default(), "").await;
     let client = nats.client().await;
     let answer = first_reply(&client, "ami.pbx_1.action.Ping").await;
     assert_eq!(answer["error"]["code"], "forbidden", "{answer}");

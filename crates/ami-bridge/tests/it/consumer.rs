@@ -3,28 +3,19 @@
 
 use std::time::Duration;
 
-use ami_bridge::Bridge;
 use ami_bridge::consumer::{self, ConsumerError, Delivered, Start, Tracker, Verdict};
 use ami_bridge::publish::Kind;
 use ami_sim::SimConfig;
-use async_nats::jetstream;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::nats::NatsServer;
-use crate::publish::{config_for, wait_for};
+use crate::publish::{logged_in_bridge, wait_for};
 
 #[tokio::test]
 async fn a_consumer_reads_every_stored_message_in_order_and_knows_each_one() {
-    let nats = NatsServer::start();
-    let sim = ami_sim::spawn(SimConfig::default())
-        .await
-        .expect("simulator");
-    let bridge = Bridge::start(&config_for(&[&sim], ""), nats.client().await)
-        .await
-        .expect("bridge");
-    let js = jetstream::new(nats.client().await);
-    wait_for(&js, "the login", |all| !all.is_empty()).await;
+    // `_nats` (not `_`): the server lives until the end of the test.
+    let (_nats, sim, bridge, js) = logged_in_bridge(SimConfig::default(), "").await;
     sim.emit_events(50);
     let stored = wait_for(&js, "the events", |all| {
         all.iter().filter(|m| m.get("Ami-Kind") == "event").count() >= 50

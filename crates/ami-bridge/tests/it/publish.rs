@@ -89,6 +89,22 @@ pub async fn wait_for(
     }
 }
 
+/// A NATS server, the simulator of `sim_config`, a bridge for it with `extra` TOML, and the
+/// JetStream context, once the bridge's login is stored.
+pub async fn logged_in_bridge(
+    sim_config: SimConfig,
+    extra: &str,
+) -> (NatsServer, SimHandle, Bridge, jetstream::Context) {
+    let nats = NatsServer::start();
+    let sim = ami_sim::spawn(sim_config).await.expect("simulator");
+    let bridge = Bridge::start(&config_for(&[&sim], extra), nats.client().await)
+        .await
+        .expect("bridge");
+    let js = jetstream::new(nats.client().await);
+    wait_for(&js, "the login", |all| !all.is_empty()).await;
+    (nats, sim, bridge, js)
+}
+
 fn count(all: &[Stored], kind: &str) -> usize {
     all.iter().filter(|m| m.get("Ami-Kind") == kind).count()
 }
