@@ -19,7 +19,7 @@ use anyhow::Context;
     [actions] allows (nothing by default). Stops on Ctrl-C or SIGTERM, handing its PBXes over.")]
 pub struct Args {
     /// NATS server URL(s), comma-separated (default: the config's `nats.url`). Credentials
-    /// are refused here: they belong in the config's [nats] table.
+    /// are refused here: they belong in the config's `[nats]` table.
     #[arg(long, value_name = "URL", env = "AMI_NATS_URL")]
     nats: Option<String>,
     /// The bridge's configuration (TOML).

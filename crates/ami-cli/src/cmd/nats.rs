@@ -33,11 +33,11 @@ pub struct NatsArgs {
     /// comma-separated. Credentials are refused here; they belong in --nats-config.
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
-    /// A file with a [nats] table (user, password_env/password_file, token_env/token_file,
-    /// creds_file, nkey_file, TLS) and an optional [stream] name: the bridge's own file serves.
+    /// A file with a `[nats]` table (user, password_env/password_file, token_env/token_file,
+    /// creds_file, nkey_file, TLS) and an optional `[stream]` name: the bridge's own file serves.
     #[arg(long, env = "AMI_NATS_CONFIG", value_name = "FILE", requires = "nats")]
     pub nats_config: Option<PathBuf>,
-    /// With --nats: the PBX, by its name in the bridge's [[servers]].
+    /// With --nats: the PBX, by its name in the bridge's `[[servers]]`.
     #[arg(long, value_name = "NAME", requires = "nats")]
     pub server: Option<String>,
 }
@@ -295,7 +295,7 @@ pub fn reply_document(reply: &Value) -> Document {
 
 /// Sends the action through the bridge serving --server and prints the reply as `ami action`
 /// does. The PBX's `Response: Error` prints its response and exits 1 with its message, as
-/// over AMI; a refusal by the bridge (its [actions] rules, a bad body) exits 1 too, with the
+/// over AMI; a refusal by the bridge (its `[actions]` rules, a bad body) exits 1 too, with the
 /// bridge's message; no bridge serving the server is a plain error.
 pub fn run_action(
     nats: NatsArgs,
