@@ -6,9 +6,7 @@
 
 #![no_main]
 
-use ami_json::cli_output::{
-    duration_seconds, parse_cli_output, strip_ansi, system_uptime_seconds,
-};
+use ami_json::cli_output::{duration_seconds, parse_cli_output, strip_ansi, system_uptime_seconds};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -847,20 +847,30 @@ fn queues_text(raw: &[u8]) -> String {
 
 /// Removes ANSI escape sequences (`ESC [ ... letter`), which `queue show` output carries on 13.
 pub fn strip_ansi(text: &str) -> String {
+    // Byte scan: ESC, '[' and the final letter are ASCII, and UTF-8 continuation bytes are never
+    // ASCII, so skipping bytes up to the letter skips whole characters, and every cut lands on
+    // a character boundary. memchr finds the (rare) ESC bytes; the text between is copied whole.
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for next in chars.by_ref() {
-                if next.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(offset) = memchr::memchr(0x1b, &bytes[from..]) {
+        let escape = from + offset;
+        if bytes.get(escape + 1) != Some(&b'[') {
+            // A lone ESC stays.
+            from = escape + 1;
+            continue;
         }
+        out.push_str(&text[copied..escape]);
+        // Up to and including the final letter; an unterminated sequence runs to the end.
+        let end = bytes[escape + 2..]
+            .iter()
+            .position(u8::is_ascii_alphabetic)
+            .map_or(bytes.len(), |at| escape + 2 + at + 1);
+        copied = end;
+        from = end;
     }
+    out.push_str(&text[copied..]);
     out
 }
 

@@ -775,3 +775,49 @@ fn a_list_whose_action_id_is_not_utf8_keeps_its_own_key() {
     assert!(matches!(done[0].result, Ok(Reply::Response(_))), "{done:?}");
     assert_eq!(session.pending_len(), 0);
 }
+
+/// The character-by-character definition `strip_ansi` must keep.
+fn strip_ansi_by_chars(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn strip_ansi_removes_colour_codes_and_keeps_the_rest() {
+    assert_eq!(strip_ansi("\u{1b}[1;32mready\u{1b}[0m é"), "ready é");
+    assert_eq!(strip_ansi("a\u{1b}b"), "a\u{1b}b", "a lone ESC stays");
+    assert_eq!(
+        strip_ansi("a\u{1b}[12"),
+        "a",
+        "unterminated: dropped to the end"
+    );
+    assert_eq!(
+        strip_ansi("\u{1b}[é1mx"),
+        "x",
+        "a non-ASCII byte inside is skipped whole"
+    );
+    assert_eq!(strip_ansi("\u{1b}"), "\u{1b}");
+    assert_eq!(strip_ansi(""), "");
+}
+
+proptest::proptest! {
+    #[test]
+    fn strip_ansi_agrees_with_the_char_by_char_definition(
+        text in "(\u{1b}|\\[|[0-9;]|m|é|x| ){0,40}"
+    ) {
+        proptest::prop_assert_eq!(strip_ansi(&text), strip_ansi_by_chars(&text));
+    }
+}
