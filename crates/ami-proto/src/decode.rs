@@ -432,10 +432,21 @@ impl Decoder {
         if BLANK_LF.find(head).is_some() {
             return None;
         }
-        let lines = memchr::memchr_iter(b'\n', &head[1..]).count();
         let end = newline + 3;
-        if end > self.limits.max_packet_bytes || self.partial.lines + lines > self.limits.max_fields
-        {
+        if end > self.limits.max_packet_bytes {
+            return None;
+        }
+        // Every line before the blank one holds a byte besides its `\n`, so the head holds at
+        // most half its length in lines: only a packet that could break `max_fields` by that
+        // bound is counted here; any other leaves the count to `Message::len`.
+        let rest = &head[1..];
+        if self.partial.lines + rest.len() / 2 <= self.limits.max_fields {
+            let mut message = self.take_message(buf, end, newline + 1);
+            message.lines = Message::UNCOUNTED;
+            return Some(message);
+        }
+        let lines = memchr::memchr_iter(b'\n', rest).count();
+        if self.partial.lines + lines > self.limits.max_fields {
             return None;
         }
         self.partial.lines += lines;

@@ -88,7 +88,8 @@ pub struct Message {
     pub(crate) raw: Bytes,
     /// The header lines are `raw[..head_end]` (a legacy body and the blank line follow).
     pub(crate) head_end: u32,
-    /// Number of lines in the header region.
+    /// Number of lines in the header region, or [`Message::UNCOUNTED`] when the decoder did not
+    /// need to count them (it only must when a packet could exceed `Limits::max_fields`).
     pub(crate) lines: u32,
     /// The first line's value range (empty when there is no line): the event name or the
     /// response status, read without a scan. Only the value is kept, to keep `Message` small
@@ -153,6 +154,10 @@ impl Message {
     /// costs about what a scan for a missing name does and answers every later lookup.
     const SCANS_BEFORE_INDEX: u8 = 1;
 
+    /// `lines` when the decoder left the count to [`Message::len`]: a consumer that reads the
+    /// name only never pays for it. Such a message has at least one line, each ending in `\n`.
+    pub(crate) const UNCOUNTED: u32 = u32::MAX;
+
     /// A message as the decoder found it: `raw[..head_end]` holds its `lines` lines, the
     /// first of which is `first`; they are split when read. Offsets fit in 32 bits because
     /// packets are capped at `Limits::MAX_PACKET_BYTES_CEILING`.
@@ -203,7 +208,11 @@ impl Message {
 
     /// Number of lines (headers and text lines).
     pub fn len(&self) -> usize {
-        self.lines as usize
+        if self.lines == Self::UNCOUNTED {
+            memchr::memchr_iter(b'\n', &self.raw[..self.head_end as usize]).count()
+        } else {
+            self.lines as usize
+        }
     }
 
     /// True when the message has no lines at all.
@@ -313,8 +322,7 @@ impl Message {
     /// The first line's value, for the kind it decided (no scan: the decoder kept its span).
     fn first_value(&self) -> Cow<'_, str> {
         let (start, end) = self.first_value;
-        let value = &self.raw[start as usize..end as usize];
-        String::from_utf8_lossy(value)
+        String::from_utf8_lossy(&self.raw[start as usize..end as usize])
     }
 
     /// The `Event:` value of an event.
