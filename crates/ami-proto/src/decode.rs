@@ -156,6 +156,10 @@ pub struct Decoder {
     /// The last packet found line by line ended with a bare-LF blank line: the wide search
     /// for a CRLF blank line would look past it in vain, so it is not tried.
     bare_lf_ends: bool,
+    /// Stream offset before which no bare-LF blank line (`\n\n`) lies in what has been read:
+    /// one search over a read's bytes answers the check for every packet in them, instead of a
+    /// search per packet.
+    no_bare_lf_before: u64,
 }
 
 #[derive(Debug, Default)]
@@ -419,8 +423,6 @@ impl Decoder {
         // Built once: a searcher's setup costs more than searching one packet.
         static BLANK_CRLF: LazyLock<memmem::Finder<'static>> =
             LazyLock::new(|| memmem::Finder::new(b"\n\r\n"));
-        static BLANK_LF: LazyLock<memmem::Finder<'static>> =
-            LazyLock::new(|| memmem::Finder::new(b"\n\n"));
         let from = self.partial.scanned;
         if self.partial.lines == 0 || self.partial.follows || self.bare_lf_ends {
             return None;
@@ -428,10 +430,10 @@ impl Decoder {
         // `from` starts a line, so the byte before it is the previous line's `\n`.
         let search = &buf[from - 1..buf.len().min(from - 1 + WINDOW)];
         let newline = from - 1 + BLANK_CRLF.find(search)?;
-        let head = &buf[from - 1..=newline];
-        if BLANK_LF.find(head).is_some() {
+        if !self.no_bare_lf_in(buf, from - 1, newline) {
             return None;
         }
+        let head = &buf[from - 1..=newline];
         let end = newline + 3;
         if end > self.limits.max_packet_bytes {
             return None;
@@ -451,6 +453,32 @@ impl Decoder {
         }
         self.partial.lines += lines;
         Some(self.take_message(buf, end, newline + 1))
+    }
+
+    /// True when `buf[start..=end]` holds no bare-LF blank line (`\n\n`). Searches from where
+    /// the last search stopped to the end of the buffer, so the bytes of a read are searched
+    /// once, whatever the number of packets in them.
+    fn no_bare_lf_in(&mut self, buf: &[u8], start: usize, end: usize) -> bool {
+        static BLANK_LF: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\n\n"));
+        let clear = usize::try_from(self.no_bare_lf_before.saturating_sub(self.consumed))
+            .unwrap_or(usize::MAX);
+        if end < clear {
+            return true;
+        }
+        // A `\n\n` that straddles the old limit starts one byte before it.
+        let from = start.max(clear.saturating_sub(1));
+        match BLANK_LF.find(&buf[from..]) {
+            Some(found) => {
+                let found = from + found;
+                self.no_bare_lf_before = self.consumed + found as u64 + 1;
+                found + 1 > end
+            }
+            None => {
+                self.no_bare_lf_before = self.consumed + buf.len() as u64;
+                true
+            }
+        }
     }
 
     fn push_field(
@@ -965,6 +993,24 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// The bare-LF check is answered from one search per read: a `\n\n` in a later read, or
+    /// split across two reads, must still end its packet where line-by-line decoding does.
+    #[test]
+    fn a_bare_lf_blank_line_is_found_whatever_the_reads() {
+        let input: &[u8] = b"Event: A\r\nB: 1\r\n\r\nEvent: C\r\nD: 2\r\n\r\nEvent: G\r\nH: x\n\nI: y\r\n\r\nEvent: K\r\nL: 4\r\n\r\n";
+        let whole = feed(&[input]);
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        for cut in 1..input.len() {
+            assert_eq!(feed(&[&input[..cut], &input[cut..]]), whole, "cut at {cut}");
+        }
+        for first in (1..input.len()).step_by(5) {
+            for second in first + 1..input.len() {
+                let pieces = [&input[..first], &input[first..second], &input[second..]];
+                assert_eq!(feed(&pieces), whole, "cuts at {first} and {second}");
+            }
+        }
     }
 
     const LEGACY: &[u8] = b"Response: Follows\r\nPrivilege: Command\r\nActionID: cc-1\r\nChannel              Context\nLocal/600@demo-0000 demo\n\nState: Up\nKey: value looking line\n--END COMMAND--\r\n\r\nResponse: Success\r\nActionID: p\r\n\r\n";
