@@ -127,6 +127,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             connections: ConnectionLimits::default(),
             servers: extra,
             tokens: Vec::new(),
+            nats: None,
         },
     };
     if sim.is_some() && args.config.is_none() {
