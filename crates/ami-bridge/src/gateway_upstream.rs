@@ -66,9 +66,12 @@ impl GatewayNats {
             .map(|value| text(value, "durable"))
             .transpose()?;
         // The bridge's own table: an unknown key (`password = ...` inline) is refused there.
-        let nats: NatsConfig = toml::Value::Table(rest)
-            .try_into()
-            .map_err(|error: toml::de::Error| ConfigError::Parse(format!("[nats]: {}", error.message())))?;
+        let nats: NatsConfig =
+            toml::Value::Table(rest)
+                .try_into()
+                .map_err(|error: toml::de::Error| {
+                    ConfigError::Parse(format!("[nats]: {}", error.message()))
+                })?;
         nats.check()?;
         if nats.url.as_deref().is_none_or(str::is_empty) {
             return Err(ConfigError::Invalid(
@@ -146,7 +149,9 @@ impl RemoteActions for NatsActions {
                 .await
                 .map_err(|error| match error {
                     ConsumerError::TimedOut { .. } => RemoteError::TimedOut,
-                    ConsumerError::NoResponder { .. } => RemoteError::Unavailable(error.to_string()),
+                    ConsumerError::NoResponder { .. } => {
+                        RemoteError::Unavailable(error.to_string())
+                    }
                     other => RemoteError::Failed(other.to_string()),
                 })
         })
@@ -171,7 +176,11 @@ pub(crate) fn item(delivered: Delivered) -> Option<RemoteItem> {
             _ => None,
         },
         Kind::Lagged => Some(RemoteItem::Lagged(
-            delivered.body.get("missed").and_then(Value::as_u64).unwrap_or(1),
+            delivered
+                .body
+                .get("missed")
+                .and_then(Value::as_u64)
+                .unwrap_or(1),
         )),
         Kind::Connection if text("state") == "connected" => Some(RemoteItem::Connected {
             ami_version: text("ami_version"),
@@ -348,7 +357,9 @@ mod tests {
             Kind::Connection,
             json!({"state": "connected", "ami_version": "2.10.6"}),
         ));
-        assert!(matches!(up, Some(RemoteItem::Connected { ami_version }) if ami_version == "2.10.6"));
+        assert!(
+            matches!(up, Some(RemoteItem::Connected { ami_version }) if ami_version == "2.10.6")
+        );
         let down = item(delivered(
             Kind::Connection,
             json!({"state": "disconnected", "reason": "the bridge is stopping"}),
