@@ -79,13 +79,20 @@ impl Upstream {
                 (link::Link::remote(remote), Some(port))
             }
         };
+        // A remote server's actions are judged by the catalog's classes until its
+        // `ListCommands` answers (its bridge may never run that for the gateway), so that a
+        // refusal says why rather than that nothing can be judged yet.
+        let classes = match port {
+            Some(Port::Remote(..)) => snapshot::catalog_action_classes(),
+            _ => ActionClasses::default(),
+        };
         let upstream = Arc::new(Self {
             name: name.clone(),
             port: RwLock::new(port),
             status: Mutex::new(Status::new()),
             metrics: ServerMetrics::default(),
             state: Mutex::new(ami_state::State::new()),
-            action_classes: RwLock::new(Arc::default()),
+            action_classes: RwLock::new(Arc::new(classes)),
             register,
         });
         let pump = fanout::Pump::new(upstream.clone(), limits);
