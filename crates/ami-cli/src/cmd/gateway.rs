@@ -24,7 +24,8 @@ const TOKEN_ENV: &str = "AMI_GATEWAY_TOKEN";
     /readyz, /v1/openapi.json; the browser console is at /.")]
 pub struct Args {
     /// The gateway's configuration (TOML: servers, tokens, CORS, TLS, stream and connection
-    /// limits).
+    /// limits; a `[nats]` table serves the servers without `host` or `url` through NATS, from
+    /// `ami bridge`).
     #[arg(long, value_name = "FILE", required_unless_present_any = ["sim", "hash_token"])]
     config: Option<PathBuf>,
     /// Also front an embedded simulator, named `sim`. Without --config, the admin token is
