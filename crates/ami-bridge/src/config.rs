@@ -70,6 +70,32 @@ pub struct NatsConfig {
     pub require_tls: bool,
 }
 
+impl NatsConfig {
+    /// Refuses credentials given twice or by halves (the gateway's `[nats]` table is checked
+    /// by the same rules).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.password_env.is_some() && self.password_file.is_some()
+            || self.token_env.is_some() && self.token_file.is_some()
+        {
+            return Err(ConfigError::Invalid(
+                "nats: give a password (or a token) from an environment variable or a file, not both"
+                    .into(),
+            ));
+        }
+        if self.user.is_some() != (self.password_env.is_some() || self.password_file.is_some()) {
+            return Err(ConfigError::Invalid(
+                "nats: `user` needs `password_env` or `password_file`, and they need `user`".into(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "nats: give both `tls_cert` and `tls_key`, or neither".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where messages are kept: the JetStream stream the bridge creates when it is missing.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -284,24 +310,7 @@ impl Config {
             ));
         }
         let nats = raw.nats;
-        if nats.password_env.is_some() && nats.password_file.is_some()
-            || nats.token_env.is_some() && nats.token_file.is_some()
-        {
-            return Err(ConfigError::Invalid(
-                "nats: give a password (or a token) from an environment variable or a file, not both"
-                    .into(),
-            ));
-        }
-        if nats.user.is_some() != (nats.password_env.is_some() || nats.password_file.is_some()) {
-            return Err(ConfigError::Invalid(
-                "nats: `user` needs `password_env` or `password_file`, and they need `user`".into(),
-            ));
-        }
-        if nats.tls_cert.is_some() != nats.tls_key.is_some() {
-            return Err(ConfigError::Invalid(
-                "nats: give both `tls_cert` and `tls_key`, or neither".into(),
-            ));
-        }
+        nats.check()?;
         let fleet = raw.fleet;
         // The bucket name and the lease keys must be valid for JetStream's key-value store.
         if fleet.bucket.is_empty()

@@ -32,13 +32,16 @@
 //! [`publish`] (the sans-IO sequencer) ← `bridge` (the tokio tasks) → [`lease`] (the sans-IO
 //! lease policy, a leaf), `actions` (request/reply), [`nats`] (connecting, the stream, the
 //! lease bucket) → [`config`], `error`; [`consumer`] (reading the stream, sending actions:
-//! `ami events --nats`, `ami action --nats`) → [`subject`], [`publish`].
+//! `ami events --nats`, `ami action --nats`) → [`subject`], [`publish`];
+//! [`gateway_upstream`] (the gateway's servers served through NATS: the gateway's upstream
+//! seam, implemented over the consumer) → [`consumer`], [`config`], [`nats`].
 
 mod actions;
 mod bridge;
 pub mod config;
 pub mod consumer;
 mod error;
+pub mod gateway_upstream;
 pub mod lease;
 pub mod nats;
 pub mod publish;

@@ -21,6 +21,7 @@ use crate::auth::{self, ActionDenial, TokenPolicy, Use};
 use crate::error::AppError;
 use crate::privilege::NotByWildcard;
 use crate::state::{AppState, Denial};
+use crate::upstream::remote::PortError;
 use crate::upstream::{LinkState, Upstream};
 
 /// The policy of the token that authenticated the request.
@@ -127,14 +128,10 @@ pub fn reply_json(reply: &Reply) -> Value {
     }
 }
 
-fn result_label(result: &Result<Reply, ami_client::Error>) -> &'static str {
+fn result_label(result: &Result<Reply, PortError>) -> &'static str {
     match result {
         Ok(_) => "success",
-        Err(error) if error.response().is_some() => "error",
-        Err(error) if error.is_timeout() => "timeout",
-        Err(error) if error.is_connection_lost() || error.is_io() => "connection_lost",
-        Err(error) if error.is_closed() => "unavailable",
-        Err(_) => "refused",
+        Err(error) => error.label(),
     }
 }
 
@@ -230,8 +227,20 @@ async fn send(
     name: &str,
     action: ami_client::Action,
 ) -> Result<Reply, AppError> {
-    let client = server.client().ok_or_else(AppError::unavailable)?;
+    let port = server.port().ok_or_else(AppError::unavailable)?;
     if !server.is_connected() {
+        if server.is_remote() {
+            // Say why: no bridge has published that it serves the PBX, or it lost it.
+            let why = server.status().last_error.unwrap_or_default();
+            return Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                format!(
+                    "no bridge is logged in to {:?} now (the server is served through NATS): {why}",
+                    server.name()
+                ),
+            ));
+        }
         return Err(AppError::unavailable());
     }
     let limit = caller
@@ -245,7 +254,7 @@ async fn send(
         return Err(AppError::token_request_limit(limit));
     };
     let started = Instant::now();
-    let result = client.send(action).await;
+    let result = port.send(action, None).await;
     // Labelled by the PBX's own spelling of actions it lists, so that junk names cannot
     // use up the metric's label slots and push real actions into `_other`.
     let classes = server.action_classes();
@@ -253,7 +262,7 @@ async fn send(
     server
         .metrics()
         .action(label, result_label(&result), started.elapsed());
-    result.map_err(|error| AppError::from_client(&error))
+    result.map_err(|error| error.to_app_error())
 }
 
 /// `POST /v1/servers/{name}/actions/{action}`: the body is a JSON object of headers (arrays

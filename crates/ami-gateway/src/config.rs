@@ -44,7 +44,8 @@ pub struct ServerConfig {
     /// AMI port (5038, or 5039 for TLS); unused with `url`.
     #[serde(default = "default_ami_port")]
     pub port: u16,
-    /// AMI username.
+    /// AMI username (none for a server served through NATS).
+    #[serde(default)]
     pub username: String,
     /// AMI secret, written in the file. Prefer `secret_env`.
     #[serde(default)]
@@ -96,6 +97,13 @@ fn default_action_timeout_ms() -> u64 {
 }
 
 impl ServerConfig {
+    /// Whether the entry names no AMI address (neither `host` nor `url`): with a `[nats]`
+    /// table, the gateway reads the server's events from NATS and sends its actions there,
+    /// and never logs in to it.
+    pub fn is_remote(&self) -> bool {
+        self.host.is_empty() && self.url.is_none()
+    }
+
     /// The ami-client settings for this server; the secret is resolved here (from the file
     /// or the environment).
     pub fn client_config(&self) -> Result<ami_client::Config, ConfigError> {
@@ -270,6 +278,8 @@ struct RawConfig {
     servers: Vec<ServerConfig>,
     #[serde(default)]
     tokens: Vec<RawToken>,
+    #[serde(default)]
+    nats: Option<toml::Table>,
 }
 
 /// A validated gateway configuration.
@@ -289,6 +299,10 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// The bearer tokens.
     pub tokens: Vec<TokenPolicy>,
+    /// The `[nats]` table, as written: how to reach the NATS server through which the
+    /// servers without `host` or `url` are served. Read by whoever connects to NATS (the
+    /// `ami` binary, through `ami-bridge`), which checks it; the gateway only carries it.
+    pub nats: Option<toml::Table>,
 }
 
 /// The default listen address.
@@ -323,7 +337,7 @@ impl Config {
     pub fn parse_with_servers(text: &str, extra: Vec<ServerConfig>) -> Result<Self, ConfigError> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|error| ConfigError::Parse(error.message().to_owned()))?;
-        let servers = check_servers(raw.servers.into_iter().chain(extra))?;
+        let servers = check_servers_with(raw.servers.into_iter().chain(extra), raw.nats.is_some())?;
         let mut tokens: Vec<TokenPolicy> = Vec::with_capacity(raw.tokens.len());
         for token in raw.tokens {
             let policy = TokenPolicy::new(
@@ -384,6 +398,7 @@ impl Config {
             connections,
             servers,
             tokens,
+            nats: raw.nats,
         })
     }
 }
@@ -394,6 +409,15 @@ impl Config {
 /// entries, refuses exactly what the gateway refuses.
 pub fn check_servers(
     entries: impl IntoIterator<Item = ServerConfig>,
+) -> Result<Vec<ServerConfig>, ConfigError> {
+    check_servers_with(entries, false)
+}
+
+/// [`check_servers`], with servers served through NATS allowed when `nats` (the gateway's
+/// file has a `[nats]` table): those name no `host` or `url` and carry no AMI credentials.
+fn check_servers_with(
+    entries: impl IntoIterator<Item = ServerConfig>,
+    nats: bool,
 ) -> Result<Vec<ServerConfig>, ConfigError> {
     let mut servers: Vec<ServerConfig> = Vec::new();
     for server in entries {
@@ -409,7 +433,30 @@ pub fn check_servers(
                 server.name
             )));
         }
-        if server.host.is_empty() == server.url.is_none() {
+        if server.is_remote() {
+            if !nats {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?}: give exactly one of `host` and `url` (or a [nats] table to serve it through NATS)",
+                    server.name
+                )));
+            }
+            if !server.username.is_empty() || server.secret.is_some() || server.secret_env.is_some()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "server {:?} is served through NATS (no `host` or `url`): it takes no `username` or secret",
+                    server.name
+                )));
+            }
+            servers.push(server);
+            continue;
+        }
+        if server.username.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "server {:?}: `username` is missing",
+                server.name
+            )));
+        }
+        if !server.host.is_empty() && server.url.is_some() {
             return Err(ConfigError::Invalid(format!(
                 "server {:?}: give exactly one of `host` and `url`",
                 server.name
@@ -580,6 +627,33 @@ mod tests {
                 .to_string()
                 .contains("scheme")
         );
+    }
+
+    #[test]
+    fn servers_without_an_address_need_a_nats_table_and_no_credentials() {
+        let remote = "[[servers]]\nname = \"pbx2\"\n";
+        let without = Config::parse(&minimal(remote)).expect_err("no [nats]");
+        assert!(without.to_string().contains("[nats]"), "{without}");
+        let with = format!(
+            "[nats]\nurl = \"nats://127.0.0.1:4222\"\n{}{remote}",
+            minimal("")
+        );
+        let config = Config::parse(&with).expect("valid");
+        assert!(!config.servers[0].is_remote());
+        assert!(config.servers[1].is_remote());
+        let nats = config.nats.expect("kept");
+        assert_eq!(
+            nats.get("url").and_then(|v| v.as_str()),
+            Some("nats://127.0.0.1:4222")
+        );
+        for credential in ["username = \"admin\"\n", "secret_env = \"S\"\n"] {
+            let text = format!("[nats]\n{}{remote}{credential}", minimal(""));
+            let error = Config::parse(&text).expect_err(credential);
+            assert!(error.to_string().contains("NATS"), "{error}");
+        }
+        // An AMI server still needs its user.
+        let no_user = minimal("").replace("username = \"admin\"\n", "");
+        assert!(Config::parse(&no_user).is_err());
     }
 
     #[test]

@@ -29,8 +29,9 @@
 //! - `state` (what every handler shares) → `upstream`, `peer`, [`auth`], [`config`].
 //! - `upstream` (one AMI server: `link` keeps the connection up and shows its status,
 //!   `fanout` delivers its events to stream clients and feeds the PBX's live state, an
-//!   `ami_state::State`, `snapshot` resyncs that state from list actions)
-//!   → `metrics`, `queue`, `item`, [`privilege`], [`auth`], [`config`].
+//!   `ami_state::State`, `snapshot` resyncs that state from list actions; `remote` is the
+//!   seam a server served from elsewhere plugs into, [`Remote`])
+//!   → `metrics`, `queue`, `item`, `error`, [`privilege`], [`auth`], [`config`].
 //! - `exposition` (what `/metrics` shows) → `metrics` (counters in `registry`, the text format
 //!   in `render`), `state`, `upstream`, [`auth`].
 //! - `conn` (accept loop, hyper, graceful shutdown) → `peer` (per-address places), [`stall`],
@@ -76,7 +77,9 @@ pub use config::{
 };
 pub use error::AppError;
 pub use state::AppState;
-pub use upstream::{LinkState, Upstream};
+pub use upstream::{
+    LinkState, Remote, RemoteActions, RemoteError, RemoteFuture, RemoteItem, Upstream,
+};
 
 /// Largest request body accepted: what the largest action Asterisk reads can take as JSON.
 ///

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::auth::TokenPolicy;
 use crate::config::{Config, ConfigError, ConnectionLimits, StreamLimits};
 use crate::peer::Connections;
-use crate::upstream::Upstream;
+use crate::upstream::{Remote, Source, Upstream};
 
 /// The gateway's shared state; cheap to clone. Build it with [`AppState::start`], serve it
 /// with [`crate::app`], end it with [`AppState::shutdown`].
@@ -118,16 +118,47 @@ impl AppState {
     /// Starts one connection task per configured server (each retries until it connects) and
     /// returns at once. Must run inside a tokio runtime. Secrets are resolved here.
     pub fn start(config: &Config) -> Result<Self, ConfigError> {
+        Self::start_with_remotes(config, Vec::new())
+    }
+
+    /// [`AppState::start`] for a configuration whose servers without `host` or `url` are
+    /// served by `remotes` (by server name; the `ami` binary makes them from the `[nats]`
+    /// table through `ami-bridge`). Every such server needs one; a remote for a server the
+    /// gateway logs in to itself is refused.
+    pub fn start_with_remotes(
+        config: &Config,
+        mut remotes: Vec<(String, Remote)>,
+    ) -> Result<Self, ConfigError> {
         let (shutdown, _) = watch::channel(false);
         let mut servers = Vec::with_capacity(config.servers.len());
         let mut tasks = Vec::with_capacity(config.servers.len());
-        let mut clients = Vec::with_capacity(config.servers.len());
+        let mut sources = Vec::with_capacity(config.servers.len());
         for server in &config.servers {
-            clients.push((server.name.clone(), server.client_config()?));
+            let source = if server.is_remote() {
+                let Some(at) = remotes.iter().position(|(name, _)| *name == server.name) else {
+                    return Err(ConfigError::Invalid(format!(
+                        "server {:?} has no `host` or `url` and nothing serves it through NATS",
+                        server.name
+                    )));
+                };
+                let (_, remote) = remotes.swap_remove(at);
+                Source::Remote(
+                    remote,
+                    std::time::Duration::from_millis(server.action_timeout_ms),
+                )
+            } else {
+                Source::Ami(Box::new(server.client_config()?))
+            };
+            sources.push((server.name.clone(), source));
         }
-        for (name, client_config) in clients {
+        if let Some((name, _)) = remotes.first() {
+            return Err(ConfigError::Invalid(format!(
+                "a remote was given for {name:?}, which is not a server served through NATS"
+            )));
+        }
+        for (name, source) in sources {
             let (upstream, task) =
-                Upstream::start(name, client_config, config.streams, shutdown.subscribe());
+                Upstream::start(name, source, config.streams, shutdown.subscribe());
             servers.push(upstream);
             tasks.push(task);
         }

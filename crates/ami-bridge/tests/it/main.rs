@@ -3,6 +3,7 @@
 mod actions;
 mod consumer;
 mod fleet;
+mod gateway;
 mod nats;
 mod publish;
 mod server;

@@ -24,7 +24,8 @@ const TOKEN_ENV: &str = "AMI_GATEWAY_TOKEN";
     /readyz, /v1/openapi.json; the browser console is at /.")]
 pub struct Args {
     /// The gateway's configuration (TOML: servers, tokens, CORS, TLS, stream and connection
-    /// limits).
+    /// limits; a `[nats]` table serves the servers without `host` or `url` through NATS, from
+    /// `ami bridge`).
     #[arg(long, value_name = "FILE", required_unless_present_any = ["sim", "hash_token"])]
     config: Option<PathBuf>,
     /// Also front an embedded simulator, named `sim`. Without --config, the admin token is
@@ -127,6 +128,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             connections: ConnectionLimits::default(),
             servers: extra,
             tokens: Vec::new(),
+            nats: None,
         },
     };
     if sim.is_some() && args.config.is_none() {
@@ -160,8 +162,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback");
     }
-    let state =
-        AppState::start(&config).map_err(|error| crate::connect::UsageError(error.to_string()))?;
+    let remotes = nats_remotes(&config).await?;
+    let state = AppState::start_with_remotes(&config, remotes)
+        .map_err(|error| crate::connect::UsageError(error.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // stdout, not the log: the one place the generated token is ever shown.
     println!("ami gateway listening on {scheme}://{addr}/");
@@ -177,6 +180,39 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// With a `[nats]` table, the servers that name no AMI address are served through NATS:
+/// one connection (credentials from the table's files or environment variables), one
+/// JetStream reader and request/reply sender per server, from `ami-bridge`.
+async fn nats_remotes(config: &Config) -> anyhow::Result<Vec<(String, ami_gateway::Remote)>> {
+    let Some(table) = &config.nats else {
+        return Ok(Vec::new());
+    };
+    // A problem in the table exits 2, like any configuration problem.
+    let nats = ami_bridge::gateway_upstream::GatewayNats::from_table(table)
+        .map_err(|error| crate::connect::UsageError(error.to_string()))?;
+    let remote: Vec<&str> = config
+        .servers
+        .iter()
+        .filter(|server| server.is_remote())
+        .map(|server| server.name.as_str())
+        .collect();
+    if remote.is_empty() {
+        tracing::warn!("a [nats] table, but every server names a host or url: NATS is not used");
+        return Ok(Vec::new());
+    }
+    let client = nats.connect().await?;
+    tracing::info!(servers = remote.len(), stream = %nats.stream, "serving servers through NATS");
+    Ok(remote
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_owned(),
+                ami_bridge::gateway_upstream::open(client.clone(), &nats, name),
+            )
+        })
+        .collect())
 }
 
 /// Ctrl-C or SIGTERM (what a service manager sends).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ami_client::{Client, ConnectionState, EventItem};
+use ami_client::{ConnectionState, EventItem};
 use ami_proto::Message;
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{Map, Value};
@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use super::Upstream;
 use super::link::{Link, LinkEvent, LinkState};
+use super::remote::{Port, RemoteItem};
 use super::snapshot::{Progress, Resync};
 use crate::envelope::{self, Envelope};
 use crate::item::{QueueSender, StreamItem};
@@ -122,6 +123,63 @@ struct Reg {
     needs_snapshot: bool,
 }
 
+/// One event as the fan-out keeps it: the client's (shared, not copied), or a remote's.
+#[derive(Clone)]
+enum UpEvent {
+    Ami(ami_client::Event),
+    Remote(Arc<Message>),
+}
+
+impl std::ops::Deref for UpEvent {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        match self {
+            Self::Ami(event) => event,
+            Self::Remote(message) => message,
+        }
+    }
+}
+
+/// One input of the fan-out, from either kind of link.
+enum Incoming {
+    Event(UpEvent),
+    Lagged(u64),
+    Connected(String),
+    Disconnected(String),
+    /// A packet was skipped: the state may have missed it.
+    Skipped,
+}
+
+impl Incoming {
+    fn from_ami(item: EventItem) -> Option<Self> {
+        Some(match item {
+            EventItem::Event(event) => Self::Event(UpEvent::Ami(event)),
+            EventItem::Lagged(missed) => Self::Lagged(missed),
+            EventItem::Connection(ConnectionState::Connected { ami_version }) => {
+                Self::Connected(ami_version)
+            }
+            EventItem::Connection(ConnectionState::Disconnected { reason }) => {
+                Self::Disconnected(reason)
+            }
+            // A packet over the decoder's limits may have been an event the state needed
+            // (it is counted in the client's metrics).
+            EventItem::Skipped(_) => Self::Skipped,
+            // Nothing else concerns stream clients (the fan-out's subscription has no
+            // filter to panic).
+            _ => return None,
+        })
+    }
+
+    fn from_remote(item: RemoteItem) -> Self {
+        match item {
+            RemoteItem::Event(message) => Self::Event(UpEvent::Remote(Arc::new(message))),
+            RemoteItem::Lagged(missed) => Self::Lagged(missed),
+            RemoteItem::Connected { ami_version } => Self::Connected(ami_version),
+            RemoteItem::Disconnected { reason } => Self::Disconnected(reason),
+        }
+    }
+}
+
 /// Events kept per server for `backlog=N` (a console opening shows recent activity at once).
 pub(crate) const BACKLOG: usize = 256;
 
@@ -137,7 +195,7 @@ pub(crate) struct Pump {
     /// The registrations one event goes to (kept to reuse its allocation).
     targets: Vec<usize>,
     /// The last [`BACKLOG`] events with their lowercase names (shared, not copied).
-    recent: std::collections::VecDeque<(Box<[u8]>, ami_client::Event)>,
+    recent: std::collections::VecDeque<(Box<[u8]>, UpEvent)>,
     /// Registrations that get `state` messages.
     state_regs: usize,
     /// The state as the state clients were last told it (kept only while there are some):
@@ -171,18 +229,20 @@ impl Pump {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut items = Vec::with_capacity(512);
+        let mut remote_items = Vec::new();
         let mut resync = Resync::new();
         // Prunes departed clients and tells lag to clients whose queues have room again.
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
-                seen = link.next(&self.upstream, &mut items, 512) => match seen {
-                    LinkEvent::Up(client) => {
-                        let version = client.ami_version();
-                        self.logged_in(&mut resync, client, version);
-                    }
+                seen = link.next(&self.upstream, &mut items, &mut remote_items, 512) => match seen {
+                    LinkEvent::Up(port, version) => self.logged_in(&mut resync, port, version),
                     LinkEvent::Items => {
-                        self.handle_items(&mut items, &mut resync);
+                        let incoming = items
+                            .drain(..)
+                            .filter_map(Incoming::from_ami)
+                            .chain(remote_items.drain(..).map(Incoming::from_remote));
+                        self.handle_items(incoming, &mut resync);
                         // The subscription is always ready during a burst, so this task would
                         // never yield, and the stream tasks it just woke would wait in this
                         // worker's LIFO slot until the burst ends. Yield after each batch.
@@ -224,7 +284,7 @@ impl Pump {
             }
         }
         resync.stop();
-        if let Some(client) = self.upstream.set_client(None) {
+        if let Some(Port::Ami(client)) = self.upstream.set_port(None) {
             client.close().await;
         }
         info!("upstream task ended");
@@ -235,25 +295,25 @@ impl Pump {
     /// connected once the resync job has learnt the action classes (no request is judged
     /// before they are known) and resynced the live state and learnt the uptime, or waited
     /// long enough.
-    fn logged_in(&mut self, resync: &mut Resync, client: Client, ami_version: String) {
+    fn logged_in(&mut self, resync: &mut Resync, port: Port, ami_version: String) {
         debug!(%ami_version, "logged in; resync started");
         self.broadcast(
             self.upstream
                 .connection_item(LinkState::Connected, Some(&ami_version)),
         );
-        resync.start_login(&self.upstream, client, ami_version);
+        resync.start_login(&self.upstream, port, ami_version);
     }
 
-    fn handle_items(&mut self, items: &mut Vec<EventItem>, resync: &mut Resync) {
+    fn handle_items(&mut self, items: impl Iterator<Item = Incoming>, resync: &mut Resync) {
         let mut counts: HashMap<String, u64> = HashMap::new();
         let mut name_buf = Vec::with_capacity(64);
         let upstream = self.upstream.clone();
         // Held across the batch (one lock per batch, not per event); let go where the resync
         // takes it itself.
         let mut state = Some(upstream.lock_state());
-        for item in items.drain(..) {
+        for item in items {
             match item {
-                EventItem::Event(event) => {
+                Incoming::Event(event) => {
                     let Some(name) = event.get_bytes("Event").filter(|_| event.is_event()) else {
                         continue;
                     };
@@ -282,7 +342,7 @@ impl Pump {
                     }
                     self.recent.push_back((name_buf.as_slice().into(), event));
                 }
-                EventItem::Lagged(missed) => {
+                Incoming::Lagged(missed) => {
                     self.upstream
                         .metrics
                         .upstream_lagged
@@ -304,13 +364,13 @@ impl Pump {
                     );
                     resync.handle_lagged(&self.upstream);
                 }
-                EventItem::Connection(ConnectionState::Connected { ami_version }) => {
+                Incoming::Connected(ami_version) => {
                     state = None;
-                    if let Some(client) = self.upstream.client() {
-                        self.logged_in(resync, client, ami_version);
+                    if let Some(port) = self.upstream.port() {
+                        self.logged_in(resync, port, ami_version);
                     }
                 }
-                EventItem::Connection(ConnectionState::Disconnected { reason }) => {
+                Incoming::Disconnected(reason) => {
                     warn!(%reason, "connection lost");
                     state = None;
                     resync.stop();
@@ -318,15 +378,10 @@ impl Pump {
                         .set_status(LinkState::Disconnected, None, Some(reason));
                     self.broadcast(self.upstream.connection_item(LinkState::Disconnected, None));
                 }
-                // A packet over the decoder's limits may have been an event the state needed
-                // (it is counted in the client's metrics).
-                EventItem::Skipped(_) => {
+                Incoming::Skipped => {
                     state = None;
                     resync.handle_lagged(&self.upstream);
                 }
-                // Nothing else concerns stream clients (the fan-out's subscription has no
-                // filter to panic).
-                _ => {}
             }
         }
         drop(state);
@@ -410,11 +465,11 @@ impl Pump {
     }
 
     /// An event as a stream message.
-    fn render(&self, event: &ami_client::Event) -> Utf8Bytes {
+    fn render(&self, event: &Message) -> Utf8Bytes {
         envelope::event(&self.upstream.name, event).into()
     }
 
-    fn fan_out(&mut self, lower_name: &[u8], event: &ami_client::Event) {
+    fn fan_out(&mut self, lower_name: &[u8], event: &Message) {
         let named = self
             .by_name
             .get(lower_name)
@@ -494,7 +549,7 @@ impl Pump {
         }
         if backlog > 0 {
             // The most recent matching events, oldest first, before anything live.
-            let matching: Vec<&ami_client::Event> = self
+            let matching: Vec<&UpEvent> = self
                 .recent
                 .iter()
                 .rev()

@@ -1,6 +1,6 @@
 //! Supervision of one server's `ami-client` connection: the first connect (retried with
 //! back-off until it succeeds), the client's own reconnects after that, and the status that
-//! `GET /v1/servers` shows.
+//! `GET /v1/servers` shows; or, for a server served from elsewhere, the [`Remote`]'s items.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +11,7 @@ use ami_client::{Backoff, Buffer, Client, EventItem, Subscriber, Subscription};
 use tracing::warn;
 
 use super::Upstream;
+use super::remote::{Port, Remote, RemoteItem};
 
 /// Connection state as shown by `GET /v1/servers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,18 +94,69 @@ type ConnectFuture = Pin<Box<dyn Future<Output = ami_client::Result<Client>> + S
 /// What [`Link::next`] saw.
 pub(crate) enum LinkEvent {
     /// A fresh client is logged in and subscribed (the first connect, or one after the
-    /// previous client closed for good). Later reconnects of the same client arrive as
-    /// `EventItem::Connection` items instead.
-    Up(Client),
-    /// Items of the subscription were moved into the caller's buffer.
+    /// previous client closed for good), with its AMI version. Later reconnects of the same
+    /// client arrive as `EventItem::Connection` items instead (and a remote's logins as
+    /// `RemoteItem::Connected`).
+    Up(Port, String),
+    /// Items of the subscription (or the remote) were moved into the caller's buffers.
     Items,
     /// The client closed for good; a fresh one is being made (after a back-off).
     Closed,
 }
 
+/// Where one server's items come from: the gateway's own AMI connection, or a remote.
+pub(crate) enum Link {
+    Ami(Box<AmiLink>),
+    /// A remote's items; `None` once it ended for good.
+    Remote(Option<tokio::sync::mpsc::Receiver<RemoteItem>>),
+}
+
+impl Link {
+    /// The link of a server the gateway logs in to itself; it starts connecting at once.
+    pub(crate) fn ami(config: ami_client::Config, buffer: usize) -> Self {
+        Self::Ami(Box::new(AmiLink::new(config, buffer)))
+    }
+
+    /// The link of a remote server (its port is set on the upstream by the caller).
+    pub(crate) fn remote(remote: Remote) -> Self {
+        Self::Remote(Some(remote.items))
+    }
+
+    /// Waits for the next thing the fan-out must handle; up to `max` items are moved into
+    /// `items` (an AMI link's) or `remote` (a remote's). Cancel-safe.
+    pub(crate) async fn next(
+        &mut self,
+        upstream: &Upstream,
+        items: &mut Vec<EventItem>,
+        remote: &mut Vec<RemoteItem>,
+        max: usize,
+    ) -> LinkEvent {
+        match self {
+            Self::Ami(link) => link.next(upstream, items, max).await,
+            Self::Remote(receiver) => {
+                let Some(rx) = receiver.as_mut() else {
+                    return std::future::pending().await;
+                };
+                if rx.recv_many(remote, max).await > 0 {
+                    return LinkEvent::Items;
+                }
+                // The remote's source ended for good (the process is shutting down, or its
+                // task failed): nothing more will come.
+                *receiver = None;
+                upstream.set_status(
+                    LinkState::Disconnected,
+                    None,
+                    Some("the remote source ended".into()),
+                );
+                LinkEvent::Closed
+            }
+        }
+    }
+}
+
 /// The connection of one server, as a state machine the fan-out loop polls: connecting,
 /// waiting to retry, or subscribed to a live client.
-pub(crate) struct Link {
+pub(crate) struct AmiLink {
     config: ami_client::Config,
     /// How many events the gateway's own subscription may hold before the client drops some.
     buffer: usize,
@@ -116,7 +168,7 @@ pub(crate) struct Link {
     subscriber: Option<Subscriber>,
 }
 
-impl Link {
+impl AmiLink {
     /// A link that starts connecting at once.
     pub(crate) fn new(config: ami_client::Config, buffer: usize) -> Self {
         Self {
@@ -150,8 +202,9 @@ impl Link {
                             self.subscriber = Some(client.subscribe(
                                 Subscription::all().buffer(Buffer::Events(self.buffer)),
                             ));
-                            upstream.set_client(Some(client.clone()));
-                            return LinkEvent::Up(client);
+                            upstream.set_port(Some(Port::Ami(client.clone())));
+                            let version = client.ami_version();
+                            return LinkEvent::Up(Port::Ami(client), version);
                         }
                         Err(error) => {
                             upstream.metrics().connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -172,7 +225,7 @@ impl Link {
                     }
                     // The client closed for good: start over with a fresh one.
                     self.subscriber = None;
-                    upstream.set_client(None);
+                    upstream.set_port(None);
                     upstream.set_status(LinkState::Disconnected, None, Some("client closed".into()));
                     self.schedule_retry(false);
                     return LinkEvent::Closed;

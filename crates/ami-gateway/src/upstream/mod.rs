@@ -1,8 +1,11 @@
-//! One upstream Asterisk server: its `ami-client` connection, status, metrics, the live state
-//! of its PBX (an [`ami_state::State`]), and the fan-out of its events to stream clients.
+//! One upstream Asterisk server: its `ami-client` connection (or the [`Remote`] that serves
+//! it), status, metrics, the live state of its PBX (an [`ami_state::State`]), and the fan-out
+//! of its events to stream clients.
 //!
+//! - [`remote`]: the seam a server served from elsewhere (a NATS bridge) plugs into, and the
+//!   [`remote::Port`] every action goes through; a leaf but for `error`.
 //! - [`link`]: supervision of the connection (connect, retry, the client's reconnects) and the
-//!   status `GET /v1/servers` shows.
+//!   status `GET /v1/servers` shows; or a remote's items.
 //! - [`fanout`]: the one task per server that owns the event subscription and every stream
 //!   client's registration, and delivers each event to the clients that want it.
 //! - [`snapshot`]: the resync that rebuilds the live state from list actions, and learns the
@@ -10,6 +13,7 @@
 
 mod fanout;
 mod link;
+pub(crate) mod remote;
 mod snapshot;
 
 use std::sync::atomic::Ordering;
@@ -23,16 +27,28 @@ use tracing::{Instrument, warn};
 pub(crate) use fanout::{BACKLOG, ClientShared, Filter, Registration};
 pub use link::LinkState;
 pub(crate) use link::Status;
+use remote::Port;
+pub use remote::{Remote, RemoteActions, RemoteError, RemoteFuture, RemoteItem};
 
 use crate::envelope::Envelope;
 use crate::item::StreamItem;
 use crate::metrics::ServerMetrics;
 use crate::privilege::ActionClasses;
 
+/// Where a server's events and actions come from.
+pub(crate) enum Source {
+    /// The gateway logs in itself.
+    Ami(Box<ami_client::Config>),
+    /// A remote serves it; actions wait at most this long.
+    Remote(Remote, std::time::Duration),
+}
+
 /// One upstream server.
 pub struct Upstream {
     name: String,
-    client: RwLock<Option<Client>>,
+    /// Where actions go: the client while connected (or reconnecting after a drop), or the
+    /// remote (always).
+    port: RwLock<Option<Port>>,
     status: Mutex<Status>,
     metrics: ServerMetrics,
     /// The PBX's live state: fed by the fan-out task from the link's events (the one tracker
@@ -46,26 +62,40 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Starts the server's task: it connects (retrying with back-off until it succeeds), keeps
-    /// the status current and fans events out, until `shutdown` turns true.
+    /// Starts the server's task: it connects (retrying with back-off until it succeeds), or
+    /// reads the remote, keeps the status current and fans events out, until `shutdown`
+    /// turns true.
     pub(crate) fn start(
         name: String,
-        config: ami_client::Config,
+        source: Source,
         limits: crate::config::StreamLimits,
         shutdown: watch::Receiver<bool>,
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let (register, registrations) = mpsc::unbounded_channel();
+        let (link, port) = match source {
+            Source::Ami(config) => (link::Link::ami(*config, limits.upstream_buffer), None),
+            Source::Remote(remote, timeout) => {
+                let port = Port::Remote(remote.actions.clone(), timeout);
+                (link::Link::remote(remote), Some(port))
+            }
+        };
+        // A remote server's actions are judged by the catalog's classes until its
+        // `ListCommands` answers (its bridge may never run that for the gateway), so that a
+        // refusal says why rather than that nothing can be judged yet.
+        let classes = match port {
+            Some(Port::Remote(..)) => snapshot::catalog_action_classes(),
+            _ => ActionClasses::default(),
+        };
         let upstream = Arc::new(Self {
             name: name.clone(),
-            client: RwLock::new(None),
+            port: RwLock::new(port),
             status: Mutex::new(Status::new()),
             metrics: ServerMetrics::default(),
             state: Mutex::new(ami_state::State::new()),
-            action_classes: RwLock::new(Arc::default()),
+            action_classes: RwLock::new(Arc::new(classes)),
             register,
         });
         let pump = fanout::Pump::new(upstream.clone(), limits);
-        let link = link::Link::new(config, limits.upstream_buffer);
         let span = tracing::info_span!("upstream", server = %name);
         let run = pump.run(link, registrations, shutdown).instrument(span);
         // Every event of the server goes through this one task, and each event wakes stream
@@ -122,12 +152,20 @@ impl Upstream {
         &self.name
     }
 
-    /// The client, while connected (or reconnecting after a drop).
+    /// The client, while connected (or reconnecting after a drop); `None` for a server
+    /// served by a remote.
     pub fn client(&self) -> Option<Client> {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.port().as_ref().and_then(Port::client).cloned()
+    }
+
+    /// Whether a remote serves this server (the gateway does not log in to it).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.port(), Some(Port::Remote(..)))
+    }
+
+    /// Where actions go, if anywhere now.
+    pub(crate) fn port(&self) -> Option<Port> {
+        self.port.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether the AMI session is logged in.
@@ -187,11 +225,11 @@ impl Upstream {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Replaces the client; returns the one it had.
-    fn set_client(&self, client: Option<Client>) -> Option<Client> {
+    /// Replaces the port; returns the one it had.
+    fn set_port(&self, port: Option<Port>) -> Option<Port> {
         std::mem::replace(
-            &mut *self.client.write().unwrap_or_else(|p| p.into_inner()),
-            client,
+            &mut *self.port.write().unwrap_or_else(|p| p.into_inner()),
+            port,
         )
     }
 

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use ami_client::{Action, Client, Reply};
+use ami_client::{Action, Reply};
 use ami_json::cli_output::system_uptime_seconds;
 use ami_proto::Message;
 use ami_state::ListKind;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::Upstream;
+use super::remote::{Port, PortError};
 use crate::privilege::ActionClasses;
 
 /// How long each snapshot action may take.
@@ -30,11 +31,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Asks the PBX for each action's write classes (`ListCommands`, on every version); `None`
 /// on failure, and then the classes already known are kept: a reconnect to the same PBX does
 /// not change them, and with none known every action stays sensitive to a `"*"`.
-pub(crate) async fn learn_action_classes(client: &Client) -> Option<ActionClasses> {
-    match client
-        .send_with_timeout(Action::new("ListCommands"), TIMEOUT)
-        .await
-    {
+pub(crate) async fn learn_action_classes(port: &Port) -> Option<ActionClasses> {
+    match port.send(Action::new("ListCommands"), Some(TIMEOUT)).await {
         Ok(Reply::Response(response)) => {
             let classes = ActionClasses::from_list_commands(&response);
             debug!(actions = classes.len(), "action classes learnt");
@@ -49,6 +47,23 @@ pub(crate) async fn learn_action_classes(client: &Client) -> Option<ActionClasse
             None
         }
     }
+}
+
+/// Each action's write classes as the catalog recorded them (the latest version that has
+/// the action): what a remote server's actions are judged by when its bridge does not run
+/// `ListCommands` for the gateway.
+pub(crate) fn catalog_action_classes() -> ActionClasses {
+    let mut classes = ActionClasses::default();
+    for action in ami_catalog::actions() {
+        let recorded = ami_catalog::Version::ALL
+            .iter()
+            .rev()
+            .find_map(|version| action.classes(*version));
+        if let Some(recorded) = recorded {
+            classes.insert(action.name, recorded);
+        }
+    }
+    classes
 }
 
 /// What one resync read from the PBX.
@@ -67,15 +82,17 @@ pub(crate) struct Snapshot {
 /// Asks the PBX for a snapshot: the lists of `plan` and (with `uptime`) its uptime. The
 /// actions go out together (a client queues each on its first poll) and are answered
 /// concurrently, in at most [`TIMEOUT`].
-pub(crate) async fn take(client: &Client, plan: &[ListKind], uptime: bool) -> Snapshot {
+pub(crate) async fn take(port: &Port, plan: &[ListKind], uptime: bool) -> Snapshot {
     let ask_list = |kind: ListKind| async move {
-        match client
-            .send_with_timeout(Action::new(kind.action()), TIMEOUT)
-            .await
-        {
+        match port.send(Action::new(kind.action()), Some(TIMEOUT)).await {
             Ok(Reply::List(list)) => Some((kind, list.items)),
-            // An error answer (the module is not loaded: no queues): the part is empty.
+            // An error answer (the module is not loaded: no queues): the part is empty. So
+            // is a list a remote's own rules refuse (asking again would not change that).
             Ok(_) => Some((kind, Vec::new())),
+            Err(PortError::Remote(error)) if error.code == "forbidden" => {
+                debug!(action = kind.action(), "the remote refuses this list");
+                Some((kind, Vec::new()))
+            }
             Err(error) => {
                 debug!(%error, action = kind.action(), "snapshot action failed");
                 None
@@ -86,10 +103,10 @@ pub(crate) async fn take(client: &Client, plan: &[ListKind], uptime: bool) -> Sn
         if !uptime {
             return None;
         }
-        let reply = client
-            .send_with_timeout(
+        let reply = port
+            .send(
                 Action::new("Command").header("Command", "core show uptime seconds"),
-                TIMEOUT,
+                Some(TIMEOUT),
             )
             .await;
         Some(match reply {
@@ -182,14 +199,19 @@ impl Resync {
 
     /// A session logged in: learn the action classes, then take a snapshot (with the
     /// uptime). Replaces any job still running (it belonged to an older session).
-    pub(crate) fn start_login(&mut self, upstream: &Upstream, client: Client, ami_version: String) {
+    pub(crate) fn start_login(&mut self, upstream: &Upstream, port: Port, ami_version: String) {
         self.stop();
         let (reports, plan) = self.begin(upstream);
         let epoch = self.epoch;
         self.job = Some(tokio::spawn(async move {
-            let classes = learn_action_classes(&client).await;
+            let mut classes = learn_action_classes(&port).await;
+            if classes.is_none() && port.client().is_none() {
+                // A remote whose rules refuse ListCommands: the catalog's classes stand in
+                // (the remote's own rules judge each action again anyway).
+                classes = Some(catalog_action_classes());
+            }
             let _ = reports.send((epoch, Progress::Classes(classes)));
-            let snapshot = take(&client, &plan, true);
+            let snapshot = take(&port, &plan, true);
             tokio::pin!(snapshot);
             let link_up = Progress::LinkUp { ami_version };
             // In time, the snapshot is applied before the link is shown as up, so whoever sees
@@ -223,14 +245,14 @@ impl Resync {
         if !self.again || self.job.is_some() || !spaced {
             return;
         }
-        let Some(client) = upstream.client() else {
+        let Some(port) = upstream.port() else {
             return;
         };
         self.again = false;
         let (reports, plan) = self.begin(upstream);
         let epoch = self.epoch;
         self.job = Some(tokio::spawn(async move {
-            let snapshot = take(&client, &plan, false).await;
+            let snapshot = take(&port, &plan, false).await;
             let _ = reports.send((epoch, Progress::Done(snapshot)));
         }));
     }
