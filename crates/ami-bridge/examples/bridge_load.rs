@@ -314,6 +314,12 @@ async fn ceiling(count: u64, js: &jetstream::Context) -> Result<Ceiling, Error> 
     let run = unix_ns();
     let start = Instant::now();
     for seq in 1..=count {
+        // Room first: the publish itself waits for a free place among the 1,024.
+        if window.len() == 1024
+            && let Some(oldest) = window.pop_front()
+        {
+            oldest.await?;
+        }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Ami-Server", "ceiling");
         headers.insert("Ami-Kind", "event");
@@ -324,11 +330,6 @@ async fn ceiling(count: u64, js: &jetstream::Context) -> Result<Ceiling, Error> 
         let ack = js
             .publish_with_headers("ami.ceiling.event.Ceiling", headers, body.clone())
             .await?;
-        if window.len() == 1024
-            && let Some(oldest) = window.pop_front()
-        {
-            oldest.await?;
-        }
         window.push_back(ack);
     }
     for ack in window {
