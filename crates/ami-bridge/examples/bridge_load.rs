@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p ami-bridge --example bridge_load -- \
-//!     [--sims 1] [--events 200000] [--rate 20000] [--seconds 5] [--nats URL] [--json]
+//!     [--sims 1] [--events 200000] [--rate 20000] [--seconds 5] [--ceiling 200000] [--nats URL] [--json]
 //! ```
 //!
 //! It starts a `nats-server` with JetStream in a temporary directory on a port the server picks
@@ -23,6 +23,15 @@
 //!    before the action is written; an ordered JetStream consumer reads them back and the
 //!    difference to its own clock on receipt is the PBX→consumer latency (the action's trip
 //!    to the simulator included, so it errs high). Events not received are reported.
+//!
+//! 0. Ceiling (first, `--ceiling N`, 0 skips it): N messages shaped like the bridge's (a
+//!    300-byte body, the same six headers, a unique `Nats-Msg-Id`) published by plain
+//!    async-nats JetStream publishes from one task into the same stream, 1,024 unacknowledged
+//!    at once: what this client library and this server reach on this machine with no AMI in
+//!    the way, next to which the bridge's figure is read.
+//!
+//! Every event the bridge's queue dropped is counted in `lost` as well as in its `lagged`
+//! markers (`dropped`); `lost` beyond `dropped` is what JetStream never acknowledged.
 //!
 //! Everything it started stops on return: the simulators, the bridge, the server and its
 //! directory.
@@ -50,6 +59,8 @@ struct Args {
     seconds: u64,
     nats: Option<String>,
     json: bool,
+    /// Messages for the plain-publish ceiling (0: skipped).
+    ceiling: u64,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -60,6 +71,7 @@ fn parse_args() -> Result<Args, Error> {
         seconds: 5,
         nats: None,
         json: false,
+        ceiling: 200_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +86,7 @@ fn parse_args() -> Result<Args, Error> {
             "--rate" => args.rate = value.parse()?,
             "--seconds" => args.seconds = value.parse()?,
             "--nats" => args.nats = Some(value),
+            "--ceiling" => args.ceiling = value.parse()?,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -277,6 +290,57 @@ async fn lagged_since(js: &jetstream::Context, start: u64) -> Result<(u64, u64),
     Ok((markers, missed))
 }
 
+/// The ceiling: what plain async-nats publishes reach on this machine and this server, with
+/// nothing of AMI in the way.
+struct Ceiling {
+    messages: u64,
+    seconds: f64,
+}
+
+/// Publishes `count` messages like the bridge's (a 300-byte JSON body, the same six headers,
+/// a unique `Nats-Msg-Id`) into the same stream (`ami.ceiling.event.Ceiling`) from one task,
+/// up to 1,024 unacknowledged at once (the bridge's default window), and times them until
+/// the last is acknowledged.
+async fn ceiling(count: u64, js: &jetstream::Context) -> Result<Ceiling, Error> {
+    let js = jetstream::ContextBuilder::new()
+        .max_ack_inflight(1024)
+        .backpressure_on_inflight(true)
+        .build(js.client());
+    let body = bytes::Bytes::from(format!(
+        "{{\"Event\":\"Ceiling\",\"Pad\":\"{}\"}}",
+        "x".repeat(270)
+    ));
+    let mut window = std::collections::VecDeque::with_capacity(1024);
+    let run = unix_ns();
+    let start = Instant::now();
+    for seq in 1..=count {
+        // Room first: the publish itself waits for a free place among the 1,024.
+        if window.len() == 1024
+            && let Some(oldest) = window.pop_front()
+        {
+            oldest.await?;
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Ami-Server", "ceiling");
+        headers.insert("Ami-Kind", "event");
+        headers.insert("Ami-Event", "Ceiling");
+        headers.insert("Ami-Epoch", "1");
+        headers.insert("Ami-Seq", seq.to_string());
+        headers.insert("Nats-Msg-Id", format!("ceiling/{run}/{seq}"));
+        let ack = js
+            .publish_with_headers("ami.ceiling.event.Ceiling", headers, body.clone())
+            .await?;
+        window.push_back(ack);
+    }
+    for ack in window {
+        ack.await?;
+    }
+    Ok(Ceiling {
+        messages: count,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// What the latency phase measured.
 struct Latency {
     sent: u64,
@@ -405,6 +469,11 @@ async fn run(args: Args) -> Result<(), Error> {
     }
     settle(&bridge, Duration::from_millis(500), Duration::from_secs(10)).await;
 
+    let c = if args.ceiling > 0 {
+        Some(ceiling(args.ceiling, &js).await?)
+    } else {
+        None
+    };
     let t = throughput(&args, &sims, &bridge, &js).await?;
     settle(&bridge, Duration::from_millis(500), Duration::from_secs(30)).await;
     let l = latency(&args, &sims[0], &js).await?;
@@ -440,13 +509,19 @@ async fn run(args: Args) -> Result<(), Error> {
                     "p99_ms": l.p99_ms,
                     "max_ms": l.max_ms,
                 },
+                "ceiling": c.as_ref().map(|c| serde_json::json!({
+                    "messages": c.messages,
+                    "seconds": c.seconds,
+                    "per_sec": (c.messages as f64 / c.seconds).round(),
+                })),
                 "loadavg_1m": load,
             })
         );
     } else {
         println!(
             "bridge_load: {} sim(s), {}/{} events acked in {:.3} s = {:.0} events/s, lost {}, lagged markers {} (dropped {}); \
-             latency at {}/s for {} s: {}/{} received, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; load {}",
+             latency at {}/s for {} s: {}/{} received, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
+             ceiling (plain async-nats publishes) {}; load {}",
             args.sims,
             events_acked,
             t.expected,
@@ -462,6 +537,12 @@ async fn run(args: Args) -> Result<(), Error> {
             l.p50_ms,
             l.p99_ms,
             l.max_ms,
+            c.as_ref().map_or("skipped".to_owned(), |c| format!(
+                "{:.0} messages/s ({} in {:.3} s)",
+                c.messages as f64 / c.seconds,
+                c.messages,
+                c.seconds
+            )),
             load
         );
     }

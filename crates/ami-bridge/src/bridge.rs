@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ami_client::live::LiveState;
-use ami_client::{Buffer, Client, Subscription};
+use ami_client::{Buffer, Client, EventItem, Subscription};
 use ami_gateway::ServerConfig;
 use ami_gateway::auth::ActionRules;
+use async_nats::HeaderName;
 use async_nats::jetstream;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::kv;
@@ -38,7 +39,9 @@ pub struct Stats {
     pub stored: AtomicU64,
     /// Messages JetStream acknowledged as duplicates (a republish it had already stored).
     pub duplicates: AtomicU64,
-    /// Messages given up after every retry (each counted in a `lagged` marker).
+    /// Events missing from the stream, each counted in a `lagged` marker where the gap is:
+    /// dropped by the bounded queue between the AMI reader and the publisher, undecodable, or
+    /// given up after every retry.
     pub lost: AtomicU64,
     /// PBXes whose lease this instance holds now.
     pub owned: AtomicU64,
@@ -495,21 +498,36 @@ impl Pbx {
                 let marker = sequencer.lagged(missed, "publish_failed");
                 publish(&js, &self.server.name, marker, &acks).await;
             }
-            let mut lease_lost = false;
-            for item in batch.drain(..) {
-                if let Some(out) = sequencer.handle_item(&item, now_ms()) {
-                    // A publish can wait for room among the unacknowledged (NATS slow or
-                    // cut off, often why the lease was lost): a loss must not wait for it.
-                    tokio::select! {
-                        biased;
-                        _ = self.stop.wait_for(|stop| *stop == Stop::Lost) => {
-                            lease_lost = true;
-                            break;
+            // One clock reading per batch: only a login's marker uses it.
+            let now = now_ms();
+            let (stats, server) = (&self.stats, &self.server.name);
+            let publish_all = async {
+                for item in batch.drain(..) {
+                    // What the marker about to be published says is missing (the acker
+                    // counts what JetStream never stored itself).
+                    match &item {
+                        EventItem::Lagged(missed) => {
+                            stats.lost.fetch_add(*missed, Ordering::Relaxed);
                         }
-                        () = publish(&js, &self.server.name, out, &acks) => {}
+                        EventItem::Skipped(_) => {
+                            stats.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                    if let Some(out) = sequencer.handle_item(&item, now) {
+                        publish(&js, server, out, &acks).await;
                     }
                 }
-            }
+            };
+            // A publish can wait for room among the unacknowledged (NATS slow or cut off,
+            // often why the lease was lost): a loss must not wait for it. One watch per batch,
+            // not per event: the rest of the batch is dropped with the future.
+            let lease_lost = tokio::select! {
+                biased;
+                _ = self.stop.wait_for(|stop| *stop == Stop::Lost) => true,
+                () = publish_all => false,
+            };
+            batch.clear();
             if lease_lost {
                 break;
             }
@@ -534,11 +552,19 @@ impl Pbx {
     }
 }
 
+/// The NATS headers of `out`, as [`Outgoing::headers`] lists them, built without the
+/// intermediate list; the names are static (not parsed and copied per message).
 fn headers(server: &str, out: &Outgoing) -> async_nats::HeaderMap {
+    let name = HeaderName::from_static;
     let mut map = async_nats::HeaderMap::new();
-    for (name, value) in out.headers(server) {
-        map.insert(name, value.as_str());
+    map.insert(name(subject::HEADER_SERVER), server);
+    map.insert(name(subject::HEADER_KIND), out.kind.as_str());
+    if let Some(event) = &out.event {
+        map.insert(name(subject::HEADER_EVENT), event.as_str());
     }
+    map.insert(name(subject::HEADER_EPOCH), out.epoch.to_string());
+    map.insert(name(subject::HEADER_SEQ), out.seq.to_string());
+    map.insert(name(subject::HEADER_MSG_ID), out.msg_id.as_str());
     map
 }
 
@@ -606,6 +632,35 @@ async fn acknowledge(
                 warn!(%error, seq = out.seq, epoch = out.epoch, "JetStream did not store a message; it is counted in the next lagged marker");
                 stats.lost.fetch_add(1, Ordering::Relaxed);
                 lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_map_holds_exactly_the_listed_headers() {
+        let mut sequencer = Sequencer::new("pbx.1");
+        let mut buf = bytes::BytesMut::from(&b"Event: Hangup\r\nChannel: PJSIP/1-0001\r\n\r\n"[..]);
+        let Ok(Some(ami_proto::Packet::Message(event))) =
+            ami_proto::Decoder::new().decode(&mut buf)
+        else {
+            panic!("not a message");
+        };
+        let marker = sequencer.lagged(3, "queue_full");
+        for out in [sequencer.handle_event(&event), marker] {
+            let listed = out.headers("pbx.1");
+            let map = headers("pbx.1", &out);
+            assert_eq!(map.iter().count(), listed.len(), "{map:?}");
+            for (name, value) in listed {
+                assert_eq!(
+                    map.get(name).map(|value| value.as_str()),
+                    Some(value.as_str()),
+                    "{name}"
+                );
             }
         }
     }

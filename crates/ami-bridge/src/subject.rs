@@ -24,23 +24,36 @@ pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
 /// One subject token from any text: `.`, `*`, `>`, whitespace and control characters become
 /// `_` (each would add a level, be a wildcard, or break the protocol line); empty becomes `_`.
 pub fn token(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().max(1));
+    push_token(&mut out, text);
+    out
+}
+
+/// Appends [`token`]`(text)` to `out` (no allocation of its own).
+pub(crate) fn push_token(out: &mut String, text: &str) {
     if text.is_empty() {
-        return "_".to_owned();
+        out.push('_');
+        return;
     }
-    text.chars()
-        .map(|c| {
-            if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+    out.extend(text.chars().map(|c| {
+        if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() {
+            '_'
+        } else {
+            c
+        }
+    }));
 }
 
 /// `ami.<server>.event.<event>`.
 pub fn event(server: &str, event: &str) -> String {
-    format!("{PREFIX}.{}.event.{}", token(server), token(event))
+    let mut subject = event_prefix(server);
+    push_token(&mut subject, event);
+    subject
+}
+
+/// `ami.<server>.event.`: what every event subject of a server starts with.
+pub(crate) fn event_prefix(server: &str) -> String {
+    format!("{PREFIX}.{}.event.", token(server))
 }
 
 /// `ami.<server>.lagged`: events were dropped here.

@@ -325,3 +325,51 @@ async fn a_stalled_nats_server_costs_events_only_where_a_lagged_marker_says_so()
     bridge.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_the_queue_drops_are_counted_lost_as_the_lagged_markers_say() {
+    let nats = NatsServer::start();
+    let sim = ami_sim::spawn(SimConfig::default())
+        .await
+        .expect("simulator");
+    // A tiny queue and window: while NATS is frozen the queue overflows at once.
+    let config = config_for(&[&sim], "[publish]\nqueue = 8\nin_flight = 1\n");
+    let bridge = Bridge::start(&config, nats.client().await)
+        .await
+        .expect("bridge");
+    let js = jetstream::new(nats.client().await);
+    let before = wait_for(&js, "the login and its state", |all| {
+        count(all, "connection") == 1 && count(all, "state") == 1
+    })
+    .await;
+    let events_before = count(&before, "event");
+    let lost = || {
+        bridge
+            .stats()
+            .lost
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(lost(), 0);
+    nats.pause();
+    const N: u64 = 3_000;
+    sim.emit_events(N);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    nats.resume();
+    let missed_in = |all: &[Stored]| -> u64 {
+        all.iter()
+            .filter(|m| m.get("Ami-Kind") == "lagged")
+            .map(|m| m.body["missed"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let all = wait_for(&js, "the events and the lag", |all| {
+        (count(all, "event") - events_before) as u64 + missed_in(all) >= N
+    })
+    .await;
+    let missed = missed_in(&all);
+    assert!(count(&all, "lagged") > 0);
+    assert!(missed > 0 && missed < N, "{missed}");
+    // The counter says what the markers say: every dropped event, no more.
+    assert_eq!(lost(), missed);
+    bridge.stop().await;
+    sim.shutdown().await;
+}
