@@ -350,9 +350,11 @@ pub fn events() -> &'static [Event] {
 /// The action called `name`, compared case-insensitively as Asterisk does.
 pub fn action(name: &str) -> Option<&'static Action> {
     // Looked up for every action a client sends (its required-parameter check): a hash of the
-    // lower-cased name, made on the stack, rather than a binary search comparing byte by byte.
-    static INDEX: std::sync::OnceLock<std::collections::HashMap<Box<[u8]>, &'static Action>> =
-        std::sync::OnceLock::new();
+    // lower-cased name, made on the stack, rather than a binary search comparing byte by byte;
+    // foldhash rather than SipHash, which was most of the check's cost (the keys are the
+    // catalog's own names, so there is nothing to flood).
+    type Index = std::collections::HashMap<Box<[u8]>, &'static Action, foldhash::fast::RandomState>;
+    static INDEX: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
     let index = INDEX.get_or_init(|| {
         generated::ACTIONS
             .iter()

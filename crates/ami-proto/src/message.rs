@@ -293,6 +293,35 @@ impl Message {
         from_index.chain(scanned)
     }
 
+    /// The first value of `name` for this crate's own routing (ActionID, EventList): read
+    /// like [`Message::get_bytes`], but never counted toward building the index nor building
+    /// it, so a reply the session has looked at is handed out as if nobody had (the index
+    /// would otherwise be allocated for every reply, read or not).
+    pub(crate) fn peek(&self, name: &str) -> Option<&[u8]> {
+        let raw = &self.raw[..];
+        if let Some(index) = self.index.get() {
+            return index
+                .iter()
+                .map(|span| field_at(raw, span))
+                .find(|field| field.name_is(name))
+                .map(|field| field.value);
+        }
+        if !is_header_name(name.as_bytes()) {
+            return None;
+        }
+        self.head_lines().find_map(|(start, end)| {
+            let line = &raw[start..end];
+            header_value(line, name.as_bytes()).map(|(from, to)| &line[from..to])
+        })
+    }
+
+    /// The first line's value as bytes: the `Response:` status of a response, the name of an
+    /// event (no scan).
+    pub(crate) fn first_value_bytes(&self) -> &[u8] {
+        let (start, end) = self.first_value;
+        &self.raw[start as usize..end as usize]
+    }
+
     /// The first value of `name` (case-insensitive), as bytes.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.values(name).next()

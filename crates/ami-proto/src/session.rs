@@ -437,7 +437,13 @@ impl<T> Session<T> {
 
     fn fresh_id(&mut self) -> String {
         loop {
-            let id = format!("{}{}", self.prefix, self.next_id);
+            // Exactly sized: the ID becomes the pending map's boxed key without a shrinking
+            // reallocation (`format!` would over-allocate).
+            let mut buf = [0u8; 20];
+            let digits = decimal(self.next_id, &mut buf);
+            let mut id = String::with_capacity(self.prefix.len() + digits.len());
+            id.push_str(&self.prefix);
+            id.push_str(digits);
             self.next_id += 1;
             if !self.pending.contains_key(id.as_bytes()) {
                 return id;
@@ -466,7 +472,7 @@ impl<T> Session<T> {
                 }
             }
             MessageKind::Unknown => {
-                let id = message.get_bytes("ActionID");
+                let id = message.peek("ActionID");
                 match (id, self.queues.front()) {
                     (None, Some(queues_id)) => {
                         if let Some(pending) = self.pending.get_mut(queues_id)
@@ -499,7 +505,7 @@ impl<T> Session<T> {
 
     fn handle_response(&mut self, response: Message) {
         let Some((key, mut pending)) = response
-            .get_bytes("ActionID")
+            .peek("ActionID")
             .and_then(|id| self.pending.remove_entry(id))
         else {
             self.stats.unmatched_responses += 1;
@@ -513,7 +519,8 @@ impl<T> Session<T> {
             self.push_event(response);
             return;
         }
-        let is_error = response.value_is("Response", "Error");
+        // A response's first line is its `Response:` header: read without a scan.
+        let is_error = response.first_value_bytes().eq_ignore_ascii_case(b"Error");
         let result = match pending.kind {
             Kind::Barrier => {
                 self.finish_queues_for_barrier();
@@ -751,6 +758,21 @@ impl<T> Session<T> {
     }
 }
 
+/// `n` in decimal, written into `buf` without going through `fmt`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
+}
+
 /// The completion's ActionID from the pending map's key: the key itself when it is UTF-8 (no
 /// copy for every reply), else a lossy copy (the key stays exact for matching).
 fn action_id_of(key: Box<[u8]>) -> String {
@@ -794,11 +816,14 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 /// A `Response: Success` opens a list when it says `EventList: start`, or, on servers before
 /// Asterisk 13.2 that send no EventList, when its message says the items "will follow".
 fn announces_list(response: &Message) -> bool {
-    if response.value_is("EventList", "start") {
+    if response
+        .peek("EventList")
+        .is_some_and(|value| value.eq_ignore_ascii_case(b"start"))
+    {
         return true;
     }
     response
-        .get_bytes("Message")
+        .peek("Message")
         .is_some_and(|message| contains_ignore_case(message, b"will follow"))
 }
 

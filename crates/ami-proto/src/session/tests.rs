@@ -821,3 +821,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(strip_ansi(&text), strip_ansi_by_chars(&text));
     }
 }
+
+#[test]
+fn generated_action_ids_are_the_prefix_and_every_digit() {
+    for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
+        let mut buf = [0u8; 20];
+        assert_eq!(super::decimal(n, &mut buf), n.to_string());
+    }
+    let mut session: Session<()> = Session::new("p-");
+    session.next_id = 99;
+    let mut out = BytesMut::new();
+    assert_eq!(
+        session
+            .start_action(Action::new("Ping"), (), &mut out)
+            .unwrap(),
+        "p-99"
+    );
+    assert_eq!(
+        session
+            .start_action(Action::new("Ping"), (), &mut out)
+            .unwrap(),
+        "p-100"
+    );
+}

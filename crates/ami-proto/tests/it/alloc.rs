@@ -170,3 +170,103 @@ fn many_lookups_cost_one_index_per_message() {
         "{allocations} allocations for {messages} messages and {reads} reads"
     );
 }
+
+/// A caller's payload that never goes away (the async client keeps its reply channel here).
+struct Label;
+
+impl ami_proto::connection::Caller for Label {
+    fn is_gone(&self) -> bool {
+        false
+    }
+}
+
+/// The action path of a logged-in connection: a `Ping` in, its bytes out, its reply decoded,
+/// paired and handed back. It allocates the action itself (its name, its header list, the
+/// generated ActionID and that header's name, which the session keeps as the pending key and
+/// hands back as the completion's ActionID) and nothing per reply: the session reads the
+/// reply's ActionID, status and list markers without building its field index. A
+/// deterministic count, not a timing.
+#[test]
+fn an_action_costs_its_own_allocations_and_its_reply_none() {
+    use std::time::{Duration, Instant};
+
+    use ami_proto::Action;
+    use ami_proto::connection::{Connection, ConnectionConfig};
+
+    let now = Instant::now();
+    let mut config = ConnectionConfig::new("admin", "amp111");
+    config.action_id_prefix = "c-".into();
+    config.keepalive = None;
+    let mut conn: Connection<Label> = Connection::new(config, now);
+    let mut input = BytesMut::from(&b"Asterisk Call Manager/11.0.0\r\n"[..]);
+    conn.handle_input(&mut input, now);
+    let written = conn.poll_transmit().map_or(0, <[u8]>::len);
+    conn.handle_written(written);
+    input.extend_from_slice(
+        b"Response: Success\r\nActionID: c-1\r\nMessage: Authentication accepted\r\n\r\n",
+    );
+    conn.handle_input(&mut input, now);
+    assert!(conn.is_established());
+
+    const BATCH: u64 = 100;
+    const ROUNDS: u64 = 50;
+    let mut replies = BytesMut::with_capacity(64 * 1024);
+    let mut round = |conn: &mut Connection<Label>, first_id: u64| {
+        for _ in 0..BATCH {
+            conn.send_action(Action::new("Ping"), Label, Duration::from_secs(5), now)
+                .ok()
+                .expect("taken");
+        }
+        let written = conn.poll_transmit().map_or(0, <[u8]>::len);
+        conn.handle_written(written);
+        replies.clear();
+        for id in first_id..first_id + BATCH {
+            // Built with `extend_from_slice` only: `format!` would count.
+            replies.extend_from_slice(b"Response: Success\r\nActionID: c-");
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut n = id;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            replies.extend_from_slice(&digits[at..]);
+            replies.extend_from_slice(b"\r\nPing: Pong\r\nTimestamp: 1700000000.123456\r\n\r\n");
+        }
+        conn.handle_input(&mut replies, now);
+        let mut done = 0;
+        while let Some(finished) = conn.poll_completion() {
+            let reply = finished.result.expect("a Pong");
+            assert!(
+                reply
+                    .response()
+                    .is_some_and(|pong| pong.value_is("Ping", "Pong"))
+            );
+            done += 1;
+        }
+        assert_eq!(done, BATCH);
+    };
+    // Warm-up: the pending map, the output buffer and the completion queue reach their size.
+    round(&mut conn, 2);
+    let before = allocations();
+    for r in 1..=ROUNDS {
+        round(&mut conn, 2 + r * BATCH);
+    }
+    let allocations = allocations() - before;
+    let actions = BATCH * ROUNDS;
+    eprintln!(
+        "{allocations} allocations for {actions} actions: {:.2} per action",
+        allocations as f64 / actions as f64
+    );
+    // Four per action: `Action::new`'s name, the header list, the ActionID value and the
+    // `ActionID` header name. The reply's `value_is` above is the consumer's first lookup, a
+    // scan: the session's own lookups left the reply unindexed.
+    assert!(
+        allocations <= 4 * actions + ROUNDS,
+        "{allocations} allocations for {actions} actions"
+    );
+}
