@@ -295,40 +295,7 @@ impl LiveState {
     }
 }
 
-/// Applies one item to the state; whether it calls for a resync (a gap, a reconnect, a
-/// skipped packet).
-fn apply_item(shared: &Shared, state: &mut State, item: &EventItem) -> bool {
-    match item {
-        EventItem::Event(event) => {
-            state.handle_event(event.message());
-            false
-        }
-        EventItem::Lagged(_) => true,
-        EventItem::Connection(crate::ConnectionState::Connected { .. }) => {
-            shared
-                .connected
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            true
-        }
-        EventItem::Connection(_) => {
-            shared
-                .connected
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-            false
-        }
-        // A skipped packet may have been an event the state needed.
-        EventItem::Skipped(_) => true,
-        // No predicate here to panic; nothing else changes the PBX.
-        _ => false,
-    }
-}
-
 /// The task: applies events, resyncs after a reconnect or a gap, publishes changes.
-///
-/// Events keep being read while a resync's lists are on the way: the state journals them
-/// and applies them again over the lists (see `ami_state`'s resync). A task that stopped
-/// reading during the lists let a 32-event buffer overflow at every resync under load, so
-/// each resync ended in another gap and the state never caught up.
 async fn keep(
     client: Client,
     mut subscriber: Subscriber,
@@ -346,37 +313,32 @@ async fn keep(
         {
             let mut state = shared.lock();
             for item in &batch {
-                needs_resync |= apply_item(&shared, &mut state, item);
+                match item {
+                    EventItem::Event(event) => state.handle_event(event.message()),
+                    EventItem::Lagged(_) => needs_resync = true,
+                    EventItem::Connection(crate::ConnectionState::Connected { .. }) => {
+                        shared
+                            .connected
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        needs_resync = true;
+                    }
+                    EventItem::Connection(_) => {
+                        shared
+                            .connected
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    // A skipped packet may have been an event the state needed.
+                    EventItem::Skipped(_) => needs_resync = true,
+                    // No predicate here to panic; nothing else changes the PBX.
+                    _ => {}
+                }
             }
             needs_resync |= state.take_resync_request();
         }
-        let resynced = needs_resync;
-        let mut ended = false;
-        while needs_resync && !ended {
-            needs_resync = false;
-            let lists = resync(&client, &shared);
-            tokio::pin!(lists);
-            loop {
-                batch.clear();
-                tokio::select! {
-                    // The lists first: once they are in, the resync is over.
-                    biased;
-                    // A resync that fails (the connection dropped again) is retried at the
-                    // next reconnect, which sends its own Connected item.
-                    _ = &mut lists => break,
-                    n = subscriber.recv_many(&mut batch, 256) => {
-                        if n == 0 {
-                            ended = true;
-                            break;
-                        }
-                        let mut state = shared.lock();
-                        for item in &batch {
-                            needs_resync |= apply_item(&shared, &mut state, item);
-                        }
-                    }
-                }
-            }
-            needs_resync |= shared.lock().take_resync_request();
+        // A resync that fails (the connection dropped again) is retried at the next
+        // reconnect, which sends its own Connected item.
+        if needs_resync {
+            let _ = resync(&client, &shared).await;
         }
         let mut state = shared.lock();
         let mut changed = false;
@@ -386,11 +348,8 @@ async fn keep(
             let _ = changes.send(change);
         }
         drop(state);
-        if changed || resynced {
+        if changed || needs_resync {
             generation.send_modify(|g| *g += 1);
-        }
-        if ended {
-            return;
         }
     }
 }
