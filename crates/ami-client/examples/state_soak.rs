@@ -70,6 +70,21 @@ const COUNTED: &[&str] = &[
     "Hangup",
 ];
 
+/// Waits until the client has started a reconnect since `reconnects` and an action succeeds
+/// (on the new connection); an error after 30 s.
+async fn reconnected(client: &Client, reconnects: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if client.metrics().reconnects > reconnects
+            && client.send(ami_client::Action::new("Ping")).await.is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err("no reconnect within 30 s of the restart".into())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = match settings() {
@@ -129,7 +144,12 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         // The slow consumer: nothing is applied while the lock is held.
         live.with(|_| std::thread::sleep(Duration::from_millis(400)));
         if settings.restart_every > 0 && checkpoints % settings.restart_every == 0 {
+            let reconnects = client.metrics().reconnects;
             sim.restart();
+            // Compared only once the client is logged in again: on a loaded machine 500 ms
+            // was not always enough, and the check's list actions failed on the dropped
+            // connection instead of comparing anything.
+            reconnected(&client, reconnects).await?;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let differences = live.verify_settled(4, Duration::from_millis(300)).await?;

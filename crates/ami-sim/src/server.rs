@@ -364,24 +364,12 @@ where
                 match read {
                     Ok(0) => return End::PeerClosed,
                     Ok(n) => {
-                        let mut pbx = shared.pbx();
-                        pbx.handle_timeout(shared.elapsed_ms());
-                        let next_timer = pbx.poll_timeout();
-                        let users = &shared.config.users;
-                        let mut ctx = Context::new(&mut pbx, users, SystemTime::now());
                         let was_logged_in = session.user().is_some();
-                        session.handle_bytes(&buf[..n], &mut ctx);
+                        if let Err(end) = handle_read(&mut session, shared, &mut events, &buf[..n]) {
+                            return end;
+                        }
                         if !was_logged_in && session.user().is_some() {
                             to_stream = to_stream.saturating_add(shared.config.events_on_login.unwrap_or(0));
-                        }
-                        for event in std::mem::take(&mut ctx.published) {
-                            let _ = shared.events.send(event);
-                        }
-                        shared.flush_events(&mut pbx);
-                        // An action that started a call added an earlier timer: the clock must
-                        // see it. Most actions (Ping ...) do not, and then the clock sleeps on.
-                        if pbx.poll_timeout() != next_timer {
-                            shared.pbx_wake.notify_one();
                         }
                     }
                     Err(error) => return End::Io(error),
@@ -422,6 +410,51 @@ where
             }
         }
     }
+}
+
+/// Runs what a session read (its actions) against the shared PBX, keeping the session's
+/// events in the order the PBX made them.
+///
+/// The session's own actions' events are handed to it at once (after its response, as
+/// Asterisk does), while everyone else's reach it through `events`. So first, under the PBX
+/// lock: the timers now due publish their events to every session, and this session takes
+/// every event published so far (all are sent under that lock) before its actions run.
+/// Without that, a timer's `Newstate` reached the session acting now ahead of the
+/// `Newchannel` still waiting in its receiver, and a state kept from its events was left
+/// with the channel's first state.
+fn handle_read(
+    session: &mut ServerSession,
+    shared: &Shared,
+    events: &mut broadcast::Receiver<Event>,
+    bytes: &[u8],
+) -> Result<(), End> {
+    let mut pbx = shared.pbx();
+    pbx.handle_timeout(shared.elapsed_ms());
+    shared.flush_events(&mut pbx);
+    loop {
+        match events.try_recv() {
+            Ok(event) => session.handle_event(&event),
+            Err(broadcast::error::TryRecvError::Empty) => break,
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                return Err(End::SlowReader("event backlog full"));
+            }
+            Err(broadcast::error::TryRecvError::Closed) => return Err(End::Shutdown),
+        }
+    }
+    let next_timer = pbx.poll_timeout();
+    let users = &shared.config.users;
+    let mut ctx = Context::new(&mut pbx, users, SystemTime::now());
+    session.handle_bytes(bytes, &mut ctx);
+    for event in std::mem::take(&mut ctx.published) {
+        let _ = shared.events.send(event);
+    }
+    shared.flush_events(&mut pbx);
+    // An action that started a call added an earlier timer: the clock must see it. Most
+    // actions (Ping ...) do not, and then the clock sleeps on.
+    if pbx.poll_timeout() != next_timer {
+        shared.pbx_wake.notify_one();
+    }
+    Ok(())
 }
 
 /// Writes everything the session has queued, then flushes.
@@ -518,6 +551,69 @@ where
             order = control.recv() => if let Ok(Control::Restart | Control::Shutdown) | Err(broadcast::error::RecvError::Closed) = order {
                 return End::Restart;
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything the session has queued, as text.
+    fn written(session: &mut ServerSession) -> String {
+        let mut out = String::new();
+        while let Some(output) = session.poll_output() {
+            if let Output::Write(bytes) = output {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        out
+    }
+
+    /// A call the clock placed (its `Newchannel` broadcast, not yet in this session's
+    /// receiver) whose timers are due when the session's next action is read: the session
+    /// must still see `Newchannel` first and the answer's `Newstate` after it.
+    #[test]
+    fn an_action_does_not_put_due_timers_events_ahead_of_earlier_ones() {
+        for profile in [crate::Profile::V22, crate::Profile::V18] {
+            let shared = Shared::new(SimConfig {
+                profile,
+                // The timers pending are due at the next read (the answer, here).
+                time_scale: 1e9,
+                ..SimConfig::default()
+            });
+            let mut events = shared.events.subscribe();
+            let mut session = ServerSession::new(1, profile, PeerInfo::default());
+            let login = b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\n\r\n";
+            assert!(handle_read(&mut session, &shared, &mut events, login).is_ok());
+            assert!(written(&mut session).contains("Authentication accepted"));
+            {
+                // What the clock does: place a call (`Local/100@demo`) and broadcast its
+                // first events.
+                let mut pbx = shared.pbx();
+                pbx.place_generated_call(0, 1);
+                shared.flush_events(&mut pbx);
+            }
+            let ping = b"Action: Ping\r\nActionID: p\r\n\r\n";
+            assert!(handle_read(&mut session, &shared, &mut events, ping).is_ok());
+            // What the session loop does next: take what the broadcast still holds.
+            while let Ok(event) = events.try_recv() {
+                session.handle_event(&event);
+            }
+            let out = written(&mut session);
+            let one: Vec<&str> = out
+                .split("\r\n\r\n")
+                .filter(|packet| {
+                    packet.lines().any(|line| {
+                        line.strip_prefix("Channel: Local/100@demo-")
+                            .is_some_and(|name| name.ends_with(";1"))
+                    })
+                })
+                .filter_map(|packet| packet.lines().find_map(|line| line.strip_prefix("Event: ")))
+                .collect();
+            assert_eq!(one.first(), Some(&"Newchannel"), "{profile}: {one:?}");
+            let newstate = one.iter().position(|e| *e == "Newstate");
+            assert!(newstate.is_some_and(|at| at > 0), "{profile}: {one:?}");
         }
     }
 }

@@ -28,7 +28,10 @@ impl State {
     }
 
     /// A caller joined (`QueueCallerJoin`, 1.x `Join`, or a `QueueEntry` list item). Its
-    /// `Position` places it; without one it goes last.
+    /// `Position` places it; without one it goes last. A caller already waiting keeps its
+    /// place (its fields are updated): callers never pass one another, and a `Join` seen
+    /// again after a resync carries the position of its time, before the callers ahead of
+    /// it left, so it would put the caller behind those who joined after it.
     pub(crate) fn queue_join(&mut self, event: &Message) {
         let name = text(event, "Queue");
         let channel = text(event, "Channel");
@@ -47,11 +50,12 @@ impl State {
         };
         let position: usize = number(event, "Position");
         let queue = self.queue_entry(&name);
-        queue.callers.retain(|c| c.channel != channel);
-        let at = position.saturating_sub(1).min(queue.callers.len());
-        if position == 0 {
+        if let Some(waiting) = queue.callers.iter_mut().find(|c| c.channel == channel) {
+            *waiting = caller;
+        } else if position == 0 {
             queue.callers.push(caller);
         } else {
+            let at = position.saturating_sub(1).min(queue.callers.len());
             queue.callers.insert(at, caller);
         }
         self.push_change(Change::QueueChanged(name));

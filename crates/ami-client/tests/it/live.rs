@@ -150,7 +150,9 @@ async fn soak(profile: Profile) {
         // The slow consumer: nothing is applied while the lock is held.
         live.with(|_| std::thread::sleep(Duration::from_millis(400)));
         if checkpoint == 2 {
+            let reconnects = client.metrics().reconnects;
             sim.restart();
+            reconnected(&client, reconnects).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let differences = live
@@ -184,6 +186,26 @@ async fn soak(profile: Profile) {
     };
     for name in expected {
         assert!(seen.contains(*name), "{profile:?}: no {name} in {seen:?}");
+    }
+}
+
+/// Waits until the client is logged in again after a restart: it has started a reconnect
+/// since `reconnects` and an action succeeds. A fixed pause was not enough on a loaded
+/// machine: the check's list actions then went out on the dropped connection
+/// (`ConnectionLost`) or while it was down (`NotConnected`), before the comparison began.
+async fn reconnected(client: &Client, reconnects: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if client.metrics().reconnects > reconnects
+            && client.send(Action::new("Ping")).await.is_ok()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

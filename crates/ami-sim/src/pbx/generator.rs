@@ -29,8 +29,9 @@ const MIX: &[(&str, u64)] = &[
 
 impl Pbx {
     /// Places the generated call `pick` selects (any number: it is reduced over the mix's
-    /// weights), its originated channel running `Wait(seconds)`.
-    pub(crate) fn place_generated_call(&mut self, pick: u64, seconds: u64) {
+    /// weights), its originated channel running `Wait(seconds)`: what the clock does
+    /// `SimConfig::calls_per_second` times a second, for a caller driving the PBX in memory.
+    pub fn place_generated_call(&mut self, pick: u64, seconds: u64) {
         let total: u64 = MIX.iter().map(|(_, weight)| weight).sum();
         let mut at = pick % total;
         let Some(channel) = MIX.iter().find_map(|(channel, weight)| {

@@ -338,6 +338,27 @@ impl Pbx {
         if let Some(second) = &xfer.second {
             self.unbridge_two(second, xfer.transferer, xfer.target);
         }
+        let waiting = self
+            .channels
+            .get(&xfer.transferee)
+            .is_some_and(|c| c.bridge.as_deref() == Some(xfer.first.as_str()));
+        if self.profile.modern_events() && waiting {
+            // 13+: the transferee waited alone in the first bridge. With the transfer off it
+            // leaves, and the bridge, empty, is destroyed: without these events a state kept
+            // from them kept the bridge that BridgeList no longer has.
+            if let Some(chan) = self.channels.get(&xfer.transferee) {
+                let packet =
+                    self.bridge_fields(&xfer.first, 0, Packet::event("BridgeLeave", Perms::CALL));
+                let packet = chan.snapshot(self.profile, "", packet);
+                self.emit(Perms::CALL, packet);
+            }
+            let packet =
+                self.bridge_fields(&xfer.first, 0, Packet::event("BridgeDestroy", Perms::CALL));
+            self.emit(Perms::CALL, packet);
+            if let Some(chan) = self.channels.get_mut(&xfer.transferee) {
+                chan.bridge = None;
+            }
+        }
         if let Some(pair) = self.pairs.get_mut(&xfer.target_two) {
             pair.parent = Parent::Detached;
         }

@@ -6,3 +6,4 @@ mod agents;
 mod corpus;
 mod objects;
 mod sequences;
+mod sim;

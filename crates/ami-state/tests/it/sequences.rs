@@ -213,6 +213,68 @@ fn queue_callers_keep_their_order_on_every_era() {
     assert_eq!(member.paused_reason, "lunch");
 }
 
+/// Found by `sim::the_model_equals_the_lists_*` (and behind a soak's wrong caller order):
+/// events during a resync are applied as they come and again over the lists at its end. F
+/// joined third; the QueueStatus result came; A and B left and G and H joined (second and
+/// third). Applied again at the end, F's `Join` (Position 3) moved F behind G and H, and
+/// theirs shuffled them: a caller already waiting must keep its place.
+#[test]
+fn a_join_seen_again_at_the_end_of_a_resync_keeps_the_caller_s_place() {
+    let join = |caller: &str, position: &str| {
+        event(&[
+            ("Event", "Join"),
+            ("Channel", caller),
+            ("Queue", "support"),
+            ("Position", position),
+            ("Count", position),
+        ])
+    };
+    let leave = |caller: &str| {
+        event(&[
+            ("Event", "Leave"),
+            ("Channel", caller),
+            ("Queue", "support"),
+        ])
+    };
+    let entry = |caller: &str, position: &str| {
+        event(&[
+            ("Event", "QueueEntry"),
+            ("Queue", "support"),
+            ("Position", position),
+            ("Channel", caller),
+        ])
+    };
+    let mut state = State::for_version(ami_state::Version::V1_8);
+    state.begin_resync();
+    state.handle_event(&join("SIP/F", "3"));
+    state.handle_list(ListKind::Channels, &[]);
+    let listed = [
+        entry("SIP/A", "1"),
+        entry("SIP/B", "2"),
+        entry("SIP/F", "3"),
+    ];
+    state.handle_list(ListKind::Queues, &listed);
+    for event in [
+        leave("SIP/A"),
+        leave("SIP/B"),
+        join("SIP/G", "2"),
+        join("SIP/H", "3"),
+    ] {
+        state.handle_event(&event);
+    }
+    state.handle_list(ListKind::Agents, &[]);
+    state.handle_list(ListKind::Parked, &[]);
+    assert!(!state.is_resyncing());
+    let callers: Vec<&str> = state
+        .queue("support")
+        .expect("queue")
+        .callers
+        .iter()
+        .map(|c| c.channel.as_str())
+        .collect();
+    assert_eq!(callers, ["SIP/F", "SIP/G", "SIP/H"]);
+}
+
 #[test]
 fn a_resync_reconciles_events_that_arrive_while_lists_are_on_the_way() {
     let mut state = State::new();
