@@ -15,57 +15,35 @@ use tracing::warn;
 use crate::queue::{self, Bound, Receiver, Sender, TrySendError, Weighed};
 
 /// One event as received, shared between subscribers without copying.
-///
-/// The events decoded from one read share one allocation: an event keeps the rest of its
-/// batch alive until it is dropped (their bytes are one read buffer's anyway). Handing out a
-/// batch costs one allocation instead of one per event, which matters most when the
-/// subscriber runs on another thread and frees what the reader allocated.
-#[derive(Clone)]
-pub struct Event {
-    batch: Arc<[Message]>,
-    index: usize,
-}
+#[derive(Clone, PartialEq, Eq)]
+pub struct Event(Arc<Message>);
 
 impl Event {
-    /// The events of one batch, sharing one allocation.
-    pub(crate) fn batch(messages: &mut Vec<Message>) -> impl ExactSizeIterator<Item = Self> {
-        let batch: Arc<[Message]> = messages.drain(..).collect();
-        (0..batch.len()).map(move |index| Self {
-            batch: batch.clone(),
-            index,
-        })
+    pub(crate) fn new(message: Message) -> Self {
+        Self(Arc::new(message))
     }
 
     /// The message, every header kept (unknown ones included).
     pub fn message(&self) -> &Message {
-        // In range: built only by `Event::batch`, from the batch's own indices.
-        &self.batch[self.index]
+        &self.0
     }
 
     /// The `Event:` name (empty for an unmatched response or an unknown block).
     pub fn name(&self) -> std::borrow::Cow<'_, str> {
-        self.message().event_name().unwrap_or_default()
+        self.0.event_name().unwrap_or_default()
     }
 }
-
-impl PartialEq for Event {
-    fn eq(&self, other: &Self) -> bool {
-        self.message() == other.message()
-    }
-}
-
-impl Eq for Event {}
 
 impl Deref for Event {
     type Target = Message;
     fn deref(&self) -> &Message {
-        self.message()
+        &self.0
     }
 }
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.message(), f)
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -105,35 +83,20 @@ pub enum ConnectionState {
     },
 }
 
-/// How much a subscriber may hold before events are dropped (and counted as lagged): what
-/// is queued for it and not yet read, whichever thread it runs on.
-///
-/// The default is [`Buffer::DEFAULT`], 8 MiB of event bytes: about 17,000 events of ~500
-/// bytes, or 10 to 30 ms of a stream at full loopback speed (0.5 to 2 million events a
-/// second). A subscriber that keeps up on average then loses nothing when the scheduler
-/// holds it back for a while, which on a busy multi-thread runtime happens for milliseconds
-/// at a time; and the memory it may take is bounded by bytes, not by a count of events whose
-/// size varies tenfold (a burst of small events fits many more). It is only used while the
-/// subscriber is behind.
+/// How much a subscriber may hold before events are dropped (and counted as lagged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Buffer {
     /// At most this many events.
     Events(usize),
-    /// At most this many bytes of event data (each event's wire bytes; one event always
-    /// fits): for a subscriber that must see everything (billing, recording), bounded by
-    /// memory rather than by count.
+    /// At most this many bytes of event data: for a subscriber that must see everything
+    /// (billing, recording), bounded by memory rather than by count.
     Bytes(usize),
-}
-
-impl Buffer {
-    /// The default buffer: 8 MiB of event bytes (see [`Buffer`] for why).
-    pub const DEFAULT: Self = Self::Bytes(8 << 20);
 }
 
 impl Default for Buffer {
     fn default() -> Self {
-        Self::DEFAULT
+        Self::Events(4096)
     }
 }
 
@@ -160,7 +123,7 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// Every event, default buffer ([`Buffer::DEFAULT`], 8 MiB of event bytes).
+    /// Every event, default buffer (4096 events).
     pub fn all() -> Self {
         Self::default()
     }
@@ -407,7 +370,7 @@ impl Hub {
         }
         self.events_received
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let events: Vec<Event> = Event::batch(batch).collect();
+        let events: Vec<Event> = batch.drain(..).map(Event::new).collect();
         let (snapshot, following) = {
             let subscribers = self.lock();
             (

@@ -9,12 +9,7 @@
 //! It is built for fan-out at a high rate: an offer is one uncontended lock and a push, and
 //! the receiver is woken only when its queue turns non-empty, not once per item (at a thousand
 //! consumers and half a million deliveries a second, a `tokio::sync::mpsc` channel's per-item
-//! semaphore and wake were about a tenth of a gateway's CPU). The receiver takes everything
-//! queued in one lock and hands it out from its own side without the lock, so a consumer
-//! reading one item at a time on another thread does not fight the producer for the lock at
-//! every item (which made a multi-thread runtime slower than a single thread). Items the
-//! receiver has taken but not handed out still count against the bound: the bound is what
-//! the queue holds in all, wherever it sits.
+//! semaphore and wake were about a tenth of a gateway's CPU).
 //!
 //! ```
 //! use ami_client::queue::{self, Bound, Weighed};
@@ -41,7 +36,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -108,12 +102,17 @@ struct Gap<T> {
 
 struct State<T> {
     items: VecDeque<T>,
+    /// Weighed items held, and their bytes.
+    held: usize,
+    bytes: usize,
     /// Gaps not yet told, oldest first (one per sender at most).
     gaps: Vec<Gap<T>>,
     dropped: u64,
     senders: usize,
     next_sender: u64,
     receiver: bool,
+    /// Something other than an item wants the receiver's attention (see [`Alerter`]).
+    alerted: bool,
     /// The receiver's waker, while it waits on an empty queue.
     waker: Option<Waker>,
 }
@@ -121,49 +120,12 @@ struct State<T> {
 struct Shared<T> {
     state: Mutex<State<T>>,
     bound: Bound,
-    /// Weighed items held (queued, or taken by the receiver and not yet handed out), and
-    /// their bytes (kept only for [`Bound::Bytes`]). Raised by a sender under the lock,
-    /// lowered by the receiver without it, as it hands each item out.
-    held: AtomicUsize,
-    bytes: AtomicUsize,
-    /// Something other than an item wants the receiver's attention (see [`Alerter`]). Set
-    /// before the waker is taken under the lock; read again under the lock before waiting.
-    alerted: AtomicBool,
 }
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing done under the lock can leave the state half-changed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether one more item of `weight` bytes would overflow the bound.
-    fn full(&self, weight: usize) -> bool {
-        let held = self.held.load(Ordering::Relaxed);
-        match self.bound {
-            Bound::Items(max) => held >= max.max(1),
-            Bound::Bytes(max) => held > 0 && self.bytes.load(Ordering::Relaxed) + weight > max,
-        }
-    }
-
-    fn hold(&self, weight: usize) {
-        self.held.fetch_add(1, Ordering::Relaxed);
-        if matches!(self.bound, Bound::Bytes(_)) {
-            self.bytes.fetch_add(weight, Ordering::Relaxed);
-        }
-    }
-
-    /// An item of `weight` bytes was handed to the consumer: it no longer counts.
-    fn release(&self, weight: usize) {
-        self.held.fetch_sub(1, Ordering::Relaxed);
-        if matches!(self.bound, Bound::Bytes(_)) {
-            self.bytes.fetch_sub(weight, Ordering::Relaxed);
-        }
-    }
-
-    fn take_alert(&self) -> bool {
-        // A load first: the common case (no alert) writes nothing to the shared line.
-        self.alerted.load(Ordering::Acquire) && self.alerted.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -179,27 +141,31 @@ impl<T> State<T> {
         }
     }
 
-    /// Moves everything queued (or, with nothing queued, one gap marker) into `local`, which
-    /// is empty: the two buffers trade places, so neither is allocated again while items flow.
-    /// Returns whether anything was moved.
-    fn refill(&mut self, local: &mut VecDeque<T>) -> bool {
-        if !self.items.is_empty() {
-            std::mem::swap(&mut self.items, local);
-            return true;
+    /// Moves up to `limit` items (or, with none queued, one gap marker) into `out`.
+    fn take(&mut self, out: &mut Vec<T>, limit: usize) -> usize
+    where
+        T: Weighed,
+    {
+        let n = self.items.len().min(limit.max(1));
+        if n > 0 {
+            for item in self.items.drain(..n) {
+                if let Some(weight) = item.weight() {
+                    self.held -= 1;
+                    self.bytes -= weight;
+                }
+                out.push(item);
+            }
+            if self.items.is_empty() && self.items.capacity() > KEPT_ROOM {
+                self.items.shrink_to(KEPT_ROOM);
+            }
+            return n;
         }
         if !self.gaps.is_empty() {
             let gap = self.gaps.remove(0);
-            local.push_back((gap.lagged)(gap.missed));
-            return true;
+            out.push((gap.lagged)(gap.missed));
+            return 1;
         }
-        // Drained: a burst's worth of room is not held for good.
-        if self.items.capacity() > KEPT_ROOM {
-            self.items.shrink_to(KEPT_ROOM);
-        }
-        if local.capacity() > KEPT_ROOM {
-            local.shrink_to(KEPT_ROOM);
-        }
-        false
+        0
     }
 
     fn register(&mut self, waker: &Waker) {
@@ -218,30 +184,24 @@ pub fn bounded<T: Weighed>(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
+            held: 0,
+            bytes: 0,
             gaps: Vec::new(),
             dropped: 0,
             senders: 1,
             next_sender: 1,
             receiver: true,
+            alerted: false,
             waker: None,
         }),
         bound,
-        held: AtomicUsize::new(0),
-        bytes: AtomicUsize::new(0),
-        alerted: AtomicBool::new(false),
     });
     let sender = Sender {
         shared: shared.clone(),
         id: 0,
         lagged: Arc::new(lagged),
     };
-    (
-        sender,
-        Receiver {
-            shared,
-            local: VecDeque::new(),
-        },
-    )
+    (sender, Receiver { shared })
 }
 
 /// The producer's end; never waits. Each clone is a sender of its own: its gaps are counted
@@ -302,7 +262,11 @@ impl<T: Weighed> Sender<T> {
             state.items.push_back(item);
             return Ok(());
         };
-        if self.shared.full(weight) {
+        let full = match self.shared.bound {
+            Bound::Items(max) => state.held >= max.max(1),
+            Bound::Bytes(max) => state.held > 0 && state.bytes + weight > max,
+        };
+        if full {
             state.dropped += 1;
             let missed = match state.gaps.iter_mut().find(|gap| gap.sender == self.id) {
                 Some(gap) => {
@@ -321,7 +285,8 @@ impl<T: Weighed> Sender<T> {
             return Err(TrySendError::Full { missed });
         }
         state.tell_gap(self.id);
-        self.shared.hold(weight);
+        state.held += 1;
+        state.bytes += weight;
         state.items.push_back(item);
         Ok(())
     }
@@ -414,8 +379,11 @@ impl<T: Weighed> Drop for Batch<'_, T> {
 }
 
 fn raise<T>(shared: &Shared<T>) {
-    shared.alerted.store(true, Ordering::Release);
-    let waker = shared.lock().waker.take();
+    let waker = {
+        let mut state = shared.lock();
+        state.alerted = true;
+        state.waker.take()
+    };
     if let Some(waker) = waker {
         waker.wake();
     }
@@ -443,8 +411,6 @@ impl<T> fmt::Debug for Alerter<T> {
 /// The consumer's end.
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
-    /// Items taken from the shared queue in one lock, handed out from here without it.
-    local: VecDeque<T>,
 }
 
 impl<T> fmt::Debug for Receiver<T> {
@@ -454,87 +420,41 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 impl<T: Weighed> Receiver<T> {
-    /// Hands out up to `limit` (at least one) of the items already taken, without the lock.
-    fn take_local(&mut self, out: &mut Vec<T>, limit: usize) -> usize {
-        let n = self.local.len().min(limit.max(1));
-        for item in self.local.drain(..n) {
-            if let Some(weight) = item.weight() {
-                self.shared.release(weight);
-            }
-            out.push(item);
-        }
-        n
-    }
-
-    fn pop_local(&mut self) -> Option<T> {
-        let item = self.local.pop_front()?;
-        if let Some(weight) = item.weight() {
-            self.shared.release(weight);
-        }
-        Some(item)
-    }
-
-    /// The next item, `Ready(None)` once ended, or `Pending` with `cx`'s waker registered
-    /// (`None` for a caller that does not wait).
-    fn poll_next(&mut self, cx: Option<&std::task::Context<'_>>) -> Poll<Option<T>> {
-        if let Some(item) = self.pop_local() {
-            return Poll::Ready(Some(item));
-        }
-        let mut state = self.shared.lock();
-        if state.refill(&mut self.local) {
-            drop(state);
-            return Poll::Ready(self.pop_local());
-        }
-        if state.senders == 0 {
-            return Poll::Ready(None);
-        }
-        if let Some(cx) = cx {
-            // Registered under the lock: a sender's push, and so its wake, comes after.
-            state.register(cx.waker());
-        }
-        Poll::Pending
-    }
-
-    /// Moves up to `limit` items into `out`: `Ready(0)` once ended, `Pending` (waker
-    /// registered) when nothing is ready.
-    fn poll_many(
-        &mut self,
-        cx: &std::task::Context<'_>,
-        out: &mut Vec<T>,
-        limit: usize,
-    ) -> Poll<usize> {
-        if self.local.is_empty() {
-            let mut state = self.shared.lock();
-            if !state.refill(&mut self.local) {
-                if state.senders == 0 {
-                    return Poll::Ready(0);
-                }
-                state.register(cx.waker());
-                return Poll::Pending;
-            }
-        }
-        Poll::Ready(self.take_local(out, limit))
-    }
-
     /// Waits for items and moves up to `limit` of them into `out`; 0 once every sender is
     /// gone and everything was read.
     pub async fn recv_many(&mut self, out: &mut Vec<T>, limit: usize) -> usize {
-        poll_fn(|cx| self.poll_many(cx, out, limit)).await
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            let n = state.take(out, limit);
+            if n > 0 {
+                return Poll::Ready(n);
+            }
+            if state.senders == 0 {
+                return Poll::Ready(0);
+            }
+            // Registered under the lock: a sender's push, and so its wake, comes after.
+            state.register(cx.waker());
+            Poll::Pending
+        })
+        .await
     }
 
     /// Like [`Receiver::recv_many`], but an alert raised since the last call comes first.
     pub async fn recv_many_or_alert(&mut self, out: &mut Vec<T>, limit: usize) -> Received {
         poll_fn(|cx| {
-            if self.shared.take_alert() {
+            let mut state = self.shared.lock();
+            if std::mem::take(&mut state.alerted) {
                 return Poll::Ready(Received::Alerted);
             }
-            match self.poll_many(cx, out, limit) {
-                Poll::Ready(0) => Poll::Ready(Received::Ended),
-                Poll::Ready(n) => Poll::Ready(Received::Items(n)),
-                // Raised between the check above and the waker going in: not missed.
-                Poll::Pending if self.shared.take_alert() => Poll::Ready(Received::Alerted),
-                Poll::Pending => Poll::Pending,
+            let n = state.take(out, limit);
+            if n > 0 {
+                return Poll::Ready(Received::Items(n));
             }
+            if state.senders == 0 {
+                return Poll::Ready(Received::Ended);
+            }
+            state.register(cx.waker());
+            Poll::Pending
         })
         .await
     }
@@ -542,20 +462,36 @@ impl<T: Weighed> Receiver<T> {
     /// [`Receiver::recv`] as a poll (for a `Stream`): the next item, `Ready(None)` once
     /// every sender is gone and everything was read, or `Pending` with `cx`'s waker registered.
     pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<T>> {
-        self.poll_next(Some(cx))
+        let mut state = self.shared.lock();
+        let mut one = Vec::with_capacity(1);
+        if state.take(&mut one, 1) > 0 {
+            return Poll::Ready(one.pop());
+        }
+        if state.senders == 0 {
+            return Poll::Ready(None);
+        }
+        state.register(cx.waker());
+        Poll::Pending
     }
 
     /// Waits for the next item; `None` once every sender is gone and everything was read.
     pub async fn recv(&mut self) -> Option<T> {
-        poll_fn(|cx| self.poll_next(Some(cx))).await
+        let mut one = Vec::with_capacity(1);
+        self.recv_many(&mut one, 1).await;
+        one.pop()
     }
 
     /// The next item if one is ready now; `Ok(None)` once ended.
     pub fn try_recv(&mut self) -> Result<Option<T>, Empty> {
-        match self.poll_next(None) {
-            Poll::Ready(item) => Ok(item),
-            Poll::Pending => Err(Empty),
+        let mut state = self.shared.lock();
+        let mut one = Vec::with_capacity(1);
+        if state.take(&mut one, 1) > 0 {
+            return Ok(one.pop());
         }
+        if state.senders == 0 {
+            return Ok(None);
+        }
+        Err(Empty)
     }
 }
 
@@ -704,31 +640,6 @@ mod tests {
         let got: Vec<Item> = std::iter::from_fn(|| rx.try_recv().ok().flatten()).collect();
         assert_eq!(texts(&got), ["0", "1", "2", "lagged 2"]);
         assert_eq!(rx.try_recv(), Err(Empty));
-    }
-
-    #[test]
-    fn items_the_receiver_took_count_against_the_bound_until_handed_out() {
-        let (tx, mut rx) = items(Bound::Items(3));
-        for n in 0..3 {
-            tx.try_send(item(n)).expect("room");
-        }
-        // The receiver takes all three under one lock and hands out one: two still count.
-        assert_eq!(rx.try_recv(), Ok(Some(item(0))));
-        tx.try_send(item(3)).expect("room for one");
-        assert_eq!(tx.try_send(item(4)), Err(TrySendError::Full { missed: 1 }));
-        let got: Vec<Item> = std::iter::from_fn(|| rx.try_recv().ok().flatten()).collect();
-        assert_eq!(texts(&got), ["1", "2", "3", "lagged 1"]);
-        // Everything handed out: the whole bound is free again.
-        for n in 5..8 {
-            tx.try_send(item(n)).expect("room");
-        }
-        let (tx, mut rx) = items(Bound::Bytes(4));
-        tx.try_send(Item::Data("ab".into())).expect("room");
-        tx.try_send(Item::Data("cd".into())).expect("room");
-        assert_eq!(rx.try_recv(), Ok(Some(Item::Data("ab".into()))));
-        tx.try_send(Item::Data("ef".into()))
-            .expect("two bytes handed out");
-        assert!(tx.try_send(Item::Data("g".into())).is_err());
     }
 
     #[tokio::test]

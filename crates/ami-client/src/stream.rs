@@ -128,8 +128,7 @@ impl Client {
     /// A subscriber for the events of kind `K` only, yielding them typed:
     /// `subscribe_to::<Hangup>()` for [`ami_catalog::events::Hangup`], or
     /// `subscribe_to::<TypedEvent>()` for every event as a
-    /// [`TypedEvent`](ami_catalog::events::TypedEvent). Default buffer
-    /// ([`crate::Buffer::DEFAULT`]).
+    /// [`TypedEvent`](ami_catalog::events::TypedEvent). Default buffer (4096 events).
     ///
     /// ```
     /// use ami_catalog::actions::{CoreShowChannels, Hangup as HangupAction, Originate};

@@ -1,7 +1,6 @@
 //! Integration tests: scripted peers for exact quirks, and the simulator for every profile.
 
 mod backpressure;
-mod delivery;
 mod embedding;
 mod http_scripted;
 mod http_sim;
