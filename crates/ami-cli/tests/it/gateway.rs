@@ -488,8 +488,9 @@ fn console_in_headless_chromium() {
     // the recent backlog when it subscribes, so probes (and short calls from Bob) sent shortly
     // before and while it loads are in its log for certain.
     let stop = Arc::new(AtomicBool::new(false));
+    let probes_sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pumper = {
-        let (addr, stop) = (gateway.addr.clone(), stop.clone());
+        let (addr, stop, sent) = (gateway.addr.clone(), stop.clone(), probes_sent.clone());
         std::thread::spawn(move || {
             let mut round = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -501,6 +502,7 @@ fn console_in_headless_chromium() {
                     r#"{"UserEvent": "ConsoleProbe"}"#,
                 );
                 assert_eq!(status, 200, "{body}");
+                sent.fetch_add(1, Ordering::Relaxed);
                 if round % 10 == 0 {
                     // A short call: its first half hangs up after 1 s, the pair with it.
                     originate(
@@ -514,7 +516,17 @@ fn console_in_headless_chromium() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(1500));
+    // Enough probes for the log's 20 entries are in the backlog before the page loads: on a
+    // loaded machine a fixed pause let too few through (14 entries were seen).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while probes_sent.load(Ordering::Relaxed) < 25 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway accepted only {} probes in 60 s",
+            probes_sent.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let dir = std::env::temp_dir().join(format!("ami-gateway-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
