@@ -371,8 +371,8 @@ impl Client {
     fn next_action_id(&self) -> Vec<u8> {
         let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let prefix = self.inner.prefix.as_bytes();
-        let mut digits = [0u8; 20];
-        let digits = decimal(n, &mut digits);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n).as_bytes();
         // Exactly sized: the session keeps this very buffer as its key.
         let mut id = Vec::with_capacity(prefix.len() + digits.len());
         id.extend_from_slice(prefix);
@@ -507,30 +507,5 @@ impl std::fmt::Debug for Client {
             .field("prefix", &self.inner.prefix)
             .field("ami_version", &self.ami_version())
             .finish()
-    }
-}
-
-/// `n` in decimal, written into `buf` without going through `fmt`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[start..]
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn decimal_writes_every_digit() {
-        for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
-            let mut buf = [0u8; 20];
-            assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
-        }
     }
 }

@@ -439,8 +439,8 @@ impl<T> Session<T> {
         loop {
             // Exactly sized: the ID becomes the pending map's boxed key without a shrinking
             // reallocation (`format!` would over-allocate).
-            let mut buf = [0u8; 20];
-            let digits = decimal(self.next_id, &mut buf);
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(self.next_id);
             let mut id = String::with_capacity(self.prefix.len() + digits.len());
             id.push_str(&self.prefix);
             id.push_str(digits);
@@ -756,21 +756,6 @@ impl<T> Session<T> {
     pub fn drain_events_into(&mut self, out: &mut Vec<Message>) {
         out.extend(self.events.drain(..));
     }
-}
-
-/// `n` in decimal, written into `buf` without going through `fmt`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[start..]).unwrap_or_default()
 }
 
 /// The completion's ActionID from the pending map's key: the key itself when it is UTF-8 (no

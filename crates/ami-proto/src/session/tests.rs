@@ -824,10 +824,6 @@ proptest::proptest! {
 
 #[test]
 fn generated_action_ids_are_the_prefix_and_every_digit() {
-    for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
-        let mut buf = [0u8; 20];
-        assert_eq!(super::decimal(n, &mut buf), n.to_string());
-    }
     let mut session: Session<()> = Session::new("p-");
     session.next_id = 99;
     let mut out = BytesMut::new();
