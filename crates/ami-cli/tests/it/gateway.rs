@@ -516,13 +516,29 @@ fn console_in_headless_chromium() {
             }
         })
     };
-    // Enough probes for the log's 20 entries are in the backlog before the page loads: on a
-    // loaded machine a fixed pause let too few through (14 entries were seen).
+    // Enough probes for the log's 20 entries are in the gateway's backlog before the page
+    // loads. Accepted is not enough: on a loaded machine the gateway's fan-out ran behind and
+    // the backlog held 14 events and no probe. Its event counter is updated once the batch
+    // holding them is in the backlog.
+    let user_events = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("ami_gateway_events_total{server=\"sim\",event=\"UserEvent\"} ")
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while probes_sent.load(Ordering::Relaxed) < 25 {
+    loop {
+        let (_, metrics) = http(&gateway.addr, "GET", "/metrics", None, "");
+        let seen = user_events(&metrics);
+        if seen >= 25 {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the gateway accepted only {} probes in 60 s",
+            "the gateway saw only {seen} probes in 60 s ({} accepted)",
             probes_sent.load(Ordering::Relaxed)
         );
         std::thread::sleep(Duration::from_millis(50));
