@@ -210,9 +210,13 @@ async fn serve_http<I>(
         async move { router.call(request).await }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
+    // Flattened writes: a stream's queued messages (one body chunk each) go out in one write
+    // up to hyper's buffer size. With vectored writes hyper stops at 16 chunks per write, so a
+    // client's `hello`, state snapshot and backlog came in many small writes.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        .writev(false);
     let mut conn = pin!(
         builder
             .serve_connection(TokioIo::new(io), service)
