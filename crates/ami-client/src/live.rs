@@ -28,11 +28,12 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ami_proto::{Action, Message};
 use ami_state::{Agent, Change, Difference, ExtensionState, ListKind, ParkedCall, Snapshot, State};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::{Client, EventItem, Reply, Result, Subscriber, Subscription};
@@ -43,7 +44,7 @@ const CHANGE_BUFFER: usize = 4096;
 struct Shared {
     state: Mutex<State>,
     /// Whether the upstream connection is up, as the last connection item said.
-    connected: std::sync::atomic::AtomicBool,
+    connected: AtomicBool,
 }
 
 impl Shared {
@@ -94,24 +95,6 @@ async fn fetch_lists(
     Ok(lists)
 }
 
-/// Applies a resync's lists to the shared state.
-async fn resync(client: &Client, shared: &Shared) -> Result<()> {
-    let plan = {
-        let mut state = shared.lock();
-        state.begin_resync();
-        state.resync_plan()
-    };
-    let lists = fetch_lists(client, plan).await?;
-    let mut state = shared.lock();
-    for (kind, items) in &lists {
-        match items {
-            Some(items) => state.handle_list(*kind, items),
-            None => state.handle_list_refused(*kind),
-        }
-    }
-    Ok(())
-}
-
 impl LiveState {
     /// Subscribes to the client's events, resyncs with the lists the server's version has
     /// (from the AMI version of its banner: CoreShowChannels, QueueStatus, Agents and
@@ -134,25 +117,34 @@ impl LiveState {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
-            connected: std::sync::atomic::AtomicBool::new(true),
+            connected: AtomicBool::new(true),
         });
-        resync(client, &shared).await?;
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (generation_tx, generation) = watch::channel(0u64);
+        let (first_tx, first) = oneshot::channel();
+        // The first resync is the task's too: its events are read while its lists come.
         let task = tokio::spawn(keep(
             client.clone(),
             subscriber,
             Arc::clone(&shared),
             changes.clone(),
             generation_tx,
+            first_tx,
         ));
-        Ok(LiveState {
+        // Dropped on failure, and that ends the task.
+        let live = LiveState {
             client: client.clone(),
             shared,
             changes,
             generation,
             task,
-        })
+        };
+        match first.await {
+            Ok(Ok(())) => Ok(live),
+            Ok(Err(error)) => Err(error),
+            // The task ended before its first resync: the client's events ended (closed).
+            Err(_) => Err(crate::Error::new(crate::error::Kind::Closed)),
+        }
     }
 
     /// A copy of the whole state.
@@ -179,9 +171,7 @@ impl LiveState {
     /// Whether the client's connection is up (the state is kept across reconnects and resynced
     /// after each).
     pub fn is_connected(&self) -> bool {
-        self.shared
-            .connected
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.connected.load(Ordering::Relaxed)
     }
 
     /// The agents, by id.
@@ -295,6 +285,91 @@ impl LiveState {
     }
 }
 
+/// The lists of one resync, or why fetching them failed.
+type Fetched = Result<Vec<(ListKind, Option<Vec<Message>>)>>;
+
+/// After a resync failed on a connection that is still up (a list timed out), the next try
+/// waits this long; a dropped connection instead resyncs at its reconnect.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The resyncs of the keeping task. Each fetches its lists in a task of its own, so the task
+/// goes on reading events meanwhile (the state journals them): under load a resync that
+/// stopped reading would overflow the subscription's buffer, and the gap would ask for
+/// another resync, for ever.
+struct Resyncs {
+    client: Client,
+    reports: mpsc::UnboundedSender<(u64, Fetched)>,
+    received: mpsc::UnboundedReceiver<(u64, Fetched)>,
+    /// The current job; reports of an earlier one (restarted after another gap) are dropped.
+    job: u64,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Resyncs {
+    fn new(client: Client) -> Resyncs {
+        let (reports, received) = mpsc::unbounded_channel();
+        Resyncs {
+            client,
+            reports,
+            received,
+            job: 0,
+            task: None,
+        }
+    }
+
+    /// Starts a resync after `delay`, replacing one under way: its lists may predate the gap
+    /// that asked for this one.
+    fn start(&mut self, shared: &Shared, delay: std::time::Duration) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.job += 1;
+        let plan = {
+            let mut state = shared.lock();
+            state.begin_resync();
+            state.resync_plan()
+        };
+        let (client, reports, job) = (self.client.clone(), self.reports.clone(), self.job);
+        self.task = Some(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = reports.send((job, fetch_lists(&client, plan).await));
+        }));
+    }
+
+    /// The current job's lists once fetched; pending while none is under way. Cancel-safe.
+    async fn next(&mut self) -> Fetched {
+        loop {
+            // `self` holds a sender: the channel never closes.
+            let Some((job, fetched)) = self.received.recv().await else {
+                return std::future::pending().await;
+            };
+            if job == self.job {
+                self.task = None;
+                return fetched;
+            }
+        }
+    }
+}
+
+impl Drop for Resyncs {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Hands a resync's lists to the state: each replaces its part, then the events journaled
+/// since the resync began are applied again on top.
+fn apply_lists(state: &mut State, lists: &[(ListKind, Option<Vec<Message>>)]) {
+    for (kind, items) in lists {
+        match items {
+            Some(items) => state.handle_list(*kind, items),
+            None => state.handle_list_refused(*kind),
+        }
+    }
+}
+
 /// The task: applies events, resyncs after a reconnect or a gap, publishes changes.
 async fn keep(
     client: Client,
@@ -302,54 +377,90 @@ async fn keep(
     shared: Arc<Shared>,
     changes: broadcast::Sender<Change>,
     generation: watch::Sender<u64>,
+    first: oneshot::Sender<Result<()>>,
 ) {
+    let mut resyncs = Resyncs::new(client);
+    resyncs.start(&shared, std::time::Duration::ZERO);
+    // Told how the first resync went (`attach` fails with it), then dropped.
+    let mut first = Some(first);
     let mut batch = Vec::with_capacity(256);
     loop {
         batch.clear();
-        if subscriber.recv_many(&mut batch, 256).await == 0 {
-            return;
-        }
-        let mut needs_resync = false;
-        {
-            let mut state = shared.lock();
-            for item in &batch {
-                match item {
-                    EventItem::Event(event) => state.handle_event(event.message()),
-                    EventItem::Lagged(_) => needs_resync = true,
-                    EventItem::Connection(crate::ConnectionState::Connected { .. }) => {
-                        shared
-                            .connected
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
-                        needs_resync = true;
-                    }
-                    EventItem::Connection(_) => {
-                        shared
-                            .connected
-                            .store(false, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    // A skipped packet may have been an event the state needed.
-                    EventItem::Skipped(_) => needs_resync = true,
-                    // No predicate here to panic; nothing else changes the PBX.
-                    _ => {}
+        let mut resync_after = None;
+        let mut changed = false;
+        tokio::select! {
+            received = subscriber.recv_many(&mut batch, 256) => {
+                if received == 0 {
+                    return;
+                }
+                if apply_items(&shared, &batch) {
+                    resync_after = Some(std::time::Duration::ZERO);
                 }
             }
-            needs_resync |= state.take_resync_request();
+            fetched = resyncs.next() => {
+                let fetched = match (first.take(), fetched) {
+                    (Some(first), Err(error)) => {
+                        let _ = first.send(Err(error));
+                        return;
+                    }
+                    (Some(first), Ok(lists)) => {
+                        let _ = first.send(Ok(()));
+                        Ok(lists)
+                    }
+                    (None, fetched) => fetched,
+                };
+                changed = true;
+                let mut state = shared.lock();
+                match fetched {
+                    Ok(lists) => {
+                        apply_lists(&mut state, &lists);
+                        // More events came during it than the journal keeps: once more.
+                        if state.needs_resync() {
+                            resync_after = Some(std::time::Duration::ZERO);
+                        }
+                    }
+                    // A dropped connection resyncs at its reconnect (its own Connected item).
+                    Err(_) if !shared.connected.load(Ordering::Relaxed) => {}
+                    Err(_) => resync_after = Some(RETRY_DELAY),
+                }
+            }
         }
-        // A resync that fails (the connection dropped again) is retried at the next
-        // reconnect, which sends its own Connected item.
-        if needs_resync {
-            let _ = resync(&client, &shared).await;
+        if let Some(delay) = resync_after {
+            resyncs.start(&shared, delay);
+            changed = true;
         }
         let mut state = shared.lock();
-        let mut changed = false;
         while let Some(change) = state.poll_change() {
             changed = true;
             // No receiver is fine: changes are for those who ask.
             let _ = changes.send(change);
         }
         drop(state);
-        if changed || needs_resync {
+        if changed {
             generation.send_modify(|g| *g += 1);
         }
     }
+}
+
+/// Applies a batch of subscription items to the state; whether they ask for a resync (a
+/// reconnect, a gap, a skipped packet, or a server restart the state saw).
+fn apply_items(shared: &Shared, batch: &[EventItem]) -> bool {
+    let mut needs_resync = false;
+    let mut state = shared.lock();
+    for item in batch {
+        match item {
+            EventItem::Event(event) => state.handle_event(event.message()),
+            EventItem::Lagged(_) => needs_resync = true,
+            EventItem::Connection(crate::ConnectionState::Connected { .. }) => {
+                shared.connected.store(true, Ordering::Relaxed);
+                needs_resync = true;
+            }
+            EventItem::Connection(_) => shared.connected.store(false, Ordering::Relaxed),
+            // A skipped packet may have been an event the state needed.
+            EventItem::Skipped(_) => needs_resync = true,
+            // No predicate here to panic; nothing else changes the PBX.
+            _ => {}
+        }
+    }
+    needs_resync | state.take_resync_request()
 }

@@ -309,3 +309,88 @@ async fn local_optimisation_on_1_8() {
 async fn local_optimisation_on_11() {
     follows_a_1x_local_optimisation(Profile::V11).await;
 }
+
+/// A scripted Asterisk 1.8 whose CoreShowChannels answer comes after 60 events paced over
+/// 300 ms (a PBX under load while the list is built), one of them a `Newchannel` the list
+/// does not hold; counts the CoreShowChannels it answered in `lists`.
+async fn serve_busy_lists(
+    listener: crate::peer::Listener,
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut peer = listener.accept().await;
+    peer.greet("1.1").await;
+    while let Some(action) = peer.next().await {
+        let id = crate::peer::id(&action);
+        let name = action
+            .get("Action")
+            .map(|n| n.into_owned())
+            .unwrap_or_default();
+        if name == "CoreShowChannels" {
+            let round = lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for n in 0..60 {
+                if n == 30 {
+                    peer.send(format!(
+                        "Event: Newchannel\r\nPrivilege: call,all\r\nChannel: SIP/100-{round:08}\r\n\
+                         ChannelState: 4\r\nChannelStateDesc: Ring\r\nCallerIDNum: 100\r\n\
+                         CallerIDName: \r\nAccountCode: \r\nExten: 200\r\nContext: default\r\n\
+                         Uniqueid: 1700000000.{round}\r\n\r\n"
+                    ))
+                    .await;
+                }
+                peer.send(format!(
+                    "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: Load\r\nN: {n}\r\n\r\n"
+                ))
+                .await;
+                if n % 2 == 1 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        let complete = match name.as_str() {
+            "CoreShowChannels" | "QueueStatus" | "Agents" | "ParkedCalls" => {
+                format!("{name}Complete")
+            }
+            _ => {
+                peer.send(format!("Response: Success\r\nActionID: {id}\r\n\r\n"))
+                    .await;
+                continue;
+            }
+        };
+        peer.send(format!(
+            "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: follows\r\n\r\n\
+             Event: {complete}\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+        ))
+        .await;
+    }
+}
+
+/// While a resync's lists are on the way the state goes on reading events: a PBX that sends
+/// more events during a list than the subscription's buffer holds does not make it lag, so
+/// one resync is enough (a state that stopped reading lagged at every resync and resynced
+/// for ever), and an event sent during the list is in the state after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_events_while_its_lists_come() {
+    let listener = crate::peer::Listener::bind().await;
+    let config = listener.config();
+    let lists = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = tokio::spawn(serve_busy_lists(listener, lists.clone()));
+    let client = Client::connect(config).await.expect("connect");
+    let live = LiveState::attach_with(
+        &client,
+        ami_client::Subscription::all().buffer(ami_client::Buffer::Events(32)),
+    )
+    .await
+    .expect("attach");
+    assert!(
+        live.with(|state| state.channel("1700000000.0").is_some()),
+        "the Newchannel sent during the list is applied after it"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        lists.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one resync, no lag"
+    );
+    client.close().await;
+    server.abort();
+}
