@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Command, Conn, MAX_READ, MIN_READ, Waiter, refusal};
+use super::{Command, Conn, MIN_READ, Waiter, refusal};
 use bytes::BytesMut;
 
 /// Responses decoded before the connection task lets callers run. Handing replies out in slices
@@ -138,7 +138,7 @@ impl Conn {
         match read {
             Ok(0) => self.lost(Lost::ClosedByPeer),
             Ok(n) => {
-                if n >= self.read_size && self.read_size < MAX_READ {
+                if n >= self.read_size && self.read_size < self.max_read {
                     self.read_size *= 2;
                 }
                 let before = self.events_received();
@@ -191,7 +191,7 @@ impl Conn {
             DECODE_SLICE,
             Instant::now().into_std(),
         );
-        if self.inbuf.is_empty() && self.inbuf.capacity() > MAX_READ {
+        if self.inbuf.is_empty() && self.inbuf.capacity() > self.max_read {
             // Let a burst's big buffer go once it is no longer needed.
             self.inbuf = BytesMut::with_capacity(MIN_READ);
         }

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::{Conn, MAX_READ, MIN_READ, Shared};
+use super::{Conn, MIN_READ, Shared, max_read};
 use crate::config::{Config, Events};
 use crate::error::{Error, Kind, Result};
 use crate::transport;
@@ -54,6 +54,7 @@ impl Conn {
             connection: Connection::new(connection_config, Instant::now().into_std()),
             inbuf: BytesMut::with_capacity(MIN_READ),
             read_size: MIN_READ,
+            max_read: max_read(),
             batch: Vec::new(),
             holding: true,
             unmatched_reported: 0,
@@ -109,7 +110,7 @@ impl Conn {
             self.inbuf.reserve(self.read_size);
         }
         let read = self.reader.read_buf(&mut self.inbuf).await?;
-        if read >= self.read_size && self.read_size < MAX_READ {
+        if read >= self.read_size && self.read_size < self.max_read {
             self.read_size *= 2;
         } else if read < self.read_size / 8 && self.read_size > MIN_READ {
             self.read_size /= 2;
