@@ -97,9 +97,16 @@ pub enum Buffer {
     Bytes(usize),
 }
 
+/// The default: 8 MiB of events, about 17,000 call events of ~485 bytes. Sized by bytes so
+/// that memory is bounded whatever the events' size, and large enough that a subscriber that
+/// keeps up on average loses nothing to scheduling jitter: on a multi-thread runtime, with the
+/// subscriber on another worker descheduled for a moment, 4,096 events dropped 0.5-2.3% of a
+/// 2 M event flood from the load server; 16,384 dropped none.
+pub const DEFAULT_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
 impl Default for Buffer {
     fn default() -> Self {
-        Self::Events(4096)
+        Self::Bytes(DEFAULT_BUFFER_BYTES)
     }
 }
 
@@ -126,7 +133,7 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// Every event, default buffer (4096 events).
+    /// Every event, default buffer (8 MiB of events: [`DEFAULT_BUFFER_BYTES`]).
     pub fn all() -> Self {
         Self::default()
     }

@@ -71,7 +71,10 @@ use tokio::task::JoinHandle;
 
 pub use config::{Auth, Backoff, Config, Events, Tls, TlsTrust, parse_sha256_pin};
 pub use error::{Error, ErrorKind, Result};
-pub use events::{Buffer, ConnectionState, Empty, Event, EventItem, Subscriber, Subscription};
+pub use events::{
+    Buffer, ConnectionState, DEFAULT_BUFFER_BYTES, Empty, Event, EventItem, Subscriber,
+    Subscription,
+};
 pub use stream::{Typed, TypedItem, TypedSubscriber};
 
 use conn::{Command, Conn, Counters, Role, Settings, Shared};

@@ -128,7 +128,7 @@ impl Client {
     /// A subscriber for the events of kind `K` only, yielding them typed:
     /// `subscribe_to::<Hangup>()` for [`ami_catalog::events::Hangup`], or
     /// `subscribe_to::<TypedEvent>()` for every event as a
-    /// [`TypedEvent`](ami_catalog::events::TypedEvent). Default buffer (4096 events).
+    /// [`TypedEvent`](ami_catalog::events::TypedEvent). Default buffer (8 MiB of events).
     ///
     /// ```
     /// use ami_catalog::actions::{CoreShowChannels, Hangup as HangupAction, Originate};
