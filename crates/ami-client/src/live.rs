@@ -398,16 +398,15 @@ async fn keep(
                 }
             }
             fetched = resyncs.next() => {
-                let fetched = match (first.take(), fetched) {
-                    (Some(first), Err(error)) => {
+                let fetched = match (fetched, first.take()) {
+                    (Err(error), Some(first)) => {
                         let _ = first.send(Err(error));
                         return;
                     }
-                    (Some(first), Ok(lists)) => {
-                        let _ = first.send(Ok(()));
-                        Ok(lists)
+                    (fetched, waiting) => {
+                        first = waiting;
+                        fetched
                     }
-                    (None, fetched) => fetched,
                 };
                 changed = true;
                 let mut state = shared.lock();
@@ -417,6 +416,10 @@ async fn keep(
                         // More events came during it than the journal keeps: once more.
                         if state.needs_resync() {
                             resync_after = Some(std::time::Duration::ZERO);
+                        }
+                        // Told once the lists are in: `attach` returns a state that holds them.
+                        if let Some(first) = first.take() {
+                            let _ = first.send(Ok(()));
                         }
                     }
                     // A dropped connection resyncs at its reconnect (its own Connected item).

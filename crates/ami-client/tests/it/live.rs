@@ -356,9 +356,23 @@ async fn serve_busy_lists(
                 continue;
             }
         };
+        // The channel list holds one channel, which `attach` must return with.
+        let item = if name == "CoreShowChannels" {
+            format!(
+                "Event: CoreShowChannel\r\nActionID: {id}\r\nChannel: SIP/300-00000001\r\n\
+                 UniqueID: 1600000000.1\r\nContext: default\r\nExtension: 400\r\n\
+                 Priority: 1\r\nChannelState: 6\r\nChannelStateDesc: Up\r\n\
+                 Application: Dial\r\nApplicationData: SIP/400\r\nCallerIDnum: 300\r\n\
+                 Duration: 00:00:05\r\nAccountCode: \r\nBridgedChannel: \r\n\
+                 BridgedUniqueID: \r\n\r\n"
+            )
+        } else {
+            String::new()
+        };
+        let items = usize::from(!item.is_empty());
         peer.send(format!(
             "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: follows\r\n\r\n\
-             Event: {complete}\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+             {item}Event: {complete}\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {items}\r\n\r\n"
         ))
         .await;
     }
@@ -381,6 +395,10 @@ async fn reads_events_while_its_lists_come() {
     )
     .await
     .expect("attach");
+    assert!(
+        live.with(|state| state.channel("1600000000.1").is_some()),
+        "attach returns once the lists are in the state"
+    );
     assert!(
         live.with(|state| state.channel("1700000000.0").is_some()),
         "the Newchannel sent during the list is applied after it"
